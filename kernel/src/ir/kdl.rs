@@ -1,0 +1,561 @@
+//! The KDL IR parser (KERNEL.md §3; the grammar is documented in `docs/IR.md`).
+//!
+//! The text is parsed as a KDL v2 document by the `kdl` crate, then walked node by node. Every
+//! grammar problem is an [`ErrorCode::InvalidIr`] error whose message says what is wrong and
+//! where, and whose `details` is `{"line": L, "column": C}` (1-based; the column counts Unicode
+//! scalar values). The walk stops at the first problem. What is left — names that must resolve,
+//! duplicates, the graph rules — is [`Registry::build`]'s job, and its `InvalidRegistry` error is
+//! passed through unchanged.
+//!
+//! Nothing here indexes, unwraps or recurses on input: every input yields `Ok` or `Err`.
+
+use super::build::ContextDecl;
+use super::model::*;
+use crate::error::{Error, ErrorCode, Result};
+use ::kdl::{KdlDocument, KdlEntry, KdlError, KdlNode, KdlValue};
+use serde_json::json;
+use std::fmt::Display;
+
+/// The one IR version this kernel reads and writes.
+pub const IR_VERSION: u64 = 1;
+
+/// The KDL parser recurses once per `{`; the IR needs two levels. Anything deeper is refused
+/// before the document reaches the parser, so no input can exhaust the stack.
+const MAX_NESTING: usize = 16;
+
+const FUNCTION_PROPS: [&str; 9] = ["context", "output", "auth", "private", "view", "websocket", "rev", "cache", "route"];
+const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
+
+impl Registry {
+    /// Parse KDL IR text (`mizan-ir version=1` …) into a checked registry.
+    pub fn from_kdl(text: &str) -> Result<Registry> {
+        let src = Source { text };
+        src.check_nesting()?;
+        let doc = KdlDocument::parse_v2(text).map_err(|e| src.syntax_error(&e))?;
+        let mut nodes = doc.nodes().iter();
+        match nodes.next() {
+            Some(header) => src.header(header)?,
+            None => return Err(src.error(0, "the IR is empty: it must start with `mizan-ir version=1`")),
+        }
+        let mut functions = Vec::new();
+        let mut contexts = Vec::new();
+        let mut types = Vec::new();
+        for node in nodes {
+            match node.name().value() {
+                "context" => contexts.push(src.context(node)?),
+                "function" => functions.push(src.function(node)?),
+                "type" => types.push(src.object_type(node)?),
+                "mizan-ir" => {
+                    return Err(src.at_node(node, "`mizan-ir` may appear only once, as the first node"));
+                }
+                other => {
+                    return Err(src.at_node(
+                        node,
+                        format!("unknown node `{other}`: expected `context`, `function` or `type`"),
+                    ));
+                }
+            }
+        }
+        Registry::build(functions, contexts, types)
+    }
+}
+
+/// The text being parsed, for turning byte offsets into line and column.
+struct Source<'a> {
+    text: &'a str,
+}
+
+/// A node's entries, split into positional arguments and (unique, known) properties.
+struct Parts<'n> {
+    node: &'n KdlNode,
+    args: Vec<&'n KdlEntry>,
+    props: Vec<(&'n str, &'n KdlEntry)>,
+}
+
+impl<'n> Parts<'n> {
+    fn prop(&self, key: &str) -> Option<&'n KdlEntry> {
+        self.props.iter().find(|(k, _)| *k == key).map(|(_, e)| *e)
+    }
+}
+
+fn kind(value: &KdlValue) -> &'static str {
+    match value {
+        KdlValue::String(_) => "a string",
+        KdlValue::Integer(_) => "an integer",
+        KdlValue::Float(_) => "a float",
+        KdlValue::Bool(_) => "a boolean",
+        KdlValue::Null => "#null",
+    }
+}
+
+fn children(node: &KdlNode) -> &[KdlNode] {
+    node.children().map(KdlDocument::nodes).unwrap_or(&[])
+}
+
+/// Whether `c` starts a new line in KDL v2 (CRLF counts once; the caller handles it).
+fn is_newline(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+impl Source<'_> {
+    /// 1-based line and column (in Unicode scalar values) of a byte offset.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let (mut line, mut column) = (1, 1);
+        let mut after_cr = false;
+        for (i, c) in self.text.char_indices() {
+            if i >= offset {
+                break;
+            }
+            if c == '\n' && after_cr {
+                after_cr = false;
+                continue;
+            }
+            after_cr = c == '\r';
+            if is_newline(c) {
+                line += 1;
+                column = 1;
+            } else {
+                column += 1;
+            }
+        }
+        (line, column)
+    }
+
+    fn error(&self, offset: usize, message: impl Display) -> Error {
+        let (line, column) = self.line_col(offset);
+        Error::new(ErrorCode::InvalidIr, format!("line {line}, column {column}: {message}"))
+            .with_details(json!({ "line": line, "column": column }))
+    }
+
+    fn at_node(&self, node: &KdlNode, message: impl Display) -> Error {
+        self.error(node.span().offset(), message)
+    }
+
+    fn at_entry(&self, entry: &KdlEntry, message: impl Display) -> Error {
+        self.error(entry.span().offset(), message)
+    }
+
+    fn syntax_error(&self, e: &KdlError) -> Error {
+        let first = e.diagnostics.iter().min_by_key(|d| d.span.offset());
+        let offset = first.map(|d| d.span.offset()).unwrap_or(0);
+        let mut message = String::from("KDL syntax error: ");
+        message.push_str(first.and_then(|d| d.message.as_deref()).unwrap_or("the text is not a KDL v2 document"));
+        if let Some(help) = first.and_then(|d| d.help.as_deref()) {
+            message.push_str(" (");
+            message.push_str(help);
+            message.push(')');
+        }
+        self.error(offset, message)
+    }
+
+    /// Refuse `{` nested deeper than [`MAX_NESTING`] before the recursive KDL parser sees it.
+    /// Braces inside strings and comments do not count (a light scan of KDL's string and
+    /// comment forms); as a backstop, neither may the plain count of all braces exceed the limit.
+    fn check_nesting(&self) -> Result<()> {
+        let bytes = self.text.as_bytes();
+        let (mut depth, mut plain) = (0usize, 0usize);
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes.get(i).copied().unwrap_or(0);
+            match b {
+                b'{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(self.error(i, format!("children blocks nest deeper than {MAX_NESTING} levels")));
+                    }
+                }
+                b'}' => depth = depth.saturating_sub(1),
+                b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => i = skip_escaped(bytes, i + 3, b"\"\"\""),
+                b'"' => i = skip_escaped(bytes, i + 1, b"\""),
+                b'#' => {
+                    let hashes = bytes.get(i..).unwrap_or(&[]).iter().take_while(|&&c| c == b'#').count();
+                    if bytes.get(i + hashes) == Some(&b'"') {
+                        let mut close = vec![b'"'];
+                        close.extend(std::iter::repeat_n(b'#', hashes));
+                        i = find(bytes, i + hashes + 1, &close);
+                    } else {
+                        i += hashes.saturating_sub(1);
+                    }
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'/') => i = find(bytes, i + 2, b"\n").saturating_sub(1),
+                b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i + 2),
+                _ => {}
+            }
+            i += 1;
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            match b {
+                b'{' => {
+                    plain += 1;
+                    if plain > MAX_NESTING {
+                        return Err(self.error(i, format!("children blocks nest deeper than {MAX_NESTING} levels")));
+                    }
+                }
+                b'}' => plain = plain.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The first node: `mizan-ir version=1`.
+    fn header(&self, node: &KdlNode) -> Result<()> {
+        if node.name().value() != "mizan-ir" {
+            return Err(self.at_node(node, "the first node must be `mizan-ir version=1`"));
+        }
+        let parts = self.parts(node, &["version"])?;
+        if let Some(extra) = parts.args.first() {
+            return Err(self.at_entry(extra, "`mizan-ir` takes no arguments, only version=1"));
+        }
+        self.no_children(node)?;
+        let Some(entry) = parts.prop("version") else {
+            return Err(self.at_node(node, "`mizan-ir` needs version=1"));
+        };
+        match entry.value() {
+            KdlValue::Integer(v) if *v == i128::from(IR_VERSION) => Ok(()),
+            KdlValue::Integer(v) => Err(self.at_entry(
+                entry,
+                format!("unsupported IR version {v}: this kernel reads version {IR_VERSION}"),
+            )),
+            other => Err(self.at_entry(
+                entry,
+                format!("version must be an integer (version={IR_VERSION}), not {}", kind(other)),
+            )),
+        }
+    }
+
+    /// `context NAME [shared=bool] { member NAME… }`
+    fn context(&self, node: &KdlNode) -> Result<ContextDecl> {
+        let parts = self.parts(node, &["shared"])?;
+        let name = self.name_arg(&parts, "context")?;
+        let shared = self.opt_bool(&parts, "shared")?.unwrap_or(false);
+        let mut members: Option<Vec<String>> = None;
+        for child in children(node) {
+            match child.name().value() {
+                "member" => {
+                    let p = self.parts(child, &[])?;
+                    self.no_children(child)?;
+                    members.get_or_insert_with(Vec::new).extend(self.string_args(&p, "member")?);
+                }
+                other => {
+                    return Err(self.at_node(
+                        child,
+                        format!("unknown node `{other}` in context `{name}`: expected `member`"),
+                    ));
+                }
+            }
+        }
+        Ok(ContextDecl { name, shared, members })
+    }
+
+    /// `function NAME props… { input… affects… merge… methods… form }`
+    fn function(&self, node: &KdlNode) -> Result<Function> {
+        let parts = self.parts(node, &FUNCTION_PROPS)?;
+        let name = self.name_arg(&parts, "function")?;
+        let output = match parts.prop("output") {
+            Some(entry) => self.type_of(entry)?,
+            None => return Err(self.at_node(node, format!("function `{name}` needs output=TYPE"))),
+        };
+        let mut f = Function::new(name, output);
+        if let Some(entry) = parts.prop("context") {
+            let context = self.string(entry, "context")?;
+            if !is_identifier(&context) {
+                return Err(self.at_entry(entry, format!("context=`{context}` is not an identifier")));
+            }
+            f.context = Some(context);
+        }
+        if let Some(entry) = parts.prop("auth") {
+            f.auth = self.auth(entry)?;
+        }
+        f.private = self.opt_bool(&parts, "private")?.unwrap_or(false);
+        f.view = self.opt_bool(&parts, "view")?.unwrap_or(false);
+        f.websocket = self.opt_bool(&parts, "websocket")?.unwrap_or(false);
+        if let Some(entry) = parts.prop("rev") {
+            f.rev = self.non_negative(entry, "rev")?;
+        }
+        if let Some(entry) = parts.prop("cache") {
+            f.cache = Some(match entry.value() {
+                KdlValue::Bool(false) => CacheSetting::Never,
+                KdlValue::Integer(_) => CacheSetting::Ttl(self.non_negative(entry, "cache")?),
+                other => {
+                    return Err(self.at_entry(
+                        entry,
+                        format!("cache must be #false or a TTL in seconds (a non-negative integer), not {}", describe(other)),
+                    ));
+                }
+            });
+        }
+        if let Some(entry) = parts.prop("route") {
+            f.route = Some(self.string(entry, "route")?);
+        }
+        for child in children(node) {
+            match child.name().value() {
+                "input" => {
+                    let (name, ty, required) = self.typed(child, "input")?;
+                    f.inputs.push(Input { name, ty, required });
+                }
+                "affects" | "merge" | "methods" => {
+                    let what = child.name().value();
+                    let p = self.parts(child, &[])?;
+                    self.no_children(child)?;
+                    let values = self.string_args(&p, what)?;
+                    match what {
+                        "affects" => f.affects.extend(values),
+                        "merge" => f.merge.extend(values),
+                        _ => {
+                            for (entry, method) in p.args.iter().zip(values) {
+                                if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() {
+                                    return Err(self.at_entry(
+                                        entry,
+                                        format!("`{method}` is not an HTTP method (uppercase letters, like POST)"),
+                                    ));
+                                }
+                                f.methods.push(method);
+                            }
+                        }
+                    }
+                }
+                "form" => {
+                    if f.form.is_some() {
+                        return Err(self.at_node(child, format!("function `{}` has more than one `form`", f.name)));
+                    }
+                    let p = self.parts(child, &["role", "name"])?;
+                    if let Some(extra) = p.args.first() {
+                        return Err(self.at_entry(extra, "`form` takes no arguments, only role= and name="));
+                    }
+                    self.no_children(child)?;
+                    let Some(role_entry) = p.prop("role") else {
+                        return Err(self.at_node(child, "`form` needs role=schema, role=validate or role=submit"));
+                    };
+                    let role = self.string(role_entry, "role")?;
+                    if !FORM_ROLES.contains(&role.as_str()) {
+                        return Err(self.at_entry(
+                            role_entry,
+                            format!("unknown form role `{role}`: expected schema, validate or submit"),
+                        ));
+                    }
+                    f.form = Some(role);
+                    if let Some(entry) = p.prop("name") {
+                        f.form_name = Some(self.string(entry, "name")?);
+                    }
+                }
+                other => {
+                    return Err(self.at_node(
+                        child,
+                        format!(
+                            "unknown node `{other}` in function `{}`: expected `input`, `affects`, `merge`, `methods` or `form`",
+                            f.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// `type NAME [key=FIELD] { field NAME type=T [required=bool]… }`
+    fn object_type(&self, node: &KdlNode) -> Result<ObjectType> {
+        let parts = self.parts(node, &["key"])?;
+        let name = self.name_arg(&parts, "type")?;
+        let key = match parts.prop("key") {
+            Some(entry) => Some(self.string(entry, "key")?),
+            None => None,
+        };
+        let mut fields = Vec::new();
+        for child in children(node) {
+            match child.name().value() {
+                "field" => {
+                    let (name, ty, required) = self.typed(child, "field")?;
+                    fields.push(Field { name, ty, required });
+                }
+                other => {
+                    return Err(self.at_node(child, format!("unknown node `{other}` in type `{name}`: expected `field`")));
+                }
+            }
+        }
+        Ok(ObjectType { name, fields, key })
+    }
+
+    /// `input|field NAME type=T [required=bool]`; `required` defaults to "not `optional<…>`".
+    fn typed(&self, node: &KdlNode, what: &str) -> Result<(String, TypeRef, bool)> {
+        let parts = self.parts(node, &["type", "required"])?;
+        let name = self.name_arg(&parts, what)?;
+        self.no_children(node)?;
+        let ty = match parts.prop("type") {
+            Some(entry) => self.type_of(entry)?,
+            None => return Err(self.at_node(node, format!("{what} `{name}` needs type=TYPE"))),
+        };
+        let required = self.opt_bool(&parts, "required")?.unwrap_or(!matches!(ty, TypeRef::Optional(_)));
+        Ok((name, ty, required))
+    }
+
+    /// Split a node's entries, refusing type annotations, unknown and repeated properties.
+    fn parts<'n>(&self, node: &'n KdlNode, allowed: &[&str]) -> Result<Parts<'n>> {
+        let what = node.name().value();
+        if node.ty().is_some() {
+            return Err(self.at_node(node, format!("`{what}`: type annotations are not part of the IR")));
+        }
+        let mut parts = Parts { node, args: Vec::new(), props: Vec::new() };
+        for entry in node.entries() {
+            if entry.ty().is_some() {
+                return Err(self.at_entry(entry, format!("`{what}`: type annotations are not part of the IR")));
+            }
+            match entry.name() {
+                None => parts.args.push(entry),
+                Some(key) => {
+                    let key = key.value();
+                    if !allowed.contains(&key) {
+                        let expected = if allowed.is_empty() {
+                            "it takes no properties".to_string()
+                        } else {
+                            format!("expected {}", allowed.join(", "))
+                        };
+                        return Err(self.at_entry(entry, format!("unknown property `{key}` on `{what}`: {expected}")));
+                    }
+                    if parts.prop(key).is_some() {
+                        return Err(self.at_entry(entry, format!("duplicate property `{key}` on `{what}`")));
+                    }
+                    parts.props.push((key, entry));
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The single positional argument naming a context, function, type, input or field.
+    fn name_arg(&self, parts: &Parts<'_>, what: &str) -> Result<String> {
+        let mut args = parts.args.iter();
+        let Some(first) = args.next() else {
+            return Err(self.at_node(parts.node, format!("`{what}` needs a name")));
+        };
+        let name = self.string(first, &format!("the {what} name"))?;
+        if let Some(extra) = args.next() {
+            return Err(self.at_entry(extra, format!("unexpected argument after the {what} name `{name}`")));
+        }
+        Ok(name)
+    }
+
+    /// One or more string arguments (`affects`, `merge`, `methods`, `member`).
+    fn string_args(&self, parts: &Parts<'_>, what: &str) -> Result<Vec<String>> {
+        if parts.args.is_empty() {
+            return Err(self.at_node(parts.node, format!("`{what}` needs at least one name")));
+        }
+        parts.args.iter().map(|e| self.string(e, what)).collect()
+    }
+
+    fn no_children(&self, node: &KdlNode) -> Result<()> {
+        if node.children().is_some() {
+            return Err(self.at_node(node, format!("`{}` takes no children block", node.name().value())));
+        }
+        Ok(())
+    }
+
+    fn string(&self, entry: &KdlEntry, what: &str) -> Result<String> {
+        match entry.value() {
+            KdlValue::String(s) => Ok(s.clone()),
+            other => Err(self.at_entry(entry, format!("{what} must be a string, not {}", describe(other)))),
+        }
+    }
+
+    fn opt_bool(&self, parts: &Parts<'_>, key: &str) -> Result<Option<bool>> {
+        match parts.prop(key) {
+            None => Ok(None),
+            Some(entry) => match entry.value() {
+                KdlValue::Bool(b) => Ok(Some(*b)),
+                other => Err(self.at_entry(entry, format!("{key} must be #true or #false, not {}", describe(other)))),
+            },
+        }
+    }
+
+    fn non_negative(&self, entry: &KdlEntry, what: &str) -> Result<u64> {
+        match entry.value() {
+            KdlValue::Integer(v) => u64::try_from(*v)
+                .map_err(|_| self.at_entry(entry, format!("{what} must be a non-negative integer below 2^64, not {v}"))),
+            other => Err(self.at_entry(entry, format!("{what} must be a non-negative integer, not {}", describe(other)))),
+        }
+    }
+
+    fn type_of(&self, entry: &KdlEntry) -> Result<TypeRef> {
+        let what = entry.name().map(|k| k.value()).unwrap_or("type");
+        let text = self.string(entry, what)?;
+        TypeRef::parse(&text).map_err(|e| self.at_entry(entry, format!("{what}=\"{text}\": {e}")))
+    }
+
+    fn auth(&self, entry: &KdlEntry) -> Result<Auth> {
+        let text = self.string(entry, "auth")?;
+        Ok(match text.as_str() {
+            "required" => Auth::Required,
+            "staff" => Auth::Staff,
+            "superuser" => Auth::Superuser,
+            other => match other.strip_prefix("predicate:") {
+                Some(name) if !name.is_empty() => Auth::Predicate(name.to_string()),
+                _ => {
+                    return Err(self.at_entry(
+                        entry,
+                        format!("auth=\"{text}\": expected required, staff, superuser or \"predicate:NAME\""),
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// A value's kind, with the value itself when it is short (for error messages).
+fn describe(value: &KdlValue) -> String {
+    match value {
+        KdlValue::String(s) if s.chars().count() <= 40 => format!("the string \"{s}\""),
+        KdlValue::Integer(v) => format!("the integer {v}"),
+        KdlValue::Float(v) => format!("the float {v}"),
+        KdlValue::Bool(b) => format!("#{b}"),
+        other => kind(other).to_string(),
+    }
+}
+
+/// Past the end of a string whose body starts at `i` and ends with `close`, honouring `\` escapes.
+fn skip_escaped(bytes: &[u8], mut i: usize, close: &[u8]) -> usize {
+    while i < bytes.len() {
+        if bytes.get(i) == Some(&b'\\') {
+            i += 2;
+            continue;
+        }
+        if bytes.get(i..i + close.len()) == Some(close) {
+            return i + close.len() - 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The index of the last byte of the first `needle` at or after `i` (or the end of the text).
+fn find(bytes: &[u8], i: usize, needle: &[u8]) -> usize {
+    let mut j = i;
+    while j < bytes.len() {
+        if bytes.get(j..j + needle.len()) == Some(needle) {
+            return j + needle.len() - 1;
+        }
+        j += 1;
+    }
+    bytes.len()
+}
+
+/// Past the end of a (nestable) `/* */` comment whose body starts at `i`.
+fn skip_block_comment(bytes: &[u8], mut i: usize) -> usize {
+    let mut depth = 1usize;
+    while i < bytes.len() {
+        match bytes.get(i..i + 2) {
+            Some(b"/*") => {
+                depth += 1;
+                i += 2;
+            }
+            Some(b"*/") => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}

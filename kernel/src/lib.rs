@@ -1,0 +1,34 @@
+//! # mizan-kernel
+//!
+//! The one implementation of Mizan's cache-key derivation, invalidation resolution, merges and
+//! edge manifest. Pure and sans-IO: no I/O, no clock, no randomness, no panics on outside input.
+//! Hosts (the wasmtime host, `@mizan/kernel-wasm`, `mizan_kernel` for Python) reach it through
+//! the WebAssembly component in `kernel/component`; Rust code may also link it directly.
+//!
+//! | module | KERNEL.md | what |
+//! |---|---|---|
+//! | [`canon`] | §1 | `stringify`, canonical JSON, UTF-16 key order |
+//! | [`keys`] | §2 | cache keys, batch and rotation forms, secrets |
+//! | [`index`] | §2.1 | reverse index and purge plans |
+//! | [`policy`] | §2 | effective rev / TTL of a context |
+//! | [`ir`] | §3 | registry model, KDL IR, JSON form, graph check |
+//! | [`invalidation`] | §4 | resolving a mutation's `affects` |
+//! | [`header`] | §5 | `X-Mizan-Invalidate` format and parse |
+//! | [`merge`] | §6 | merge resolution and application |
+//! | [`manifest`] | §9 | the edge manifest |
+
+pub mod canon;
+pub mod error;
+pub mod header;
+pub mod index;
+pub mod invalidation;
+pub mod ir;
+pub mod keys;
+pub mod manifest;
+pub mod merge;
+pub mod policy;
+
+pub use error::{Error, ErrorCode, Result};
+pub use invalidation::InvalidateEntry;
+pub use ir::Registry;
+pub use keys::{KeyInput, Keyer};
