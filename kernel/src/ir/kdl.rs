@@ -19,9 +19,10 @@ use std::fmt::Display;
 /// The one IR version this kernel reads and writes.
 pub const IR_VERSION: u64 = 1;
 
-/// The KDL parser recurses once per `{`; the IR needs two levels. Anything deeper is refused
-/// before the document reaches the parser, so no input can exhaust the stack.
-const MAX_NESTING: usize = 16;
+/// The KDL parser recurses once per `{`, several KiB of stack a level; the IR needs two levels.
+/// Anything deeper is refused before the document reaches the parser, so no input can exhaust
+/// the stack (wasmtime's default wasm stack is 512 KiB).
+const MAX_NESTING: usize = 8;
 
 const FUNCTION_PROPS: [&str; 9] = ["context", "output", "auth", "private", "view", "websocket", "rev", "cache", "route"];
 const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
@@ -165,19 +166,22 @@ impl Source<'_> {
                     }
                 }
                 b'}' => depth = depth.saturating_sub(1),
-                b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => i = skip_escaped(bytes, i + 3, b"\"\"\""),
-                b'"' => i = skip_escaped(bytes, i + 1, b"\""),
+                b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => i = skip_string(bytes, i + 3, b"\"\"\"", false, false),
+                b'"' => i = skip_string(bytes, i + 1, b"\"", false, true),
                 b'#' => {
                     let hashes = bytes.get(i..).unwrap_or(&[]).iter().take_while(|&&c| c == b'#').count();
-                    if bytes.get(i + hashes) == Some(&b'"') {
-                        let mut close = vec![b'"'];
+                    let start = i + hashes;
+                    let multi_line = bytes.get(start..start + 3) == Some(b"\"\"\"");
+                    if multi_line || bytes.get(start) == Some(&b'"') {
+                        let quotes: &[u8] = if multi_line { b"\"\"\"" } else { b"\"" };
+                        let mut close = quotes.to_vec();
                         close.extend(std::iter::repeat_n(b'#', hashes));
-                        i = find(bytes, i + hashes + 1, &close);
+                        i = skip_string(bytes, start + quotes.len(), &close, true, !multi_line);
                     } else {
                         i += hashes.saturating_sub(1);
                     }
                 }
-                b'/' if bytes.get(i + 1) == Some(&b'/') => i = find(bytes, i + 2, b"\n").saturating_sub(1),
+                b'/' if bytes.get(i + 1) == Some(&b'/') => i = skip_line(bytes, i + 2),
                 b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i + 2),
                 _ => {}
             }
@@ -511,11 +515,31 @@ fn describe(value: &KdlValue) -> String {
     }
 }
 
-/// Past the end of a string whose body starts at `i` and ends with `close`, honouring `\` escapes.
-fn skip_escaped(bytes: &[u8], mut i: usize, close: &[u8]) -> usize {
+/// Whether a KDL newline starts at byte `i`.
+fn newline_at(bytes: &[u8], i: usize) -> bool {
+    matches!(bytes.get(i), Some(b'\n' | b'\r' | 0x0B | 0x0C))
+        || bytes.get(i..i + 2) == Some(b"\xC2\x85")
+        || matches!(bytes.get(i..i + 3), Some(b"\xE2\x80\xA8" | b"\xE2\x80\xA9"))
+}
+
+/// The index of the last byte of a string whose body starts at `i` and ends with `close`
+/// (`\` escapes apply unless `raw`). A single-line string also ends, unterminated, at a newline,
+/// where the KDL parser gives up on it and carries on with the next line.
+fn skip_string(bytes: &[u8], mut i: usize, close: &[u8], raw: bool, single_line: bool) -> usize {
     while i < bytes.len() {
-        if bytes.get(i) == Some(&b'\\') {
-            i += 2;
+        if single_line && newline_at(bytes, i) {
+            return i.saturating_sub(1);
+        }
+        if !raw && bytes.get(i) == Some(&b'\\') {
+            // An escaped character, or `\` and a run of whitespace and newlines (KDL v2 drops it).
+            i += 1;
+            if matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)) {
+                while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)) {
+                    i += 1;
+                }
+            } else {
+                i += 1;
+            }
             continue;
         }
         if bytes.get(i..i + close.len()) == Some(close) {
@@ -526,16 +550,12 @@ fn skip_escaped(bytes: &[u8], mut i: usize, close: &[u8]) -> usize {
     bytes.len()
 }
 
-/// The index of the last byte of the first `needle` at or after `i` (or the end of the text).
-fn find(bytes: &[u8], i: usize, needle: &[u8]) -> usize {
-    let mut j = i;
-    while j < bytes.len() {
-        if bytes.get(j..j + needle.len()) == Some(needle) {
-            return j + needle.len() - 1;
-        }
-        j += 1;
+/// The index of the last byte before the newline that ends a `//` comment.
+fn skip_line(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() && !newline_at(bytes, i) {
+        i += 1;
     }
-    bytes.len()
+    i.saturating_sub(1)
 }
 
 /// Past the end of a (nestable) `/* */` comment whose body starts at `i`.
