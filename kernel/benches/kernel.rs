@@ -1,1 +1,54 @@
-fn main() {}
+//! Kernel benchmarks: key derivation (single, batch of 100), header parse/format, invalidation
+//! resolution on a registry of 200 functions. `cargo bench -p mizan-kernel`.
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use mizan_kernel::header::{format_header, parse_header};
+use mizan_kernel::keys::{KeyInput, Keyer, derive_cache_key};
+use mizan_kernel::Registry;
+use serde_json::{Map, Value, json};
+
+const SECRET: &str = "test-pin-secret-that-is-32bytes!";
+
+fn params(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+/// 100 contexts of 1 read each plus 100 mutations, each affecting two contexts.
+pub fn registry_200() -> Registry {
+    let mut functions = Map::new();
+    for i in 0..100 {
+        functions.insert(
+            format!("read_{i}"),
+            json!({"context": format!("ctx_{i}"), "inputs": {"user_id": "integer", "page": "optional<integer>"}, "output": "any"}),
+        );
+        functions.insert(
+            format!("write_{i}"),
+            json!({"inputs": {"user_id": "integer", "name": "string"}, "output": "any",
+                   "affects": [format!("ctx_{i}"), format!("ctx_{}", (i + 1) % 100)]}),
+        );
+    }
+    Registry::from_json_value(&json!({"functions": functions})).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let keyer = Keyer::new(SECRET).unwrap();
+    let input = KeyInput { user: Some("5".into()), ..KeyInput::new("user", params(json!({"user_id": 5, "tab": "orders"}))) };
+    c.bench_function("derive_cache_key (secret each call)", |b| b.iter(|| derive_cache_key(SECRET, black_box(&input)).unwrap()));
+    c.bench_function("keyer.derive", |b| b.iter(|| keyer.derive(black_box(&input))));
+    let batch = Value::Array((0..100).map(|i| json!({"context": "user", "params": {"user_id": i}, "user": i})).collect()).to_string();
+    c.bench_function("keyer.derive_batch_json (100)", |b| b.iter(|| keyer.derive_batch_json(black_box(&batch)).unwrap()));
+
+    let text = "user;user_id=5, notifications, items;page=2;q=caf%C3%A9%20latte";
+    let entries = parse_header(text).unwrap();
+    c.bench_function("parse_header (3 entries)", |b| b.iter(|| parse_header(black_box(text)).unwrap()));
+    c.bench_function("format_header (3 entries)", |b| b.iter(|| format_header(black_box(&entries)).unwrap()));
+
+    let registry = registry_200();
+    let args = params(json!({"user_id": 5, "name": "x"}));
+    c.bench_function("resolve_invalidation (200 functions)", |b| {
+        b.iter(|| registry.resolve_invalidation(black_box("write_42"), black_box(&args), None).unwrap())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -169,7 +169,7 @@ function m output=T auth="predicate:can_edit" private=#true view=#true websocket
     affects c
     input z type="optional<integer>" required=#true
     input a type=any required=#false
-    input "na me" type=null
+    input "na me" type="null"
 }
 "#);
     let r = parse(&text);
@@ -254,7 +254,7 @@ fn accepts_kdl_v2_spellings() {
 #[test]
 fn kdl_syntax_errors_carry_positions() {
     ir_error("mizan-ir version=1\nfunction f output=\"unterminated\n", 2, 19, "KDL syntax error");
-    ir_error("mizan-ir version=1\nfunction f output=any {\n    input a type=any\n", 4, 1, "KDL syntax error");
+    ir_error("mizan-ir version=1\nfunction f output=any {\n    input a type=any\n", 2, 23, "No closing '}'");
     ir_error("mizan-ir version=1\nfunction f output=any rev=1.\n", 2, 27, "KDL syntax error");
     // KDL v1 spellings are not KDL v2.
     ir_error("mizan-ir version=1\nfunction f output=any private=true\n", 2, 31, "KDL syntax error");
@@ -361,20 +361,54 @@ fn unparseable_types() {
 #[test]
 fn deep_nesting_is_refused_before_parsing() {
     let deep = format!("{}{}", "a {\n".repeat(10_000), "}\n".repeat(10_000));
-    ir_error(&ir(&deep), 10, 3, "nest deeper than");
-    // Braces in strings and comments do not count; in an unterminated string they still do.
-    let braces = "{".repeat(7);
-    let text = ir(&format!("// {braces}{braces}\nfunction f output=any route=\"{braces}\" {{\n    /* {braces}\n    {braces} */\n    methods GET\n}}\n"));
-    assert_eq!(parse(&text).functions["f"].route.as_deref(), Some(braces.as_str()));
-    let unterminated = ir(&format!("function f output=\"any\n{}", "a {".repeat(20)));
-    assert!(error(&unterminated).message.contains("nest deeper than"));
+    ir_error(&ir(&deep), 18, 3, "more than 16 `{` in one top-level node");
+    // Braces are counted blindly, so hiding them from a lexer does not help (KDL's error
+    // recovery resumes at `{`): these all fail cleanly instead of exhausting the stack.
+    for unit in ["a{ 1x\" /* \" } */ ", "a{ \"\\q\" \"}\" ", "a { \"}\"\n", "/-{", "{", "x \"\"\"\n{\n"] {
+        let e = error(&ir(&unit.repeat(5_000)));
+        assert_eq!(e.code, ErrorCode::InvalidIr, "{e}");
+    }
+    // …including in a string, within one node.
+    ir_error(&ir(&format!("function f output=any route=\"{}\"\n", "{".repeat(17))), 2, 46, "more than 16");
+    assert!(Registry::from_kdl(&ir(&format!("function f output=any route=\"{}\"\n", "{".repeat(16)))).is_ok());
+}
+
+#[test]
+fn long_documents_parse_in_chunks_without_changing_meaning() {
+    // Many nodes with children, and every construct that must not be cut at a line end: a
+    // slashdash followed by newlines, a line continuation (CRLF too), multi-line and raw strings
+    // spanning lines, block comments spanning lines, a whitespace escape over a newline.
+    let mut body = String::from("context c\n");
+    for i in 0..60 {
+        body.push_str(&format!(
+            "function f{i} \\\r\n    output=any \\ // continued\n    route=\"\"\"\n    /{{a}}/\n    {{}}{{\n    \"\"\" {{\n    input x type=any\n    /-\n\n    input dropped type=any\n}}\n/*\n{{ a\n*/ function g{i} output=any route=#\"\"\"\n{{\n\"\"\"# route2=1\n"
+        ));
+        body.push_str(&format!("/-\n\nfunction h{i} output=any {{\n}}\nfunction k{i} output=any route=\"x\\\n   y{{\"; function m{i} output=any {{ affects c; }}\n"));
+    }
+    // `route2` is unknown: the error must point into the right chunk of a long document.
+    let e = error(&ir(&body));
+    assert_eq!(e.code, ErrorCode::InvalidIr);
+    assert_eq!(e.details, Some(json!({"line": 18, "column": 6})), "{e}");
+    let body = body.replace(" route2=1", "");
+    let r = parse(&ir(&body));
+    assert_eq!(r.functions.len(), 60 * 4);
+    assert_eq!(r.functions["f59"].route.as_deref(), Some("/{a}/\n{}{"));
+    assert_eq!(r.functions["f59"].inputs.len(), 1);
+    assert_eq!(r.functions["g59"].route.as_deref(), Some("{"));
+    assert_eq!(r.functions["k59"].route.as_deref(), Some("xy{"));
+    assert_eq!(r.functions["m59"].affects, ["c"]);
+    assert!(!r.functions.contains_key("h0"));
+    // The error position is reported in the right chunk, far into the document.
+    let broken = ir(&format!("{body}function late output=any caching=1\n"));
+    let lines = broken.lines().count() as u64;
+    ir_error(&broken, lines, 26, "unknown property `caching`");
 }
 
 #[test]
 fn positions_count_lines_by_kdl_newlines_and_columns_by_characters() {
     ir_error("mizan-ir version=1\r\n// é\r\nfunction é output=any bogus=1\r\n", 3, 23, "unknown property `bogus`");
     ir_error("mizan-ir version=1\r// x\rfunction f output=any bogus=1\r", 3, 23, "unknown property `bogus`");
-    ir_error("mizan-ir version=1\n\u{2028}function \"日本語\" output=any bogus=1", 3, 26, "unknown property `bogus`");
+    ir_error("mizan-ir version=1\n\u{2028}function \"日本語\" output=any bogus=1", 3, 27, "unknown property `bogus`");
     ir_error("mizan-ir version=1\nfunction f output=any\tbogus=1", 2, 23, "unknown property `bogus`");
 }
 
@@ -432,6 +466,15 @@ fn global_members_may_take_optional_params() {
 // ---------------------------------------------------------------------------------------------
 // Robustness: no input panics; whatever parses, emits idempotently
 
+/// Any Unicode text, control characters included (`any::<String>()` leaves those out).
+fn any_text() -> impl Strategy<Value = String> + Clone {
+    prop_oneof![
+        prop::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter),
+        prop::collection::vec(prop::sample::select(vec!['"', '\\', '{', '}', '#', '/', '*', '\n', '\r', ' ', '=', 'a', '\u{85}', '\u{2028}', '\u{feff}', '\u{0}', '\u{200e}']), 0..40)
+            .prop_map(String::from_iter),
+    ]
+}
+
 /// A registry that passes the graph check, from a small random description.
 fn registry_strategy() -> impl Strategy<Value = Registry> {
     let name = prop_oneof![
@@ -441,7 +484,7 @@ fn registry_strategy() -> impl Strategy<Value = Registry> {
         Just("é_ü".to_string()),
         Just("_".to_string()),
     ];
-    let text = any::<String>();
+    let text = any_text();
     let ty = prop_oneof![
         Just(TypeRef::String),
         Just(TypeRef::Integer),
@@ -615,7 +658,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_strings_never_panic(text in any::<String>()) {
+    fn random_strings_never_panic(text in any_text()) {
         let _ = Registry::from_kdl(&text);
         let _ = Registry::from_kdl(&format!("mizan-ir version=1\n{text}"));
     }

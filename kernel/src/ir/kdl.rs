@@ -19,10 +19,12 @@ use std::fmt::Display;
 /// The one IR version this kernel reads and writes.
 pub const IR_VERSION: u64 = 1;
 
-/// The KDL parser recurses once per `{`, several KiB of stack a level; the IR needs two levels.
-/// Anything deeper is refused before the document reaches the parser, so no input can exhaust
-/// the stack (wasmtime's default wasm stack is 512 KiB).
-const MAX_NESTING: usize = 8;
+/// The KDL parser recurses once per children block, several KiB of stack a level (tens of KiB
+/// in a debug build), and its error recovery can resume anywhere. So it is never handed more
+/// than this many `{` characters at once, counted blindly (in strings and comments too): the
+/// text is cut at top-level node boundaries into chunks that each stay under the bound, and no
+/// input, valid or not, can take the parser deeper. The IR itself needs two levels.
+const MAX_BRACES_PER_CHUNK: usize = 16;
 
 const FUNCTION_PROPS: [&str; 9] = ["context", "output", "auth", "private", "view", "websocket", "rev", "cache", "route"];
 const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
@@ -30,40 +32,206 @@ const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
 impl Registry {
     /// Parse KDL IR text (`mizan-ir version=1` …) into a checked registry.
     pub fn from_kdl(text: &str) -> Result<Registry> {
-        let src = Source { text };
-        src.check_nesting()?;
-        let doc = KdlDocument::parse_v2(text).map_err(|e| src.syntax_error(&e))?;
-        let mut nodes = doc.nodes().iter();
-        match nodes.next() {
-            Some(header) => src.header(header)?,
-            None => return Err(src.error(0, "the IR is empty: it must start with `mizan-ir version=1`")),
-        }
         let mut functions = Vec::new();
         let mut contexts = Vec::new();
         let mut types = Vec::new();
-        for node in nodes {
-            match node.name().value() {
-                "context" => contexts.push(src.context(node)?),
-                "function" => functions.push(src.function(node)?),
-                "type" => types.push(src.object_type(node)?),
-                "mizan-ir" => {
-                    return Err(src.at_node(node, "`mizan-ir` may appear only once, as the first node"));
+        let mut seen_header = false;
+        for (base, chunk) in chunks(text)? {
+            let src = Source { text, base };
+            let doc = KdlDocument::parse_v2(chunk).map_err(|e| src.syntax_error(&e))?;
+            for node in doc.nodes() {
+                if !seen_header {
+                    src.header(node)?;
+                    seen_header = true;
+                    continue;
                 }
-                other => {
-                    return Err(src.at_node(
-                        node,
-                        format!("unknown node `{other}`: expected `context`, `function` or `type`"),
-                    ));
+                match node.name().value() {
+                    "context" => contexts.push(src.context(node)?),
+                    "function" => functions.push(src.function(node)?),
+                    "type" => types.push(src.object_type(node)?),
+                    "mizan-ir" => {
+                        return Err(src.at_node(node, "`mizan-ir` may appear only once, as the first node"));
+                    }
+                    other => {
+                        return Err(src.at_node(
+                            node,
+                            format!("unknown node `{other}`: expected `context`, `function` or `type`"),
+                        ));
+                    }
                 }
             }
+        }
+        if !seen_header {
+            let src = Source { text, base: 0 };
+            return Err(src.error(0, "the IR is empty: it must start with `mizan-ir version=1`"));
         }
         Registry::build(functions, contexts, types)
     }
 }
 
-/// The text being parsed, for turning byte offsets into line and column.
+/// Whether `c` is a KDL v2 newline (CRLF is two of them here, which is harmless where this is
+/// used, and is counted once by [`Source::line_col`]).
+fn is_newline(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// KDL v2 whitespace other than newlines.
+fn is_space(c: char) -> bool {
+    matches!(c, '\t' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
+
+/// Cut the text into `(byte offset, chunk)` pieces at top-level node boundaries, each with at
+/// most [`MAX_BRACES_PER_CHUNK`] `{` characters (see there).
+///
+/// A boundary is the end of a newline or `;` outside strings, comments and children blocks, and
+/// not right after a line continuation (`\`) or a slashdash (`/-`, which may be followed by
+/// newlines). The scan reads KDL's strings (quoted, multi-line, raw) and comments as KDL v2
+/// does, so a valid document parses the same whole or in chunks; on an invalid one the scan may
+/// cut elsewhere, which changes only which error is reported, never the bound.
+fn chunks(text: &str) -> Result<Vec<(usize, &str)>> {
+    let mut out = Vec::new();
+    let mut chars: Chars<'_> = text.char_indices().peekable();
+    let (mut depth, mut start) = (0usize, 0usize);
+    // `{` in the current chunk up to its last boundary, and since that boundary.
+    let (mut before_boundary, mut since_boundary) = (0usize, 0usize);
+    let mut boundary: Option<usize> = None;
+    let (mut continuation, mut slashdash) = (false, false);
+    let rest = |i: usize| text.get(i..).unwrap_or("");
+    while let Some((i, c)) = chars.next() {
+        let mut after = i + c.len_utf8();
+        if c == '\r' && chars.next_if(|(_, c)| *c == '\n').is_some() {
+            after += 1;
+        }
+        match c {
+            '{' => {
+                since_boundary += 1;
+                if before_boundary + since_boundary > MAX_BRACES_PER_CHUNK {
+                    match boundary.filter(|b| *b > start) {
+                        Some(b) if since_boundary <= MAX_BRACES_PER_CHUNK => {
+                            out.push((start, text.get(start..b).unwrap_or("")));
+                            start = b;
+                            before_boundary = 0;
+                        }
+                        _ => {
+                            let src = Source { text, base: 0 };
+                            return Err(src.error(
+                                i,
+                                format!(
+                                    "more than {MAX_BRACES_PER_CHUNK} `{{` in one top-level node: children blocks nest too deeply"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                depth += 1;
+            }
+            '}' => depth = depth.saturating_sub(1),
+            '"' => {
+                let multi_line = rest(after).starts_with("\"\"");
+                if multi_line {
+                    chars.next();
+                    chars.next();
+                }
+                skip_string(&mut chars, text, if multi_line { "\"\"\"" } else { "\"" }, !multi_line, false);
+            }
+            '#' if rest(i).trim_start_matches('#').starts_with('"') => {
+                let hashes = rest(i).len() - rest(i).trim_start_matches('#').len();
+                let multi_line = rest(i + hashes).starts_with("\"\"\"");
+                let quotes = if multi_line { 3 } else { 1 };
+                for _ in 1..hashes + quotes {
+                    chars.next();
+                }
+                let close = format!("{}{}", if multi_line { "\"\"\"" } else { "\"" }, "#".repeat(hashes));
+                skip_string(&mut chars, text, &close, !multi_line, true);
+            }
+            '/' if rest(after).starts_with('/') => {
+                while chars.next_if(|(_, c)| !is_newline(*c)).is_some() {}
+                continue;
+            }
+            '/' if rest(after).starts_with('*') => {
+                chars.next();
+                skip_block_comment(&mut chars, text);
+                continue;
+            }
+            '/' if rest(after).starts_with('-') => {
+                chars.next();
+                slashdash = true;
+                continue;
+            }
+            '\\' => {
+                continuation = true;
+                continue;
+            }
+            c if is_newline(c) || c == ';' => {
+                if depth == 0 && !continuation && !slashdash {
+                    before_boundary += since_boundary;
+                    since_boundary = 0;
+                    boundary = Some(after);
+                }
+                if is_newline(c) {
+                    continuation = false;
+                }
+                continue;
+            }
+            c if is_space(c) || c == '\u{FEFF}' => continue,
+            _ => {}
+        }
+        continuation = false;
+        slashdash = false;
+    }
+    out.push((start, text.get(start..).unwrap_or("")));
+    Ok(out)
+}
+
+/// Consume a string body up to and including `close`. `\` escapes one character, or a run of
+/// whitespace and newlines, unless the string is `raw`. A `single_line` string also stops,
+/// unterminated, before a newline (where KDL rejects it).
+fn skip_string(chars: &mut Chars<'_>, text: &str, close: &str, single_line: bool, raw: bool) {
+    while let Some(&(i, c)) = chars.peek() {
+        if single_line && is_newline(c) {
+            return;
+        }
+        chars.next();
+        if c == '\\' && !raw {
+            if chars.next_if(|(_, c)| is_space(*c) || is_newline(*c)).is_some() {
+                while chars.next_if(|(_, c)| is_space(*c) || is_newline(*c)).is_some() {}
+            } else {
+                chars.next();
+            }
+        } else if text.get(i..).is_some_and(|r| r.starts_with(close)) {
+            for _ in 1..close.len() {
+                chars.next();
+            }
+            return;
+        }
+    }
+}
+
+/// Consume a (nestable) `/* */` comment whose `/*` has been consumed.
+fn skip_block_comment(chars: &mut Chars<'_>, text: &str) {
+    let mut nesting = 1usize;
+    while let Some((j, c)) = chars.next() {
+        let next = text.get(j + 1..).unwrap_or("");
+        if c == '/' && next.starts_with('*') {
+            chars.next();
+            nesting += 1;
+        } else if c == '*' && next.starts_with('/') {
+            chars.next();
+            nesting -= 1;
+            if nesting == 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// The text being parsed, for turning byte offsets into line and column. `base` is the offset
+/// of the chunk whose spans are being reported.
 struct Source<'a> {
     text: &'a str,
+    base: usize,
 }
 
 /// A node's entries, split into positional arguments and (unique, known) properties.
@@ -91,11 +259,6 @@ fn kind(value: &KdlValue) -> &'static str {
 
 fn children(node: &KdlNode) -> &[KdlNode] {
     node.children().map(KdlDocument::nodes).unwrap_or(&[])
-}
-
-/// Whether `c` starts a new line in KDL v2 (CRLF counts once; the caller handles it).
-fn is_newline(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 impl Source<'_> {
@@ -129,16 +292,16 @@ impl Source<'_> {
     }
 
     fn at_node(&self, node: &KdlNode, message: impl Display) -> Error {
-        self.error(node.span().offset(), message)
+        self.error(self.base + node.span().offset(), message)
     }
 
     fn at_entry(&self, entry: &KdlEntry, message: impl Display) -> Error {
-        self.error(entry.span().offset(), message)
+        self.error(self.base + entry.span().offset(), message)
     }
 
     fn syntax_error(&self, e: &KdlError) -> Error {
         let first = e.diagnostics.iter().min_by_key(|d| d.span.offset());
-        let offset = first.map(|d| d.span.offset()).unwrap_or(0);
+        let offset = self.base + first.map(|d| d.span.offset()).unwrap_or(0);
         let mut message = String::from("KDL syntax error: ");
         message.push_str(first.and_then(|d| d.message.as_deref()).unwrap_or("the text is not a KDL v2 document"));
         if let Some(help) = first.and_then(|d| d.help.as_deref()) {
@@ -147,59 +310,6 @@ impl Source<'_> {
             message.push(')');
         }
         self.error(offset, message)
-    }
-
-    /// Refuse `{` nested deeper than [`MAX_NESTING`] before the recursive KDL parser sees it.
-    /// Braces inside strings and comments do not count (a light scan of KDL's string and
-    /// comment forms); as a backstop, neither may the plain count of all braces exceed the limit.
-    fn check_nesting(&self) -> Result<()> {
-        let bytes = self.text.as_bytes();
-        let (mut depth, mut plain) = (0usize, 0usize);
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes.get(i).copied().unwrap_or(0);
-            match b {
-                b'{' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Err(self.error(i, format!("children blocks nest deeper than {MAX_NESTING} levels")));
-                    }
-                }
-                b'}' => depth = depth.saturating_sub(1),
-                b'"' if bytes.get(i..i + 3) == Some(b"\"\"\"") => i = skip_string(bytes, i + 3, b"\"\"\"", false, false),
-                b'"' => i = skip_string(bytes, i + 1, b"\"", false, true),
-                b'#' => {
-                    let hashes = bytes.get(i..).unwrap_or(&[]).iter().take_while(|&&c| c == b'#').count();
-                    let start = i + hashes;
-                    let multi_line = bytes.get(start..start + 3) == Some(b"\"\"\"");
-                    if multi_line || bytes.get(start) == Some(&b'"') {
-                        let quotes: &[u8] = if multi_line { b"\"\"\"" } else { b"\"" };
-                        let mut close = quotes.to_vec();
-                        close.extend(std::iter::repeat_n(b'#', hashes));
-                        i = skip_string(bytes, start + quotes.len(), &close, true, !multi_line);
-                    } else {
-                        i += hashes.saturating_sub(1);
-                    }
-                }
-                b'/' if bytes.get(i + 1) == Some(&b'/') => i = skip_line(bytes, i + 2),
-                b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i + 2),
-                _ => {}
-            }
-            i += 1;
-        }
-        for (i, b) in bytes.iter().enumerate() {
-            match b {
-                b'{' => {
-                    plain += 1;
-                    if plain > MAX_NESTING {
-                        return Err(self.error(i, format!("children blocks nest deeper than {MAX_NESTING} levels")));
-                    }
-                }
-                b'}' => plain = plain.saturating_sub(1),
-                _ => {}
-            }
-        }
-        Ok(())
     }
 
     /// The first node: `mizan-ir version=1`.
@@ -515,67 +625,3 @@ fn describe(value: &KdlValue) -> String {
     }
 }
 
-/// Whether a KDL newline starts at byte `i`.
-fn newline_at(bytes: &[u8], i: usize) -> bool {
-    matches!(bytes.get(i), Some(b'\n' | b'\r' | 0x0B | 0x0C))
-        || bytes.get(i..i + 2) == Some(b"\xC2\x85")
-        || matches!(bytes.get(i..i + 3), Some(b"\xE2\x80\xA8" | b"\xE2\x80\xA9"))
-}
-
-/// The index of the last byte of a string whose body starts at `i` and ends with `close`
-/// (`\` escapes apply unless `raw`). A single-line string also ends, unterminated, at a newline,
-/// where the KDL parser gives up on it and carries on with the next line.
-fn skip_string(bytes: &[u8], mut i: usize, close: &[u8], raw: bool, single_line: bool) -> usize {
-    while i < bytes.len() {
-        if single_line && newline_at(bytes, i) {
-            return i.saturating_sub(1);
-        }
-        if !raw && bytes.get(i) == Some(&b'\\') {
-            // An escaped character, or `\` and a run of whitespace and newlines (KDL v2 drops it).
-            i += 1;
-            if matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)) {
-                while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)) {
-                    i += 1;
-                }
-            } else {
-                i += 1;
-            }
-            continue;
-        }
-        if bytes.get(i..i + close.len()) == Some(close) {
-            return i + close.len() - 1;
-        }
-        i += 1;
-    }
-    bytes.len()
-}
-
-/// The index of the last byte before the newline that ends a `//` comment.
-fn skip_line(bytes: &[u8], mut i: usize) -> usize {
-    while i < bytes.len() && !newline_at(bytes, i) {
-        i += 1;
-    }
-    i.saturating_sub(1)
-}
-
-/// Past the end of a (nestable) `/* */` comment whose body starts at `i`.
-fn skip_block_comment(bytes: &[u8], mut i: usize) -> usize {
-    let mut depth = 1usize;
-    while i < bytes.len() {
-        match bytes.get(i..i + 2) {
-            Some(b"/*") => {
-                depth += 1;
-                i += 2;
-            }
-            Some(b"*/") => {
-                depth -= 1;
-                if depth == 0 {
-                    return i + 1;
-                }
-                i += 2;
-            }
-            _ => i += 1,
-        }
-    }
-    bytes.len()
-}

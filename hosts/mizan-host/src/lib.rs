@@ -1,0 +1,66 @@
+//! # mizan-host
+//!
+//! The Rust host of the Mizan kernel: runs the kernel component (`target/mizan-kernel.wasm`,
+//! embedded at build time) under wasmtime, behind an idiomatic API. The host is thin: it turns
+//! `serde_json::Value`s into JSON text and back and moves strings across the WIT boundary
+//! (`wit/kernel.wit`); every rule lives in the kernel.
+//!
+//! ```no_run
+//! use mizan_host::{Kernel, Registry};
+//! use serde_json::json;
+//!
+//! let kernel = Kernel::new()?; // compiles once, then loads the cached artifact
+//! let key = kernel.derive_cache_key("a-secret-of-at-least-32-bytes!!!", "user", &json!({"user_id": 5}), None, 0)?;
+//! let keyer = kernel.keyer("a-secret-of-at-least-32-bytes!!!")?;
+//! assert_eq!(keyer.derive("user", &json!({"user_id": "5"}), None, 0)?, key);
+//!
+//! let registry = Registry::from_kdl(&kernel, "mizan-ir version=1\ncontext user\n")?;
+//! let policy = registry.context_policy("user")?;
+//! # Ok::<(), mizan_host::Error>(())
+//! ```
+//!
+//! - [`Kernel`] is `Send + Sync + Clone`; each call runs on an instance checked out of a pool.
+//!   An instance that traps is dropped and the next call gets a fresh one.
+//! - [`Keyer`] and [`Registry`] (the WIT resources) each own a dedicated instance behind a mutex
+//!   and rebuild it transparently after a trap.
+//! - Every store is capped ([`KernelBuilder::memory_limit`], 256 MiB by default): an input too
+//!   large for it traps that one instance instead of exhausting the host.
+//! - The compiled component is cached on disk (see [`CacheConfig`] and the `artifact` notes in
+//!   `docs/hosts/rust.md`).
+//!
+//! Values returned as [`serde_json::Value`] use serde_json's default (sorted) maps, so object
+//! keys come back sorted rather than in the kernel's emission order; contents are identical.
+
+mod artifact;
+mod dedicated;
+mod error;
+mod kernel;
+mod keyer;
+mod registry;
+
+#[allow(clippy::all, missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "kernel",
+    });
+}
+
+pub use artifact::{ArtifactInfo, ArtifactSource, CacheConfig};
+pub use error::{Error, ErrorCode, KernelError, Result};
+pub use kernel::{COMPONENT, DEFAULT_MAX_IDLE, DEFAULT_MEMORY_LIMIT, DEFAULT_RETAIN_MEMORY, Kernel, KernelBuilder, Stats};
+pub use keyer::{IndexedEntry, Keyer, PurgePlan, PurgeScope, PurgeTerm};
+pub use registry::{ContextPolicy, Invalidation, MergeResolution, Registry};
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        assert_send_sync::<crate::Kernel>();
+        assert_send_sync::<crate::Keyer>();
+        assert_send_sync::<crate::Registry>();
+        assert_send_sync::<crate::Error>();
+    }
+}

@@ -1,0 +1,131 @@
+//! [`Registry`]: the function/context registry and what is resolved against it (the WIT
+//! `registry` resource).
+
+use serde_json::Value;
+
+use crate::dedicated::Dedicated;
+use crate::error::Result;
+use crate::kernel::{Kernel, parse};
+
+/// The `invalidate` body list and the matching `X-Mizan-Invalidate` header (none when the
+/// entries exceed the header limits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalidation {
+    pub entries: Value,
+    pub header: Option<String>,
+}
+
+/// The `merge` body list and one diagnostic per merge target without a unique slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeResolution {
+    pub merges: Value,
+    pub diagnostics: Value,
+}
+
+/// Effective origin-cache policy of a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextPolicy {
+    pub rev: u32,
+    /// False when a member says `cache=False`.
+    pub cacheable: bool,
+    /// The smallest TTL a member names; `None` means the host's safety TTL.
+    pub ttl_seconds: Option<u32>,
+}
+
+/// A checked registry, resident in its own instance. `Send + Sync`; calls are serialized.
+///
+/// The registry's JSON form is kept on the host side at creation: if a call traps, the instance
+/// is rebuilt from it on the next call.
+pub struct Registry {
+    json: String,
+    resident: Dedicated,
+}
+
+type Guest<'a> = crate::bindings::exports::mizan::kernel::registry::GuestRegistry<'a>;
+
+impl Registry {
+    /// Parse KDL IR; errors carry `{"line", "column"}` or `{"problems"}`.
+    pub fn from_kdl(kernel: &Kernel, text: &str) -> Result<Registry> {
+        let resident = Dedicated::new(kernel, &|s, b| b.mizan_kernel_registry().registry().call_from_kdl(s, text))?;
+        Self::with_json_form(resident)
+    }
+
+    /// Read the JSON form (what `@client` decorators build).
+    pub fn from_json(kernel: &Kernel, value: &Value) -> Result<Registry> {
+        let text = value.to_string();
+        let resident = Dedicated::new(kernel, &|s, b| b.mizan_kernel_registry().registry().call_from_json(s, &text))?;
+        Self::with_json_form(resident)
+    }
+
+    fn with_json_form(resident: Dedicated) -> Result<Registry> {
+        // Nothing to rebuild from yet: a trap here fails the constructor.
+        let fail = |_: &mut _, _: &_| Err(wasmtime::Error::msg("the registry has not been created yet"));
+        let json = resident.call(&fail, |s, b, h| {
+            b.mizan_kernel_registry().registry().call_to_json(s, h).map(Ok::<_, crate::Error>)
+        })?;
+        Ok(Registry { json, resident })
+    }
+
+    fn call<T, E>(
+        &self,
+        f: impl FnOnce(&mut wasmtime::Store<crate::kernel::State>, Guest<'_>, wasmtime::component::ResourceAny) -> wasmtime::Result<Result<T, E>>,
+    ) -> Result<T>
+    where
+        crate::Error: From<E>,
+    {
+        let json = self.json.as_str();
+        self.resident.call(&|s, b| b.mizan_kernel_registry().registry().call_from_json(s, json), |s, b, h| {
+            f(s, b.mizan_kernel_registry().registry(), h)
+        })
+    }
+
+    /// The kernel this registry runs on.
+    pub fn kernel(&self) -> &Kernel {
+        self.resident.kernel()
+    }
+
+    /// The canonical KDL form.
+    pub fn to_kdl(&self) -> Result<String> {
+        self.call(|s, r, h| r.call_to_kdl(s, h).map(Ok::<_, crate::Error>))
+    }
+
+    /// The full JSON form.
+    pub fn to_json(&self) -> Result<Value> {
+        let text = self.call(|s, r, h| r.call_to_json(s, h).map(Ok::<_, crate::Error>))?;
+        parse(&text)
+    }
+
+    /// What a call of `function` with `args` invalidates (`subject`: the caller's user id).
+    pub fn resolve_invalidation(&self, function: &str, args: &Value, subject: Option<&str>) -> Result<Invalidation> {
+        let args = args.to_string();
+        let inv = self.call(|s, r, h| r.call_resolve_invalidation(s, h, function, &args, subject))?;
+        Ok(Invalidation { entries: parse(&inv.entries_json)?, header: inv.header })
+    }
+
+    /// What a call of `function` with `args` returning `result` merges into cached bundles.
+    pub fn resolve_merges(&self, function: &str, args: &Value, result: &Value) -> Result<MergeResolution> {
+        let args = args.to_string();
+        let result = result.to_string();
+        let res = self.call(|s, r, h| r.call_resolve_merges(s, h, function, &args, &result))?;
+        Ok(MergeResolution { merges: parse(&res.merges_json)?, diagnostics: parse(&res.diagnostics_json)? })
+    }
+
+    /// The edge manifest; `view_urls` maps context names to extra page routes.
+    pub fn manifest(&self, base_url: &str, view_urls: Option<&Value>) -> Result<Value> {
+        let view_urls = view_urls.map(Value::to_string);
+        let text = self.call(|s, r, h| r.call_manifest(s, h, base_url, view_urls.as_deref()))?;
+        parse(&text)
+    }
+
+    /// Effective origin-cache policy of a context.
+    pub fn context_policy(&self, context: &str) -> Result<ContextPolicy> {
+        let p = self.call(|s, r, h| r.call_context_policy(s, h, context))?;
+        Ok(ContextPolicy { rev: p.rev, cacheable: p.cacheable, ttl_seconds: p.ttl_seconds })
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("json", &self.json).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,211 @@
+//! The native side of the cross-host conformance suite (tests/conformance/README.md).
+//!
+//! `scenarios.json` is generated from `cases.json` (hand-written inputs) and the spec's vectors:
+//! `MIZAN_BLESS=1 cargo test -p mizan-kernel --test conformance` writes it. Without the variable
+//! this test replays every scenario natively and fails when the file is stale.
+
+use mizan_kernel::canon::{canonical_json, stringify};
+use mizan_kernel::header::{format_header, parse_header};
+use mizan_kernel::index::PurgePlan;
+use mizan_kernel::invalidation::{entries_from_json, entries_to_json};
+use mizan_kernel::keys::{self, KeyInput, Keyer, user_subject};
+use mizan_kernel::merge::{MergeEntry, apply_merge};
+use mizan_kernel::{Error, Registry};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests");
+
+fn read(path: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{DIR}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn registry_from(spec: &Value) -> Result<Registry, Error> {
+    match spec {
+        Value::String(kdl) => Registry::from_kdl(kdl),
+        other => Registry::from_json_value(other),
+    }
+}
+
+fn key_input(a: &Value) -> Result<KeyInput, Error> {
+    Ok(KeyInput {
+        context: a["context"].as_str().unwrap_or_default().to_string(),
+        params: match &a["params"] {
+            Value::Object(m) => m.clone(),
+            other => return Err(Error::invalid_json(format!("params must be a JSON object, got {other}"))),
+        },
+        user: user_subject(a.get("user").unwrap_or(&Value::Null))?,
+        rev: a.get("rev").and_then(Value::as_u64).unwrap_or(0),
+    })
+}
+
+fn plan_json(p: PurgePlan) -> Value {
+    json!({"scopes": p.scopes.iter().map(|s| json!({
+        "base": s.base,
+        "terms": s.terms.iter().map(|t| json!({"has_param": t.has_param, "param_equals": t.param_equals})).collect::<Vec<_>>(),
+    })).collect::<Vec<_>>()})
+}
+
+fn object(v: &Value, what: &str) -> Result<Map<String, Value>, Error> {
+    v.as_object().cloned().ok_or_else(|| Error::invalid_json(format!("{what} must be a JSON object")))
+}
+
+/// Run one operation natively. Mirrors what each host's runner does through its own API.
+fn run(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<Value, Error> {
+    let reg = || registries.get(a["registry"].as_str().unwrap_or_default()).expect("registry name");
+    let secret = || a["secret"].as_str().unwrap_or_default();
+    Ok(match op {
+        "stringify" => json!(stringify(&a["value"])),
+        "canonical-json" => json!(canonical_json(&a["value"])),
+        "check-secret" => json!(keys::check_secret(secret())?),
+        "derive-cache-key" => json!(keys::derive_cache_key(secret(), &key_input(a)?)?),
+        "derive-cache-key-rotation" => {
+            let secrets: Vec<String> = serde_json::from_value(a["secrets"].clone()).unwrap_or_default();
+            json!(keys::derive_rotation(&secrets, &key_input(a)?)?)
+        }
+        "derive-batch" => json!(Keyer::new(secret())?.derive_batch_json(&a["items"].to_string())?),
+        "index-entry" => {
+            let e = Keyer::new(secret())?.index_entry(&key_input(a)?);
+            json!({"key": e.key, "index_keys": e.index_keys})
+        }
+        "purge-plan" => plan_json(Keyer::new(secret())?.purge_plan(&entries_from_json(&a["entries"])?)),
+        "purge-user-plan" => {
+            let contexts: Vec<String> = serde_json::from_value(a["contexts"].clone()).unwrap_or_default();
+            plan_json(Keyer::new(secret())?.purge_user_plan(&contexts, a["user"].as_str().unwrap_or_default())?)
+        }
+        "format-header" => json!(format_header(&entries_from_json(&a["entries"])?)?),
+        "parse-header" => entries_to_json(&parse_header(a["text"].as_str().unwrap_or_default())?),
+        "registry-load" => {
+            let r = if let Some(kdl) = a.get("kdl") { registry_from(kdl)? } else { registry_from(&a["json"])? };
+            json!({"kdl": r.to_kdl(), "json": r.to_json()})
+        }
+        "resolve-invalidation" => {
+            let entries = reg().resolve_invalidation(
+                a["function"].as_str().unwrap_or_default(),
+                &object(&a["args"], "args")?,
+                a.get("subject").and_then(Value::as_str),
+            )?;
+            json!({"invalidate": entries_to_json(&entries), "header": format_header(&entries).ok()})
+        }
+        "resolve-merges" => {
+            let res = reg().resolve_merges(a["function"].as_str().unwrap_or_default(), &object(&a["args"], "args")?, &a["result"])?;
+            json!({"merge": res.merges_json(), "diagnostics": res.diagnostics.iter().map(|d| d.to_json()).collect::<Vec<_>>()})
+        }
+        "manifest" => {
+            let views: BTreeMap<String, Vec<String>> =
+                serde_json::from_value(a.get("view_urls").cloned().unwrap_or(json!({}))).unwrap_or_default();
+            reg().manifest(a["base_url"].as_str().unwrap_or_default(), &views)
+        }
+        "context-policy" => {
+            let p = reg().context_policy(a["context"].as_str().unwrap_or_default())?;
+            json!({"rev": p.rev, "cacheable": p.cacheable, "ttl_seconds": p.ttl_seconds})
+        }
+        "apply-merge" => {
+            let mut bundle = object(&a["bundle"], "bundle")?;
+            let entry = MergeEntry::from_json(&a["entry"])?;
+            if apply_merge(&mut bundle, &entry)? { Value::Object(bundle) } else { Value::Null }
+        }
+        other => panic!("unknown op {other}"),
+    })
+}
+
+fn outcome(result: Result<Value, Error>) -> (String, Value) {
+    match result {
+        Ok(v) => ("expect".into(), v),
+        Err(e) => {
+            let mut err = json!({"code": e.code.as_str()});
+            if let Some(d) = e.details {
+                err["details"] = d;
+            }
+            ("expect_error".into(), err)
+        }
+    }
+}
+
+/// Replace `"@name"` registry references in registry-load args by the registry itself.
+fn inline_registries(args: &mut Value, sources: &Map<String, Value>) {
+    for k in ["kdl", "json"] {
+        if let Some(Value::String(s)) = args.get(k) {
+            if let Some(name) = s.strip_prefix('@') {
+                args[k] = sources[name].clone();
+            }
+        }
+    }
+}
+
+fn vector_scenarios() -> Vec<Value> {
+    let v = read("vectors/kernel-vectors.json");
+    let mut out = Vec::new();
+    for c in v["cache_keys"].as_array().unwrap() {
+        let mut args = json!({"secret": c["secret"], "context": c["context"], "params": c["params"], "rev": c["rev"]});
+        if let Some(u) = c.get("user") {
+            args["user"] = u.clone();
+        }
+        out.push(json!({"id": format!("vector/key/{}", c["id"].as_str().unwrap()), "source": "vector",
+                        "op": "derive-cache-key", "args": args, "expect": c["key"]}));
+    }
+    for (i, c) in v["header"].as_array().unwrap().iter().enumerate() {
+        out.push(json!({"id": format!("vector/header/{i}"), "source": "vector", "op": "format-header",
+                        "args": {"entries": c["entries"]}, "expect": c["header"]}));
+    }
+    out
+}
+
+fn build_scenarios(cases: &Value) -> Value {
+    let sources = cases["registries"].as_object().unwrap().clone();
+    let registries: BTreeMap<String, Registry> =
+        sources.iter().map(|(k, v)| (k.clone(), registry_from(v).unwrap_or_else(|e| panic!("registry {k}: {e}")))).collect();
+    let mut scenarios = vector_scenarios();
+    for case in cases["cases"].as_array().unwrap() {
+        let mut s = case.clone();
+        inline_registries(&mut s["args"], &sources);
+        let (key, value) = outcome(run(s["op"].as_str().unwrap(), &s["args"], &registries));
+        let fixed = s.get("expect").or(s.get("expect_error")).is_some();
+        if !fixed {
+            s[key] = value;
+        }
+        s["source"] = json!("kernel");
+        scenarios.push(s);
+    }
+    json!({"about": "Generated by kernel/tests/conformance.rs from cases.json and the spec's vectors; see README.md.",
+           "registries": sources, "scenarios": scenarios})
+}
+
+#[test]
+fn conformance() {
+    let cases = read("conformance/cases.json");
+    let path = format!("{DIR}/conformance/scenarios.json");
+    if std::env::var_os("MIZAN_BLESS").is_some() {
+        let text = serde_json::to_string_pretty(&build_scenarios(&cases)).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+    }
+    let file = read("conformance/scenarios.json");
+    let sources = file["registries"].as_object().unwrap();
+    let registries: BTreeMap<String, Registry> =
+        sources.iter().map(|(k, v)| (k.clone(), registry_from(v).unwrap())).collect();
+    let scenarios = file["scenarios"].as_array().unwrap();
+    let (mut passed, mut failed) = (0, 0);
+    for s in scenarios {
+        let (key, got) = outcome(run(s["op"].as_str().unwrap(), &s["args"], &registries));
+        let want = s.get(&key);
+        // An expected error without details matches any details.
+        let ok = match (key.as_str(), want) {
+            ("expect_error", Some(w)) if w.get("details").is_none() => w["code"] == got["code"],
+            (_, Some(w)) => *w == got,
+            _ => false,
+        };
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+            eprintln!("FAIL {}: got {key} {got}, want {:?}", s["id"], s.get("expect").or(s.get("expect_error")));
+        }
+    }
+    println!("native: {passed} passed, {failed} failed");
+    assert_eq!(failed, 0);
+    // The file must be what cases.json and the vectors produce today.
+    let expected_ids: Vec<Value> = build_scenarios(&cases)["scenarios"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect();
+    let ids: Vec<Value> = scenarios.iter().map(|s| s["id"].clone()).collect();
+    assert_eq!(ids, expected_ids, "scenarios.json is stale: run MIZAN_BLESS=1 cargo test -p mizan-kernel --test conformance");
+}

@@ -1,0 +1,132 @@
+"""Replays tests/conformance/scenarios.json (format: tests/conformance/README.md) through the
+Python API. One pytest test per scenario; the run ends with `conformance: N passed, N failed`.
+Also runnable alone: `python python-shims/tests/test_conformance.py [scenarios.json]`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import CONFORMANCE_RESULTS, REPO  # noqa: E402
+
+import mizan_kernel as mk  # noqa: E402
+
+SCENARIOS = Path(os.environ.get("MIZAN_CONFORMANCE", REPO / "tests" / "conformance" / "scenarios.json"))
+DATA = json.loads(SCENARIOS.read_text(encoding="utf-8"))
+
+_registries: Dict[str, mk.Registry] = {}
+
+
+def registry(name: str) -> mk.Registry:
+    if name not in _registries:
+        src = DATA["registries"][name]
+        _registries[name] = mk.Registry.from_kdl(src) if isinstance(src, str) else mk.Registry.from_json(src)
+    return _registries[name]
+
+
+def _key_args(a: Dict[str, Any]) -> tuple:
+    return (a["context"], a["params"], a.get("user"), a.get("rev", 0))
+
+
+def _load(a: Dict[str, Any]) -> Dict[str, Any]:
+    reg = mk.Registry.from_kdl(a["kdl"]) if "kdl" in a else mk.Registry.from_json(a["json"])
+    return {"kdl": reg.to_kdl(), "json": reg.to_json()}
+
+
+OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
+    "stringify": lambda a: mk.stringify(a["value"]),
+    "canonical-json": lambda a: mk.canonical_json(a["value"]),
+    "check-secret": lambda a: mk.check_secret(a["secret"]),
+    "derive-cache-key": lambda a: mk.derive_cache_key(a["secret"], *_key_args(a)),
+    "derive-cache-key-rotation": lambda a: mk.derive_cache_key_rotation(a["secrets"], *_key_args(a)),
+    "derive-batch": lambda a: mk.Keyer(a["secret"]).derive_batch(a["items"]),
+    "index-entry": lambda a: dataclasses.asdict(mk.Keyer(a["secret"]).index_entry(*_key_args(a))),
+    "purge-plan": lambda a: dataclasses.asdict(mk.Keyer(a["secret"]).purge_plan(a["entries"])),
+    "purge-user-plan": lambda a: dataclasses.asdict(mk.Keyer(a["secret"]).purge_user_plan(a["contexts"], a["user"])),
+    "format-header": lambda a: mk.format_invalidate_header(a["entries"]),
+    "parse-header": lambda a: mk.parse_invalidate_header(a["text"]),
+    "registry-load": _load,
+    "resolve-invalidation": lambda a: dataclasses.asdict(
+        registry(a["registry"]).resolve_invalidation(a["function"], a["args"], a.get("subject"))
+    ),
+    "resolve-merges": lambda a: dataclasses.asdict(
+        registry(a["registry"]).resolve_merges(a["function"], a["args"], a["result"])
+    ),
+    "manifest": lambda a: registry(a["registry"]).manifest(a.get("base_url", "/api/mizan"), a.get("view_urls")),
+    "context-policy": lambda a: dataclasses.asdict(registry(a["registry"]).context_policy(a["context"])),
+    "apply-merge": lambda a: mk.apply_merge(a["bundle"], a["entry"]),
+}
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Deep JSON equality: object key order ignored, arrays ordered, booleans are not numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def check(scenario: Dict[str, Any]) -> str:
+    """'' when the scenario passes, else what went wrong."""
+    op = OPS.get(scenario["op"])
+    if op is None:
+        return f"unknown op {scenario['op']!r}"
+    try:
+        got = op(scenario["args"])
+    except mk.MizanKernelError as e:
+        want = scenario.get("expect_error")
+        if want is None:
+            return f"unexpected error {e.code}: {e.message} (details {e.details})"
+        if e.code != want["code"]:
+            return f"error code {e.code!r} ({e.message}), expected {want['code']!r}"
+        if "details" in want and not json_equal(e.details, want["details"]):
+            return f"error details {e.details!r}, expected {want['details']!r}"
+        return ""
+    if "expect_error" in scenario:
+        return f"expected error {scenario['expect_error']}, got {got!r}"
+    if not json_equal(got, scenario["expect"]):
+        return f"got {json.dumps(got, ensure_ascii=False)}\nexpected {json.dumps(scenario['expect'], ensure_ascii=False)}"
+    return ""
+
+
+@pytest.mark.parametrize("scenario", DATA["scenarios"], ids=lambda s: s["id"])
+def test_scenario(scenario: Dict[str, Any]) -> None:
+    problem = check(scenario)
+    CONFORMANCE_RESULTS[scenario["id"]] = not problem
+    assert not problem, f"{scenario['id']} ({scenario['source']}): {problem}"
+
+
+def test_scenarios_present() -> None:
+    assert len(DATA["scenarios"]) > 0
+    assert {s["op"] for s in DATA["scenarios"]} <= OPS.keys()
+
+
+def main() -> int:
+    passed = failed = 0
+    for s in DATA["scenarios"]:
+        problem = check(s)
+        if problem:
+            failed += 1
+            print(f"FAIL {s['id']}: {problem}")
+        else:
+            passed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        DATA = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    sys.exit(main())
