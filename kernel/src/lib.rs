@@ -16,6 +16,7 @@
 //! | [`header`] | §5 | `X-Mizan-Invalidate` format and parse |
 //! | [`merge`] | §6 | merge resolution and application |
 //! | [`manifest`] | §9 | the edge manifest |
+//! | [`store`] | §7 | the reconciled client store (sans-IO) |
 
 pub mod canon;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod manifest;
 pub mod merge;
 pub mod policy;
+pub mod store;
 
 pub use error::{Error, ErrorCode, Result};
 pub use invalidation::InvalidateEntry;

@@ -10,6 +10,7 @@ use mizan_kernel::index::PurgePlan;
 use mizan_kernel::invalidation::{entries_from_json, entries_to_json};
 use mizan_kernel::keys::{self, KeyInput, Keyer, user_subject};
 use mizan_kernel::merge::{MergeEntry, apply_merge};
+use mizan_kernel::store::{RequestError, Store, StoreConfig};
 use mizan_kernel::{Error, Registry};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -106,7 +107,66 @@ fn run(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<V
             let entry = MergeEntry::from_json(&a["entry"])?;
             if apply_merge(&mut bundle, &entry)? { Value::Object(bundle) } else { Value::Null }
         }
+        "store-script" => store_script(a)?,
         other => panic!("unknown op {other}"),
+    })
+}
+
+/// Replay a store script (README: Store scripts): one output per step; a failing step records
+/// `{"error": code}` and the script goes on.
+fn store_script(a: &Value) -> Result<Value, Error> {
+    let config = match a.get("config") {
+        Some(c) => StoreConfig::from_json(&c.to_string())?,
+        None => StoreConfig::default(),
+    };
+    let mut store = Store::new(config);
+    let mut outputs = Vec::new();
+    for step in a["steps"].as_array().cloned().unwrap_or_default() {
+        let out = store_step(&mut store, &step).unwrap_or_else(|e| json!({"error": e.code.as_str()}));
+        outputs.push(out);
+    }
+    Ok(Value::Array(outputs))
+}
+
+fn store_step(store: &mut Store, s: &Value) -> Result<Value, Error> {
+    let now = s["now"].as_u64().unwrap_or(0);
+    let id = |k: &str| s[k].as_u64().unwrap_or(0);
+    let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+    Ok(match s["do"].as_str().unwrap_or_default() {
+        "start" => { store.start(); Value::Null }
+        "session_ok" => { store.session_ok(id("request_id"), &s["body"]); Value::Null }
+        "subscribe" => json!(store.subscribe(&text("context"), &object(&s["params"], "params")?, now)),
+        "prefetch" => json!(store.prefetch(&text("context"), &object(&s["params"], "params")?, now)),
+        "unsubscribe" => { store.unsubscribe(&text("key"), now)?; Value::Null }
+        "refetch" => { store.refetch(&text("key"))?; Value::Null }
+        "fetch_ok" => { store.fetch_ok(id("request_id"), s["body"].clone(), now); Value::Null }
+        "fetch_err" => { store.fetch_err(id("request_id"), RequestError::from_json(&s["error"])?, now); Value::Null }
+        "mutate" => {
+            let optimistic = match s.get("optimistic") {
+                Some(Value::Array(items)) => items.iter().map(MergeEntry::from_json).collect::<Result<Vec<_>, _>>()?,
+                _ => vec![],
+            };
+            json!(store.mutate(&text("fn"), s["args"].clone(), &optimistic)?)
+        }
+        "call_ok" => { store.call_ok(id("request_id"), &s["body"], s.get("header").and_then(Value::as_str))?; Value::Null }
+        "call_err" => { store.call_err(id("request_id"), RequestError::from_json(&s["error"])?); Value::Null }
+        "invalidate" => { store.invalidate(&entries_from_json(&s["entries"])?); Value::Null }
+        "remove" => {
+            let scope = match s.get("entries") { Some(e) => Some(entries_from_json(e)?), None => None };
+            store.remove(scope.as_deref());
+            Value::Null
+        }
+        "reset" => { store.reset(); Value::Null }
+        "tick" => { store.tick(now); Value::Null }
+        "focus" => { store.focus(now); Value::Null }
+        "online" => { store.online(now); Value::Null }
+        "hydrate" => { store.hydrate(&s["payload"], now)?; Value::Null }
+        "dehydrate" => store.dehydrate(),
+        "snapshot" => store.snapshot(&text("key"), now).unwrap_or(Value::Null),
+        "mutation" => store.mutation_snapshot(id("id")).unwrap_or(Value::Null),
+        "count" => json!(store.instance_count()),
+        "drain" => store.drain(now).to_json(),
+        other => panic!("unknown store step {other}"),
     })
 }
 

@@ -54,17 +54,39 @@ JSON = Any
 #: A user subject: a string, or a number the kernel stringifies like JavaScript's ``String(v)``.
 User = Union[str, int, float]
 
-# Exactly json.dumps(value, ensure_ascii=False, allow_nan=False) (compact separators), with the
-# encoder built once: json.dumps builds a new encoder on every call that passes options.
-_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _loads = json.loads
+# json.dumps(value, ensure_ascii=False, allow_nan=False) with compact separators, built once:
+# json.dumps builds a new encoder on every call that passes options. The C encoder is reused
+# directly (without circular-reference markers, so it is thread-safe; a cycle is a
+# RecursionError, reported like any other unserializable value).
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
+
+    _c_encode = _c_make_encoder(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    _join = "".join
+
+    def _dump(value: Any) -> str:
+        return _join(_c_encode(value, 0))
+
+    assert _dump({"a": [1, 2.5, "é", None, True]}) == _encoder.encode({"a": [1, 2.5, "é", None, True]})
+except (ImportError, TypeError, AssertionError):  # no C accelerator, or another signature
+    _dump = _encoder.encode
+
+_NOT_JSON = (TypeError, ValueError, RecursionError)
+
+
+def _not_json(what: str, e: Exception) -> MizanKernelError:
+    return MizanKernelError("invalid-json", f"{what} cannot be sent as JSON: {e}")
 
 
 def _json(value: Any, what: str) -> str:
     try:
-        return _encode_json(value)
-    except (TypeError, ValueError) as e:
-        raise MizanKernelError("invalid-json", f"{what} cannot be sent as JSON: {e}") from None
+        return _dump(value)
+    except _NOT_JSON as e:
+        raise _not_json(what, e) from None
 
 
 def _user(user: Optional[User]) -> Optional[str]:
@@ -114,9 +136,12 @@ class Keyer(ResourceOwner):
 
     def derive(self, context: str, params: Mapping[str, JSON], user: Optional[User] = None, rev: int = 0) -> str:
         """``ctx:{context}:{hex}``; ``user=None`` is a public entry."""
-        return self._rt.method(
-            self, "keyer.derive", context, _json(params, "params"), None if user is None else _json(user, "user"), rev
-        )
+        try:
+            p = _dump(params)
+            u = None if user is None else _dump(user)
+        except _NOT_JSON as e:
+            raise _not_json("params or user", e) from None
+        return self._rt.method(self, "keyer.derive", context, p, u, rev)
 
     def derive_batch(self, items: Sequence[Mapping[str, JSON]]) -> List[str]:
         """One key per ``{"context", "params"?, "user"?, "rev"?}`` item, in order, in one call."""
@@ -135,7 +160,7 @@ class Keyer(ResourceOwner):
 
     def purge_user_plan(self, contexts: Sequence[str], user: User) -> PurgePlan:
         """Every entry of one user in the given contexts (GDPR erasure)."""
-        return PurgePlan._from_wit(self._rt.method(self, "keyer.purge_user_plan", list(contexts), _subject(user)))
+        return PurgePlan._from_wit(self._rt.method(self, "keyer.purge_user_plan", contexts, _subject(user)))
 
 
 _KEYERS: Dict[str, Keyer] = {}
@@ -169,7 +194,7 @@ def derive_cache_key_rotation(
 ) -> List[str]:
     """The key under each secret, current first, to read through a rotation window."""
     return runtime().call(
-        "derive_cache_key_rotation", list(secrets), context, _json(params, "params"), _user(user), rev
+        "derive_cache_key_rotation", secrets, context, _json(params, "params"), _user(user), rev
     )
 
 

@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import platform
+import struct
+import sys
 import threading
 import time
 from ctypes import (
@@ -31,6 +33,7 @@ from ctypes import (
     c_size_t,
     c_uint8,
     c_uint32,
+    c_uint64,
     c_void_p,
     string_at,
 )
@@ -46,7 +49,6 @@ from wasmtime.component import (
     Linker,
     ListType,
     OptionType,
-    ResourceAny,
     String,
     U32,
 )
@@ -54,36 +56,10 @@ from wasmtime.component import (
 from ._errors import MizanKernelError
 
 # --- C layout of wasmtime_component_val_t (wasmtime/component/val.h) ---------------------------
-# Two views of the same layout: arguments hold `c_char_p` so a slot can point at a Python bytes
-# object (ctypes keeps it alive), results hold `c_void_p` so strings are read with `string_at`.
+# 32 bytes: a kind byte, padding, a 24-byte union. Arguments are written with `struct` into
+# preallocated buffers (see `_lowerer`); results are read through these ctypes mirrors.
 
 BOOL, U32_KIND, STRING, LIST, RECORD, ENUM, OPTION, RESULT, RESOURCE = 0, 6, 12, 13, 14, 17, 18, 19, 21
-
-
-class _AStr(Structure):
-    _fields_ = [("size", c_size_t), ("data", c_char_p)]
-
-
-class _AVal(Structure):
-    pass
-
-
-class _AList(Structure):
-    _fields_ = [("size", c_size_t), ("data", POINTER(_AVal))]
-
-
-class _AUnion(Union):
-    _fields_ = [
-        ("u32", c_uint32),
-        ("string", _AStr),
-        ("list", _AList),
-        ("option", POINTER(_AVal)),
-        ("resource", c_void_p),
-        ("_pad", c_uint8 * 24),
-    ]
-
-
-_AVal._fields_ = [("kind", c_uint8), ("of", _AUnion)]
 
 
 class _RStr(Structure):
@@ -127,16 +103,21 @@ class _RUnion(Union):
 _RVal._fields_ = [("kind", c_uint8), ("of", _RUnion)]
 _REntry._fields_ = [("name", _RStr), ("val", _RVal)]
 
-assert ctypes.sizeof(_AVal) == ctypes.sizeof(_RVal) == ctypes.sizeof(ffi.wasmtime_component_val_t)
+assert ctypes.sizeof(_RVal) == ctypes.sizeof(ffi.wasmtime_component_val_t) == 32
 
 # Own prototypes (a separate CDLL handle, so wasmtime-py's own declarations stay untouched).
 _lib = ctypes.CDLL(str(ffi.filename))
-_func_call = _lib.wasmtime_component_func_call
+# The two per-call functions take prebuilt ctypes arguments (no argtypes conversion per call).
+_func_call = _lib["wasmtime_component_func_call"]  # (func, context, args, nargs, results, nresults)
 _func_call.restype = c_void_p
-_func_call.argtypes = [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]
-_val_delete = _lib.wasmtime_component_val_delete
+_val_delete = _lib["wasmtime_component_val_delete"]  # (val)
 _val_delete.restype = None
-_val_delete.argtypes = [c_void_p]
+_resource_drop = _lib.wasmtime_component_resource_any_drop
+_resource_drop.restype = c_void_p
+_resource_drop.argtypes = [c_void_p, c_void_p]
+_resource_delete = _lib.wasmtime_component_resource_any_delete
+_resource_delete.restype = None
+_resource_delete.argtypes = [c_void_p]
 
 # --- the exports -------------------------------------------------------------------------------
 
@@ -201,94 +182,152 @@ def _u32(value: Any) -> int:
     return value
 
 
-def _setter(kind: str, val: _AVal, keep: List[Any]) -> Callable[[Any], None]:
-    """A function writing one Python argument into its preallocated slot."""
-    of = val.of
-    if kind == "s":
-        val.kind = STRING
-        st = of.string
+# Strings are passed without copying: a slot holds the length and the address of the bytes
+# object's own buffer (CPython keeps it at a fixed offset from id(); checked here, with a
+# portable fallback). The bytes objects stay referenced until the call returns.
+def _bytes_offset() -> Optional[int]:
+    if sys.implementation.name != "cpython":
+        return None
+    probes = [b"mizan-kernel-probe", bytes(range(40))]
+    offsets = {ctypes.cast(b, c_void_p).value - id(b) for b in probes}  # type: ignore[operator]
+    if len(offsets) != 1:
+        return None
+    off = offsets.pop()
+    return off if all(string_at(id(b) + off, len(b)) == b for b in probes) else None
 
-        def set_string(a: Any) -> None:
-            b = _encode(a)
-            st.size = len(b)
-            st.data = b
 
-        return set_string
-    if kind == "o":
-        val.kind = OPTION
-        inner = _AVal()
-        inner.kind = STRING
-        inner_ptr = ctypes.pointer(inner)
-        keep.append(inner_ptr)
-        ist = inner.of.string
+_OFF = _bytes_offset()
+_ADDR = "id({0}) + _OFF" if _OFF is not None else "_cast({0}, c_void_p).value"
 
-        def set_option(a: Any) -> None:
-            if a is None:
-                of.option = None
-            else:
-                b = _encode(a)
-                ist.size = len(b)
-                ist.data = b
-                of.option = inner_ptr
+# struct layouts of one 32-byte wasmtime_component_val_t per argument kind:
+# kind byte, padding, then the union (string: size + data; option/borrow: a pointer; u32).
+_SLOT = {"s": "B7xQQ8x", "l": "B7xQQ8x", "o": "B7xQ16x", "b": "B7xQ16x", "u": "B7xI20x"}
+_STRING_SLOT = struct.Struct("<B7xQQ8x")
+_RESULT_HEAD = struct.Struct("<B7x?7xQ")  # kind, result.is_ok, result.val
+_STRING_HEAD = struct.Struct("<B7xQQ")  # kind, string.size, string.data
 
-        return set_option
-    if kind == "u":
-        val.kind = U32_KIND
 
-        def set_u32(a: Any) -> None:
-            of.u32 = _u32(a)
+# Results are read in place through one memoryview spanning the address space (slicing and
+# struct.unpack_from on it cost a fraction of a ctypes.string_at call). Only addresses that
+# wasmtime just handed back are ever read.
+def _address_space() -> Optional[memoryview]:
+    try:
+        mem = memoryview((ctypes.c_ubyte * (1 << 62)).from_address(0)).cast("B")
+        probe = ctypes.create_string_buffer(b"mizan")
+        return mem if bytes(mem[ctypes.addressof(probe) : ctypes.addressof(probe) + 5]) == b"mizan" else None
+    except (ValueError, OverflowError, MemoryError, TypeError):
+        return None
 
-        return set_u32
-    if kind == "l":
-        val.kind = LIST
-        lst = of.list
 
-        def set_list(a: Any) -> None:
-            if isinstance(a, (str, bytes)):
-                raise TypeError("expected a list of strings, got a single string")
-            items = [_encode(s) for s in a]
-            arr = (_AVal * len(items))()
-            for i, b in enumerate(items):
-                e = arr[i]
-                e.kind = STRING
-                es = e.of.string
-                es.size = len(b)
-                es.data = b
-            lst.size = len(items)
-            lst.data = arr
+_MEM = _address_space()
 
-        return set_list
-    if kind == "b":
-        val.kind = RESOURCE
 
-        def set_borrow(a: Any) -> None:
-            of.resource = a
+def _text(data: int, size: int) -> str:
+    """The UTF-8 text of `size` bytes at address `data`."""
+    if not size:
+        return ""
+    if _MEM is not None:
+        return str(_MEM[data : data + size], "utf-8")
+    return string_at(data, size).decode()
 
-        return set_borrow
-    raise AssertionError(kind)
+
+def _head(ptr: int) -> Tuple[int, int, int]:
+    """(kind, size, data) of the value at `ptr`; size and data are meaningful for a string."""
+    if _MEM is not None:
+        return _STRING_HEAD.unpack_from(_MEM, ptr)  # type: ignore[return-value]
+    return _STRING_HEAD.unpack(string_at(ptr, 24))  # type: ignore[return-value]
+
+
+def _string_list(a: Any) -> Tuple[Any, ...]:
+    """A list<string> argument: a separate array of string values, kept alive by the caller."""
+    if isinstance(a, (str, bytes)):
+        raise TypeError("expected a list of strings, got a single string")
+    items = [_encode(s) for s in a]
+    arr = (c_uint64 * (4 * len(items) or 1))()
+    for i, b in enumerate(items):
+        _STRING_SLOT.pack_into(arr, 32 * i, STRING, len(b), _addr(b))
+    return arr, items, len(items), ctypes.addressof(arr)
+
+
+def _addr(b: bytes) -> int:
+    return id(b) + _OFF if _OFF is not None else ctypes.cast(b, c_void_p).value  # type: ignore[return-value]
+
+
+def _lowerer(kinds: str) -> Tuple[Callable[..., Any], Any]:
+    """Generate `lower(a0, a1, …)`: one struct.pack_into writing every argument slot (options
+    point at extra string slots after the arguments). Returns it with the argument buffer."""
+    n = len(kinds)
+    inner = [i for i, k in enumerate(kinds) if k == "o"]
+    fmt = "<" + "".join(_SLOT[k] for k in kinds) + "B7xQQ8x" * len(inner)
+    buf = (c_uint64 * (4 * (n + len(inner)) or 1))()
+    base = ctypes.addressof(buf)
+    params = ", ".join(f"a{i}" for i in range(n))
+    body, packed, extra, keep = [], [], [], []
+    for i, k in enumerate(kinds):
+        a = f"a{i}"
+        if k == "s":
+            body.append(f"b{i} = _encode({a})")
+            packed.append(f"{STRING}, len(b{i}), {_ADDR.format(f'b{i}')}")
+            keep.append(f"b{i}")
+        elif k == "o":
+            slot = base + 32 * (n + inner.index(i))
+            body.append(f"if {a} is None: b{i} = b''; o{i} = 0")
+            body.append(f"else: b{i} = _encode({a}); o{i} = {slot}")
+            packed.append(f"{OPTION}, o{i}")
+            extra.append(f"{STRING}, len(b{i}), {_ADDR.format(f'b{i}')}")
+            keep.append(f"b{i}")
+        elif k == "u":
+            body.append(f"if type({a}) is not int or not 0 <= {a} <= 4294967295: _u32({a})")
+            packed.append(f"{U32_KIND}, {a}")
+        elif k == "b":
+            packed.append(f"{RESOURCE}, {a}")
+        elif k == "l":
+            body.append(f"l{i} = _string_list({a})")
+            packed.append(f"{LIST}, l{i}[2], l{i}[3]")
+            keep.append(f"l{i}")
+    src = (
+        f"def lower({params}):\n"
+        + "".join(f"    {line}\n" for line in body)
+        + f"    _pack(_buf, 0, {', '.join(packed + extra)})\n"
+        + f"    return ({', '.join(keep)}{',' if keep else ''})\n"
+    )
+    scope: Dict[str, Any] = {
+        "_encode": _encode, "_u32": _u32, "_string_list": _string_list, "_OFF": _OFF,
+        "_cast": ctypes.cast, "c_void_p": c_void_p, "_pack": struct.Struct(fmt).pack_into, "_buf": buf,
+    }
+    exec(compile(src, f"<mizan_kernel lower {kinds}>", "exec"), scope)
+    return scope["lower"], buf
 
 
 class _Call:
-    """One export bound to one instance: its func handle and preallocated argument slots."""
+    """One export: its argument buffer and lowering, and its func in the current instance."""
 
-    __slots__ = ("func", "addr", "args", "args_addr", "nargs", "setters", "keep")
+    __slots__ = ("func", "buf", "args_addr", "nargs", "lower", "cargs")
 
-    def __init__(self, func: Any, kinds: str) -> None:
-        self.func = func  # keeps the wasmtime_component_func_t alive
-        self.addr = ctypes.addressof(func._func)
+    def __init__(self, kinds: str) -> None:
+        self.func: Any = None
+        self.cargs: Tuple[Any, ...] = ()
         self.nargs = len(kinds)
-        self.args = (_AVal * max(1, self.nargs))()
-        self.args_addr = ctypes.addressof(self.args)
-        self.keep: List[Any] = []
-        self.setters = tuple(_setter(k, self.args[i], self.keep) for i, k in enumerate(kinds))
+        self.lower, self.buf = _lowerer(kinds)
+        self.args_addr = ctypes.addressof(self.buf)
+
+    def bind(self, func: Any, ctx: int, result_addr: int) -> None:
+        self.func = func  # keeps the wasmtime_component_func_t alive
+        self.cargs = (
+            c_void_p(ctypes.addressof(func._func)),
+            c_void_p(ctx),
+            c_void_p(self.args_addr),
+            c_size_t(self.nargs),
+            c_void_p(result_addr),
+            c_size_t(1),
+        )
 
 
 # --- results -----------------------------------------------------------------------------------
 
 
 def _str(s: _RStr) -> str:
-    n = s.size
-    return string_at(s.data, n).decode() if n else ""
+    return _text(s.data, s.size)
 
 
 def _lift(v: _RVal) -> Any:
@@ -317,11 +356,13 @@ def _lift(v: _RVal) -> Any:
     if k == U32_KIND:
         return int(v.of.u32)
     if k == RESOURCE:
-        # Take ownership of the handle: mark the slot so wasmtime_component_val_delete skips it.
+        # Take ownership of the handle (a wasmtime_component_resource_any_t*, kept as a plain
+        # int so no finalizer can free it behind the runtime's back); mark the slot so
+        # wasmtime_component_val_delete skips it.
         ptr = v.of.resource
         v.kind = BOOL
         v.of.boolean = False
-        return ResourceAny._from_ptr(ctypes.cast(ptr, POINTER(ffi.wasmtime_component_resource_any_t)))
+        return ptr
     if k == RESULT:
         r = v.of.result
         inner = _lift(r.val.contents) if r.val else None
@@ -419,10 +460,12 @@ class Runtime:
         self.component = _load_component(self.engine, path or component_path(), self.info)
         self.linker = Linker(self.engine)
         self.generation = 0
-        self.pending_drops: List[Tuple[ResourceAny, int]] = []
-        self.result = _RVal()
+        self.pending_drops: List[Tuple[int, int]] = []  # (resource handle, generation)
+        self.poisoned = False
+        self.result = (c_uint64 * 4)()  # one wasmtime_component_val_t
         self.result_addr = ctypes.addressof(self.result)
-        self.result_of = self.result.of
+        self.result_ptr = c_void_p(self.result_addr)
+        self.calls = {name: _Call(kinds) for name, (_, _, kinds) in EXPORTS.items()}
         self._instantiate()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
@@ -436,7 +479,7 @@ class Runtime:
         store = Store(self.engine)
         store.set_limits(memory_size=self.memory_limit)
         instance = self.linker.instantiate(store, self.component)
-        calls: Dict[str, _Call] = {}
+        funcs: Dict[str, Any] = {}
         interfaces: Dict[str, Any] = {}
         for name, (iface, export, kinds) in EXPORTS.items():
             if iface not in interfaces:
@@ -452,11 +495,14 @@ class Runtime:
                         f"mizan-kernel: {iface}#{export} takes ({found}), this host expects ({kinds}); "
                         "the component and the package disagree about the WIT contract"
                     )
-            calls[name] = _Call(func, kinds)
+            funcs[name] = func
+        ctx = ctypes.cast(store._context(), c_void_p).value
+        for name, func in funcs.items():
+            self.calls[name].bind(func, ctx, self.result_addr)  # type: ignore[arg-type]
         self.store = store
         self.instance = instance
-        self.ctx = ctypes.cast(store._context(), c_void_p).value
-        self.calls = calls
+        self.ctx = ctx
+        self.poisoned = False
         self.generation += 1
         self.info.update(generation=self.generation, instantiate_ms=(time.perf_counter() - t0) * 1e3)
 
@@ -470,87 +516,103 @@ class Runtime:
     def invoke(self, name: str, *args: Any) -> Any:
         c = self.calls[name]
         try:
-            for setter, a in zip(c.setters, args):
-                setter(a)
+            keep = c.lower(*args)  # the bytes the argument slots point at, alive until we return
         except UnicodeEncodeError as e:
             raise MizanKernelError("invalid-argument", f"text is not valid Unicode: {e}") from None
-        err = _func_call(c.addr, self.ctx, c.args_addr, c.nargs, self.result_addr, 1)
+        err = _func_call(*c.cargs)
         if err:
             self._trapped(err, name)
-        result = self.result
+        del keep
+        res = self.result
         try:
-            if result.kind == RESULT:
-                r = self.result_of.result
-                if r.is_ok:
-                    return _lift(r.val.contents) if r.val else None
-                raise _kernel_error(_lift(r.val.contents))
-            return _lift(result)
+            kind, is_ok, ptr = _RESULT_HEAD.unpack_from(res)
+            if kind == RESULT:  # result<T, error>: the payload is boxed behind `ptr`
+                if not ptr:
+                    return None
+                if is_ok:
+                    inner, size, data = _head(ptr)
+                    if inner == STRING:  # the common case, read without ctypes objects
+                        return _text(data, size)
+                    return _lift(_RVal.from_address(ptr))
+                raise _kernel_error(_lift(_RVal.from_address(ptr)))
+            return _lift(_RVal.from_address(self.result_addr))
         finally:
-            _val_delete(self.result_addr)
-            result.kind = BOOL
+            _val_delete(self.result_ptr)
+            res[0] = 0  # kind = bool: nothing left to free
 
     def _trapped(self, err: int, name: str) -> None:
         error = WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
         text = str(error)
-        self._instantiate()
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        raise MizanKernelError(
-            "trap",
-            f"the kernel trapped in {EXPORTS[name][1]} ({lines[-1] if lines else 'unknown'}); "
-            "the instance was re-created",
-            {"wasmtime": text},
-        )
+        what = f"the kernel trapped in {EXPORTS[name][1]} ({lines[-1] if lines else 'unknown'})"
+        self.poisoned = True
+        try:
+            self._instantiate()
+        except Exception as e:  # e.g. the memory limit is below the initial memory
+            raise MizanKernelError(
+                "trap", f"{what}; re-creating the instance failed ({e}), the next call retries", {"wasmtime": text}
+            ) from None
+        raise MizanKernelError("trap", f"{what}; the instance was re-created", {"wasmtime": text})
 
-    def drain_drops(self) -> None:
+    def _prepare(self) -> None:
+        if self.poisoned:
+            try:
+                self._instantiate()
+            except Exception as e:
+                raise MizanKernelError("trap", f"the kernel instance cannot be re-created: {e}") from None
         drops, self.pending_drops = self.pending_drops, []
         for handle, generation in drops:
-            if generation == self.generation:
-                try:
-                    handle.drop(self.store)
-                except WasmtimeError:
+            if generation == self.generation:  # run the guest destructor
+                err = _resource_drop(self.ctx, handle)
+                if err:  # a trapping destructor poisons the instance too
+                    WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
                     self._instantiate()
+            _resource_delete(handle)  # the host-side handle
 
     def ensure(self, owner: "ResourceOwner") -> int:
         """The handle address of `owner` in the current instance, re-creating it if needed."""
         if owner._gen != self.generation:
             handle = self.invoke(owner._ctor, owner._source)
+            if owner._handle:  # from an instance that trapped: free the host-side handle
+                self.pending_drops.append((owner._handle, owner._gen))
             owner._handle = handle
-            owner._addr = ctypes.cast(handle.ptr(), c_void_p).value
             owner._gen = self.generation
-        return owner._addr
+        return owner._handle
 
     def call(self, name: str, *args: Any) -> Any:
         with self.lock:
-            if self.pending_drops:
-                self.drain_drops()
+            if self.poisoned or self.pending_drops:
+                self._prepare()
             return self.invoke(name, *args)
 
     def method(self, owner: "ResourceOwner", name: str, *args: Any) -> Any:
         with self.lock:
-            if self.pending_drops:
-                self.drain_drops()
-            return self.invoke(name, self.ensure(owner), *args)
+            if self.poisoned or self.pending_drops:
+                self._prepare()
+            handle = owner._handle if owner._gen == self.generation else self.ensure(owner)
+            return self.invoke(name, handle, *args)
 
 
 class ResourceOwner:
     """A Python object owning a kernel resource; after a trap the resource is re-created from
     its constructor and source the next time the object is used."""
 
-    __slots__ = ("_ctor", "_source", "_handle", "_addr", "_gen", "_rt", "__weakref__")
+    __slots__ = ("_ctor", "_source", "_handle", "_gen", "_rt", "__weakref__")
 
     def _bind(self, ctor: str, source: str) -> None:
         self._ctor = ctor
         self._source = source
-        self._handle: Optional[ResourceAny] = None
-        self._addr = 0
+        self._handle = 0
         self._gen = -1
         self._rt = rt = runtime()
         with rt.lock:
+            if rt.poisoned or rt.pending_drops:
+                rt._prepare()
             rt.ensure(self)
 
     def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
+        handle = getattr(self, "_handle", 0)
+        if handle:
             # Dropped under the lock at the start of the next call (never from a finalizer).
             self._rt.pending_drops.append((handle, self._gen))
 

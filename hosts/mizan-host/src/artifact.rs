@@ -30,6 +30,7 @@
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -161,6 +162,10 @@ fn store(path: &Path, payload: &[u8]) -> std::io::Result<()> {
 
 /// The component for `engine`: from the cache when possible, else compiled (and cached).
 pub(crate) fn load_component(engine: &Engine, bytes: &[u8], config: &CacheConfig) -> Result<(Component, ArtifactInfo)> {
+    // One load-or-compile at a time in a process: threads creating kernels at once compile
+    // once, and the others load what the first one wrote.
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dirs = candidate_dirs(config);
     let name = artifact_file_name(engine, bytes);
     let mut problems = Vec::new();

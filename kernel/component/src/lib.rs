@@ -16,9 +16,11 @@ wit_bindgen::generate!({
 use exports::mizan::kernel::types::{Error, ErrorCode};
 use exports::mizan::kernel::{canon as wcanon, header as wheader, keys as wkeys, merge as wmerge, registry as wregistry};
 
-struct Kernel;
+mod store;
 
-fn err(e: mizan_kernel::Error) -> Error {
+pub(crate) struct Kernel;
+
+pub(crate) fn err(e: mizan_kernel::Error) -> Error {
     use mizan_kernel::ErrorCode as K;
     Error {
         code: match e.code {
@@ -34,7 +36,7 @@ fn err(e: mizan_kernel::Error) -> Error {
     }
 }
 
-type R<T> = Result<T, Error>;
+pub(crate) type R<T> = Result<T, Error>;
 
 fn key_input(context: String, params_json: String, user_json: Option<String>, rev: u32) -> R<KeyInput> {
     KeyInput::from_json(&context, &params_json, user_json.as_deref(), u64::from(rev)).map_err(err)

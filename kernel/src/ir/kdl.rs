@@ -19,12 +19,10 @@ use std::fmt::Display;
 /// The one IR version this kernel reads and writes.
 pub const IR_VERSION: u64 = 1;
 
-/// The KDL parser recurses once per children block, several KiB of stack a level (tens of KiB
-/// in a debug build), and its error recovery can resume anywhere. So it is never handed more
-/// than this many `{` characters at once, counted blindly (in strings and comments too): the
-/// text is cut at top-level node boundaries into chunks that each stay under the bound, and no
-/// input, valid or not, can take the parser deeper. The IR itself needs two levels.
-const MAX_BRACES_PER_CHUNK: usize = 16;
+/// How many children blocks the KDL parser may have open at once. It recurses once per block,
+/// several KiB of stack a level (tens of KiB in a debug build); the IR itself needs two levels.
+/// See [`Scan`] for how no input can take it deeper.
+const MAX_OPEN_BLOCKS: usize = 16;
 
 const FUNCTION_PROPS: [&str; 9] = ["context", "output", "auth", "private", "view", "websocket", "rev", "cache", "route"];
 const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
@@ -36,9 +34,10 @@ impl Registry {
         let mut contexts = Vec::new();
         let mut types = Vec::new();
         let mut seen_header = false;
-        for (base, chunk) in chunks(text)? {
+        let scan = Scan::new(text);
+        for (base, end) in scan.chunks()? {
             let src = Source { text, base };
-            let doc = KdlDocument::parse_v2(chunk).map_err(|e| src.syntax_error(&e))?;
+            let doc = scan.parse(base, end).map_err(|e| src.syntax_error(&e))?;
             for node in doc.nodes() {
                 if !seen_header {
                     src.header(node)?;
@@ -82,149 +81,229 @@ fn is_space(c: char) -> bool {
 
 type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
 
-/// Cut the text into `(byte offset, chunk)` pieces at top-level node boundaries, each with at
-/// most [`MAX_BRACES_PER_CHUNK`] `{` characters (see there).
+/// A light scan of the text that keeps the recursive KDL parser's stack use bounded on any
+/// input, however malformed.
 ///
-/// A boundary is the end of a newline or `;` outside strings, comments and children blocks, and
-/// not right after a line continuation (`\`) or a slashdash (`/-`, which may be followed by
-/// newlines). The scan reads KDL's strings (quoted, multi-line, raw) and comments as KDL v2
-/// does, so a valid document parses the same whole or in chunks; on an invalid one the scan may
-/// cut elsewhere, which changes only which error is reported, never the bound.
-fn chunks(text: &str) -> Result<Vec<(usize, &str)>> {
-    let mut out = Vec::new();
-    let mut chars: Chars<'_> = text.char_indices().peekable();
-    let (mut depth, mut start) = (0usize, 0usize);
-    // `{` in the current chunk up to its last boundary, and since that boundary.
-    let (mut before_boundary, mut since_boundary) = (0usize, 0usize);
-    let mut boundary: Option<usize> = None;
-    let (mut continuation, mut slashdash) = (false, false);
-    let rest = |i: usize| text.get(i..).unwrap_or("");
-    while let Some((i, c)) = chars.next() {
-        let mut after = i + c.len_utf8();
-        if c == '\r' && chars.next_if(|(_, c)| *c == '\n').is_some() {
-            after += 1;
-        }
-        match c {
-            '{' => {
-                since_boundary += 1;
-                if before_boundary + since_boundary > MAX_BRACES_PER_CHUNK {
-                    match boundary.filter(|b| *b > start) {
-                        Some(b) if since_boundary <= MAX_BRACES_PER_CHUNK => {
-                            out.push((start, text.get(start..b).unwrap_or("")));
-                            start = b;
-                            before_boundary = 0;
-                        }
-                        _ => {
-                            let src = Source { text, base: 0 };
-                            return Err(src.error(
-                                i,
-                                format!(
-                                    "more than {MAX_BRACES_PER_CHUNK} `{{` in one top-level node: children blocks nest too deeply"
-                                ),
-                            ));
-                        }
+/// The parser opens a block at a `{` and its error recovery resumes parsing anywhere, so no
+/// reading of the text can say which `{` it will treat as blocks — only that it opens at most
+/// as many blocks as it is handed `{` characters. So:
+///
+/// - the scan reads strings (quoted, multi-line, raw) and comments as KDL v2 does, and builds a
+///   `masked` copy of the text, byte for byte the same length, in which every `{`/`}` inside a
+///   string or comment is replaced (a `\u{…}` escape by an equally long run of `\\` escapes), so
+///   that its only braces are the structural ones;
+/// - the text is cut at top-level node boundaries into chunks of at most [`MAX_OPEN_BLOCKS`]
+///   structural `{` each, and a chunk is parsed on its own;
+/// - a chunk with at most that many `{` in all is parsed as is. Otherwise its masked copy is
+///   parsed first (safe: few braces), and the chunk itself only if the copy is valid KDL: then
+///   the scan read it as KDL does, its other braces sit in strings and comments, and the chunk
+///   parses the same way, opening no more blocks than its copy.
+struct Scan<'a> {
+    text: &'a str,
+    masked: Vec<u8>,
+    /// Where the text may be cut: the ends of newlines and `;` outside strings, comments and
+    /// children blocks, and not right after a line continuation (`\`) or a slashdash (`/-`,
+    /// which may be followed by newlines). A valid document parses the same whole or in chunks;
+    /// on an invalid one the cut changes only which error is reported.
+    boundaries: Vec<usize>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut scan = Scan { text, masked: text.as_bytes().to_vec(), boundaries: Vec::new() };
+        let mut chars: Chars<'a> = text.char_indices().peekable();
+        let mut depth = 0usize;
+        let (mut continuation, mut slashdash) = (false, false);
+        while let Some((i, c)) = chars.next() {
+            let mut after = i + c.len_utf8();
+            if c == '\r' && chars.next_if(|(_, c)| *c == '\n').is_some() {
+                after += 1;
+            }
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                '"' => {
+                    let multi_line = scan.rest(after).starts_with("\"\"");
+                    if multi_line {
+                        chars.next();
+                        chars.next();
                     }
+                    scan.string(&mut chars, if multi_line { "\"\"\"" } else { "\"" }, !multi_line, false);
                 }
-                depth += 1;
-            }
-            '}' => depth = depth.saturating_sub(1),
-            '"' => {
-                let multi_line = rest(after).starts_with("\"\"");
-                if multi_line {
+                '#' if scan.rest(i).trim_start_matches('#').starts_with('"') => {
+                    let hashes = scan.rest(i).len() - scan.rest(i).trim_start_matches('#').len();
+                    let multi_line = scan.rest(i + hashes).starts_with("\"\"\"");
+                    let quotes = if multi_line { 3 } else { 1 };
+                    for _ in 1..hashes + quotes {
+                        chars.next();
+                    }
+                    let close = format!("{}{}", if multi_line { "\"\"\"" } else { "\"" }, "#".repeat(hashes));
+                    scan.string(&mut chars, &close, !multi_line, true);
+                }
+                '/' if scan.rest(after).starts_with('/') => {
+                    while let Some((j, _)) = chars.next_if(|(_, c)| !is_newline(*c)) {
+                        scan.mask_brace(j);
+                    }
+                    continue;
+                }
+                '/' if scan.rest(after).starts_with('*') => {
                     chars.next();
+                    scan.block_comment(&mut chars);
+                    continue;
+                }
+                '/' if scan.rest(after).starts_with('-') => {
                     chars.next();
+                    slashdash = true;
+                    continue;
                 }
-                skip_string(&mut chars, text, if multi_line { "\"\"\"" } else { "\"" }, !multi_line, false);
-            }
-            '#' if rest(i).trim_start_matches('#').starts_with('"') => {
-                let hashes = rest(i).len() - rest(i).trim_start_matches('#').len();
-                let multi_line = rest(i + hashes).starts_with("\"\"\"");
-                let quotes = if multi_line { 3 } else { 1 };
-                for _ in 1..hashes + quotes {
-                    chars.next();
+                '\\' => {
+                    continuation = true;
+                    continue;
                 }
-                let close = format!("{}{}", if multi_line { "\"\"\"" } else { "\"" }, "#".repeat(hashes));
-                skip_string(&mut chars, text, &close, !multi_line, true);
-            }
-            '/' if rest(after).starts_with('/') => {
-                while chars.next_if(|(_, c)| !is_newline(*c)).is_some() {}
-                continue;
-            }
-            '/' if rest(after).starts_with('*') => {
-                chars.next();
-                skip_block_comment(&mut chars, text);
-                continue;
-            }
-            '/' if rest(after).starts_with('-') => {
-                chars.next();
-                slashdash = true;
-                continue;
-            }
-            '\\' => {
-                continuation = true;
-                continue;
-            }
-            c if is_newline(c) || c == ';' => {
-                if depth == 0 && !continuation && !slashdash {
-                    before_boundary += since_boundary;
-                    since_boundary = 0;
-                    boundary = Some(after);
+                c if is_newline(c) || c == ';' => {
+                    if depth == 0 && !continuation && !slashdash {
+                        scan.boundaries.push(after);
+                    }
+                    if is_newline(c) {
+                        continuation = false;
+                    }
+                    continue;
                 }
-                if is_newline(c) {
-                    continuation = false;
-                }
-                continue;
+                c if is_space(c) || c == '\u{FEFF}' => continue,
+                _ => {}
             }
-            c if is_space(c) || c == '\u{FEFF}' => continue,
-            _ => {}
+            continuation = false;
+            slashdash = false;
         }
-        continuation = false;
-        slashdash = false;
+        scan
     }
-    out.push((start, text.get(start..).unwrap_or("")));
-    Ok(out)
-}
 
-/// Consume a string body up to and including `close`. `\` escapes one character, or a run of
-/// whitespace and newlines, unless the string is `raw`. A `single_line` string also stops,
-/// unterminated, before a newline (where KDL rejects it).
-fn skip_string(chars: &mut Chars<'_>, text: &str, close: &str, single_line: bool, raw: bool) {
-    while let Some(&(i, c)) = chars.peek() {
-        if single_line && is_newline(c) {
-            return;
-        }
-        chars.next();
-        if c == '\\' && !raw {
-            if chars.next_if(|(_, c)| is_space(*c) || is_newline(*c)).is_some() {
-                while chars.next_if(|(_, c)| is_space(*c) || is_newline(*c)).is_some() {}
-            } else {
-                chars.next();
-            }
-        } else if text.get(i..).is_some_and(|r| r.starts_with(close)) {
-            for _ in 1..close.len() {
-                chars.next();
-            }
-            return;
+    fn rest(&self, i: usize) -> &'a str {
+        self.text.get(i..).unwrap_or("")
+    }
+
+    fn mask_brace(&mut self, i: usize) {
+        if let Some(b @ (b'{' | b'}')) = self.masked.get_mut(i) {
+            *b = b'_';
         }
     }
-}
 
-/// Consume a (nestable) `/* */` comment whose `/*` has been consumed.
-fn skip_block_comment(chars: &mut Chars<'_>, text: &str) {
-    let mut nesting = 1usize;
-    while let Some((j, c)) = chars.next() {
-        let next = text.get(j + 1..).unwrap_or("");
-        if c == '/' && next.starts_with('*') {
-            chars.next();
-            nesting += 1;
-        } else if c == '*' && next.starts_with('/') {
-            chars.next();
-            nesting -= 1;
-            if nesting == 0 {
+    /// Consume a string body up to and including `close`, masking its braces. `\` escapes one
+    /// character, or a run of whitespace and newlines, unless the string is `raw`. A
+    /// `single_line` string also stops, unterminated, before a newline (where KDL rejects it).
+    fn string(&mut self, chars: &mut Chars<'a>, close: &str, single_line: bool, raw: bool) {
+        while let Some(&(i, c)) = chars.peek() {
+            if single_line && is_newline(c) {
                 return;
             }
+            chars.next();
+            if c == '\\' && !raw {
+                if chars.next_if(|(_, c)| is_space(*c) || is_newline(*c)).is_some() {
+                    while chars.next_if(|(_, c)| is_space(*c) || is_newline(*c)).is_some() {}
+                } else if let Some(len) = unicode_escape(self.rest(i)) {
+                    // `\u{…}` becomes `\\` escapes (and one plain `a` when the length is odd).
+                    for k in 0..len {
+                        if let Some(b) = self.masked.get_mut(i + k) {
+                            *b = if len % 2 == 1 && k == len - 1 { b'a' } else { b'\\' };
+                        }
+                    }
+                    for _ in 1..len {
+                        chars.next();
+                    }
+                } else if let Some((j, _)) = chars.next() {
+                    self.mask_brace(j);
+                }
+            } else if self.rest(i).starts_with(close) {
+                for _ in 1..close.len() {
+                    chars.next();
+                }
+                return;
+            } else {
+                self.mask_brace(i);
+            }
         }
     }
+
+    /// Consume a (nestable) `/* */` comment whose `/*` has been consumed, masking its braces.
+    fn block_comment(&mut self, chars: &mut Chars<'a>) {
+        let mut nesting = 1usize;
+        while let Some((j, c)) = chars.next() {
+            let next = self.rest(j + 1);
+            if c == '/' && next.starts_with('*') {
+                chars.next();
+                nesting += 1;
+            } else if c == '*' && next.starts_with('/') {
+                chars.next();
+                nesting -= 1;
+                if nesting == 0 {
+                    return;
+                }
+            } else {
+                self.mask_brace(j);
+            }
+        }
+    }
+
+    /// `(start, end)` byte ranges, cut at boundaries, each with at most [`MAX_OPEN_BLOCKS`]
+    /// structural `{`.
+    fn chunks(&self) -> Result<Vec<(usize, usize)>> {
+        let mut out = Vec::new();
+        let mut boundaries = self.boundaries.iter().copied().peekable();
+        let mut start = 0usize;
+        let mut last_boundary: Option<usize> = None;
+        // Structural `{` in the current chunk, and since its last boundary.
+        let (mut in_chunk, mut since_boundary) = (0usize, 0usize);
+        for (i, b) in self.masked.iter().enumerate() {
+            while let Some(boundary) = boundaries.next_if(|b| *b <= i) {
+                last_boundary = Some(boundary);
+                since_boundary = 0;
+            }
+            if *b != b'{' {
+                continue;
+            }
+            in_chunk += 1;
+            since_boundary += 1;
+            if in_chunk > MAX_OPEN_BLOCKS {
+                match last_boundary.filter(|b| *b > start) {
+                    Some(boundary) if since_boundary <= MAX_OPEN_BLOCKS => {
+                        out.push((start, boundary));
+                        start = boundary;
+                        in_chunk = since_boundary;
+                    }
+                    _ => {
+                        let src = Source { text: self.text, base: 0 };
+                        return Err(src.error(
+                            i,
+                            format!("children blocks nest more than {MAX_OPEN_BLOCKS} levels deep"),
+                        ));
+                    }
+                }
+            }
+        }
+        out.push((start, self.text.len()));
+        Ok(out)
+    }
+
+    /// Parse one chunk (see [`Scan`] for why this is safe).
+    fn parse(&self, start: usize, end: usize) -> Result<KdlDocument, KdlError> {
+        let chunk = self.text.get(start..end).unwrap_or("");
+        if chunk.bytes().filter(|b| *b == b'{').count() > MAX_OPEN_BLOCKS {
+            let masked = self.masked.get(start..end).unwrap_or(&[]);
+            // Only ASCII bytes were replaced, by ASCII bytes, so this is still UTF-8.
+            KdlDocument::parse_v2(std::str::from_utf8(masked).unwrap_or(""))?;
+        }
+        KdlDocument::parse_v2(chunk)
+    }
+}
+
+/// The length of a well-formed `\u{…}` escape (1 to 6 hex digits naming a Unicode scalar
+/// value) at the start of `s`.
+fn unicode_escape(s: &str) -> Option<usize> {
+    let hex = s.strip_prefix("\\u{")?;
+    let digits = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
+    let value = u32::from_str_radix(hex.get(..digits)?, 16).ok()?;
+    ((1..=6).contains(&digits) && hex.get(digits..)?.starts_with('}') && char::from_u32(value).is_some())
+        .then_some(digits + 4)
 }
 
 /// The text being parsed, for turning byte offsets into line and column. `base` is the offset

@@ -1,0 +1,74 @@
+//! Failed requests, as the host reports them, and which ones are worth retrying.
+
+use crate::error::{Error, Result};
+use serde_json::{Map, Value, json};
+
+/// The wire statuses of the protocol's error codes (KERNEL.md §8), for errors that arrive
+/// without an HTTP status (Tauri IPC's bare `{code, message}`).
+pub fn status_of_code(code: &str) -> u16 {
+    match code {
+        "NOT_FOUND" => 404,
+        "BAD_REQUEST" => 400,
+        "VALIDATION_ERROR" => 422,
+        "UNAUTHORIZED" => 401,
+        "FORBIDDEN" => 403,
+        "NOT_IMPLEMENTED" => 501,
+        _ => 500,
+    }
+}
+
+/// A request failure: a network failure (no response) or an error response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestError {
+    /// `None` for a network failure.
+    pub status: Option<u16>,
+    pub code: String,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl RequestError {
+    /// Read what a host reports. Accepted shapes:
+    /// `{"network": true, "message"?}`; `{"status": 503, "body"?: <response JSON>}` where the body
+    /// may be the error envelope `{"error": {code, message, details?}}`; or a bare
+    /// `{code, message, details?}` (Tauri IPC), whose status follows from its code.
+    pub fn from_json(value: &Value) -> Result<Self> {
+        let m = value.as_object().ok_or_else(|| Error::invalid_json("a request error must be a JSON object"))?;
+        let text = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        if m.get("network").and_then(Value::as_bool) == Some(true) {
+            return Ok(RequestError {
+                status: None,
+                code: "NETWORK_ERROR".into(),
+                message: text(m, "message").unwrap_or_else(|| "Network request failed".into()),
+                details: None,
+            });
+        }
+        let envelope = m.get("body").and_then(|b| b.get("error")).and_then(Value::as_object);
+        let source = envelope.unwrap_or(m);
+        let code = text(source, "code");
+        let status = match m.get("status").and_then(Value::as_u64) {
+            Some(s) => Some(u16::try_from(s).map_err(|_| Error::invalid_json("status out of range"))?),
+            None => code.as_deref().map(status_of_code),
+        };
+        let status = status.ok_or_else(|| Error::invalid_json("a request error needs \"network\", \"status\" or \"code\""))?;
+        Ok(RequestError {
+            status: Some(status),
+            code: code.unwrap_or_else(|| if status >= 500 { "INTERNAL_ERROR".into() } else { format!("HTTP_{status}") }),
+            message: text(source, "message").unwrap_or_else(|| format!("Request failed with status {status}")),
+            details: source.get("details").cloned(),
+        })
+    }
+
+    /// Network errors and 5xx are retried; 4xx are answers.
+    pub fn retryable(&self) -> bool {
+        self.status.is_none_or(|s| s >= 500)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v
+    }
+}

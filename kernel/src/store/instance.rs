@@ -1,0 +1,125 @@
+//! One cached context instance: `(context, canonical params)` and everything known about it.
+
+use super::errors::RequestError;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Idle,
+    Loading,
+    Success,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Loading => "loading",
+            Status::Success => "success",
+            Status::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub key: String,
+    pub context: String,
+    /// Params as first given (values as sent; two spellings of one value share the instance).
+    pub params: Map<String, Value>,
+    pub query: String,
+    pub status: Status,
+    /// The request in flight, if any (one per instance: de-duplication).
+    pub in_flight: Option<u64>,
+    pub data: Option<Map<String, Value>>,
+    /// Per-slot versions: a slot whose version did not change kept its value (structural sharing).
+    pub slot_versions: BTreeMap<String, u64>,
+    pub error: Option<RequestError>,
+    pub updated_at: Option<u64>,
+    /// Explicitly invalidated since the last successful fetch.
+    pub invalidated: bool,
+    /// Invalidated while a fetch was running: refetch once it settles.
+    pub refetch_after_settle: bool,
+    pub subscribers: u32,
+    /// Failed attempts of the current fetch, and when the next one is due.
+    pub attempts: u32,
+    pub retry_at: Option<u64>,
+    /// When an unobserved instance is dropped.
+    pub gc_at: Option<u64>,
+    /// Logical clock of the last use, for the LRU bound.
+    pub last_used: u64,
+}
+
+impl Instance {
+    pub fn new(key: String, context: String, params: Map<String, Value>, query: String) -> Self {
+        Instance {
+            key,
+            context,
+            params,
+            query,
+            status: Status::Idle,
+            in_flight: None,
+            data: None,
+            slot_versions: BTreeMap::new(),
+            error: None,
+            updated_at: None,
+            invalidated: false,
+            refetch_after_settle: false,
+            subscribers: 0,
+            attempts: 0,
+            retry_at: None,
+            gc_at: None,
+            last_used: 0,
+        }
+    }
+
+    pub fn is_stale(&self, now: u64, stale_time: u64) -> bool {
+        match self.updated_at {
+            None => true,
+            Some(at) => self.invalidated || now.saturating_sub(at) >= stale_time,
+        }
+    }
+
+    /// Replace the bundle, bumping the version of each slot whose value changed.
+    pub fn set_data(&mut self, bundle: Map<String, Value>, next_version: &mut u64) {
+        let old = self.data.take().unwrap_or_default();
+        let mut versions = BTreeMap::new();
+        for (slot, value) in &bundle {
+            let version = match (old.get(slot), self.slot_versions.get(slot)) {
+                (Some(previous), Some(v)) if previous == value => *v,
+                _ => {
+                    *next_version += 1;
+                    *next_version
+                }
+            };
+            versions.insert(slot.clone(), version);
+        }
+        self.slot_versions = versions;
+        self.data = Some(bundle);
+    }
+
+    /// Set one slot's value (merge, optimistic patch, rollback) with a new version.
+    pub fn bump_slot(&mut self, slot: &str, next_version: &mut u64) -> u64 {
+        *next_version += 1;
+        self.slot_versions.insert(slot.to_string(), *next_version);
+        *next_version
+    }
+
+    pub fn snapshot(&self, now: u64, stale_time: u64) -> Value {
+        json!({
+            "key": self.key,
+            "context": self.context,
+            "params": self.params,
+            "status": self.status.as_str(),
+            "is_fetching": self.in_flight.is_some(),
+            "is_stale": self.is_stale(now, stale_time),
+            "data": self.data,
+            "error": self.error.as_ref().map(RequestError::to_json),
+            "updated_at": self.updated_at,
+            "slot_versions": self.slot_versions,
+            "subscribers": self.subscribers,
+        })
+    }
+}

@@ -1,0 +1,818 @@
+//! The reconciled client store (KERNEL.md §7): the cache every frontend shares. Sans-IO: it
+//! never fetches, sleeps or reads a clock. Hosts call it with `now` and with request results;
+//! it answers with effects (`fetch`, `call`, `session`, `schedule`) and the keys of the instances
+//! whose snapshot changed, so adapters notify only those.
+//!
+//! Defaults are TanStack Query's: stale time 0, gc time 5 min, 3 retries with exponential
+//! backoff capped at 30 s (network errors and 5xx only), refetch on focus and reconnect.
+//! Beyond TanStack: server-driven invalidation, an invalidation that lands during a fetch refetches
+//! once the fetch settles, repeated invalidations coalesce, a bound on cached instances, and
+//! `reset` drops every user's data at once on identity change.
+
+mod effects;
+mod errors;
+mod instance;
+
+pub use effects::{Drained, Effect, MAX_TIMER_DELAY_MS};
+pub use errors::{RequestError, status_of_code};
+pub use instance::{Instance, Status};
+
+use crate::canon::{self, stringify};
+use crate::error::{Error, Result};
+use crate::header::{encode_uri_component, parse_header};
+use crate::invalidation::{InvalidateEntry, entries_from_json};
+use crate::merge::{MergeEntry, apply_merge};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    pub stale_time_ms: u64,
+    pub gc_time_ms: u64,
+    pub retries: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// At most this many instances are kept; unobserved ones are evicted, least recently used first.
+    pub max_instances: usize,
+    pub refetch_on_focus: bool,
+    pub refetch_on_reconnect: bool,
+    /// Seeds the retry jitter. Hosts pass a random value; tests a fixed one.
+    pub seed: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            stale_time_ms: 0,
+            gc_time_ms: 5 * 60 * 1000,
+            retries: 3,
+            retry_base_ms: 1000,
+            retry_max_ms: 30_000,
+            max_instances: 1000,
+            refetch_on_focus: true,
+            refetch_on_reconnect: true,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Read `{"stale_time_ms"?, "gc_time_ms"?, "retries"?, …}`; absent keys keep their defaults.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let m = canon::parse_object(text, "store config")?;
+        let mut c = StoreConfig::default();
+        for (k, v) in &m {
+            let int = || v.as_u64().ok_or_else(|| Error::invalid_argument(format!("store config `{k}` must be a non-negative integer")));
+            let flag = || v.as_bool().ok_or_else(|| Error::invalid_argument(format!("store config `{k}` must be a boolean")));
+            match k.as_str() {
+                "stale_time_ms" => c.stale_time_ms = int()?,
+                "gc_time_ms" => c.gc_time_ms = int()?,
+                "retries" => c.retries = u32::try_from(int()?).unwrap_or(u32::MAX),
+                "retry_base_ms" => c.retry_base_ms = int()?,
+                "retry_max_ms" => c.retry_max_ms = int()?,
+                "max_instances" => c.max_instances = usize::try_from(int()?).unwrap_or(usize::MAX).max(1),
+                "refetch_on_focus" => c.refetch_on_focus = flag()?,
+                "refetch_on_reconnect" => c.refetch_on_reconnect = flag()?,
+                "seed" => c.seed = int()?,
+                other => return Err(Error::invalid_argument(format!("unknown store config key `{other}`"))),
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MutationStatus {
+    Pending,
+    Success,
+    Error,
+}
+
+/// An optimistic change to one slot, kept to roll it back exactly.
+#[derive(Debug, Clone)]
+struct Patch {
+    key: String,
+    slot: String,
+    previous: Value,
+    /// The slot version the patch set; a rollback only touches a slot nobody changed since.
+    version: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Mutation {
+    function: String,
+    status: MutationStatus,
+    result: Option<Value>,
+    error: Option<RequestError>,
+    patches: Vec<Patch>,
+}
+
+#[derive(Debug, Clone)]
+enum Request {
+    Fetch(String),
+    Call(u64),
+    Session,
+}
+
+pub struct Store {
+    config: StoreConfig,
+    instances: BTreeMap<String, Instance>,
+    by_context: BTreeMap<String, BTreeSet<String>>,
+    requests: BTreeMap<u64, Request>,
+    mutations: BTreeMap<u64, Mutation>,
+    next_id: u64,
+    next_version: u64,
+    use_clock: u64,
+    rng: u64,
+    effects: Vec<Effect>,
+    changed: Vec<String>,
+    changed_set: BTreeSet<String>,
+    changed_mutations: Vec<u64>,
+    started: bool,
+    csrf_token: Option<String>,
+    scheduled_at: Option<u64>,
+}
+
+/// The instance key: the context, then the canonical query string. Params whose values
+/// stringify alike (`5` and `"5"`) are the same instance: they are the same request.
+pub fn instance_key(context: &str, params: &Map<String, Value>) -> (String, String) {
+    let query = canon::stringified_params(params)
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_uri_component(k), encode_uri_component(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let key = if query.is_empty() { context.to_string() } else { format!("{context}?{query}") };
+    (key, query)
+}
+
+impl Store {
+    pub fn new(config: StoreConfig) -> Self {
+        let rng = config.seed;
+        Store {
+            config,
+            instances: BTreeMap::new(),
+            by_context: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            mutations: BTreeMap::new(),
+            next_id: 0,
+            next_version: 0,
+            use_clock: 0,
+            rng,
+            effects: Vec::new(),
+            changed: Vec::new(),
+            changed_set: BTreeSet::new(),
+            changed_mutations: Vec::new(),
+            started: false,
+            csrf_token: None,
+            scheduled_at: None,
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn mark(&mut self, key: &str) {
+        if self.changed_set.insert(key.to_string()) {
+            self.changed.push(key.to_string());
+        }
+    }
+
+    fn mark_mutation(&mut self, id: u64) {
+        if !self.changed_mutations.contains(&id) {
+            self.changed_mutations.push(id);
+        }
+    }
+
+    /// splitmix64: a deterministic jitter source seeded by the host.
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Exponential backoff with jitter: half the capped delay fixed, half random.
+    fn backoff(&mut self, attempt: u32) -> u64 {
+        let exp = self.config.retry_base_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(32));
+        let delay = exp.min(self.config.retry_max_ms);
+        let half = delay / 2;
+        half + if half > 0 { self.random() % (half + 1) } else { 0 }
+    }
+
+    /// Ask for `GET /session/` once.
+    pub fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            let request_id = self.id();
+            self.requests.insert(request_id, Request::Session);
+            self.effects.push(Effect::Session { request_id });
+        }
+    }
+
+    pub fn session_ok(&mut self, request_id: u64, body: &Value) {
+        if let Some(Request::Session) = self.requests.remove(&request_id) {
+            self.csrf_token = body.get("csrfToken").and_then(Value::as_str).map(str::to_string);
+        }
+    }
+
+    fn get_or_create(&mut self, context: &str, params: &Map<String, Value>) -> String {
+        let (key, query) = instance_key(context, params);
+        if !self.instances.contains_key(&key) {
+            let inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
+            self.instances.insert(key.clone(), inst);
+            self.by_context.entry(context.to_string()).or_default().insert(key.clone());
+            self.evict_over_bound(&key);
+        }
+        self.use_clock += 1;
+        let clock = self.use_clock;
+        if let Some(inst) = self.instances.get_mut(&key) {
+            inst.last_used = clock;
+        }
+        key
+    }
+
+    fn drop_instance(&mut self, key: &str) {
+        if let Some(inst) = self.instances.remove(key) {
+            if let Some(set) = self.by_context.get_mut(&inst.context) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_context.remove(&inst.context);
+                }
+            }
+            if let Some(id) = inst.in_flight {
+                self.requests.remove(&id);
+            }
+            self.mark(key);
+        }
+    }
+
+    /// Keep at most `max_instances`: evict unobserved instances, least recently used first.
+    fn evict_over_bound(&mut self, keep: &str) {
+        let over = self.instances.len().saturating_sub(self.config.max_instances);
+        if over == 0 {
+            return;
+        }
+        let mut candidates: Vec<(u64, String)> = self
+            .instances
+            .values()
+            .filter(|i| i.subscribers == 0 && i.key != keep)
+            .map(|i| (i.last_used, i.key.clone()))
+            .collect();
+        candidates.sort();
+        for (_, key) in candidates.into_iter().take(over) {
+            self.drop_instance(&key);
+        }
+    }
+
+    fn start_fetch(&mut self, key: &str) {
+        let request_id = self.id();
+        let Some(inst) = self.instances.get_mut(key) else { return };
+        if inst.in_flight.is_some() {
+            return;
+        }
+        inst.in_flight = Some(request_id);
+        inst.retry_at = None;
+        inst.refetch_after_settle = false;
+        if inst.data.is_none() {
+            inst.status = Status::Loading;
+        }
+        let effect = Effect::Fetch {
+            request_id,
+            key: key.to_string(),
+            context: inst.context.clone(),
+            params: inst.params.clone(),
+            query: inst.query.clone(),
+        };
+        self.requests.insert(request_id, Request::Fetch(key.to_string()));
+        self.effects.push(effect);
+        self.mark(key);
+    }
+
+    fn needs_fetch(&self, key: &str, now: u64) -> bool {
+        self.instances.get(key).is_some_and(|i| {
+            i.in_flight.is_none() && i.retry_at.is_none() && (i.status == Status::Error || i.is_stale(now, self.config.stale_time_ms))
+        })
+    }
+
+    /// Observe an instance; fetches it when it has no fresh data. Returns its key.
+    pub fn subscribe(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
+        let key = self.get_or_create(context, params);
+        if let Some(inst) = self.instances.get_mut(&key) {
+            inst.subscribers += 1;
+            inst.gc_at = None;
+        }
+        self.mark(&key);
+        if self.needs_fetch(&key, now) {
+            self.start_fetch(&key);
+        }
+        key
+    }
+
+    /// Stop observing; the last subscriber leaving starts the gc timer.
+    pub fn unsubscribe(&mut self, key: &str, now: u64) -> Result<()> {
+        let gc = self.config.gc_time_ms;
+        let inst = self.instances.get_mut(key).ok_or_else(|| Error::not_found(format!("no instance `{key}`")))?;
+        if inst.subscribers > 0 {
+            inst.subscribers -= 1;
+            if inst.subscribers == 0 {
+                inst.gc_at = Some(now.saturating_add(gc));
+            }
+        }
+        self.mark(key);
+        Ok(())
+    }
+
+    /// Fetch now unless a request is already running (explicit `refetch`).
+    pub fn refetch(&mut self, key: &str) -> Result<()> {
+        if !self.instances.contains_key(key) {
+            return Err(Error::not_found(format!("no instance `{key}`")));
+        }
+        self.start_fetch(key);
+        Ok(())
+    }
+
+    /// Warm the cache without observing (the instance is collected after `gc_time`).
+    pub fn prefetch(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
+        let key = self.get_or_create(context, params);
+        if let Some(inst) = self.instances.get_mut(&key) {
+            if inst.subscribers == 0 && inst.gc_at.is_none() {
+                inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
+            }
+        }
+        if self.needs_fetch(&key, now) {
+            self.start_fetch(&key);
+        }
+        key
+    }
+
+    fn take_fetch(&mut self, request_id: u64) -> Option<String> {
+        match self.requests.remove(&request_id) {
+            Some(Request::Fetch(key)) if self.instances.get(&key).is_some_and(|i| i.in_flight == Some(request_id)) => {
+                if let Some(inst) = self.instances.get_mut(&key) {
+                    inst.in_flight = None;
+                }
+                Some(key)
+            }
+            // Superseded (removed, reset, evicted): the answer is for data nobody holds any more.
+            _ => None,
+        }
+    }
+
+    /// After a fetch settled: an invalidation that came while it ran fetches once more.
+    fn settle(&mut self, key: &str) {
+        let Some(inst) = self.instances.get_mut(key) else { return };
+        if inst.refetch_after_settle {
+            inst.refetch_after_settle = false;
+            inst.invalidated = true;
+            if inst.subscribers > 0 {
+                self.start_fetch(key);
+            }
+        }
+    }
+
+    pub fn fetch_ok(&mut self, request_id: u64, body: Value, now: u64) {
+        let Some(key) = self.take_fetch(request_id) else { return };
+        let Value::Object(bundle) = body else {
+            let err = RequestError {
+                status: Some(502),
+                code: "INVALID_RESPONSE".into(),
+                message: "A context fetch must answer with a JSON object".into(),
+                details: None,
+            };
+            self.fail_fetch(&key, err, now, false);
+            return;
+        };
+        let mut version = self.next_version;
+        if let Some(inst) = self.instances.get_mut(&key) {
+            inst.set_data(bundle, &mut version);
+            inst.status = Status::Success;
+            inst.error = None;
+            inst.updated_at = Some(now);
+            inst.invalidated = false;
+            inst.attempts = 0;
+        }
+        self.next_version = version;
+        self.mark(&key);
+        self.settle(&key);
+    }
+
+    pub fn fetch_err(&mut self, request_id: u64, error: RequestError, now: u64) {
+        let Some(key) = self.take_fetch(request_id) else { return };
+        let retryable = error.retryable();
+        self.fail_fetch(&key, error, now, retryable);
+    }
+
+    fn fail_fetch(&mut self, key: &str, error: RequestError, now: u64, retryable: bool) {
+        let retries = self.config.retries;
+        let attempts = self.instances.get(key).map_or(0, |i| i.attempts);
+        if retryable && attempts < retries {
+            let delay = self.backoff(attempts + 1);
+            if let Some(inst) = self.instances.get_mut(key) {
+                inst.attempts += 1;
+                inst.retry_at = Some(now.saturating_add(delay));
+                // The retry fetches after any invalidation that came meanwhile.
+                inst.refetch_after_settle = false;
+            }
+        } else if let Some(inst) = self.instances.get_mut(key) {
+            inst.status = Status::Error;
+            inst.error = Some(error);
+            inst.attempts = 0;
+        }
+        self.mark(key);
+        if self.instances.get(key).is_some_and(|i| i.retry_at.is_none()) {
+            self.settle(key);
+        }
+    }
+
+    fn matching(&self, entry_context: &str, matches: impl Fn(&Instance) -> bool) -> Vec<String> {
+        self.by_context
+            .get(entry_context)
+            .map(|keys| {
+                keys.iter().filter(|k| self.instances.get(*k).is_some_and(&matches)).cloned().collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn entry_matches(entry: &InvalidateEntry) -> impl Fn(&Instance) -> bool + '_ {
+        move |i: &Instance| entry.matches(&i.context, &i.params)
+    }
+
+    /// Mark matching instances stale; observed ones refetch (after a running fetch settles),
+    /// unobserved ones when next observed. Repeated invalidations coalesce into one refetch.
+    pub fn invalidate(&mut self, entries: &[InvalidateEntry]) {
+        let mut keys: Vec<String> = Vec::new();
+        for entry in entries {
+            for key in self.matching(entry.context(), Self::entry_matches(entry)) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        for key in keys {
+            let Some(inst) = self.instances.get_mut(&key) else { continue };
+            inst.invalidated = true;
+            let observed = inst.subscribers > 0;
+            if inst.in_flight.is_some() {
+                inst.refetch_after_settle = true;
+            } else if observed && inst.retry_at.is_none() {
+                self.start_fetch(&key);
+            }
+            self.mark(&key);
+        }
+    }
+
+    /// Drop data at once (no stale data shown): instances matching `entries`, or all with `None`.
+    /// Observed instances start over (loading) and fetch again; running requests are ignored.
+    pub fn remove(&mut self, entries: Option<&[InvalidateEntry]>) {
+        let keys: Vec<String> = match entries {
+            None => self.instances.keys().cloned().collect(),
+            Some(entries) => {
+                let mut keys = Vec::new();
+                for e in entries {
+                    for k in self.matching(e.context(), Self::entry_matches(e)) {
+                        if !keys.contains(&k) {
+                            keys.push(k);
+                        }
+                    }
+                }
+                keys
+            }
+        };
+        for key in keys {
+            let Some(inst) = self.instances.get(&key) else { continue };
+            if inst.subscribers == 0 {
+                self.drop_instance(&key);
+                continue;
+            }
+            let fresh = {
+                let mut fresh = Instance::new(inst.key.clone(), inst.context.clone(), inst.params.clone(), inst.query.clone());
+                fresh.subscribers = inst.subscribers;
+                fresh.last_used = inst.last_used;
+                fresh
+            };
+            if let Some(id) = inst.in_flight {
+                self.requests.remove(&id);
+            }
+            self.instances.insert(key.clone(), fresh);
+            self.mark(&key);
+            self.start_fetch(&key);
+        }
+    }
+
+    /// Identity changed (login, logout, switch): drop every instance's data and forget pending
+    /// mutations, so one user never sees another's data; ask for a new session.
+    pub fn reset(&mut self) {
+        self.remove(None);
+        let pending: Vec<u64> = self.mutations.keys().copied().collect();
+        self.mutations.clear();
+        self.requests.retain(|_, r| !matches!(r, Request::Call(_) | Request::Session));
+        self.effects.retain(|e| !matches!(e, Effect::Call { .. } | Effect::Session { .. }));
+        for id in pending {
+            self.mark_mutation(id);
+        }
+        self.csrf_token = None;
+        self.started = false;
+        self.start();
+    }
+
+    /// Apply merge entries to every matching instance. Returns the patches applied.
+    fn apply_merges(&mut self, merges: &[MergeEntry]) -> Result<Vec<Patch>> {
+        let mut patches = Vec::new();
+        for m in merges {
+            let scope = InvalidateEntry::scoped(m.context.clone(), m.params.clone());
+            for key in self.matching(&m.context, Self::entry_matches(&scope)) {
+                let mut version = self.next_version;
+                let Some(inst) = self.instances.get_mut(&key) else { continue };
+                let Some(data) = inst.data.as_mut() else { continue };
+                let previous = data.get(&m.slot).cloned();
+                if apply_merge(data, m)? {
+                    let v = inst.bump_slot(&m.slot, &mut version);
+                    self.next_version = version;
+                    if let Some(previous) = previous {
+                        patches.push(Patch { key: key.clone(), slot: m.slot.clone(), previous, version: v });
+                    }
+                    self.mark(&key);
+                }
+            }
+        }
+        Ok(patches)
+    }
+
+    /// Start a mutation: apply the optimistic patch (merge entries) at once and ask for the call.
+    pub fn mutate(&mut self, function: &str, args: Value, optimistic: &[MergeEntry]) -> Result<u64> {
+        if !args.is_object() {
+            return Err(Error::invalid_json("mutation args must be a JSON object"));
+        }
+        let patches = self.apply_merges(optimistic)?;
+        let mutation_id = self.id();
+        let request_id = self.id();
+        self.mutations.insert(
+            mutation_id,
+            Mutation { function: function.to_string(), status: MutationStatus::Pending, result: None, error: None, patches },
+        );
+        self.requests.insert(request_id, Request::Call(mutation_id));
+        self.effects.push(Effect::Call {
+            request_id,
+            mutation_id,
+            function: function.to_string(),
+            args,
+            csrf_token: self.csrf_token.clone(),
+        });
+        self.mark_mutation(mutation_id);
+        Ok(mutation_id)
+    }
+
+    fn take_call(&mut self, request_id: u64) -> Option<u64> {
+        match self.requests.remove(&request_id) {
+            Some(Request::Call(id)) if self.mutations.contains_key(&id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// A call succeeded: merges first, then the body's and the header's invalidations.
+    pub fn call_ok(&mut self, request_id: u64, body: &Value, header: Option<&str>) -> Result<()> {
+        let Some(id) = self.take_call(request_id) else { return Ok(()) };
+        let parsed = Self::parse_call_body(body, header);
+        let (result, merges, entries) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                let error = RequestError { status: Some(502), code: "INVALID_RESPONSE".into(), message: e.message.clone(), details: None };
+                self.fail_mutation(id, error);
+                return Err(e);
+            }
+        };
+        // Optimistic patches are now superseded by the server's answer.
+        if let Some(m) = self.mutations.get_mut(&id) {
+            m.patches.clear();
+        }
+        let merged = self.apply_merges(&merges);
+        self.invalidate(&entries);
+        if let Some(m) = self.mutations.get_mut(&id) {
+            m.status = MutationStatus::Success;
+            m.result = Some(result);
+        }
+        self.mark_mutation(id);
+        merged.map(|_| ())
+    }
+
+    fn parse_call_body(body: &Value, header: Option<&str>) -> Result<(Value, Vec<MergeEntry>, Vec<InvalidateEntry>)> {
+        let m = body.as_object().ok_or_else(|| Error::invalid_json("a call response must be a JSON object"))?;
+        let result = m.get("result").cloned().unwrap_or(Value::Null);
+        let merges = match m.get("merge") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(items)) => items.iter().map(MergeEntry::from_json).collect::<Result<_>>()?,
+            Some(_) => return Err(Error::invalid_json("\"merge\" must be a list")),
+        };
+        let mut entries = match m.get("invalidate") {
+            None | Some(Value::Null) => vec![],
+            Some(v) => entries_from_json(v)?,
+        };
+        if let Some(h) = header {
+            for e in parse_header(h)? {
+                if !entries.iter().any(|x| same_entry(x, &e)) {
+                    entries.push(e);
+                }
+            }
+        }
+        Ok((result, merges, entries))
+    }
+
+    /// A call failed: nothing is invalidated; optimistic patches roll back exactly.
+    pub fn call_err(&mut self, request_id: u64, error: RequestError) {
+        if let Some(id) = self.take_call(request_id) {
+            self.fail_mutation(id, error);
+        }
+    }
+
+    fn fail_mutation(&mut self, id: u64, error: RequestError) {
+        let patches = self.mutations.get_mut(&id).map(|m| std::mem::take(&mut m.patches)).unwrap_or_default();
+        for p in patches.into_iter().rev() {
+            let mut version = self.next_version;
+            let Some(inst) = self.instances.get_mut(&p.key) else { continue };
+            if inst.slot_versions.get(&p.slot) != Some(&p.version) {
+                continue; // a fetch or another merge replaced the slot since: keep the newer value
+            }
+            if let Some(data) = inst.data.as_mut() {
+                data.insert(p.slot.clone(), p.previous);
+                inst.bump_slot(&p.slot, &mut version);
+                self.next_version = version;
+                self.mark(&p.key);
+            }
+        }
+        if let Some(m) = self.mutations.get_mut(&id) {
+            m.status = MutationStatus::Error;
+            m.error = Some(error);
+        }
+        self.mark_mutation(id);
+    }
+
+    /// Forget a settled mutation's state.
+    pub fn release_mutation(&mut self, id: u64) {
+        if self.mutations.get(&id).is_some_and(|m| m.status != MutationStatus::Pending) {
+            self.mutations.remove(&id);
+        }
+    }
+
+    /// Timers: due retries fetch again, unobserved instances past their gc time are dropped.
+    pub fn tick(&mut self, now: u64) {
+        self.scheduled_at = None;
+        let due_retries: Vec<String> =
+            self.instances.values().filter(|i| i.retry_at.is_some_and(|t| t <= now)).map(|i| i.key.clone()).collect();
+        for key in due_retries {
+            if let Some(inst) = self.instances.get_mut(&key) {
+                inst.retry_at = None;
+            }
+            self.start_fetch(&key);
+        }
+        let expired: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.subscribers == 0 && i.gc_at.is_some_and(|t| t <= now))
+            .map(|i| i.key.clone())
+            .collect();
+        for key in expired {
+            self.drop_instance(&key);
+        }
+    }
+
+    fn refetch_stale_observed(&mut self, now: u64, include_waiting_retries: bool) {
+        let keys: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.subscribers > 0 && i.in_flight.is_none())
+            .filter(|i| (include_waiting_retries && i.retry_at.is_some()) || self.needs_fetch(&i.key, now))
+            .map(|i| i.key.clone())
+            .collect();
+        for key in keys {
+            self.start_fetch(&key);
+        }
+    }
+
+    /// The window regained focus.
+    pub fn focus(&mut self, now: u64) {
+        if self.config.refetch_on_focus {
+            self.refetch_stale_observed(now, false);
+        }
+    }
+
+    /// The network came back: stale observed instances refetch, waiting retries go at once.
+    pub fn online(&mut self, now: u64) {
+        if self.config.refetch_on_reconnect {
+            self.refetch_stale_observed(now, true);
+        }
+    }
+
+    /// `{"version": 1, "instances": [{"context", "params", "data"}]}` of every successful
+    /// instance, for SSR (`window.__MIZAN_SSR_DATA__`).
+    pub fn dehydrate(&self) -> Value {
+        let instances: Vec<Value> = self
+            .instances
+            .values()
+            .filter(|i| i.status == Status::Success)
+            .map(|i| json!({"context": i.context, "params": i.params, "data": i.data}))
+            .collect();
+        json!({"version": 1, "instances": instances})
+    }
+
+    /// Seed instances from a dehydrated payload. The client's own clock dates them (a server
+    /// clock ahead of the client's would otherwise keep them fresh too long); instances that
+    /// already have data keep it.
+    pub fn hydrate(&mut self, payload: &Value, now: u64) -> Result<()> {
+        let items = payload
+            .get("instances")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::invalid_json("a hydration payload needs an \"instances\" list"))?;
+        for item in items {
+            let context = item.get("context").and_then(Value::as_str).ok_or_else(|| Error::invalid_json("hydrated instance needs \"context\""))?;
+            let params = match item.get("params") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(p)) => p.clone(),
+                Some(_) => return Err(Error::invalid_json("hydrated \"params\" must be an object")),
+            };
+            let Some(Value::Object(data)) = item.get("data") else {
+                return Err(Error::invalid_json("hydrated \"data\" must be an object"));
+            };
+            let key = self.get_or_create(context, &params);
+            let mut version = self.next_version;
+            if let Some(inst) = self.instances.get_mut(&key) {
+                if inst.data.is_some() {
+                    continue;
+                }
+                inst.set_data(data.clone(), &mut version);
+                inst.status = Status::Success;
+                inst.updated_at = Some(now);
+                if inst.subscribers == 0 && inst.gc_at.is_none() {
+                    inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
+                }
+            }
+            self.next_version = version;
+            self.mark(&key);
+        }
+        Ok(())
+    }
+
+    pub fn instance(&self, key: &str) -> Option<&Instance> {
+        self.instances.get(key)
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.instances.len()
+    }
+
+    pub fn snapshot(&self, key: &str, now: u64) -> Option<Value> {
+        self.instances.get(key).map(|i| i.snapshot(now, self.config.stale_time_ms))
+    }
+
+    pub fn mutation_snapshot(&self, id: u64) -> Option<Value> {
+        self.mutations.get(&id).map(|m| {
+            json!({
+                "id": id,
+                "fn": m.function,
+                "status": match m.status { MutationStatus::Pending => "pending", MutationStatus::Success => "success", MutationStatus::Error => "error" },
+                "result": m.result,
+                "error": m.error.as_ref().map(RequestError::to_json),
+            })
+        })
+    }
+
+    /// Hand over the effects and changes since the last drain, plus a `schedule` effect when the
+    /// next timer moved.
+    pub fn drain(&mut self, now: u64) -> Drained {
+        let next = self
+            .instances
+            .values()
+            .flat_map(|i| [i.retry_at, if i.subscribers == 0 { i.gc_at } else { None }])
+            .flatten()
+            .min();
+        if next.is_some() && next != self.scheduled_at {
+            if let Some(at) = next {
+                self.effects.push(Effect::Schedule { at_ms: at, delay_ms: at.saturating_sub(now).min(MAX_TIMER_DELAY_MS) });
+            }
+            self.scheduled_at = next;
+        }
+        self.changed_set.clear();
+        Drained {
+            effects: std::mem::take(&mut self.effects),
+            changed: std::mem::take(&mut self.changed),
+            mutations: std::mem::take(&mut self.changed_mutations),
+        }
+    }
+}
+
+/// Two entries that invalidate the same instances (a header repeats the body with string values).
+fn same_entry(a: &InvalidateEntry, b: &InvalidateEntry) -> bool {
+    a.context() == b.context()
+        && a.function() == b.function()
+        && a.params().len() == b.params().len()
+        && a.params().iter().all(|(k, v)| b.params().get(k).is_some_and(|w| stringify(v) == stringify(w)))
+}
+
+#[cfg(test)]
+mod tests;
