@@ -2,7 +2,7 @@
 // public API of @mizan/kernel-wasm. Runs unchanged in Node and in a browser.
 import * as api from '../src/index.js';
 
-const { MizanKernelError, Registry, createKeyer } = api;
+const { MizanKernelError, Registry, Store, createKeyer } = api;
 
 /** Deep equality of JSON values: object key order ignored, arrays ordered. */
 export function jsonEqual(a, b) {
@@ -59,7 +59,50 @@ const OPS = {
     return { rev: p.rev, cacheable: p.cacheable, ttl_seconds: p.ttlSeconds };
   },
   'apply-merge': (a) => api.applyMerge(a.bundle, a.entry),
+  'store-script': (a) => storeScript(a),
 };
+
+/** README "Store scripts": one output per step; a failing step records `{error: code}`. */
+const STEPS = {
+  start: (s) => s.start(),
+  session_ok: (s, a) => s.sessionOk(a.request_id, a.body),
+  subscribe: (s, a) => s.subscribe(a.context, a.params, a.now),
+  prefetch: (s, a) => s.prefetch(a.context, a.params, a.now),
+  unsubscribe: (s, a) => s.unsubscribe(a.key, a.now),
+  refetch: (s, a) => s.refetch(a.key),
+  fetch_ok: (s, a) => s.fetchOk(a.request_id, a.body, a.now),
+  fetch_err: (s, a) => s.fetchErr(a.request_id, a.error, a.now),
+  mutate: (s, a) => s.mutate(a.fn, a.args, a.optimistic),
+  call_ok: (s, a) => s.callOk(a.request_id, a.body, a.header),
+  call_err: (s, a) => s.callErr(a.request_id, a.error),
+  invalidate: (s, a) => s.invalidate(a.entries),
+  remove: (s, a) => s.remove(a.entries),
+  reset: (s) => s.reset(),
+  tick: (s, a) => s.tick(a.now),
+  focus: (s, a) => s.focus(a.now),
+  online: (s, a) => s.online(a.now),
+  hydrate: (s, a) => s.hydrate(a.payload, a.now),
+  dehydrate: (s) => s.dehydrate(),
+  snapshot: (s, a) => s.snapshot(a.key, a.now),
+  mutation: (s, a) => s.mutation(a.id),
+  count: (s) => s.instanceCount(),
+  drain: (s, a) => s.drain(a.now),
+};
+
+function storeScript(a) {
+  const store = Store.create(a.config);
+  return a.steps.map((step) => {
+    const run = STEPS[step.do];
+    if (!run) throw new Error(`unknown store step ${JSON.stringify(step.do)}`);
+    try {
+      const out = run(store, step);
+      return out === undefined ? null : out;
+    } catch (e) {
+      if (e instanceof MizanKernelError) return { error: e.code };
+      throw e;
+    }
+  });
+}
 
 const show = (v) => {
   const t = JSON.stringify(v);

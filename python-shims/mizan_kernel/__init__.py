@@ -8,11 +8,12 @@ values, kernel errors become :class:`MizanKernelError`.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._errors import MizanKernelError
+from ._jsonio import _NOT_JSON, _dump, _json, _loads, _not_json
 from ._runtime import ResourceOwner, component_path, runtime
+from ._store import Store
 from ._types import (
     ContextPolicy,
     IndexedEntry,
@@ -29,6 +30,7 @@ __all__ = [
     "MizanKernelError",
     "Keyer",
     "Registry",
+    "Store",
     "IndexedEntry",
     "PurgePlan",
     "PurgeScope",
@@ -47,47 +49,13 @@ __all__ = [
     "apply_merge",
     "runtime_info",
     "set_memory_limit",
+    "has_store",
     "component_path",
 ]
 
 JSON = Any
 #: A user subject: a string, or a number the kernel stringifies like JavaScript's ``String(v)``.
 User = Union[str, int, float]
-
-_loads = json.loads
-# json.dumps(value, ensure_ascii=False, allow_nan=False) with compact separators, built once:
-# json.dumps builds a new encoder on every call that passes options. The C encoder is reused
-# directly (without circular-reference markers, so it is thread-safe; a cycle is a
-# RecursionError, reported like any other unserializable value).
-_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-try:
-    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
-
-    _c_encode = _c_make_encoder(
-        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-    _join = "".join
-
-    def _dump(value: Any) -> str:
-        return _join(_c_encode(value, 0))
-
-    assert _dump({"a": [1, 2.5, "é", None, True]}) == _encoder.encode({"a": [1, 2.5, "é", None, True]})
-except (ImportError, TypeError, AssertionError):  # no C accelerator, or another signature
-    _dump = _encoder.encode
-
-_NOT_JSON = (TypeError, ValueError, RecursionError)
-
-
-def _not_json(what: str, e: Exception) -> MizanKernelError:
-    return MizanKernelError("invalid-json", f"{what} cannot be sent as JSON: {e}")
-
-
-def _json(value: Any, what: str) -> str:
-    try:
-        return _dump(value)
-    except _NOT_JSON as e:
-        raise _not_json(what, e) from None
-
 
 def _user(user: Optional[User]) -> Optional[str]:
     return None if user is None else _json(user, "user")
@@ -282,6 +250,11 @@ class Registry(ResourceOwner):
 
 
 # --- the runtime -------------------------------------------------------------------------------
+
+
+def has_store() -> bool:
+    """Whether the loaded component has the client store interface (newer builds do)."""
+    return "store.create" in runtime().available
 
 
 def runtime_info() -> Dict[str, Any]:

@@ -51,6 +51,7 @@ from wasmtime.component import (
     OptionType,
     String,
     U32,
+    U64,
 )
 
 from ._errors import MizanKernelError
@@ -59,7 +60,7 @@ from ._errors import MizanKernelError
 # 32 bytes: a kind byte, padding, a 24-byte union. Arguments are written with `struct` into
 # preallocated buffers (see `_lowerer`); results are read through these ctypes mirrors.
 
-BOOL, U32_KIND, STRING, LIST, RECORD, ENUM, OPTION, RESULT, RESOURCE = 0, 6, 12, 13, 14, 17, 18, 19, 21
+BOOL, U32_KIND, U64_KIND, STRING, LIST, RECORD, ENUM, OPTION, RESULT, RESOURCE = 0, 6, 8, 12, 13, 14, 17, 18, 19, 21
 
 
 class _RStr(Structure):
@@ -90,6 +91,7 @@ class _RUnion(Union):
     _fields_ = [
         ("boolean", c_bool),
         ("u32", c_uint32),
+        ("u64", c_uint64),
         ("string", _RStr),
         ("list", _RList),
         ("record", _RRecord),
@@ -122,12 +124,14 @@ _resource_delete.argtypes = [c_void_p]
 # --- the exports -------------------------------------------------------------------------------
 
 _V = "@0.1.0"
-_CANON, _KEYS, _HEADER, _REGISTRY, _MERGE = (
-    f"mizan:kernel/{n}{_V}" for n in ("canon", "keys", "header", "registry", "merge")
+_CANON, _KEYS, _HEADER, _REGISTRY, _MERGE, _STORE = (
+    f"mizan:kernel/{n}{_V}" for n in ("canon", "keys", "header", "registry", "merge", "store")
 )
+#: Interfaces a component may lack (newer than some builds): their calls are simply unavailable.
+OPTIONAL_INTERFACES = {_STORE}
 
 #: name -> (interface, export, parameter kinds). Kinds: s string, o option<string>, u u32,
-#: l list<string>, b borrow<resource> (the `self` of a method).
+#: U u64, l list<string>, b borrow<resource> (the `self` of a method).
 EXPORTS: Dict[str, Tuple[str, str, str]] = {
     "stringify": (_CANON, "stringify", "s"),
     "canonical_json": (_CANON, "canonical-json", "s"),
@@ -151,6 +155,31 @@ EXPORTS: Dict[str, Tuple[str, str, str]] = {
     "registry.manifest": (_REGISTRY, "[method]registry.manifest", "bso"),
     "registry.context_policy": (_REGISTRY, "[method]registry.context-policy", "bs"),
     "apply_merge": (_MERGE, "apply-merge", "ss"),
+    "store.create": (_STORE, "[static]store.create", "o"),
+    "store.start": (_STORE, "[method]store.start", "b"),
+    "store.session_ok": (_STORE, "[method]store.session-ok", "bUs"),
+    "store.subscribe": (_STORE, "[method]store.subscribe", "bssU"),
+    "store.unsubscribe": (_STORE, "[method]store.unsubscribe", "bsU"),
+    "store.prefetch": (_STORE, "[method]store.prefetch", "bssU"),
+    "store.refetch": (_STORE, "[method]store.refetch", "bs"),
+    "store.fetch_ok": (_STORE, "[method]store.fetch-ok", "bUsU"),
+    "store.fetch_err": (_STORE, "[method]store.fetch-err", "bUsU"),
+    "store.mutate": (_STORE, "[method]store.mutate", "bsso"),
+    "store.call_ok": (_STORE, "[method]store.call-ok", "bUso"),
+    "store.call_err": (_STORE, "[method]store.call-err", "bUs"),
+    "store.release_mutation": (_STORE, "[method]store.release-mutation", "bU"),
+    "store.invalidate": (_STORE, "[method]store.invalidate", "bs"),
+    "store.remove": (_STORE, "[method]store.remove", "bo"),
+    "store.reset": (_STORE, "[method]store.reset", "b"),
+    "store.tick": (_STORE, "[method]store.tick", "bU"),
+    "store.focus": (_STORE, "[method]store.focus", "bU"),
+    "store.online": (_STORE, "[method]store.online", "bU"),
+    "store.dehydrate": (_STORE, "[method]store.dehydrate", "b"),
+    "store.hydrate": (_STORE, "[method]store.hydrate", "bsU"),
+    "store.snapshot": (_STORE, "[method]store.snapshot", "bsU"),
+    "store.mutation": (_STORE, "[method]store.mutation", "bU"),
+    "store.instance_count": (_STORE, "[method]store.instance-count", "b"),
+    "store.drain": (_STORE, "[method]store.drain", "bU"),
 }
 
 DEFAULT_MEMORY_LIMIT = 256 << 20
@@ -162,6 +191,8 @@ def _kind_of(ty: Any) -> str:
         return "s"
     if isinstance(ty, U32):
         return "u"
+    if isinstance(ty, U64):
+        return "U"
     if isinstance(ty, BorrowType):
         return "b"
     if isinstance(ty, OptionType) and isinstance(ty.payload, String):
@@ -180,6 +211,12 @@ def _u32(value: Any) -> int:
     if not 0 <= value <= 0xFFFFFFFF:
         raise MizanKernelError("invalid-argument", f"rev must be in 0..=4294967295, got {value}")
     return value
+
+
+def _u64(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an int (ids and times are u64), got {type(value).__name__}")
+    raise MizanKernelError("invalid-argument", f"{value} is outside the u64 range")
 
 
 # Strings are passed without copying: a slot holds the length and the address of the bytes
@@ -201,7 +238,7 @@ _ADDR = "id({0}) + _OFF" if _OFF is not None else "_cast({0}, c_void_p).value"
 
 # struct layouts of one 32-byte wasmtime_component_val_t per argument kind:
 # kind byte, padding, then the union (string: size + data; option/borrow: a pointer; u32).
-_SLOT = {"s": "B7xQQ8x", "l": "B7xQQ8x", "o": "B7xQ16x", "b": "B7xQ16x", "u": "B7xI20x"}
+_SLOT = {"s": "B7xQQ8x", "l": "B7xQQ8x", "o": "B7xQ16x", "b": "B7xQ16x", "u": "B7xI20x", "U": "B7xQ16x"}
 _STRING_SLOT = struct.Struct("<B7xQQ8x")
 _RESULT_HEAD = struct.Struct("<B7x?7xQ")  # kind, result.is_ok, result.val
 _STRING_HEAD = struct.Struct("<B7xQQ")  # kind, string.size, string.data
@@ -279,6 +316,9 @@ def _lowerer(kinds: str) -> Tuple[Callable[..., Any], Any]:
         elif k == "u":
             body.append(f"if type({a}) is not int or not 0 <= {a} <= 4294967295: _u32({a})")
             packed.append(f"{U32_KIND}, {a}")
+        elif k == "U":
+            body.append(f"if type({a}) is not int or not 0 <= {a} <= 18446744073709551615: _u64({a})")
+            packed.append(f"{U64_KIND}, {a}")
         elif k == "b":
             packed.append(f"{RESOURCE}, {a}")
         elif k == "l":
@@ -292,7 +332,7 @@ def _lowerer(kinds: str) -> Tuple[Callable[..., Any], Any]:
         + f"    return ({', '.join(keep)}{',' if keep else ''})\n"
     )
     scope: Dict[str, Any] = {
-        "_encode": _encode, "_u32": _u32, "_string_list": _string_list, "_OFF": _OFF,
+        "_encode": _encode, "_u32": _u32, "_u64": _u64, "_string_list": _string_list, "_OFF": _OFF,
         "_cast": ctypes.cast, "c_void_p": c_void_p, "_pack": struct.Struct(fmt).pack_into, "_buf": buf,
     }
     exec(compile(src, f"<mizan_kernel lower {kinds}>", "exec"), scope)
@@ -302,14 +342,21 @@ def _lowerer(kinds: str) -> Tuple[Callable[..., Any], Any]:
 class _Call:
     """One export: its argument buffer and lowering, and its func in the current instance."""
 
-    __slots__ = ("func", "buf", "args_addr", "nargs", "lower", "cargs")
+    __slots__ = ("func", "buf", "args_addr", "nargs", "nresults", "lower", "cargs")
 
     def __init__(self, kinds: str) -> None:
         self.func: Any = None
         self.cargs: Tuple[Any, ...] = ()
         self.nargs = len(kinds)
+        self.nresults = 1
         self.lower, self.buf = _lowerer(kinds)
         self.args_addr = ctypes.addressof(self.buf)
+
+    def unavailable(self, why: str) -> None:
+        def lower(*_: Any) -> Any:
+            raise MizanKernelError("not-found", why)
+
+        self.lower = lower
 
     def bind(self, func: Any, ctx: int, result_addr: int) -> None:
         self.func = func  # keeps the wasmtime_component_func_t alive
@@ -319,7 +366,7 @@ class _Call:
             c_void_p(self.args_addr),
             c_size_t(self.nargs),
             c_void_p(result_addr),
-            c_size_t(1),
+            c_size_t(self.nresults),
         )
 
 
@@ -355,6 +402,8 @@ def _lift(v: _RVal) -> Any:
         return bool(v.of.boolean)
     if k == U32_KIND:
         return int(v.of.u32)
+    if k == U64_KIND:
+        return int(v.of.u64)
     if k == RESOURCE:
         # Take ownership of the handle (a wasmtime_component_resource_any_t*, kept as a plain
         # int so no finalizer can free it behind the runtime's back); mark the slot so
@@ -484,6 +533,9 @@ class Runtime:
         for name, (iface, export, kinds) in EXPORTS.items():
             if iface not in interfaces:
                 interfaces[iface] = instance.get_export_index(store, iface)
+            if interfaces[iface] is None and iface in OPTIONAL_INTERFACES:
+                self.calls[name].unavailable(f"this build of the component has no {iface} interface")
+                continue
             index = instance.get_export_index(store, export, interfaces[iface])
             func = instance.get_func(store, index) if index is not None else None
             if func is None:
@@ -495,10 +547,12 @@ class Runtime:
                         f"mizan-kernel: {iface}#{export} takes ({found}), this host expects ({kinds}); "
                         "the component and the package disagree about the WIT contract"
                     )
+                self.calls[name].nresults = 0 if func.type(store).result is None else 1
             funcs[name] = func
         ctx = ctypes.cast(store._context(), c_void_p).value
         for name, func in funcs.items():
             self.calls[name].bind(func, ctx, self.result_addr)  # type: ignore[arg-type]
+        self.available = set(funcs)
         self.store = store
         self.instance = instance
         self.ctx = ctx
@@ -523,6 +577,8 @@ class Runtime:
         if err:
             self._trapped(err, name)
         del keep
+        if not c.nresults:
+            return None
         res = self.result
         try:
             kind, is_ok, ptr = _RESULT_HEAD.unpack_from(res)
@@ -572,6 +628,10 @@ class Runtime:
     def ensure(self, owner: "ResourceOwner") -> int:
         """The handle address of `owner` in the current instance, re-creating it if needed."""
         if owner._gen != self.generation:
+            if owner._handle and not owner._RECREATE:
+                raise MizanKernelError(
+                    "trap", f"this {type(owner).__name__} lost its state when the kernel trapped; create a new one"
+                )
             handle = self.invoke(owner._ctor, owner._source)
             if owner._handle:  # from an instance that trapped: free the host-side handle
                 self.pending_drops.append((owner._handle, owner._gen))
@@ -598,8 +658,11 @@ class ResourceOwner:
     its constructor and source the next time the object is used."""
 
     __slots__ = ("_ctor", "_source", "_handle", "_gen", "_rt", "__weakref__")
+    #: Keyers and registries are rebuilt from their source after a trap; a stateful resource
+    #: (the client store) is not: using it after a trap raises.
+    _RECREATE = True
 
-    def _bind(self, ctor: str, source: str) -> None:
+    def _bind(self, ctor: str, source: Optional[str]) -> None:
         self._ctor = ctor
         self._source = source
         self._handle = 0

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what the build and the tests need, idempotently: the wasm target, npm packages,
+# the Python virtualenv, and (with --browser / --redis) Debian's chromium and redis-server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_browser=0; want_redis=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    --redis) want_redis=1 ;;
+  esac
+done
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1
+if [ ! -x js-shims/node_modules/.bin/jco ] || [ js-shims/package-lock.json -nt js-shims/node_modules/.package-lock.json ]; then
+  (cd js-shims && npm ci --no-audit --no-fund --loglevel=error)
+fi
+apt_packages=()
+[ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ] && apt_packages+=(chromium)
+[ "$want_redis" = 1 ] && ! command -v redis-server >/dev/null && apt_packages+=(redis-server)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "installing ${apt_packages[*]} (apt-get)"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+./scripts/build-component.sh
+./scripts/python-env.sh

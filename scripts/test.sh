@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test, on every host: the kernel (unit, vectors, conformance, IR, CLI), the Rust
+# wasmtime host, Node, headless Chromium and Python, all replaying tests/conformance.
+# Prints one `N passed, N failed` line per suite and a total.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh --browser --redis || { echo "setup failed"; exit 1; }
+
+passed=0; failed=0; failures=()
+suite() {
+  local name=$1; shift
+  echo "::: $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
+}
+suite "rust (kernel, CLI, wasmtime host)" cargo test --workspace --exclude mizan-kernel-component
+suite "node + chromium (@mizan/kernel-wasm)" bash -c 'cd js-shims && npm test'
+suite "python (mizan_kernel)" .venv/bin/python -m pytest -q python-shims/tests
+echo
+[ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]
