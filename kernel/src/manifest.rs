@@ -3,7 +3,7 @@
 //! byte-identical across runs and hosts (the seed left `affects`, `functions` and `page_routes`
 //! in set or registration order).
 
-use crate::canon::{sort_utf16, utf16_cmp};
+use crate::canon::sort_utf16;
 use crate::ir::{CacheSetting, Registry};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -71,7 +71,7 @@ impl Registry {
             affects.dedup();
             let mut auto_scoped: Vec<String> =
                 f.inputs.iter().filter(|i| scoping.contains(&i.name)).map(|i| i.name.clone()).collect();
-            auto_scoped.sort_by(|a, b| utf16_cmp(a, b));
+            sort_utf16(&mut auto_scoped);
             let mut entry = Map::new();
             entry.insert("affects".into(), json!(affects));
             entry.insert("auto_scoped_params".into(), json!(auto_scoped));

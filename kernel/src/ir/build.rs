@@ -3,7 +3,7 @@
 //! syntax it came in.
 
 use super::model::*;
-use crate::canon::utf16_cmp;
+use crate::canon::{sort_by_utf16, sort_utf16};
 use crate::error::{Error, ErrorCode, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ impl Registry {
                 problems.push(format!("duplicate type `{}`", t.name));
             }
             let mut t = t;
-            t.fields.sort_by(|a, b| utf16_cmp(&a.name, &b.name));
+            sort_by_utf16(&mut t.fields, |f| f.name.as_str());
             reg.types.insert(t.name.clone(), t);
         }
 
@@ -65,7 +65,7 @@ impl Registry {
                 }
                 seen.push(&i.name);
             }
-            f.inputs.sort_by(|a, b| utf16_cmp(&a.name, &b.name));
+            sort_by_utf16(&mut f.inputs, |i| i.name.as_str());
             reg.functions.insert(f.name.clone(), f);
         }
 
@@ -86,14 +86,14 @@ impl Registry {
             }
         }
         for (c, mut names) in members {
-            names.sort_by(|a, b| utf16_cmp(a, b));
+            sort_utf16(&mut names);
             let ctx = reg.contexts.entry(c.clone()).or_insert_with(|| Context { name: c.clone(), ..Default::default() });
             ctx.members = names;
         }
         for c in &contexts {
             if let Some(listed) = &c.members {
                 let mut listed = listed.clone();
-                listed.sort_by(|a, b| utf16_cmp(a, b));
+                sort_utf16(&mut listed);
                 let actual = reg.contexts.get(&c.name).map(|c| c.members.clone()).unwrap_or_default();
                 if listed != actual {
                     problems.push(format!(

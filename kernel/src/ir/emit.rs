@@ -8,7 +8,6 @@
 
 use super::kdl::IR_VERSION;
 use super::model::*;
-use crate::canon::utf16_cmp;
 use std::fmt::Write;
 
 const INDENT: &str = "    ";
@@ -40,7 +39,7 @@ fn emit_context(out: &mut String, c: &Context) {
         out.push_str(" shared=#true");
     }
     let mut members: Vec<&String> = c.members.iter().collect();
-    members.sort_by(|a, b| utf16_cmp(a, b));
+    crate::canon::sort_by_utf16(&mut members, |m| m.as_str());
     let lines: Vec<String> = members.iter().map(|m| format!("member {}", value(m))).collect();
     block(out, &lines);
 }

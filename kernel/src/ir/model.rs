@@ -1,7 +1,7 @@
 //! The registry's data model (KERNEL.md §3): functions, contexts and named object types.
 //! Both concrete syntaxes (KDL in `kdl.rs`, JSON in `json.rs`) read into and write out of this.
 
-use crate::canon::utf16_cmp;
+use crate::canon::{sort_by_utf16, sort_utf16};
 use std::collections::BTreeMap;
 
 /// A type in the IR. `Named` refers to an object type declared in `Registry::types`.
@@ -165,7 +165,7 @@ impl Registry {
                 }
             }
         }
-        names.sort_by(|a, b| utf16_cmp(a, b));
+        sort_utf16(&mut names);
         names
     }
 
@@ -177,19 +177,19 @@ impl Registry {
     /// Functions sorted by name in UTF-16 order (the canonical order of every emitted list).
     pub fn functions_sorted(&self) -> Vec<&Function> {
         let mut v: Vec<&Function> = self.functions.values().collect();
-        v.sort_by(|a, b| utf16_cmp(&a.name, &b.name));
+        sort_by_utf16(&mut v, |x| x.name.as_str());
         v
     }
 
     pub fn contexts_sorted(&self) -> Vec<&Context> {
         let mut v: Vec<&Context> = self.contexts.values().collect();
-        v.sort_by(|a, b| utf16_cmp(&a.name, &b.name));
+        sort_by_utf16(&mut v, |x| x.name.as_str());
         v
     }
 
     pub fn types_sorted(&self) -> Vec<&ObjectType> {
         let mut v: Vec<&ObjectType> = self.types.values().collect();
-        v.sort_by(|a, b| utf16_cmp(&a.name, &b.name));
+        sort_by_utf16(&mut v, |x| x.name.as_str());
         v
     }
 }
