@@ -1,4 +1,5 @@
-"""The Mizan kernel for Python: cache keys, the invalidation header, registries, merges.
+"""The Mizan kernel for Python: cache keys, the invalidation header, registries, merges and the
+client store.
 
 Every rule lives in the WebAssembly component (``mizan-kernel.wasm``) that all Mizan hosts run;
 this package only translates: Python values go in as JSON text
@@ -57,14 +58,15 @@ JSON = Any
 #: A user subject: a string, or a number the kernel stringifies like JavaScript's ``String(v)``.
 User = Union[str, int, float]
 
+
 def _user(user: Optional[User]) -> Optional[str]:
     return None if user is None else _json(user, "user")
 
 
 def _subject(subject: Optional[User]) -> Optional[str]:
     # The kernel takes a subject as text; a number is stringified by the kernel, not here.
-    if subject is None or type(subject) is str:
-        return subject  # type: ignore[return-value]
+    if subject is None or isinstance(subject, str):
+        return subject
     return stringify(subject)
 
 

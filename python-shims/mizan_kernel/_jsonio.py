@@ -26,7 +26,7 @@ try:
 
     assert _dump({"a": [1, 2.5, "é", None, True]}) == _encoder.encode({"a": [1, 2.5, "é", None, True]})
 except (ImportError, TypeError, AssertionError):  # no C accelerator, or another signature
-    _dump = _encoder.encode
+    _dump = _encoder.encode  # type: ignore[assignment]
 
 _NOT_JSON = (TypeError, ValueError, RecursionError)
 

@@ -2,10 +2,10 @@
 
 wasmtime-py's generic ``Func.__call__`` asks the store for the function's type on every call and
 converts each value through Python type objects (~50 µs for a one-string call here). Every export
-of the kernel takes strings, ``option<string>``, ``u32``, ``list<string>`` or a resource handle,
-so this module lowers arguments straight into preallocated ``wasmtime_component_val_t`` slots
-(string slots point at the Python ``bytes``; the C API only borrows its arguments) and lifts the
-result by reading the C structures. Signatures are checked against the component's own types
+of the kernel takes strings, ``option<string>``, ``u32``/``u64``, ``list<string>`` or a resource
+handle, so this module lowers arguments with one ``struct.pack_into`` into preallocated
+``wasmtime_component_val_t`` slots (string slots point at the Python ``bytes``; the C API only
+borrows its arguments) and lifts the result by reading the C structures in place. Signatures are checked against the component's own types
 when the instance is created, so a WIT change fails loudly instead of corrupting memory.
 
 One instance, one lock: a wasmtime ``Store`` is not thread-safe. A trap poisons the instance;
@@ -24,15 +24,10 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from ctypes import (
     POINTER,
-    Structure,
-    Union,
-    c_bool,
-    c_char_p,
     c_size_t,
-    c_uint8,
-    c_uint32,
     c_uint64,
     c_void_p,
     string_at,
@@ -58,54 +53,12 @@ from ._errors import MizanKernelError
 
 # --- C layout of wasmtime_component_val_t (wasmtime/component/val.h) ---------------------------
 # 32 bytes: a kind byte, padding, a 24-byte union. Arguments are written with `struct` into
-# preallocated buffers (see `_lowerer`); results are read through these ctypes mirrors.
+# preallocated buffers (see `_lowerer`); results are read in place with `struct` (see `_lift`).
 
 BOOL, U32_KIND, U64_KIND, STRING, LIST, RECORD, ENUM, OPTION, RESULT, RESOURCE = 0, 6, 8, 12, 13, 14, 17, 18, 19, 21
 
 
-class _RStr(Structure):
-    _fields_ = [("size", c_size_t), ("data", c_void_p)]
-
-
-class _RVal(Structure):
-    pass
-
-
-class _RList(Structure):
-    _fields_ = [("size", c_size_t), ("data", POINTER(_RVal))]
-
-
-class _REntry(Structure):
-    pass
-
-
-class _RRecord(Structure):
-    _fields_ = [("size", c_size_t), ("data", POINTER(_REntry))]
-
-
-class _RResult(Structure):
-    _fields_ = [("is_ok", c_bool), ("val", POINTER(_RVal))]
-
-
-class _RUnion(Union):
-    _fields_ = [
-        ("boolean", c_bool),
-        ("u32", c_uint32),
-        ("u64", c_uint64),
-        ("string", _RStr),
-        ("list", _RList),
-        ("record", _RRecord),
-        ("option", POINTER(_RVal)),
-        ("result", _RResult),
-        ("resource", c_void_p),
-        ("_pad", c_uint8 * 24),
-    ]
-
-
-_RVal._fields_ = [("kind", c_uint8), ("of", _RUnion)]
-_REntry._fields_ = [("name", _RStr), ("val", _RVal)]
-
-assert ctypes.sizeof(_RVal) == ctypes.sizeof(ffi.wasmtime_component_val_t) == 32
+assert ctypes.sizeof(ffi.wasmtime_component_val_t) == 32
 
 # Own prototypes (a separate CDLL handle, so wasmtime-py's own declarations stay untouched).
 _lib = ctypes.CDLL(str(ffi.filename))
@@ -226,7 +179,7 @@ def _bytes_offset() -> Optional[int]:
     if sys.implementation.name != "cpython":
         return None
     probes = [b"mizan-kernel-probe", bytes(range(40))]
-    offsets = {ctypes.cast(b, c_void_p).value - id(b) for b in probes}  # type: ignore[operator]
+    offsets = {ctypes.cast(b, c_void_p).value - id(b) for b in probes}  # type: ignore[arg-type, operator]
     if len(offsets) != 1:
         return None
     off = offsets.pop()
@@ -241,7 +194,6 @@ _ADDR = "id({0}) + _OFF" if _OFF is not None else "_cast({0}, c_void_p).value"
 _SLOT = {"s": "B7xQQ8x", "l": "B7xQQ8x", "o": "B7xQ16x", "b": "B7xQ16x", "u": "B7xI20x", "U": "B7xQ16x"}
 _STRING_SLOT = struct.Struct("<B7xQQ8x")
 _RESULT_HEAD = struct.Struct("<B7x?7xQ")  # kind, result.is_ok, result.val
-_STRING_HEAD = struct.Struct("<B7xQQ")  # kind, string.size, string.data
 
 
 # Results are read in place through one memoryview spanning the address space (slicing and
@@ -259,20 +211,26 @@ def _address_space() -> Optional[memoryview]:
 _MEM = _address_space()
 
 
+if _MEM is not None:
+
+    def _read(addr: int, n: int) -> Any:
+        return _MEM[addr : addr + n]  # type: ignore[index]
+
+    def _clear_kind(addr: int) -> None:
+        _MEM[addr] = BOOL  # type: ignore[index]
+
+else:
+
+    def _read(addr: int, n: int) -> Any:
+        return string_at(addr, n)
+
+    def _clear_kind(addr: int) -> None:
+        ctypes.memset(addr, BOOL, 1)
+
+
 def _text(data: int, size: int) -> str:
     """The UTF-8 text of `size` bytes at address `data`."""
-    if not size:
-        return ""
-    if _MEM is not None:
-        return str(_MEM[data : data + size], "utf-8")
-    return string_at(data, size).decode()
-
-
-def _head(ptr: int) -> Tuple[int, int, int]:
-    """(kind, size, data) of the value at `ptr`; size and data are meaningful for a string."""
-    if _MEM is not None:
-        return _STRING_HEAD.unpack_from(_MEM, ptr)  # type: ignore[return-value]
-    return _STRING_HEAD.unpack(string_at(ptr, 24))  # type: ignore[return-value]
+    return str(_read(data, size), "utf-8") if size else ""
 
 
 def _string_list(a: Any) -> Tuple[Any, ...]:
@@ -287,7 +245,7 @@ def _string_list(a: Any) -> Tuple[Any, ...]:
 
 
 def _addr(b: bytes) -> int:
-    return id(b) + _OFF if _OFF is not None else ctypes.cast(b, c_void_p).value  # type: ignore[return-value]
+    return id(b) + _OFF if _OFF is not None else ctypes.cast(b, c_void_p).value  # type: ignore[arg-type, return-value]
 
 
 def _lowerer(kinds: str) -> Tuple[Callable[..., Any], Any]:
@@ -373,50 +331,41 @@ class _Call:
 # --- results -----------------------------------------------------------------------------------
 
 
-def _str(s: _RStr) -> str:
-    return _text(s.data, s.size)
+_VAL = struct.Struct("<B7xQQ")  # kind, then the first two words of the union
+_PAIR = struct.Struct("<QQ")
 
 
-def _lift(v: _RVal) -> Any:
-    k = v.kind
-    if k == STRING:
-        return _str(v.of.string)
-    if k == LIST:
-        lst = v.of.list
-        data = lst.data
-        return [_lift(data[i]) for i in range(lst.size)]
-    if k == RECORD:
-        rec = v.of.record
-        data = rec.data
+def _lift(addr: int) -> Any:
+    """The Python value of the wasmtime_component_val_t at `addr` (kinds the kernel returns)."""
+    kind, w1, w2 = _VAL.unpack_from(_read(addr, 24))
+    if kind == STRING or kind == ENUM:  # (size, data)
+        return str(_read(w2, w1), "utf-8") if w1 else ""
+    if kind == LIST:  # (size, data): 32-byte values
+        return [_lift(w2 + 32 * i) for i in range(w1)]
+    if kind == RECORD:  # (size, data): 48-byte entries of name (size, data) and value
         out = {}
-        for i in range(rec.size):
-            e = data[i]
-            out[_str(e.name)] = _lift(e.val)
+        for e in range(w2, w2 + 48 * w1, 48):
+            size, data = _PAIR.unpack_from(_read(e, 16))
+            out[_text(data, size)] = _lift(e + 16)
         return out
-    if k == OPTION:
-        p = v.of.option
-        return _lift(p.contents) if p else None
-    if k == ENUM:
-        return _str(v.of.string)
-    if k == BOOL:
-        return bool(v.of.boolean)
-    if k == U32_KIND:
-        return int(v.of.u32)
-    if k == U64_KIND:
-        return int(v.of.u64)
-    if k == RESOURCE:
+    if kind == OPTION:  # a pointer to the boxed value, or null
+        return _lift(w1) if w1 else None
+    if kind == BOOL:
+        return bool(w1 & 0xFF)
+    if kind == U32_KIND:
+        return w1 & 0xFFFFFFFF
+    if kind == U64_KIND:
+        return w1
+    if kind == RESOURCE:
         # Take ownership of the handle (a wasmtime_component_resource_any_t*, kept as a plain
-        # int so no finalizer can free it behind the runtime's back); mark the slot so
-        # wasmtime_component_val_delete skips it.
-        ptr = v.of.resource
-        v.kind = BOOL
-        v.of.boolean = False
-        return ptr
-    if k == RESULT:
-        r = v.of.result
-        inner = _lift(r.val.contents) if r.val else None
-        return ("ok", inner) if r.is_ok else ("err", inner)
-    raise AssertionError(f"unexpected component value kind {k}")
+        # int so no finalizer can free it behind the runtime's back); mark the value as a bool
+        # so wasmtime_component_val_delete leaves the handle alone.
+        _clear_kind(addr)
+        return w1
+    if kind == RESULT:  # (is_ok, pointer to the boxed payload or null)
+        inner = _lift(w2) if w2 else None
+        return ("ok", inner) if w1 & 0xFF else ("err", inner)
+    raise AssertionError(f"unexpected component value kind {kind}")
 
 
 def _kernel_error(rec: Dict[str, Any]) -> MizanKernelError:
@@ -515,13 +464,9 @@ class Runtime:
         self.result_addr = ctypes.addressof(self.result)
         self.result_ptr = c_void_p(self.result_addr)
         self.calls = {name: _Call(kinds) for name, (_, _, kinds) in EXPORTS.items()}
+        self.disabled: Dict[str, str] = {}  # exports of optional interfaces this component lacks
         self._instantiate()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
-
-    def _after_fork(self) -> None:
-        # Another thread may have held the lock at fork time; the child has only this thread.
-        self.lock = threading.Lock()
+        _RUNTIMES.add(self)
 
     def _instantiate(self) -> None:
         t0 = time.perf_counter()
@@ -531,23 +476,33 @@ class Runtime:
         funcs: Dict[str, Any] = {}
         interfaces: Dict[str, Any] = {}
         for name, (iface, export, kinds) in EXPORTS.items():
+            if name in self.disabled:
+                continue
             if iface not in interfaces:
                 interfaces[iface] = instance.get_export_index(store, iface)
             if interfaces[iface] is None and iface in OPTIONAL_INTERFACES:
-                self.calls[name].unavailable(f"this build of the component has no {iface} interface")
+                self.disabled[name] = f"this build of the component has no {iface} interface"
+                self.calls[name].unavailable(self.disabled[name])
                 continue
             index = instance.get_export_index(store, export, interfaces[iface])
             func = instance.get_func(store, index) if index is not None else None
+            problem = ""
             if func is None:
-                raise RuntimeError(f"mizan-kernel: the component has no export {iface}#{export}")
-            if self.generation == 0:  # check the signatures once per process
+                problem = f"the component has no export {iface}#{export}"
+            elif self.generation == 0:  # check the signatures once per process
                 found = "".join(_kind_of(ty) for _, ty in func.type(store).params)
                 if found != kinds:
-                    raise RuntimeError(
-                        f"mizan-kernel: {iface}#{export} takes ({found}), this host expects ({kinds}); "
+                    problem = (
+                        f"{iface}#{export} takes ({found}), this host expects ({kinds}); "
                         "the component and the package disagree about the WIT contract"
                     )
                 self.calls[name].nresults = 0 if func.type(store).result is None else 1
+            if problem:
+                if iface not in OPTIONAL_INTERFACES:
+                    raise RuntimeError(f"mizan-kernel: {problem}")
+                self.disabled[name] = problem
+                self.calls[name].unavailable(problem)
+                continue
             funcs[name] = func
         ctx = ctypes.cast(store._context(), c_void_p).value
         for name, func in funcs.items():
@@ -586,12 +541,9 @@ class Runtime:
                 if not ptr:
                     return None
                 if is_ok:
-                    inner, size, data = _head(ptr)
-                    if inner == STRING:  # the common case, read without ctypes objects
-                        return _text(data, size)
-                    return _lift(_RVal.from_address(ptr))
-                raise _kernel_error(_lift(_RVal.from_address(ptr)))
-            return _lift(_RVal.from_address(self.result_addr))
+                    return _lift(ptr)
+                raise _kernel_error(_lift(ptr))
+            return _lift(self.result_addr)
         finally:
             _val_delete(self.result_ptr)
             res[0] = 0  # kind = bool: nothing left to free
@@ -621,7 +573,8 @@ class Runtime:
             if generation == self.generation:  # run the guest destructor
                 err = _resource_drop(self.ctx, handle)
                 if err:  # a trapping destructor poisons the instance too
-                    WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
+                    WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))  # frees it
+                    self.poisoned = True
                     self._instantiate()
             _resource_delete(handle)  # the host-side handle
 
@@ -682,6 +635,20 @@ class ResourceOwner:
 
 _RUNTIME: Optional[Runtime] = None
 _RUNTIME_LOCK = threading.Lock()
+_RUNTIMES: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held a lock at fork time; the child has only the forking thread.
+    # The store itself is copied with the process and stays usable.
+    global _RUNTIME_LOCK
+    _RUNTIME_LOCK = threading.Lock()
+    for rt in list(_RUNTIMES):
+        rt.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def runtime() -> Runtime:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import CONFORMANCE_RESULTS, REPO  # noqa: E402
+from conftest import CONFORMANCE_RESULTS, CONFORMANCE_SKIPPED, REPO  # noqa: E402
 
 import mizan_kernel as mk  # noqa: E402
 
@@ -141,9 +141,17 @@ def check(scenario: Dict[str, Any]) -> str:
     return ""
 
 
+STRICT = os.environ.get("MIZAN_CONFORMANCE_STRICT") == "1"
+
+
 def unsupported(scenario: Dict[str, Any]) -> str:
-    """Why this build cannot run the scenario ('' when it can)."""
-    if scenario["op"] == "store-script" and not mk.has_store():
+    """Why this host cannot run the scenario yet ('' when it can). Ops of newer kernel
+    interfaces that the Python API does not wrap yet are skipped and listed in the summary;
+    MIZAN_CONFORMANCE_STRICT=1 makes them failures."""
+    op = scenario["op"]
+    if op not in OPS and not STRICT:
+        return f"no Python API for `{op}` yet"
+    if op == "store-script" and not mk.has_store():
         return "the loaded component predates the store interface (rebuild it: scripts/build-component.sh)"
     return ""
 
@@ -152,6 +160,7 @@ def unsupported(scenario: Dict[str, Any]) -> str:
 def test_scenario(scenario: Dict[str, Any]) -> None:
     why = unsupported(scenario)
     if why:
+        CONFORMANCE_SKIPPED[scenario["id"]] = scenario["op"]
         pytest.skip(why)
     problem = check(scenario)
     CONFORMANCE_RESULTS[scenario["id"]] = not problem
@@ -159,15 +168,16 @@ def test_scenario(scenario: Dict[str, Any]) -> None:
 
 
 def test_scenarios_present() -> None:
-    assert len(DATA["scenarios"]) > 0
-    assert {s["op"] for s in DATA["scenarios"]} <= OPS.keys()
+    assert any(not unsupported(s) for s in DATA["scenarios"])
 
 
 def main() -> int:
     passed = failed = skipped = 0
+    skipped_ops: Dict[str, int] = {}
     for s in DATA["scenarios"]:
         if unsupported(s):
             skipped += 1
+            skipped_ops[s["op"]] = skipped_ops.get(s["op"], 0) + 1
             continue
         problem = check(s)
         if problem:
@@ -175,6 +185,8 @@ def main() -> int:
             print(f"FAIL {s['id']}: {problem}")
         else:
             passed += 1
+    if skipped_ops:
+        print("skipped (no Python API yet): " + ", ".join(f"{op} ×{n}" for op, n in sorted(skipped_ops.items())))
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed or not passed else 0
 

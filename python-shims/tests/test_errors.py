@@ -232,3 +232,48 @@ def test_threads_survive_a_trap_elsewhere() -> None:
             w.join()
     assert not unexpected
     assert got and all(got)
+
+
+# --- the client store --------------------------------------------------------------------------
+
+needs_store = pytest.mark.skipif(not mk.has_store(), reason="the component predates the store interface")
+
+
+@needs_store
+def test_store_arguments() -> None:
+    store = mk.Store({"stale_time_ms": 1000})
+    raises("invalid-argument", store.tick, -1)
+    raises("invalid-argument", store.tick, 2**64)
+    with pytest.raises(TypeError):
+        store.tick("1")  # type: ignore[arg-type]
+    raises("invalid-json", store.subscribe, "user", {"x": float("nan")}, 0)
+    store.tick(2**64 - 1)
+    assert store.instance_count() == 0
+
+
+@needs_store
+def test_store_is_not_rebuilt_after_a_trap() -> None:
+    """A store holds state: after a trap it raises instead of silently starting empty."""
+    store = mk.Store()
+    key = store.subscribe("user", {"user_id": 5}, 1000)
+    assert store.instance_count() == 1
+    trap()
+    e = raises("trap", store.snapshot, key, 1000)
+    assert "create a new one" in e.message
+    fresh = mk.Store()
+    assert fresh.subscribe("user", {"user_id": 5}, 1000) == key
+    assert fresh.instance_count() == 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_fork_child_can_use_the_kernel() -> None:
+    import os
+
+    keyer = mk.Keyer(SECRET)
+    assert keyer.derive("user", {"user_id": "5"}) == PINNED
+    pid = os.fork()
+    if pid == 0:  # the child: same instance, fresh lock
+        ok = keyer.derive("user", {"user_id": "5"}) == PINNED and mk.stringify(1.5) == "1.5"
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
