@@ -7,8 +7,8 @@ import { smallModules } from '../dist/kernel.small.js';
 
 // ---------------------------------------------------------------------------------------------
 // Loading. The core module sits next to the glue and is found relative to this file, so Node,
-// plain browsers and bundlers that understand `new URL('…', import.meta.url)` (Vite, Rollup,
-// webpack 5, esbuild with a loader) need no configuration.
+// plain browsers and bundlers that understand `new URL('…', import.meta.url)` (Vite 7 and 8 are
+// tested; see docs/hosts/javascript.md) need no configuration.
 
 const CORE_URL = new URL('../dist/kernel.core.wasm', import.meta.url);
 
@@ -19,14 +19,10 @@ async function compileCore(url) {
     const { readFile } = await import(/* @vite-ignore */ /* webpackIgnore: true */ fsName);
     return WebAssembly.compile(await readFile(url));
   }
-  let res = await fetch(url);
-  if (!isWasmResponse(res)) {
-    // Vite's dev server pre-bundles dependencies into node_modules/.vite/deps/ without copying
-    // assets referenced by `new URL(…, import.meta.url)` (vitejs/vite#8427); the file is still
-    // served from the package's own folder.
-    const fallback = viteDevFallback(url);
-    if (fallback) res = await fetch(fallback);
-  }
+  // Vite < 8 pre-bundles dependencies into node_modules/.vite/deps/ in dev without copying assets
+  // referenced by `new URL(…, import.meta.url)` (vitejs/vite#8427); the dev server still serves
+  // the file from the package's own folder.
+  const res = await fetch(viteDevFallback(url) ?? url);
   if (!res.ok) throw new Error(`@mizan/kernel-wasm: cannot load ${res.url || url}: HTTP ${res.status}`);
   if ((res.headers.get('content-type') || '').split(';')[0].trim() === 'application/wasm' && WebAssembly.compileStreaming) {
     return WebAssembly.compileStreaming(res);
@@ -36,12 +32,6 @@ async function compileCore(url) {
     throw new Error(`@mizan/kernel-wasm: ${res.url || url} is not a WebAssembly module (the server sent something else)`);
   }
   return WebAssembly.compile(bytes);
-}
-
-function isWasmResponse(res) {
-  if (!res.ok) return false;
-  const type = (res.headers.get('content-type') || '').split(';')[0].trim();
-  return type === 'application/wasm' || type === 'application/octet-stream' || type === '';
 }
 
 function viteDevFallback(url) {
@@ -69,8 +59,9 @@ const coreModules = new Map(
 // Instances and trap recovery. The kernel returns typed errors and is built never to trap, but a
 // trap (out of memory, stack exhaustion) can still happen and leaves the instance inconsistent.
 // Any exception other than a kernel error that escapes a call retires the instance; the next one
-// is created at once (the compiled modules are reused, ~ms). Resource wrappers (Registry, Keyer)
-// remember how they were made and recreate their kernel objects in the new instance lazily.
+// is created at once (the compiled modules are reused, ~1 ms). Resource wrappers remember how
+// they were made and recreate their kernel objects in the new instance on first use: Registry,
+// Keyer and Engine come back identical, Store and OriginStore come back empty.
 
 let current = null; // { k: jco exports, generation, state }
 let generation = 0;
@@ -210,9 +201,9 @@ function u32(name, value) {
 }
 
 /** A user subject as the string the WIT takes; numbers are stringified by the kernel. */
-function subject(k, name, value) {
+function subject(name, value) {
   if (typeof value === 'string') return value;
-  if (typeof value === 'number') return k.canon.stringify(json(name, value));
+  if (typeof value === 'number') return stringify(value);
   throw new TypeError(`${name} must be a string or a number, got ${typeof value}`);
 }
 
@@ -306,15 +297,20 @@ export class Keyer {
   /** Every entry of one user (a string, or a number the kernel stringifies) in the contexts. */
   purgeUserPlan(contexts, user) {
     strList('contexts', contexts);
-    return call((k, gen) => plan(this.#get(k, gen).purgeUserPlan(contexts, subject(k, 'user', user))));
+    const u = subject('user', user);
+    return call((k, gen) => plan(this.#get(k, gen).purgeUserPlan(contexts, u)));
   }
 
-  /** Free the kernel object now instead of at garbage collection. */
-  [symbolDispose]() {
+  /** Free the kernel object now instead of at garbage collection (it is recreated if used again). */
+  free() {
     const h = this.#handle;
     this.#handle = null;
     this.#generation = 0;
     h?.[symbolDispose]?.();
+  }
+
+  [symbolDispose]() {
+    this.free();
   }
 }
 
@@ -433,8 +429,8 @@ export class Registry {
   resolveInvalidation(fn, args = {}, { subject: sub } = {}) {
     str('fn', fn);
     const a = json('args', args);
+    const s = sub === undefined || sub === null ? undefined : subject('subject', sub);
     return call((k, gen) => {
-      const s = sub === undefined || sub === null ? undefined : subject(k, 'subject', sub);
       const r = this.#get(k, gen).resolveInvalidation(fn, a, s);
       return { invalidate: JSON.parse(r.entriesJson), header: r.header ?? null };
     });
@@ -467,12 +463,16 @@ export class Registry {
     });
   }
 
-  /** Free the kernel object now instead of at garbage collection. */
-  [symbolDispose]() {
+  /** Free the kernel object now instead of at garbage collection (it is recreated if used again). */
+  free() {
     const h = this.#handle;
     this.#handle = null;
     this.#generation = 0;
     h?.[symbolDispose]?.();
+  }
+
+  [symbolDispose]() {
+    this.free();
   }
 }
 
@@ -672,11 +672,418 @@ export class Store {
     return JSON.parse(this.#do((s) => s.drain(t)));
   }
 
-  /** Free the kernel object now instead of at garbage collection. */
-  [symbolDispose]() {
+  /** Free the kernel object now instead of at garbage collection (it is recreated if used again). */
+  free() {
     const h = this.#handle;
     this.#handle = null;
     this.#generation = 0;
     h?.[symbolDispose]?.();
   }
+
+  [symbolDispose]() {
+    this.free();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server engine, tokens, the in-memory origin store and the Redis scripts (KERNEL.md §2.1,
+// §8, §10; wit/server.wit). The host runs the user's functions, evaluates auth predicates, reads
+// and writes its cache and passes `now` (ms since the epoch).
+
+const ENGINE_CONFIG_U64 = ['safetyTtlSeconds', 'mwtTtlSeconds', 'accessTtlSeconds', 'refreshTtlSeconds', 'tokenLeewaySeconds'];
+const ENGINE_CONFIG_STR = ['basePath', 'cacheSecret', 'mwtSecret', 'jwtSecret'];
+
+function engineConfig(config) {
+  if (config === null || typeof config !== 'object') throw new TypeError('config must be an object');
+  const out = {};
+  for (const k of ENGINE_CONFIG_STR) out[k] = config[k] === undefined || config[k] === null ? undefined : str(`config.${k}`, config[k]);
+  out.bodyLimit = config.bodyLimit === undefined || config.bodyLimit === null ? undefined : u32('config.bodyLimit', config.bodyLimit);
+  for (const k of ENGINE_CONFIG_U64) out[k] = config[k] === undefined || config[k] === null ? undefined : u64(`config.${k}`, config[k]);
+  return out;
+}
+
+function identityIn(identity) {
+  if (identity === undefined || identity === null) return undefined;
+  if (typeof identity !== 'object') throw new TypeError('identity must be an object or null');
+  return {
+    subject: subject('identity.subject', identity.subject),
+    staff: Boolean(identity.staff),
+    superuser: Boolean(identity.superuser),
+    sessionId: identity.sessionId === undefined || identity.sessionId === null ? undefined : str('identity.sessionId', identity.sessionId),
+    perm: identity.perm === undefined || identity.perm === null ? undefined : str('identity.perm', identity.perm),
+  };
+}
+
+const identityOut = (i) =>
+  i === undefined || i === null
+    ? null
+    : { subject: i.subject, staff: i.staff, superuser: i.superuser, sessionId: i.sessionId ?? null, perm: i.perm ?? null };
+
+const utf8 = new TextEncoder();
+
+/** `headers`: `[[name, value]…]`, `{name: value}` or anything with `entries()` (a `Headers`). */
+function headersIn(headers) {
+  if (headers === undefined || headers === null) return [];
+  const pairs = Array.isArray(headers) ? headers : typeof headers.entries === 'function' ? [...headers.entries()] : Object.entries(headers);
+  return pairs.map(([name, value]) => ({ name: str('header name', name), value: str('header value', value) }));
+}
+
+function requestIn(request) {
+  if (request === null || typeof request !== 'object') throw new TypeError('request must be an object');
+  const body = request.body ?? '';
+  let bytes;
+  if (typeof body === 'string') bytes = utf8.encode(body);
+  else if (body instanceof Uint8Array) bytes = body;
+  else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body);
+  else throw new TypeError('request.body must be a string, a Uint8Array or an ArrayBuffer');
+  return {
+    method: str('request.method', request.method),
+    path: str('request.path', request.path),
+    query: request.query === undefined || request.query === null ? '' : str('request.query', request.query),
+    headers: headersIn(request.headers),
+    body: bytes,
+    csrfToken: request.csrfToken === undefined || request.csrfToken === null ? undefined : str('request.csrfToken', request.csrfToken),
+  };
+}
+
+const responseOut = (r) => ({ status: r.status, headers: r.headers.map((h) => [h.name, h.value]), body: r.body });
+
+const ttlOut = (v) => Number(v);
+
+function cacheOut(c) {
+  return c === undefined || c === null ? null : { key: c.key, indexKeys: c.indexKeys, ttlSeconds: ttlOut(c.ttlSeconds) };
+}
+
+function cacheIn(c) {
+  if (c === undefined || c === null) return undefined;
+  return { key: str('cache.key', c.key), indexKeys: strList('cache.indexKeys', c.indexKeys), ttlSeconds: u64('cache.ttlSeconds', c.ttlSeconds) };
+}
+
+/**
+ * The plan: `{respond: response}`, `{checkPredicates: {predicates, identity}}`,
+ * `{call: {function, args, argsJson, identity}}` or
+ * `{fetch: {context, params, paramsJson, members: [{function, args, argsJson}], identity, cache}}`.
+ * `argsJson` is the kernel's text; pass the call back to `finishCall` as it is.
+ */
+function planOut(p) {
+  switch (p.tag) {
+    case 'respond':
+      return { respond: responseOut(p.val) };
+    case 'check-predicates':
+      return { checkPredicates: { predicates: p.val.predicates, identity: identityOut(p.val.identity) } };
+    case 'call':
+      return { call: { function: p.val.function, args: JSON.parse(p.val.argsJson), argsJson: p.val.argsJson, identity: identityOut(p.val.identity) } };
+    case 'fetch':
+      return {
+        fetch: {
+          context: p.val.context,
+          params: JSON.parse(p.val.paramsJson),
+          paramsJson: p.val.paramsJson,
+          members: p.val.members.map((m) => ({ function: m.function, args: JSON.parse(m.argsJson), argsJson: m.argsJson })),
+          identity: identityOut(p.val.identity),
+          cache: cacheOut(p.val.cache),
+        },
+      };
+    default:
+      throw new Error(`@mizan/kernel-wasm: unknown plan ${p.tag}`);
+  }
+}
+
+/** `NOT_FOUND` (the wire code) or `not-found` (the WIT name). */
+function protocolCode(code) {
+  str('error.code', code);
+  return code.toLowerCase().replaceAll('_', '-');
+}
+
+function protocolErrorIn(e) {
+  if (e === null || typeof e !== 'object') throw new TypeError('error must be an object');
+  return {
+    code: protocolCode(e.code),
+    message: e.message === undefined ? '' : str('error.message', e.message),
+    detailsJson: e.details === undefined || e.details === null ? undefined : json('error.details', e.details),
+  };
+}
+
+/** `{ok: value}` (or `{okJson: text}`), `{error: {code, message, details?}}` or `{exception: text}`. */
+function outcomeIn(o) {
+  if (o === null || typeof o !== 'object') throw new TypeError('outcome must be an object');
+  if ('okJson' in o) return { tag: 'ok', val: str('outcome.okJson', o.okJson) };
+  if ('ok' in o) return { tag: 'ok', val: json('outcome.ok', o.ok) };
+  if ('exception' in o) return { tag: 'exception', val: String(o.exception) };
+  if ('error' in o) return { tag: 'error', val: protocolErrorIn(o.error) };
+  throw new TypeError('outcome must be {ok}, {error} or {exception}');
+}
+
+function fetchOutcomeIn(o) {
+  if (o === null || typeof o !== 'object') throw new TypeError('outcome must be an object');
+  if ('hit' in o) return { tag: 'hit', val: str('outcome.hit', o.hit) };
+  if (!Array.isArray(o.results)) throw new TypeError('outcome must be {hit} or {results}');
+  return { tag: 'results', val: o.results.map((r) => ({ function: str('results[].function', r.function), outcome: outcomeIn(r.outcome) })) };
+}
+
+function callIn(call) {
+  if (call === null || typeof call !== 'object') throw new TypeError('call must be an object');
+  return {
+    function: str('call.function', call.function),
+    argsJson: call.argsJson !== undefined ? str('call.argsJson', call.argsJson) : json('call.args', call.args ?? {}),
+    identity: identityIn(call.identity),
+  };
+}
+
+function purgePlanIn(p) {
+  if (p === null || typeof p !== 'object' || !Array.isArray(p.scopes)) throw new TypeError('plan must be {scopes: [...]}');
+  return {
+    scopes: p.scopes.map((s) => ({
+      base: str('scope.base', s.base),
+      terms: (s.terms ?? []).map((t) => ({ hasParam: str('term.hasParam', t.hasParam), paramEquals: str('term.paramEquals', t.paramEquals) })),
+    })),
+  };
+}
+
+function finishedOut(f) {
+  return {
+    response: responseOut(f.response),
+    cachePut:
+      f.cachePut === undefined || f.cachePut === null
+        ? null
+        : { key: f.cachePut.key, body: f.cachePut.body, indexKeys: f.cachePut.indexKeys, ttlSeconds: ttlOut(f.cachePut.ttlSeconds) },
+    purge: f.purge === undefined || f.purge === null ? null : plan(f.purge),
+    diagnostics: f.diagnostics,
+  };
+}
+
+const claimsOut = (c) => ({
+  kind: c.kind,
+  subject: c.subject,
+  staff: c.staff,
+  superuser: c.superuser,
+  perm: c.perm ?? null,
+  sessionId: c.sessionId ?? null,
+  issuedAt: Number(c.issuedAt),
+  expiresAt: Number(c.expiresAt),
+});
+
+const TOKEN_KINDS = new Set(['mwt', 'access', 'refresh']);
+
+/** The server protocol engine for one registry and config (stateless between calls). */
+export class Engine {
+  #registryJson;
+  #config;
+  #handle = null;
+  #generation = 0;
+
+  /** Use Engine.create(registry, config). */
+  constructor(registry, config = {}) {
+    if (registry instanceof Registry) this.#registryJson = JSON.stringify(registry.toJson());
+    else this.#registryJson = typeof registry === 'string' ? registry : json('registry', registry);
+    this.#config = engineConfig(config);
+    call((k, gen) => this.#get(k, gen));
+  }
+
+  /**
+   * `registry`: a Registry, its JSON form, or that as text. `config` (all optional): basePath,
+   * bodyLimit, cacheSecret, safetyTtlSeconds, mwtSecret, mwtTtlSeconds, jwtSecret,
+   * accessTtlSeconds, refreshTtlSeconds, tokenLeewaySeconds.
+   */
+  static create(registry, config = {}) {
+    return new Engine(registry, config);
+  }
+
+  #get(k, gen) {
+    if (this.#generation !== gen) {
+      this.#handle = k.server.Engine.create(this.#registryJson, this.#config);
+      this.#generation = gen;
+    }
+    return this.#handle;
+  }
+
+  #do(fn) {
+    return call((k, gen) => fn(this.#get(k, gen)));
+  }
+
+  /** Problems with a usable config (short secrets), to log at start. */
+  warnings() {
+    return this.#do((e) => e.warnings());
+  }
+
+  /** Plan a request. `answers`: `[{name, allowed}]` after a `checkPredicates` plan. */
+  plan(request, now, { identity, answers = [] } = {}) {
+    const r = requestIn(request);
+    const t = u64('now', now);
+    const i = identityIn(identity);
+    const a = answers.map((x) => ({ name: str('answer.name', x.name), allowed: Boolean(x.allowed) }));
+    return planOut(this.#do((e) => e.plan(r, i, t, a)));
+  }
+
+  /** `call`: the plan's `call` (or `{function, args, identity?}`); `outcome`: `{ok}`, `{error}`, `{exception}`. */
+  finishCall(callPlan, outcome) {
+    const c = callIn(callPlan);
+    const o = outcomeIn(outcome);
+    return finishedOut(this.#do((e) => e.finishCall(c, o)));
+  }
+
+  /** `cache`: the fetch plan's (or null); `outcome`: `{hit: body}` or `{results: [{function, outcome}]}`. */
+  finishFetch(context, cache, outcome) {
+    str('context', context);
+    const c = cacheIn(cache);
+    const o = fetchOutcomeIn(outcome);
+    return finishedOut(this.#do((e) => e.finishFetch(context, c, o)));
+  }
+
+  /** The response for an error the host found itself (revoked session, CSRF, body limit). */
+  errorResponse(error) {
+    const e = protocolErrorIn(error);
+    return responseOut(this.#do((x) => x.errorResponse(e)));
+  }
+
+  purgePlan(entries) {
+    const t = json('entries', entries);
+    return plan(this.#do((e) => e.purgePlan(t)));
+  }
+
+  purgeUserPlan(user) {
+    const u = subject('user', user);
+    return plan(this.#do((e) => e.purgeUserPlan(u)));
+  }
+
+  mintMwt(identity, now) {
+    const i = identityIn(identity);
+    if (!i) throw new TypeError('identity is required');
+    const t = u64('now', now);
+    return this.#do((e) => e.mintMwt(i, t));
+  }
+
+  verifyMwt(token, now) {
+    str('token', token);
+    const t = u64('now', now);
+    return claimsOut(this.#do((e) => e.verifyMwt(token, t)));
+  }
+
+  /** `{access, refresh, accessExpiresAt, refreshExpiresAt}` (seconds since the epoch). */
+  mintJwtPair(identity, sessionId, now) {
+    const i = identityIn(identity);
+    if (!i) throw new TypeError('identity is required');
+    str('sessionId', sessionId);
+    const t = u64('now', now);
+    const p = this.#do((e) => e.mintJwtPair(i, sessionId, t));
+    return { access: p.access, refresh: p.refresh, accessExpiresAt: Number(p.accessExpiresAt), refreshExpiresAt: Number(p.refreshExpiresAt) };
+  }
+
+  /** `kind`: `"access"` or `"refresh"`. */
+  verifyJwt(token, kind, now) {
+    str('token', token);
+    if (!TOKEN_KINDS.has(kind)) throw new TypeError('kind must be "mwt", "access" or "refresh"');
+    const t = u64('now', now);
+    return claimsOut(this.#do((e) => e.verifyJwt(token, kind, t)));
+  }
+
+  free() {
+    const h = this.#handle;
+    this.#handle = null;
+    this.#generation = 0;
+    h?.[symbolDispose]?.();
+  }
+
+  [symbolDispose]() {
+    this.free();
+  }
+}
+
+/**
+ * The in-memory origin cache (entries, index sets, purge plans). Bounds: 0 takes the default
+ * (10 000 entries, 64 MiB). After a trap it is recreated empty (a cache may always miss).
+ */
+export class OriginStore {
+  #maxEntries;
+  #maxBytes;
+  #handle = null;
+  #generation = 0;
+
+  constructor(maxEntries = 0, maxBytes = 0) {
+    this.#maxEntries = u32('maxEntries', maxEntries);
+    this.#maxBytes = u64('maxBytes', maxBytes);
+    call((k, gen) => this.#get(k, gen));
+  }
+
+  #get(k, gen) {
+    if (this.#generation !== gen) {
+      this.#handle = new k.server.OriginStore(this.#maxEntries, this.#maxBytes);
+      this.#generation = gen;
+    }
+    return this.#handle;
+  }
+
+  #do(fn) {
+    return call((k, gen) => fn(this.#get(k, gen)));
+  }
+
+  /** The body, or null on a miss. */
+  get(key, now) {
+    str('key', key);
+    const t = u64('now', now);
+    return this.#do((s) => s.get(key, t)) ?? null;
+  }
+
+  /** False when nothing was stored (TTL 0, or larger than the byte bound). */
+  put(key, body, indexKeys, ttlSeconds, now) {
+    str('key', key);
+    str('body', body);
+    strList('indexKeys', indexKeys);
+    const ttl = u64('ttlSeconds', ttlSeconds);
+    const t = u64('now', now);
+    return this.#do((s) => s.put(key, body, indexKeys, ttl, t));
+  }
+
+  /** Delete what the plan matches; returns the deleted keys, sorted. */
+  purge(purgePlan) {
+    const p = purgePlanIn(purgePlan);
+    return this.#do((s) => s.purge(p));
+  }
+
+  /** Remove expired entries; returns how many. */
+  sweep(now) {
+    const t = u64('now', now);
+    return this.#do((s) => s.sweep(t));
+  }
+
+  /** The number of entries. */
+  len() {
+    return this.#do((s) => s.len());
+  }
+
+  /** How many index sets exist (none is ever empty). */
+  indexSets() {
+    return this.#do((s) => s.indexSets());
+  }
+
+  clear() {
+    this.#do((s) => s.clear());
+  }
+
+  free() {
+    const h = this.#handle;
+    this.#handle = null;
+    this.#generation = 0;
+    h?.[symbolDispose]?.();
+  }
+
+  [symbolDispose]() {
+    this.free();
+  }
+}
+
+/** `EVAL put-script 0 prefix key body ttl-seconds index-key…` (docs/SERVER.md). */
+export function redisPutScript() {
+  return call((k) => k.server.redisPutScript());
+}
+
+/** `EVAL purge-script 0 plan-json prefix`; returns the purged keys. */
+export function redisPurgeScript() {
+  return call((k) => k.server.redisPurgeScript());
+}
+
+/** A purge plan as the purge script's `plan-json` argument. */
+export function redisPlanJson(purgePlan) {
+  const p = purgePlanIn(purgePlan);
+  return call((k) => k.server.redisPlanJson(p));
 }

@@ -87,6 +87,9 @@ test('wrong JS types are TypeErrors and do not disturb the instance', () => {
   assert.throws(() => deriveCacheKeyRotation('x', 'user', {}), TypeError);
   assert.throws(() => Registry.fromKdl(null), TypeError);
   assert.throws(() => new Registry({}), TypeError);
+  assert.throws(() => Registry.fromKdl(KDL).resolveInvalidation('rename', {}, { subject: {} }), TypeError);
+  assert.throws(() => createKeyer(SECRET).purgeUserPlan(['user'], { id: 1 }), TypeError);
+  assert.throws(() => api.Store.create().subscribe('user', {}, -1), MizanKernelError);
   assert.equal(api.instanceGeneration(), before);
 });
 
@@ -136,4 +139,66 @@ test('applyMerge returns the new bundle, or null when nothing changes', () => {
   const entry = { context: 'items', slot: 'items_list', value: { id: 1, name: 'b' } };
   assert.deepEqual(applyMerge(bundle, entry), { items_list: [{ id: 1, name: 'b' }] });
   assert.equal(applyMerge({ items_list: [{ id: 1, name: 'b' }] }, entry), null);
+});
+
+test('Store: subscribe, drain, fetch, snapshot through the wrapper', () => {
+  const store = api.Store.create({ stale_time_ms: 1000 });
+  store.start();
+  const key = store.subscribe('user', { user_id: 5 }, 1000);
+  assert.equal(typeof key, 'string');
+  const drained = store.drain(1000);
+  assert.ok(Array.isArray(drained.effects));
+  const fetch = drained.effects.find((e) => e.type === 'fetch');
+  assert.ok(fetch, JSON.stringify(drained));
+  store.fetchOk(fetch.request_id, { user_profile: { name: 'R' } }, 1100);
+  const snap = store.snapshot(key, 1100);
+  assert.equal(snap.status, 'success');
+  assert.deepEqual(snap.data, { user_profile: { name: 'R' } });
+  assert.equal(store.snapshot('nope', 1100), null);
+  assert.equal(store.instanceCount(), 1);
+  assert.equal(kernelError(() => store.fetchOk(1, { a: NaN }, 1)).code, 'invalid-json');
+});
+
+test('server: fetch plan -> finishFetch -> OriginStore put; call plan -> finishCall -> purge', () => {
+  const engine = api.Engine.create(Registry.fromKdl(KDL), { cacheSecret: 'a-cache-secret-of-32-bytes-long!' });
+  assert.deepEqual(engine.warnings(), []);
+  const p = engine.plan({ method: 'GET', path: '/api/mizan/ctx/user/', query: 'user_id=5' }, 1000);
+  assert.deepEqual(p.fetch.params, { user_id: 5 });
+  assert.equal(p.fetch.cache.ttlSeconds, 86400);
+  const f = engine.finishFetch(p.fetch.context, p.fetch.cache, { results: [{ function: 'user_profile', outcome: { ok: 7 } }] });
+  assert.equal(f.response.status, 200);
+  assert.deepEqual(new Map(f.response.headers).get('X-Mizan-Cache'), 'MISS');
+  const origin = new api.OriginStore();
+  assert.equal(origin.put(f.cachePut.key, f.cachePut.body, f.cachePut.indexKeys, f.cachePut.ttlSeconds, 1000), true);
+  assert.equal(origin.get(f.cachePut.key, 2000), '{"user_profile":7}');
+
+  const headers = new Headers({ 'content-type': 'application/json' });
+  const body = new TextEncoder().encode(JSON.stringify({ fn: 'rename', args: { user_id: 5 } }));
+  const c = engine.plan({ method: 'POST', path: '/api/mizan/call/', headers, body }, 2000);
+  assert.deepEqual(c.call.args, { user_id: 5 });
+  const done = engine.finishCall(c.call, { ok: 1 });
+  assert.equal(new Map(done.response.headers).get('X-Mizan-Invalidate'), 'user;user_id=5');
+  assert.deepEqual(origin.purge(done.purge), [f.cachePut.key]);
+  assert.equal(origin.len(), 0);
+  assert.equal(origin.indexSets(), 0);
+
+  assert.equal(engine.errorResponse({ code: 'FORBIDDEN', message: 'no' }).status, 403);
+  assert.equal(engine.errorResponse({ code: 'forbidden', message: 'no' }).status, 403);
+  assert.equal(engine.finishCall({ function: 'rename', args: { user_id: 5 } }, { error: { code: 'NOT_FOUND', message: 'gone' } }).response.status, 404);
+  assert.equal(typeof api.redisPutScript(), 'string');
+  assert.equal(api.redisPlanJson({ scopes: [] }), '{"scopes":[]}');
+});
+
+test('server: tokens round-trip; refusals carry {reason}', () => {
+  const engine = api.Engine.create({ functions: {} }, { mwtSecret: 'an-mwt-secret-that-is-32-bytes!!', jwtSecret: 'a-jwt-secret-that-is-32-bytes!!!' });
+  const now = 1_700_000_000_000;
+  const mwt = engine.mintMwt({ subject: 7, staff: true }, now);
+  const claims = engine.verifyMwt(mwt, now);
+  assert.deepEqual(claims, { kind: 'mwt', subject: '7', staff: true, superuser: false, perm: null, sessionId: null, issuedAt: now / 1000, expiresAt: now / 1000 + 300 });
+  const e = kernelError(() => engine.verifyMwt(mwt, now + 301_000));
+  assert.equal(e.code, 'invalid-argument');
+  assert.deepEqual(e.details, { reason: 'expired' });
+  const pair = engine.mintJwtPair({ subject: '7' }, 's1', now);
+  assert.equal(engine.verifyJwt(pair.refresh, 'refresh', now).sessionId, 's1');
+  assert.equal(kernelError(() => engine.verifyJwt(pair.access, 'refresh', now)).details.reason, 'wrong-kind');
 });

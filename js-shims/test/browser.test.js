@@ -89,6 +89,7 @@ test('out-of-memory trap and recovery (chromium)', { skip }, () => {
 test('stack-exhaustion trap and recovery (chromium)', { skip }, () => {
   assert.equal(result.fatal, undefined, result.fatal);
   const s = result.stack;
+  console.log(`stack exhaustion (chromium): ${s.traps} traps, ${s.newInstances} new instances`);
   assert.ok(s.traps > 0, JSON.stringify(s));
   assert.ok(s.newInstances >= 1);
   assert.equal(s.sameAnswers, true);

@@ -2,7 +2,7 @@
 // public API of @mizan/kernel-wasm. Runs unchanged in Node and in a browser.
 import * as api from '../src/index.js';
 
-const { MizanKernelError, Registry, Store, createKeyer } = api;
+const { Engine, MizanKernelError, OriginStore, Registry, Store, createKeyer } = api;
 
 /** Deep equality of JSON values: object key order ignored, arrays ordered. */
 export function jsonEqual(a, b) {
@@ -60,7 +60,97 @@ const OPS = {
   },
   'apply-merge': (a) => api.applyMerge(a.bundle, a.entry),
   'store-script': (a) => storeScript(a),
+  'server-plan': (a, regs) =>
+    planJson(engine(a, regs).plan(requestIn(a.request), a.now ?? 0, { identity: identityIn(a.identity), answers: a.answers ?? [] })),
+  'server-finish-call': (a, regs) =>
+    finishedJson(engine(a, regs).finishCall({ function: a.call.function, args: a.call.args, identity: identityIn(a.call.identity) }, a.outcome)),
+  'server-finish-fetch': (a, regs) => finishedJson(engine(a, regs).finishFetch(a.context, cacheIn(a.cache), a.outcome)),
+  'token-mint': (a) => {
+    const e = Engine.create({}, configIn(a.config));
+    if (a.kind === 'mwt') return e.mintMwt(identityIn(a.identity), a.now ?? 0);
+    const p = e.mintJwtPair(identityIn(a.identity), a.session_id ?? '', a.now ?? 0);
+    return { access: p.access, refresh: p.refresh, access_expires_at: p.accessExpiresAt, refresh_expires_at: p.refreshExpiresAt };
+  },
+  'token-verify': (a) => {
+    const e = Engine.create({}, configIn(a.config));
+    const c = a.kind === 'mwt' ? e.verifyMwt(a.token, a.now ?? 0) : e.verifyJwt(a.token, a.kind, a.now ?? 0);
+    return {
+      kind: c.kind, subject: c.subject, staff: c.staff, superuser: c.superuser, perm: c.perm,
+      session_id: c.sessionId, issued_at: c.issuedAt, expires_at: c.expiresAt,
+    };
+  },
+  'origin-store-script': (a) => originStoreScript(a),
+  'redis-scripts': () => ({ put: api.redisPutScript(), purge: api.redisPurgeScript() }),
+  'redis-plan-json': (a) => api.redisPlanJson(camelPlan(a.plan)),
 };
+
+// Conformance JSON forms (snake_case) <-> the JS API (camelCase).
+const camel = (k) => k.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+const configIn = (c) => Object.fromEntries(Object.entries(c ?? {}).map(([k, v]) => [camel(k), v]));
+const identityIn = (i) =>
+  i === undefined || i === null ? i : { subject: i.subject, staff: i.staff, superuser: i.superuser, sessionId: i.session_id, perm: i.perm };
+const identityJson = (i) =>
+  i === null ? null : { subject: i.subject, staff: i.staff, superuser: i.superuser, session_id: i.sessionId, perm: i.perm };
+const requestIn = (r) => ({ method: r.method, path: r.path, query: r.query, headers: r.headers, body: r.body, csrfToken: r.csrf_token });
+const cacheIn = (c) => (c === undefined || c === null ? null : { key: c.key, indexKeys: c.index_keys, ttlSeconds: c.ttl_seconds });
+const cacheJson = (c) => (c === null ? null : { key: c.key, index_keys: c.indexKeys, ttl_seconds: c.ttlSeconds });
+const camelPlan = (p) => ({
+  scopes: p.scopes.map((s) => ({ base: s.base, terms: s.terms.map((t) => ({ hasParam: t.has_param, paramEquals: t.param_equals })) })),
+});
+
+function engine(a, regs) {
+  return Engine.create(registry(regs, a.registry), configIn(a.config));
+}
+
+function planJson(p) {
+  if (p.respond) return { respond: p.respond };
+  if (p.checkPredicates) return { check_predicates: { predicates: p.checkPredicates.predicates, identity: identityJson(p.checkPredicates.identity) } };
+  if (p.call) return { call: { function: p.call.function, args: p.call.args, identity: identityJson(p.call.identity) } };
+  const f = p.fetch;
+  return {
+    fetch: {
+      context: f.context,
+      params: f.params,
+      members: f.members.map((m) => ({ function: m.function, args: m.args })),
+      identity: identityJson(f.identity),
+      cache: cacheJson(f.cache),
+    },
+  };
+}
+
+function finishedJson(f) {
+  return {
+    response: f.response,
+    cache_put: f.cachePut === null ? null : { key: f.cachePut.key, body: f.cachePut.body, index_keys: f.cachePut.indexKeys, ttl_seconds: f.cachePut.ttlSeconds },
+    purge: f.purge === null ? null : snakePlan(f.purge),
+    diagnostics: f.diagnostics,
+  };
+}
+
+const ORIGIN_STEPS = {
+  put: (s, a) => s.put(a.key, a.body, a.index_keys, a.ttl_seconds ?? 0, a.now ?? 0),
+  get: (s, a) => s.get(a.key, a.now ?? 0),
+  purge: (s, a) => s.purge(camelPlan(a.plan)),
+  sweep: (s, a) => s.sweep(a.now ?? 0),
+  len: (s) => s.len(),
+  index_sets: (s) => s.indexSets(),
+  clear: (s) => s.clear(),
+};
+
+function originStoreScript(a) {
+  const store = new OriginStore(a.max_entries ?? 0, a.max_bytes ?? 0);
+  return a.steps.map((step) => {
+    const run = ORIGIN_STEPS[step.do];
+    if (!run) throw new Error(`unknown origin-store step ${JSON.stringify(step.do)}`);
+    try {
+      const out = run(store, step);
+      return out === undefined ? null : out;
+    } catch (e) {
+      if (e instanceof MizanKernelError) return { error: e.code };
+      throw e;
+    }
+  });
+}
 
 /** README "Store scripts": one output per step; a failing step records `{error: code}`. */
 const STEPS = {

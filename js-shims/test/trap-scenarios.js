@@ -11,15 +11,24 @@ const KDL =
 export function makeWitnesses() {
   const registry = api.Registry.fromKdl(KDL);
   const keyer = api.createKeyer(SECRET);
+  const store = api.Store.create();
+  store.subscribe('user', { user_id: 5 }, 1);
+  const engine = api.Engine.create(registry, { cacheSecret: 'a-cache-secret-of-32-bytes-long!' });
+  const origin = new api.OriginStore();
+  origin.put('k', 'body', ['idx'], 60, 0);
   return {
     registry,
     keyer,
-    answers: answers(registry, keyer),
+    store,
+    engine,
+    origin,
+    answers: answers(registry, keyer, engine),
   };
 }
 
-function answers(registry, keyer) {
+function answers(registry, keyer, engine) {
   return JSON.stringify({
+    plan: engine.plan({ method: 'GET', path: '/api/mizan/ctx/user/', query: 'user_id=5' }, 1000),
     kdl: registry.toKdl(),
     inv: registry.resolveInvalidation('rename', { user_id: 7 }),
     key: keyer.derive('user', { user_id: '5' }),
@@ -31,7 +40,7 @@ function answers(registry, keyer) {
 
 /** Same answers from the same objects after the trap? */
 export function sameAnswers(w) {
-  return answers(w.registry, w.keyer) === w.answers;
+  return answers(w.registry, w.keyer, w.engine) === w.answers;
 }
 
 /**

@@ -25,6 +25,12 @@ test('out of memory traps; the next calls succeed on a fresh instance', () => {
   assert.equal(err.details, null);
   assert.equal(api.instanceGeneration(), gen + 1);
   assert.ok(sameAnswers(w), 'resources made before the trap answer as before');
+  // A Store keeps its state in the instance: it comes back empty, like after reset().
+  assert.equal(w.store.instanceCount(), 0);
+  assert.equal(typeof w.store.subscribe('user', { user_id: 5 }, 1), 'string');
+  // So does the origin cache (a cache may always miss).
+  assert.equal(w.origin.get('k', 1), null);
+  assert.equal(w.origin.put('k', 'body', ['idx'], 60, 1), true);
   assert.equal(api.stringify('1'), '1');
   // The same input without the cap succeeds: the trap was the cap, not the input.
   assert.equal(memoryTrap(200_000), null);
@@ -34,6 +40,7 @@ test('stack exhaustion inside a kernel call is a trap too; recovery is the same'
   const w = makeWitnesses();
   const gen = api.instanceGeneration();
   const out = stackTrap();
+  console.log(`stack exhaustion: ${out.trap} traps, ${out.ok} successful calls, ${out.other} other errors`);
   assert.ok(out.trap > 0, `no trap observed: ${JSON.stringify(out)}`);
   assert.ok(out.sample.cause instanceof RangeError || out.sample.cause instanceof WebAssembly.RuntimeError);
   assert.ok(api.instanceGeneration() > gen);
