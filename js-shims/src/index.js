@@ -728,20 +728,30 @@ function headersIn(headers) {
   return pairs.map(([name, value]) => ({ name: str('header name', name), value: str('header value', value) }));
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes travel as text when they are UTF-8 (one string copy), else as bytes for the kernel to judge. */
+function bodyFromBytes(bytes) {
+  try {
+    return { tag: 'text', val: strictUtf8.decode(bytes) };
+  } catch {
+    return { tag: 'bytes', val: bytes };
+  }
+}
+
 function requestIn(request) {
   if (request === null || typeof request !== 'object') throw new TypeError('request must be an object');
-  const body = request.body ?? '';
-  let bytes;
-  if (typeof body === 'string') bytes = utf8.encode(body);
-  else if (body instanceof Uint8Array) bytes = body;
-  else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body);
+  const raw = request.body ?? '';
+  let body;
+  if (typeof raw === 'string') body = { tag: 'text', val: raw };
+  else if (raw instanceof Uint8Array || raw instanceof ArrayBuffer) body = bodyFromBytes(raw instanceof Uint8Array ? raw : new Uint8Array(raw));
   else throw new TypeError('request.body must be a string, a Uint8Array or an ArrayBuffer');
   return {
     method: str('request.method', request.method),
     path: str('request.path', request.path),
     query: request.query === undefined || request.query === null ? '' : str('request.query', request.query),
     headers: headersIn(request.headers),
-    body: bytes,
+    body,
     csrfToken: request.csrfToken === undefined || request.csrfToken === null ? undefined : str('request.csrfToken', request.csrfToken),
   };
 }

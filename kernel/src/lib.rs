@@ -16,6 +16,7 @@
 //! | [`header`] | §5 | `X-Mizan-Invalidate` format and parse |
 //! | [`merge`] | §6 | merge resolution and application |
 //! | [`manifest`] | §9 | the edge manifest |
+//! | [`server`] | §2.1, §8, §10 | server protocol engine, tokens, origin-cache stores |
 //! | [`store`] | §7 | the reconciled client store (sans-IO) |
 
 pub mod canon;
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod manifest;
 pub mod merge;
 pub mod policy;
+pub mod server;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

@@ -10,6 +10,7 @@ use mizan_kernel::index::PurgePlan;
 use mizan_kernel::invalidation::{entries_from_json, entries_to_json};
 use mizan_kernel::keys::{self, KeyInput, Keyer, user_subject};
 use mizan_kernel::merge::{MergeEntry, apply_merge};
+use mizan_kernel::server::{CallPlan, OriginStore, ServerEngine, TokenKind, json_form, redis};
 use mizan_kernel::store::{RequestError, Store, StoreConfig};
 use mizan_kernel::{Error, Registry};
 use serde_json::{Map, Value, json};
@@ -108,8 +109,95 @@ fn run(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<V
             if apply_merge(&mut bundle, &entry)? { Value::Object(bundle) } else { Value::Null }
         }
         "store-script" => store_script(a)?,
+        "server-plan" | "server-finish-call" | "server-finish-fetch" | "token-mint" | "token-verify" => server_op(op, a, registries)?,
+        "origin-store-script" => origin_store_script(a)?,
+        "redis-scripts" => json!({"put": redis::REDIS_PUT_SCRIPT, "purge": redis::REDIS_PURGE_SCRIPT}),
+        "redis-plan-json" => json!(redis::plan_json(&redis::plan_from_json(&a["plan"])?)),
         other => panic!("unknown op {other}"),
     })
+}
+
+/// The server ops (README: Server ops): an engine from `registry` + `config`, one call on it.
+fn server_op(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<Value, Error> {
+    let registry = registries.get(a["registry"].as_str().unwrap_or_default()).cloned().unwrap_or_default();
+    let engine = ServerEngine::new(registry, json_form::config_from(a.get("config").unwrap_or(&Value::Null))?)?;
+    let now = a["now"].as_u64().unwrap_or(0);
+    let identity = json_form::identity_from(a.get("identity").unwrap_or(&Value::Null))?;
+    let kind = |k: &str| match k {
+        "mwt" => Ok(TokenKind::Mwt),
+        "access" => Ok(TokenKind::Access),
+        "refresh" => Ok(TokenKind::Refresh),
+        other => Err(Error::invalid_argument(format!("no token kind {other}"))),
+    };
+    Ok(match op {
+        "server-plan" => {
+            let answers: Vec<(String, bool)> = a["answers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| Some((x["name"].as_str()?.to_string(), x["allowed"].as_bool()?)))
+                .collect();
+            json_form::plan(&engine.plan_with(&json_form::request_from(&a["request"])?, identity.as_ref(), now, &answers))
+        }
+        "server-finish-call" => {
+            let c = &a["call"];
+            let call = CallPlan {
+                function: c["function"].as_str().unwrap_or_default().to_string(),
+                args: object(&c["args"], "args")?,
+                identity: json_form::identity_from(c.get("identity").unwrap_or(&Value::Null))?,
+            };
+            json_form::finished(&engine.finish_call(&call, json_form::outcome_from(&a["outcome"])?))
+        }
+        "server-finish-fetch" => {
+            let cache = json_form::cache_plan_from(a.get("cache").unwrap_or(&Value::Null))?;
+            let outcome = json_form::fetch_outcome_from(&a["outcome"])?;
+            json_form::finished(&engine.finish_fetch(a["context"].as_str().unwrap_or_default(), cache.as_ref(), outcome))
+        }
+        "token-mint" => {
+            let who = identity.unwrap_or_default();
+            match a["kind"].as_str().unwrap_or_default() {
+                "mwt" => json!(engine.mint_mwt(&who, now)?),
+                _ => json_form::jwt_pair(&engine.mint_jwt_pair(&who, a["session_id"].as_str().unwrap_or_default(), now)?),
+            }
+        }
+        _ => {
+            let token = a["token"].as_str().unwrap_or_default();
+            let claims = match kind(a["kind"].as_str().unwrap_or_default())? {
+                TokenKind::Mwt => engine.verify_mwt(token, now)?,
+                k => engine.verify_jwt(token, k, now)?,
+            };
+            json_form::claims(&claims)
+        }
+    })
+}
+
+/// Replay an origin-store script (README: Origin-store scripts): one output per step.
+fn origin_store_script(a: &Value) -> Result<Value, Error> {
+    let bound = |k: &str| a[k].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let mut store = OriginStore::new(bound("max_entries"), bound("max_bytes"));
+    let mut outputs = Vec::new();
+    for s in a["steps"].as_array().cloned().unwrap_or_default() {
+        let now = s["now"].as_u64().unwrap_or(0);
+        let key = s["key"].as_str().unwrap_or_default();
+        outputs.push(match s["do"].as_str().unwrap_or_default() {
+            "put" => {
+                let index_keys: Vec<String> = serde_json::from_value(s["index_keys"].clone()).unwrap_or_default();
+                let body = s["body"].as_str().unwrap_or_default();
+                json!(store.put(key, body, &index_keys, s["ttl_seconds"].as_u64().unwrap_or(0), now))
+            }
+            "get" => json!(store.get(key, now)),
+            "purge" => json!(store.purge(&redis::plan_from_json(&s["plan"])?)),
+            "sweep" => json!(store.sweep(now)),
+            "len" => json!(store.len()),
+            "index_sets" => json!(store.stats().index_sets),
+            "clear" => {
+                store.clear();
+                Value::Null
+            }
+            other => panic!("unknown origin-store step {other}"),
+        });
+    }
+    Ok(Value::Array(outputs))
 }
 
 /// Replay a store script (README: Store scripts): one output per step; a failing step records

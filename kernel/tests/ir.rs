@@ -253,8 +253,16 @@ fn accepts_kdl_v2_spellings() {
 
 #[test]
 fn kdl_syntax_errors_carry_positions() {
+    ir_error("mizan-ir version=1\nfunction f output=any route=\"a\\qb\"\n", 2, 31, "invalid escape `\\q`");
+    ir_error("mizan-ir version=1\nfunction f output=any route=\"\\u{d800}\"\n", 2, 30, "invalid `\\u{…}` escape");
+    ir_error("mizan-ir version=1\nfunction f output=any }\n", 2, 23, "unexpected `}`");
+    ir_error("mizan-ir version=1\nfunction f output=any\u{7}\n", 2, 22, "U+0007 may not appear literally");
+    ir_error("mizan-ir version=1\nfunction f output=\"\"\"x\n\"\"\"\n", 2, 19, "opening \"\"\" must end its line");
+    ir_error("mizan-ir version=1\nfunction f output=any /* never closed\n", 2, 23, "this `/*` comment is never closed");
+    ir_error("mizan-ir version=1\nfunction f output=any\"x\"\n", 2, 22, "separated by whitespace");
+    ir_error("mizan-ir version=1\nfunction f output=any x=\n", 2, 25, "expected a property value, found a newline");
     ir_error("mizan-ir version=1\nfunction f output=\"unterminated\n", 2, 19, "KDL syntax error");
-    ir_error("mizan-ir version=1\nfunction f output=any {\n    input a type=any\n", 2, 23, "No closing '}'");
+    ir_error("mizan-ir version=1\nfunction f output=any {\n    input a type=any\n", 2, 23, "this `{` is never closed");
     ir_error("mizan-ir version=1\nfunction f output=any rev=1x\n", 2, 27, "KDL syntax error");
     // KDL v1 spellings are not KDL v2.
     ir_error("mizan-ir version=1\nfunction f output=any private=true\n", 2, 31, "KDL syntax error");
@@ -359,11 +367,11 @@ fn unparseable_types() {
 }
 
 #[test]
-fn deep_nesting_is_refused_before_parsing() {
+fn deep_nesting_and_hostile_repetitions_fail_cleanly() {
     let deep = format!("{}{}", "a {\n".repeat(10_000), "}\n".repeat(10_000));
     ir_error(&ir(&deep), 18, 3, "children blocks nest more than 16 levels deep");
-    // Inputs built to make a lexer and KDL's error recovery disagree on which braces open
-    // blocks: each fails cleanly instead of exhausting the stack.
+    // Hostile repetitions (unclosed blocks, stray braces, unclosed strings and comments): each
+    // fails cleanly instead of exhausting the stack.
     for unit in [
         "a{ 1x\" /* \" } */ ",
         "a{ \"\\q\" \"}\" ",
@@ -376,6 +384,10 @@ fn deep_nesting_is_refused_before_parsing() {
         "a{ #\"\"\" }\n",
         "a{ // }\n",
         "a{ /* } */\n",
+        // These overflow the stack of the `kdl` crate's parser (one level per recovered error).
+        "a #\"\"\"\n",
+        "}",
+        "a }\n",
     ] {
         let e = error(&ir(&unit.repeat(5_000)));
         assert_eq!(e.code, ErrorCode::InvalidIr, "{e}");
@@ -391,14 +403,14 @@ fn deep_nesting_is_refused_before_parsing() {
     assert_eq!(parse(&r.to_kdl()), r);
     // …and where they are, positions are still right.
     ir_error(&ir(&format!("function f output=any route=\"{many}\" bogus=1\n")), 2, 1032, "unknown property `bogus`");
-    ir_error(&ir(&format!("function f output=any route=\"{many}\\q\"\n")), 2, 30, "KDL syntax error");
+    ir_error(&ir(&format!("function f output=any route=\"{many}\\q\"\n")), 2, 1030, "invalid escape `\\q`");
 }
 
 #[test]
-fn long_documents_parse_in_chunks_without_changing_meaning() {
-    // Many nodes with children, and every construct that must not be cut at a line end: a
-    // slashdash followed by newlines, a line continuation (CRLF too), multi-line and raw strings
-    // spanning lines, block comments spanning lines, a whitespace escape over a newline.
+fn long_documents_with_every_kdl_construct() {
+    // Many nodes with children, and the constructs that span lines: a slashdash followed by
+    // newlines, a line continuation (CRLF too), multi-line and raw strings, block comments, a
+    // whitespace escape over a newline; braces inside all of them.
     let mut body = String::from("context c\n");
     for i in 0..60 {
         body.push_str(&format!(
@@ -406,7 +418,7 @@ fn long_documents_parse_in_chunks_without_changing_meaning() {
         ));
         body.push_str(&format!("/-\n\nfunction h{i} output=any {{\n}}\nfunction k{i} output=any route=\"x\\\n   y{{\"; function m{i} output=any {{ affects c; }}\n"));
     }
-    // `route2` is unknown: the error must point into the right chunk of a long document.
+    // `route2` is unknown: the error points at it.
     let e = error(&ir(&body));
     assert_eq!(e.code, ErrorCode::InvalidIr);
     assert_eq!(e.details, Some(json!({"line": 18, "column": 6})), "{e}");
@@ -419,7 +431,7 @@ fn long_documents_parse_in_chunks_without_changing_meaning() {
     assert_eq!(r.functions["k59"].route.as_deref(), Some("xy{"));
     assert_eq!(r.functions["m59"].affects, ["c"]);
     assert!(!r.functions.contains_key("h0"));
-    // The error position is reported in the right chunk, far into the document.
+    // An error far into the document is reported where it is.
     let broken = ir(&format!("{body}function late output=any caching=1\n"));
     let lines = broken.lines().count() as u64;
     ir_error(&broken, lines, 26, "unknown property `caching`");
@@ -709,4 +721,11 @@ proptest! {
     fn every_registry_that_parses_emits_idempotently(r in registry_strategy()) {
         assert_emit_idempotent(&r);
     }
+}
+
+#[test]
+fn the_example_in_docs_ir_md_is_shop_kdl() {
+    let doc = include_str!("../../docs/IR.md");
+    let example = doc.split("```kdl\n").nth(1).and_then(|rest| rest.split("```\n").next());
+    assert_eq!(example, Some(SHOP), "docs/IR.md's example must stay tests/fixtures/ir/shop.kdl");
 }

@@ -15,6 +15,8 @@ from ._errors import MizanKernelError
 from ._jsonio import _NOT_JSON, _dump, _json, _loads, _not_json
 from ._runtime import ResourceOwner, component_path, runtime
 from ._store import Store
+from .client import AsyncClient, Client, MizanRequestError, Subscription
+from .transports import AsyncHttpTransport, AsyncTransport, HttpTransport, Transport, TransportError
 from ._types import (
     ContextPolicy,
     IndexedEntry,
@@ -32,6 +34,15 @@ __all__ = [
     "Keyer",
     "Registry",
     "Store",
+    "Client",
+    "AsyncClient",
+    "Subscription",
+    "MizanRequestError",
+    "Transport",
+    "AsyncTransport",
+    "HttpTransport",
+    "AsyncHttpTransport",
+    "TransportError",
     "IndexedEntry",
     "PurgePlan",
     "PurgeScope",

@@ -11,6 +11,11 @@ use serde_json::{Value, json};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+/// The same bindings the host generates, for the raw-call baseline.
+mod raw {
+    wasmtime::component::bindgen!({ path: "../../wit", world: "kernel" });
+}
+
 const SECRET: &str = "test-pin-secret-that-is-32bytes!";
 const ROUNDS: usize = 31;
 
@@ -69,7 +74,11 @@ fn registry_kdl(n_contexts: usize) -> String {
 
 fn main() {
     // --- Startup ---------------------------------------------------------------------------
-    let compile = Kernel::measure_compile().unwrap();
+    // Compile by hand (no cache) to time it; the same component serves the raw-call baseline.
+    let engine = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
+    let start = Instant::now();
+    let component = wasmtime::component::Component::new(&engine, mizan_host::COMPONENT).unwrap();
+    let compile = start.elapsed();
     let kernel = Kernel::new().unwrap();
     let kernel = if kernel.artifact().source == ArtifactSource::Loaded {
         kernel
@@ -77,8 +86,9 @@ fn main() {
         Kernel::new().unwrap() // now cached
     };
     assert_eq!(kernel.artifact().source, ArtifactSource::Loaded);
+    let cache_dir = kernel.artifact().path.as_ref().and_then(|p| p.parent()).unwrap().to_path_buf();
     let mut loads: Vec<Duration> = (0..9)
-        .map(|_| Kernel::builder().cache(kernel.artifact().path.clone().map(|p| CacheConfig::Dir(p.parent().unwrap().into())).unwrap()).build().unwrap().artifact().load_time)
+        .map(|_| Kernel::builder().cache(CacheConfig::Dir(cache_dir.clone())).build().unwrap().artifact().load_time)
         .collect();
     loads.sort();
     println!("mizan-host bench (wasmtime 48, release); component {} bytes", mizan_host::COMPONENT.len());
@@ -94,6 +104,25 @@ fn main() {
     });
     println!("fresh instance + trivial call:             {}", fmt_ns(instantiate_call));
     println!("Kernel::keyer (instance + create):         {}", fmt_ns(keyer_create));
+
+    // --- Raw wasmtime calls: text in, text out, one store, no pool (the floor under the API) ---
+    let linker = wasmtime::component::Linker::<()>::new(&engine);
+    let pre = raw::KernelPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let raw = pre.instantiate(&mut store).unwrap();
+    let raw_stringify = measure(|| {
+        black_box(raw.mizan_kernel_canon().call_stringify(&mut store, black_box("1")).unwrap().unwrap());
+    });
+    let raw_check = measure(|| {
+        black_box(raw.mizan_kernel_keys().call_check_secret(&mut store, black_box(SECRET)).unwrap().unwrap());
+    });
+    let raw_derive = measure(|| {
+        let k = raw.mizan_kernel_keys();
+        black_box(k.call_derive_cache_key(&mut store, SECRET, "user", black_box(r#"{"tab":"orders","user_id":5}"#), Some("5"), 0).unwrap().unwrap());
+    });
+    println!("raw bindings call, stringify(\"1\"):        {}", fmt_ns(raw_stringify));
+    println!("raw bindings call, check-secret:            {}", fmt_ns(raw_check));
+    println!("raw bindings call, derive-cache-key:        {}", fmt_ns(raw_derive));
     println!();
     println!("{:<44} {:>10} {:>10} {:>8}", "operation (median per call)", "wasm host", "native", "ratio");
 

@@ -3,7 +3,6 @@
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 
@@ -25,7 +24,10 @@ pub const DEFAULT_RETAIN_MEMORY: usize = 16 << 20;
 /// The data of every store: the memory cap, and how large the memory has grown.
 pub(crate) struct State {
     limits: StoreLimits,
+    /// The largest size the linear memory has been granted.
     memory_bytes: usize,
+    /// `memory_bytes` right after instantiation (the component's initial memory).
+    initial_bytes: usize,
 }
 
 impl ResourceLimiter for State {
@@ -221,13 +223,14 @@ impl Kernel {
     /// A new instance in a new store with the memory cap.
     pub(crate) fn instantiate(&self) -> Result<Instance> {
         let limits = StoreLimitsBuilder::new().memory_size(self.inner.memory_limit).trap_on_grow_failure(true).build();
-        let mut store = Store::new(&self.inner.engine, State { limits, memory_bytes: 0 });
+        let mut store = Store::new(&self.inner.engine, State { limits, memory_bytes: 0, initial_bytes: 0 });
         store.limiter(|state| state);
         let bindings = self
             .inner
             .pre
             .instantiate(&mut store)
             .map_err(|e| Error::Host(format!("cannot instantiate the kernel component: {e:?}")))?;
+        store.data_mut().initial_bytes = store.data().memory_bytes;
         self.inner.instantiations.fetch_add(1, Ordering::Relaxed);
         Ok(Instance { store, bindings })
     }
@@ -241,7 +244,8 @@ impl Kernel {
     }
 
     fn checkin(&self, instance: Instance) {
-        if instance.store.data().memory_bytes > self.inner.retain_memory {
+        let state = instance.store.data();
+        if state.memory_bytes > self.inner.retain_memory.max(state.initial_bytes) {
             return;
         }
         let mut pool = self.pool();
@@ -346,13 +350,6 @@ impl Kernel {
         let entry = json(entry);
         let merged = self.call(|s, b| b.mizan_kernel_merge().call_apply_merge(s, &bundle, &entry))?;
         merged.as_deref().map(parse).transpose()
-    }
-
-    /// The compile time of a fresh engine, without touching any cache (for measurements).
-    pub fn measure_compile() -> Result<Duration> {
-        let engine = Engine::new(&Config::new()).map_err(|e| Error::Host(format!("{e:?}")))?;
-        let (_, info) = artifact::load_component(&engine, COMPONENT, &CacheConfig::Disabled)?;
-        Ok(info.load_time)
     }
 }
 

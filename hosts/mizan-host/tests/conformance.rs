@@ -1,5 +1,9 @@
 //! The cross-host conformance suite (tests/conformance/README.md), replayed through the
 //! wasmtime host's public API. Prints `N passed, N failed` and fails on any failure.
+//!
+//! Ops of WIT interfaces this host does not wrap yet (`store`, `server`: see
+//! docs/hosts/rust.md) are counted as skipped and listed; `MIZAN_CONFORMANCE_STRICT=1` turns
+//! them into failures. Any other unknown op is a failure, so a new op is never missed silently.
 
 use mizan_host::{Error, Kernel, PurgePlan, Registry};
 use serde_json::{Value, json};
@@ -42,6 +46,19 @@ fn rev(a: &Value) -> Result<u32, Bad> {
         Some(v) => v.as_u64().and_then(|r| u32::try_from(r).ok()).ok_or_else(|| Bad(format!("rev {v} is not a u32"))),
     }
 }
+
+/// Ops whose WIT interface (`store`, `server`) this host does not wrap yet.
+const NOT_WRAPPED: [&str; 9] = [
+    "store-script",
+    "server-plan",
+    "server-finish-call",
+    "server-finish-fetch",
+    "token-mint",
+    "token-verify",
+    "origin-store-script",
+    "redis-scripts",
+    "redis-plan-json",
+];
 
 /// Run one operation through the host API.
 fn run(kernel: &Kernel, op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<Result<Value, Error>, Bad> {
@@ -122,6 +139,8 @@ fn check(scenario: &Value, outcome: Result<Value, Error>) -> Result<(), String> 
 struct Report {
     passed: usize,
     failures: Vec<String>,
+    /// op -> how many scenarios were skipped.
+    skipped: BTreeMap<String, usize>,
 }
 
 fn replay(kernel: &Kernel, file: &Value) -> Report {
@@ -136,8 +155,15 @@ fn replay(kernel: &Kernel, file: &Value) -> Report {
         }
     }
     let mut passed = 0;
+    let mut skipped = BTreeMap::new();
+    let strict = std::env::var_os("MIZAN_CONFORMANCE_STRICT").is_some_and(|v| v == "1");
     for s in file["scenarios"].as_array().expect("scenarios list") {
         let id = s["id"].as_str().unwrap_or("<no id>");
+        let op = s["op"].as_str().unwrap_or_default();
+        if NOT_WRAPPED.contains(&op) && !strict {
+            *skipped.entry(op.to_string()).or_insert(0) += 1;
+            continue;
+        }
         let result = run(kernel, s["op"].as_str().unwrap_or_default(), &s["args"], &registries)
             .map_err(|Bad(why)| format!("malformed scenario: {why}"))
             .and_then(|outcome| check(s, outcome));
@@ -146,14 +172,25 @@ fn replay(kernel: &Kernel, file: &Value) -> Report {
             Err(why) => failures.push(format!("{id}: {why}")),
         }
     }
-    Report { passed, failures }
+    Report { passed, failures, skipped }
 }
 
 fn print(report: &Report) {
     for f in &report.failures {
         println!("FAIL {f}");
     }
-    println!("{} passed, {} failed", report.passed, report.failures.len());
+    let skipped: usize = report.skipped.values().sum();
+    if skipped == 0 {
+        println!("{} passed, {} failed", report.passed, report.failures.len());
+    } else {
+        let ops: Vec<String> = report.skipped.iter().map(|(op, n)| format!("{op} x{n}")).collect();
+        println!(
+            "{} passed, {} failed, {skipped} skipped (interfaces not wrapped by mizan-host yet: {})",
+            report.passed,
+            report.failures.len(),
+            ops.join(", ")
+        );
+    }
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn keyer_is_rebuilt_after_a_trap() {
     assert_trap(keyer.derive("user", &json!({"blob": huge()}), None, 0));
     // Rebuilt from the kept secret, transparently: same keys.
     assert_eq!(keyer.derive("user", &params, None, 0).unwrap(), key);
-    assert_eq!(keyer.derive_batch(&json!([{"context": "user", "params": params}])).unwrap(), [key.clone()]);
+    assert_eq!(keyer.derive_batch(&json!([{"context": "user", "params": params}])).unwrap(), std::slice::from_ref(&key));
     assert_eq!(kernel.stats().instantiations, made + 1);
     // Several traps in a row.
     assert_trap(keyer.derive_batch(&huge()));
@@ -82,4 +82,19 @@ fn registry_is_rebuilt_after_a_trap() {
 fn a_memory_cap_below_the_initial_memory_fails_at_build() {
     let e = Kernel::builder().memory_limit(64 << 10).build().unwrap_err();
     assert!(matches!(e, Error::Host(_)), "{e:?}");
+}
+
+#[test]
+fn an_instance_that_grew_is_not_returned_to_the_pool() {
+    // The component starts with ~1 MiB of memory and small calls grow it by a few pages.
+    let kernel = Kernel::builder().memory_limit(64 << 20).retain_memory(4 << 20).build().unwrap();
+    assert_eq!(kernel.stats().idle, 1);
+    kernel.stringify(&json!(1)).unwrap();
+    assert_eq!(kernel.stats().idle, 1, "a small call keeps its instance");
+    let big = "y".repeat(8 << 20);
+    assert_eq!(kernel.stringify(&Value::String(big.clone())).unwrap(), big);
+    assert_eq!(kernel.stats().idle, 0, "the grown instance was dropped");
+    assert_eq!(kernel.stats().traps, 0);
+    kernel.stringify(&json!(2)).unwrap();
+    assert_eq!(kernel.stats().idle, 1);
 }

@@ -16,6 +16,7 @@ wit_bindgen::generate!({
 use exports::mizan::kernel::types::{Error, ErrorCode};
 use exports::mizan::kernel::{canon as wcanon, header as wheader, keys as wkeys, merge as wmerge, registry as wregistry};
 
+mod server;
 mod store;
 
 pub(crate) struct Kernel;

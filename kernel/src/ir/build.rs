@@ -17,6 +17,9 @@ pub struct ContextDecl {
     pub members: Option<Vec<String>>,
 }
 
+/// The roles a form function may have.
+pub const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
+
 /// The context whose members may not take required params (they are mounted with no arguments).
 pub const GLOBAL_CONTEXT: &str = "global";
 
@@ -57,6 +60,19 @@ impl Registry {
             }
             if reg.functions.contains_key(&f.name) {
                 problems.push(format!("duplicate function `{}`", f.name));
+            }
+            if let Some(c) = f.context.as_deref().filter(|c| !is_identifier(c)) {
+                problems.push(format!("function `{}` names the context `{c}`, which is not an identifier", f.name));
+            }
+            for m in f.methods.iter().filter(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase())) {
+                problems.push(format!("function `{}` has the method `{m}`; methods are upper-case letters", f.name));
+            }
+            match (&f.form, &f.form_name) {
+                (Some(role), _) if !FORM_ROLES.contains(&role.as_str()) => {
+                    problems.push(format!("function `{}` has the form role `{role}`; it must be schema, validate or submit", f.name));
+                }
+                (None, Some(_)) => problems.push(format!("function `{}` names a form without a form role", f.name)),
+                _ => {}
             }
             let mut seen: Vec<&str> = Vec::new();
             for i in &f.inputs {

@@ -291,3 +291,24 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod graph_rules_shared_with_kdl {
+    use super::*;
+
+    /// Rules the KDL grammar implies hold for the JSON form too, so any registry emits KDL that parses.
+    /// (Input and field names may be any string: aliases exist; the emitter quotes them.)
+    #[test]
+    fn names_methods_and_form_roles() {
+        for text in [
+            r#"{"functions":{"f":{"context":"not a name"}}}"#,
+            r#"{"functions":{"f":{"methods":["post"]}}}"#,
+            r#"{"functions":{"f":{"form":"wizard"}}}"#,
+            r#"{"functions":{"f":{"form_name":"contact"}}}"#,
+        ] {
+            assert!(Registry::from_json(text).is_err(), "{text}");
+        }
+        let ok = Registry::from_json(r#"{"functions":{"f":{"context":"c","methods":["POST"],"form":"submit","form_name":"contact"}}}"#).unwrap();
+        assert_eq!(Registry::from_kdl(&ok.to_kdl()).unwrap(), ok);
+    }
+}

@@ -391,21 +391,18 @@ impl ServerEngine {
             ProtocolError::new(ProtocolCode::Unauthorized, messages::INVALID_TOKEN)
                 .with_details(serde_json::json!({"reason": e.reason()}))
         };
-        if let Some(secret) = &self.config.mwt_secret {
-            if let Some(t) = request.header(http::X_MIZAN_TOKEN).map(str::trim).filter(|t| !t.is_empty()) {
-                return token::verify(secret, t, TokenKind::Mwt, now_ms, leeway).map(|c| Some(Identity::from_claims(c))).map_err(refuse);
-            }
+        if let Some(secret) = &self.config.mwt_secret
+            && let Some(t) = request.header(http::X_MIZAN_TOKEN).map(str::trim).filter(|t| !t.is_empty())
+        {
+            return token::verify(secret, t, TokenKind::Mwt, now_ms, leeway).map(|c| Some(Identity::from_claims(c))).map_err(refuse);
         }
-        if let Some(secret) = &self.config.jwt_secret {
-            if let Some(auth) = request.header("Authorization") {
-                let auth = auth.trim();
-                let bearer = auth.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).map(|_| auth[7..].trim());
-                if let Some(t) = bearer {
-                    return token::verify(secret, t, TokenKind::Access, now_ms, leeway)
-                        .map(|c| Some(Identity::from_claims(c)))
-                        .map_err(refuse);
-                }
-            }
+        if let Some(secret) = &self.config.jwt_secret
+            && let Some(auth) = request.header("Authorization").map(str::trim)
+            && let Some(t) = auth.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).and_then(|_| auth.get(7..))
+        {
+            return token::verify(secret, t.trim(), TokenKind::Access, now_ms, leeway)
+                .map(|c| Some(Identity::from_claims(c)))
+                .map_err(refuse);
         }
         Ok(host.cloned())
     }
@@ -586,6 +583,15 @@ impl ServerEngine {
             purge = self.keyer.as_ref().map(|k| k.purge_plan(&entries));
         }
         Finished { response, cache_put: None, purge, diagnostics }
+    }
+
+    /// [`finish_call`](Self::finish_call) with the args as JSON text (the component's form).
+    /// Args that do not parse are a host bug: 500, with the reason in `diagnostics`.
+    pub fn finish_call_json(&self, function: &str, args_json: &str, identity: Option<Identity>, outcome: Outcome) -> Finished {
+        match crate::canon::parse_object(args_json, "args") {
+            Ok(args) => self.finish_call(&CallPlan { function: function.to_string(), args, identity }, outcome),
+            Err(e) => Finished::internal(format!("finish_call: {e}")),
+        }
     }
 
     /// Assemble a fetch's response: the flat bundle `{function: result}` in member (UTF-16) order,

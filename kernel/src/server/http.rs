@@ -105,6 +105,12 @@ impl ProtocolError {
         self
     }
 
+    /// From a host's parts; `details_json` that is not JSON is kept as a string.
+    pub fn from_parts(code: ProtocolCode, message: impl Into<String>, details_json: Option<&str>) -> Self {
+        let details = details_json.map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())));
+        ProtocolError { code, message: message.into(), details }
+    }
+
     /// The message is fixed: whatever went wrong stays in the host's log, not in the response.
     pub fn internal() -> Self {
         Self::new(ProtocolCode::InternalError, messages::INTERNAL)

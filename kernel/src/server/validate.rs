@@ -234,10 +234,10 @@ pub fn coerce_query(registry: &Registry, ty: &TypeRef, values: &[String], path: 
     match ty {
         // `?ids=1&ids=2`, or one JSON array `?ids=[1,2]` (what `stringify` of a list produces).
         TypeRef::List(inner) => {
-            if let [one] = values {
-                if one.starts_with('[') {
-                    return coerce_json_text(registry, ty, one, path, errors, NOT_LIST);
-                }
+            if let [one] = values
+                && one.starts_with('[')
+            {
+                return coerce_json_text(registry, ty, one, path, errors, NOT_LIST);
             }
             let before = errors.0.len();
             let out: Vec<Value> = values

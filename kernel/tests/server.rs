@@ -1,0 +1,1253 @@
+//! The server protocol engine (KERNEL.md §2.1, §8, §10): the spec's wire vectors, auth rules and
+//! messages, validation and coercion, malformed and oversize bodies, cache keys, purges, merges,
+//! tokens and the in-memory origin store.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use mizan_kernel::InvalidateEntry;
+use mizan_kernel::keys::{KeyInput, Keyer};
+use mizan_kernel::server::redis::{REDIS_PURGE_SCRIPT, REDIS_PUT_SCRIPT, plan_from_json, plan_json};
+use mizan_kernel::server::token::{self, Claims, TokenError, TokenKind};
+use mizan_kernel::server::*;
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+const CACHE: &str = "server-cache-secret-32-bytes-ok!";
+const MWT: &str = "server-mwt-secret-32-bytes-long!";
+const JWT: &str = "server-jwt-secret-32-bytes-long!";
+const NOW: u64 = 1_700_000_000_000;
+
+const REGISTRY: &str = r#"{
+  "contexts": {"catalog": {"shared": true}},
+  "functions": {
+    "items_list": {"context": "items", "inputs": {"page": "optional<integer>"}, "output": "list<ItemOutput>", "cache": 60},
+    "item_count": {"context": "items", "output": "integer", "rev": 2},
+    "user_profile": {"context": "user", "inputs": {"user_id": "integer"}, "output": "Profile", "auth": "required"},
+    "user_orders": {"context": "user", "inputs": {"user_id": "integer", "page": {"type": "integer", "required": false}}, "output": "list<string>", "auth": "required"},
+    "catalog_list": {"context": "catalog", "inputs": {"q": "optional<string>"}, "output": "list<string>", "cache": 300},
+    "staff_report": {"context": "reports", "output": "any", "auth": "staff"},
+    "audit_log": {"context": "reports", "inputs": {"day": "string"}, "output": "any", "auth": "predicate:can_audit"},
+    "live_prices": {"context": "prices", "output": "any", "cache": false},
+    "hidden_member": {"context": "hidden", "output": "any", "private": true},
+    "update_item": {"inputs": {"id": "integer", "name": "string"}, "output": "ItemOutput", "affects": ["items"], "merge": ["items"]},
+    "update_profile": {"inputs": {"user_id": "integer", "name": "string"}, "output": "Profile", "affects": ["user"], "auth": "required"},
+    "post_note": {"inputs": {"text": "string"}, "output": "any", "affects": ["user"], "auth": "required"},
+    "noop": {"output": "any"},
+    "staff_op": {"output": "any", "auth": "staff"},
+    "super_op": {"inputs": {"n": "integer"}, "output": "any", "auth": "superuser"},
+    "owner_op": {"inputs": {"n": "integer"}, "output": "any", "auth": "predicate:is_owner"},
+    "secret_op": {"output": "any", "private": true},
+    "typed": {"inputs": {"count": "integer", "ratio": "number", "flag": "boolean", "tags": "list<string>",
+                         "maybe": "optional<integer>", "filter": {"type": "Filter", "required": false},
+                         "nothing": {"type": "null", "required": false}, "anything": {"type": "any", "required": false}},
+              "output": "any"},
+    "typed_read": {"context": "typed_ctx", "inputs": {"count": "integer", "ratio": {"type": "number", "required": false},
+                   "flag": {"type": "boolean", "required": false}, "ids": {"type": "list<integer>", "required": false},
+                   "filter": {"type": "Filter", "required": false}, "maybe": "optional<integer>"}, "output": "any"}
+  },
+  "types": {
+    "ItemOutput": {"id": "integer", "name": "string"},
+    "Profile": {"name": "string"},
+    "Filter": {"name": "string", "limit": "optional<integer>"}
+  }
+}"#;
+
+fn engine_with(config: EngineConfig) -> ServerEngine {
+    ServerEngine::from_json(REGISTRY, config).unwrap()
+}
+
+fn engine() -> ServerEngine {
+    engine_with(EngineConfig::default())
+}
+
+fn full_config() -> EngineConfig {
+    EngineConfig {
+        cache_secret: Some(CACHE.into()),
+        mwt_secret: Some(MWT.into()),
+        jwt_secret: Some(JWT.into()),
+        ..EngineConfig::default()
+    }
+}
+
+fn cached() -> ServerEngine {
+    engine_with(full_config())
+}
+
+fn call(body: Value) -> Request {
+    Request::post("/api/mizan/call/", body.to_string())
+}
+
+fn ctx(name: &str, query: &str) -> Request {
+    Request::get(format!("/api/mizan/ctx/{name}/")).with_query(query)
+}
+
+fn user(subject: &str) -> Identity {
+    Identity::user(subject)
+}
+
+fn staff(subject: &str) -> Identity {
+    Identity { staff: true, ..Identity::user(subject) }
+}
+
+fn responded(plan: Plan) -> Response {
+    match plan {
+        Plan::Respond(r) => r,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn body(r: &Response) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("body {:?}: {e}", r.body))
+}
+
+/// Status, code and message of an error response, and the headers every response carries.
+fn assert_error(r: &Response, status: u16, code: &str, message: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.body);
+    let b = body(r);
+    assert_eq!(b["error"]["code"], code, "{}", r.body);
+    if let Some(m) = message {
+        assert_eq!(b["error"]["message"], m, "{}", r.body);
+    }
+    assert_common_headers(r);
+}
+
+fn assert_common_headers(r: &Response) {
+    assert_eq!(r.headers[0], ("Content-Type".to_string(), "application/json".to_string()));
+    assert_eq!(r.headers[1], ("Cache-Control".to_string(), "no-store".to_string()));
+}
+
+fn error_of(plan: Plan, status: u16, code: &str, message: &str) -> Response {
+    let r = responded(plan);
+    assert_error(&r, status, code, Some(message));
+    r
+}
+
+fn as_call(plan: Plan) -> CallPlan {
+    match plan {
+        Plan::Call(c) => c,
+        other => panic!("expected a call, got {other:?}"),
+    }
+}
+
+fn as_fetch(plan: Plan) -> FetchPlan {
+    match plan {
+        Plan::Fetch(f) => f,
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spec's wire vectors.
+
+#[test]
+fn wire_vectors() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/kernel-vectors.json")).unwrap();
+    let vectors: Value = serde_json::from_str(&text).unwrap();
+    let statuses = vectors["error_statuses"].as_object().unwrap();
+    for (code, status) in statuses {
+        let c = ProtocolCode::parse(code).unwrap_or_else(|| panic!("no protocol code {code}"));
+        assert_eq!(u64::from(c.status()), status.as_u64().unwrap(), "{code}");
+    }
+    let e = engine();
+    let wire = vectors["wire"].as_array().unwrap();
+    assert!(wire.len() >= 4);
+    for v in wire {
+        let req = &v["req"];
+        let mut request = Request::new(req["method"].as_str().unwrap(), req["path"].as_str().unwrap());
+        if let Some(j) = req.get("json") {
+            request.body = j.to_string().into_bytes();
+        }
+        if let Some(raw) = req.get("raw") {
+            request.body = raw.as_str().unwrap().as_bytes().to_vec();
+        }
+        let r = responded(e.plan(&request, None, NOW));
+        assert_eq!(u64::from(r.status), v["status_code"].as_u64().unwrap(), "{v}");
+        let b = body(&r);
+        if let Some(expected) = v.get("body") {
+            assert_eq!(&b, expected, "{v}");
+        }
+        if let Some(code) = v.get("error_code") {
+            assert_eq!(&b["error"]["code"], code, "{v}");
+            assert_eq!(statuses[code.as_str().unwrap()], json!(r.status), "{v}");
+        }
+        if let Some(message) = v.get("message") {
+            assert_eq!(&b["error"]["message"], message, "{v}");
+        }
+        for (name, value) in v.get("headers").and_then(Value::as_object).into_iter().flatten() {
+            assert_eq!(r.header(name), value.as_str(), "{v}");
+        }
+        assert_common_headers(&r);
+    }
+}
+
+#[test]
+fn session_endpoint() {
+    let e = engine();
+    let r = responded(e.plan(&Request::get("/api/mizan/session/"), None, NOW));
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"csrfToken":null}"#));
+    let mut req = Request::get("/api/mizan/session");
+    req.csrf_token = Some("tok\"en".into());
+    let r = responded(e.plan(&req, None, NOW));
+    assert_eq!(r.body, r#"{"csrfToken":"tok\"en"}"#);
+    assert_eq!(r.headers.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing.
+
+#[test]
+fn routing_methods_and_base_path() {
+    let e = engine();
+    error_of(e.plan(&Request::get("/api/mizan/nope/"), None, NOW), 404, "NOT_FOUND", "Not found");
+    error_of(e.plan(&Request::get("/elsewhere/session/"), None, NOW), 404, "NOT_FOUND", "Not found");
+    error_of(e.plan(&Request::get("/api/mizanx/session/"), None, NOW), 404, "NOT_FOUND", "Not found");
+    error_of(e.plan(&Request::get("/api/mizan/ctx//"), None, NOW), 404, "NOT_FOUND", "Not found");
+    error_of(e.plan(&Request::get("/api/mizan/ctx/a/b/"), None, NOW), 404, "NOT_FOUND", "Not found");
+    let r = error_of(e.plan(&Request::get("/api/mizan/call/"), None, NOW), 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+    assert_eq!(r.header("Allow"), Some("POST"));
+    let r = error_of(e.plan(&Request::post("/api/mizan/ctx/items/", "{}"), None, NOW), 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+    assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    // Without the trailing slash, lower-case methods, HEAD, and the query in the path.
+    assert!(matches!(e.plan(&Request::new("post", "/api/mizan/call").with_query(""), None, NOW), Plan::Respond(r) if r.status == 400));
+    let f = as_fetch(e.plan(&Request::new("HEAD", "/api/mizan/ctx/items?page=2"), None, NOW));
+    assert_eq!(f.params, obj(json!({"page": 2})));
+    // Another base path; the root.
+    let e = engine_with(EngineConfig { base_path: "/rpc/".into(), ..EngineConfig::default() });
+    assert_eq!(responded(e.plan(&Request::get("/rpc/session/"), None, NOW)).status, 200);
+    assert_eq!(responded(e.plan(&Request::get("/api/mizan/session/"), None, NOW)).status, 404);
+    let e = engine_with(EngineConfig { base_path: String::new(), ..EngineConfig::default() });
+    assert_eq!(responded(e.plan(&Request::get("/session/"), None, NOW)).status, 200);
+    assert!(ServerEngine::from_json(REGISTRY, EngineConfig { base_path: "api".into(), ..EngineConfig::default() }).is_err());
+}
+
+#[test]
+fn unknown_function_and_context() {
+    let e = engine();
+    error_of(e.plan(&call(json!({"fn": "ghost"})), None, NOW), 404, "NOT_FOUND", "Function not found");
+    error_of(e.plan(&ctx("ghost", ""), None, NOW), 404, "NOT_FOUND", "Context 'ghost' not found");
+    error_of(e.plan(&ctx("%F0%9F%98%80%20x", ""), None, NOW), 404, "NOT_FOUND", "Context not found");
+    error_of(e.plan(&ctx("%zz", ""), None, NOW), 404, "NOT_FOUND", "Context not found");
+    // A context name is percent-decoded.
+    as_fetch(e.plan(&ctx("it%65ms", ""), None, NOW));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed and oversize bodies.
+
+#[test]
+fn malformed_bodies_are_400_invalid_request_body() {
+    let e = engine();
+    let bodies: Vec<Vec<u8>> = vec![
+        b"not json".to_vec(),
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        b"\"noop\"".to_vec(),
+        b"null".to_vec(),
+        b"{}".to_vec(),
+        br#"{"args": {}}"#.to_vec(),
+        br#"{"fn": 5}"#.to_vec(),
+        br#"{"fn": ""}"#.to_vec(),
+        br#"{"fn": null}"#.to_vec(),
+        br#"{"fn": "noop", "args": []}"#.to_vec(),
+        br#"{"fn": "noop", "args": "x"}"#.to_vec(),
+        br#"{"fn": "noop", "args": null}"#.to_vec(),
+        b"{\"fn\": \"noop\xff\"}".to_vec(),
+        b"{\"fn\": \"noop\"} trailing".to_vec(),
+    ];
+    for b in bodies {
+        let plan = e.plan(&Request::post("/api/mizan/call/", b.clone()), Some(&user("1")), NOW);
+        let r = error_of(plan, 400, "BAD_REQUEST", "Invalid request body");
+        assert_eq!(r.body, r#"{"error":{"code":"BAD_REQUEST","message":"Invalid request body"}}"#, "{b:?}");
+    }
+    // Extra keys are ignored; absent args are {}.
+    as_call(e.plan(&call(json!({"fn": "noop", "extra": 1})), None, NOW));
+}
+
+#[test]
+fn oversize_bodies_are_413_before_anything_else() {
+    let e = engine_with(EngineConfig { body_limit: 64, mwt_secret: Some(MWT.into()), ..EngineConfig::default() });
+    let pad = 64 - r#"{"fn":"noop","args":{"pad":""}}"#.len();
+    let fits = format!(r#"{{"fn":"noop","args":{{"pad":"{}"}}}}"#, "x".repeat(pad));
+    assert_eq!(fits.len(), 64);
+    as_call(e.plan(&Request::post("/api/mizan/call/", fits.clone()), None, NOW));
+    let over = fits.replacen("xx", "xxx", 1);
+    let r = error_of(e.plan(&Request::post("/api/mizan/call/", over.clone()), None, NOW), 413, "PAYLOAD_TOO_LARGE", "Request body too large");
+    assert_eq!(r.body, r#"{"error":{"code":"PAYLOAD_TOO_LARGE","message":"Request body too large"}}"#);
+    // Even with a bad token or a malformed body, size is checked first.
+    let req = Request::post("/api/mizan/call/", "x".repeat(65)).with_header("X-Mizan-Token", "garbage");
+    error_of(e.plan(&req, None, NOW), 413, "PAYLOAD_TOO_LARGE", "Request body too large");
+    // The default limit is 1 MiB.
+    assert_eq!(engine().config().body_limit, 1024 * 1024);
+    let big = format!(r#"{{"fn":"noop","args":{{"pad":"{}"}}}}"#, "x".repeat(1024 * 1024));
+    error_of(engine().plan(&Request::post("/api/mizan/call/", big), None, NOW), 413, "PAYLOAD_TOO_LARGE", "Request body too large");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private functions and auth guards.
+
+#[test]
+fn private_functions_are_refused() {
+    let e = engine();
+    error_of(e.plan(&call(json!({"fn": "secret_op"})), Some(&staff("1")), NOW), 403, "FORBIDDEN", "Function is not client-callable");
+    error_of(e.plan(&ctx("hidden", ""), Some(&staff("1")), NOW), 403, "FORBIDDEN", "Function is not client-callable");
+}
+
+#[test]
+fn auth_rules_and_messages() {
+    let e = engine();
+    let superuser = Identity { superuser: true, ..Identity::user("9") };
+    let run = |f: &str, args: Value, who: Option<&Identity>| e.plan(&call(json!({"fn": f, "args": args})), who, NOW);
+    // required
+    error_of(run("update_profile", json!({"user_id": 1, "name": "a"}), None), 401, "UNAUTHORIZED", "Authentication required");
+    as_call(run("update_profile", json!({"user_id": 1, "name": "a"}), Some(&user("1"))));
+    // staff
+    error_of(run("staff_op", json!({}), None), 401, "UNAUTHORIZED", "Authentication required");
+    error_of(run("staff_op", json!({}), Some(&user("1"))), 403, "FORBIDDEN", "Staff access required");
+    error_of(run("staff_op", json!({}), Some(&superuser)), 403, "FORBIDDEN", "Staff access required");
+    as_call(run("staff_op", json!({}), Some(&staff("1"))));
+    // superuser
+    error_of(run("super_op", json!({"n": 1}), None), 401, "UNAUTHORIZED", "Authentication required");
+    error_of(run("super_op", json!({"n": 1}), Some(&staff("1"))), 403, "FORBIDDEN", "Superuser access required");
+    as_call(run("super_op", json!({"n": 1}), Some(&superuser)));
+    // none
+    as_call(run("noop", json!({}), None));
+    // The same rules on a context fetch.
+    error_of(e.plan(&ctx("user", "user_id=1"), None, NOW), 401, "UNAUTHORIZED", "Authentication required");
+    error_of(e.plan(&ctx("reports", "day=mon"), None, NOW), 401, "UNAUTHORIZED", "Authentication required");
+    error_of(e.plan(&ctx("reports", "day=mon"), Some(&user("1")), NOW), 403, "FORBIDDEN", "Staff access required");
+}
+
+#[test]
+fn auth_runs_before_validation() {
+    let e = engine();
+    // Anonymous with missing args: 401, not 422.
+    error_of(e.plan(&call(json!({"fn": "update_profile"})), None, NOW), 401, "UNAUTHORIZED", "Authentication required");
+    error_of(e.plan(&call(json!({"fn": "super_op", "args": {"n": "x"}})), Some(&user("1")), NOW), 403, "FORBIDDEN", "Superuser access required");
+    error_of(e.plan(&ctx("user", ""), None, NOW), 401, "UNAUTHORIZED", "Authentication required");
+    // A predicate is asked before validation too.
+    assert!(matches!(e.plan(&call(json!({"fn": "owner_op", "args": {"n": "x"}})), None, NOW), Plan::CheckPredicates(_)));
+    let r = responded(e.plan_with(&call(json!({"fn": "owner_op", "args": {"n": "x"}})), None, NOW, &[("is_owner".into(), true)]));
+    assert_error(&r, 422, "VALIDATION_ERROR", Some("Input validation failed"));
+}
+
+#[test]
+fn predicates_are_asked_then_answered() {
+    let e = engine();
+    let req = call(json!({"fn": "owner_op", "args": {"n": 3}}));
+    let who = user("4");
+    match e.plan(&req, Some(&who), NOW) {
+        Plan::CheckPredicates(c) => {
+            assert_eq!(c.predicates, vec!["is_owner".to_string()]);
+            assert_eq!(c.identity, Some(who.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    error_of(e.plan_with(&req, Some(&who), NOW, &[("is_owner".into(), false)]), 403, "FORBIDDEN", "Permission denied");
+    let c = as_call(e.plan_with(&req, Some(&who), NOW, &[("other".into(), false), ("is_owner".into(), true)]));
+    assert_eq!(c.args, obj(json!({"n": 3})));
+    // Anonymous callers reach the predicate too: the host decides.
+    as_call(e.plan_with(&req, None, NOW, &[("is_owner".into(), true)]));
+    // Context fetch: static guards first (staff), then the predicate.
+    let r = ctx("reports", "day=mon");
+    error_of(e.plan(&r, Some(&user("1")), NOW), 403, "FORBIDDEN", "Staff access required");
+    assert!(matches!(e.plan(&r, Some(&staff("1")), NOW), Plan::CheckPredicates(c) if c.predicates == ["can_audit"]));
+    error_of(e.plan_with(&r, Some(&staff("1")), NOW, &[("can_audit".into(), false)]), 403, "FORBIDDEN", "Permission denied");
+    let f = as_fetch(e.plan_with(&r, Some(&staff("1")), NOW, &[("can_audit".into(), true)]));
+    assert_eq!(f.members.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation and coercion.
+
+#[test]
+fn missing_required_is_422_field_required() {
+    let e = engine();
+    let r = responded(e.plan(&call(json!({"fn": "update_item", "args": {"name": "x", "junk": 1}})), None, NOW));
+    assert_error(&r, 422, "VALIDATION_ERROR", Some("Input validation failed"));
+    assert_eq!(
+        r.body,
+        r#"{"error":{"code":"VALIDATION_ERROR","message":"Input validation failed","details":{"fields":{"id":["Field required"]}}}}"#
+    );
+    let r = responded(e.plan(&call(json!({"fn": "update_item"})), None, NOW));
+    assert_eq!(body(&r)["error"]["details"], json!({"fields": {"id": ["Field required"], "name": ["Field required"]}}));
+}
+
+#[test]
+fn call_args_are_coerced_and_unknown_args_dropped() {
+    let e = engine();
+    let c = as_call(e.plan(
+        &call(json!({"fn": "typed", "args": {
+            "count": "42", "ratio": "2.5", "flag": "true", "tags": ["a"], "maybe": null,
+            "filter": {"name": "n", "extra": 1}, "nothing": null, "anything": {"x": [1]}, "unknown": 1
+        }})),
+        None,
+        NOW,
+    ));
+    assert_eq!(
+        Value::Object(c.args),
+        json!({"count": 42, "ratio": 2.5, "flag": true, "tags": ["a"], "maybe": null,
+               "filter": {"name": "n"}, "nothing": null, "anything": {"x": [1]}})
+    );
+    let c = as_call(e.plan(&call(json!({"fn": "typed", "args": {"count": 5.0, "ratio": 3, "flag": 0, "tags": [], "maybe": "7"}})), None, NOW));
+    assert_eq!(Value::Object(c.args), json!({"count": 5, "ratio": 3, "flag": false, "tags": [], "maybe": 7}));
+}
+
+#[test]
+fn call_type_errors_name_each_path() {
+    let e = engine();
+    let r = responded(e.plan(
+        &call(json!({"fn": "typed", "args": {
+            "count": 1.5, "ratio": "x", "flag": "maybe", "tags": ["a", 2], "maybe": "n",
+            "filter": {"limit": 1}, "nothing": 0
+        }})),
+        None,
+        NOW,
+    ));
+    assert_error(&r, 422, "VALIDATION_ERROR", Some("Input validation failed"));
+    assert_eq!(
+        body(&r)["error"]["details"]["fields"],
+        json!({
+            "count": ["Input should be a valid integer"],
+            "filter.name": ["Field required"],
+            "flag": ["Input should be a valid boolean"],
+            "maybe": ["Input should be a valid integer"],
+            "nothing": ["Input should be null"],
+            "ratio": ["Input should be a valid number"],
+            "tags.1": ["Input should be a valid string"]
+        })
+    );
+    let r = responded(e.plan(&call(json!({"fn": "typed", "args": {"count": true, "ratio": null, "flag": 2, "tags": "a", "maybe": 1, "filter": []}})), None, NOW));
+    assert_eq!(
+        body(&r)["error"]["details"]["fields"],
+        json!({
+            "count": ["Input should be a valid integer"],
+            "filter": ["Input should be a valid object"],
+            "flag": ["Input should be a valid boolean"],
+            "ratio": ["Input should be a valid number"],
+            "tags": ["Input should be a valid list"]
+        })
+    );
+}
+
+#[test]
+fn query_strings_are_coerced_by_declared_type() {
+    let e = engine();
+    let f = as_fetch(e.plan(
+        &ctx("typed_ctx", "count=7&ratio=0.5&flag=FALSE&ids=1&ids=2&filter=%7B%22name%22%3A%22a+b%22%7D&maybe=&junk=x"),
+        None,
+        NOW,
+    ));
+    let expect = json!({"count": 7, "ratio": 0.5, "flag": false, "ids": [1, 2], "filter": {"name": "a b"}, "maybe": null});
+    assert_eq!(Value::Object(f.params.clone()), expect);
+    assert_eq!(Value::Object(f.members[0].args.clone()), expect);
+    // A list as one JSON value (what `stringify` of a list gives); the last of repeated scalars.
+    let f = as_fetch(e.plan(&ctx("typed_ctx", "count=1&count=2&ids=%5B3%2C4%5D&flag=1&maybe=null"), None, NOW));
+    assert_eq!(Value::Object(f.params), json!({"count": 2, "ids": [3, 4], "flag": true, "maybe": null}));
+    let f = as_fetch(e.plan(&ctx("typed_ctx", "count=-3&maybe=5&ratio=1e3"), None, NOW));
+    assert_eq!(Value::Object(f.params), json!({"count": -3, "maybe": 5, "ratio": 1000.0}));
+    // Errors.
+    let r = responded(e.plan(&ctx("typed_ctx", "count=x&ratio=inf&flag=yes&ids=1&ids=a&filter=nope&maybe=z"), None, NOW));
+    assert_error(&r, 422, "VALIDATION_ERROR", Some("Input validation failed"));
+    assert_eq!(
+        body(&r)["error"]["details"]["fields"],
+        json!({
+            "count": ["Input should be a valid integer"],
+            "filter": ["Input should be a valid object"],
+            "flag": ["Input should be a valid boolean"],
+            "ids.1": ["Input should be a valid integer"],
+            "maybe": ["Input should be a valid integer"],
+            "ratio": ["Input should be a valid number"]
+        })
+    );
+    let r = responded(e.plan(&ctx("typed_ctx", ""), None, NOW));
+    assert_eq!(body(&r)["error"]["details"], json!({"fields": {"count": ["Field required"]}}));
+    error_of(e.plan(&ctx("typed_ctx", "count=%zz"), None, NOW), 400, "BAD_REQUEST", "Invalid query string");
+}
+
+#[test]
+fn only_declared_params_reach_each_member() {
+    let e = engine_with(EngineConfig { cache_secret: Some(CACHE.into()), ..EngineConfig::default() });
+    let f = as_fetch(e.plan(&ctx("user", "user_id=5&page=2&evil=1"), Some(&user("5")), NOW));
+    assert_eq!(f.context, "user");
+    let names: Vec<&str> = f.members.iter().map(|m| m.function.as_str()).collect();
+    assert_eq!(names, ["user_orders", "user_profile"]);
+    assert_eq!(Value::Object(f.members[0].args.clone()), json!({"user_id": 5, "page": 2}));
+    assert_eq!(Value::Object(f.members[1].args.clone()), json!({"user_id": 5}));
+    assert_eq!(Value::Object(f.params.clone()), json!({"page": 2, "user_id": 5}));
+    // The junk param is not in the key either.
+    let g = as_fetch(e.plan(&ctx("user", "user_id=5&page=2"), Some(&user("5")), NOW));
+    assert_eq!(f.cache, g.cache);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache keys.
+
+fn key_of(context: &str, params: Value, user: Option<&str>, rev: u64) -> String {
+    Keyer::new(CACHE).unwrap().derive(&KeyInput {
+        context: context.into(),
+        params: obj(params),
+        user: user.map(str::to_string),
+        rev,
+    })
+}
+
+#[test]
+fn cache_key_carries_the_subject_unless_shared_and_public_for_anonymous() {
+    let e = cached();
+    // Authenticated: user-scoped, even though `items` has no user param.
+    let f = as_fetch(e.plan(&ctx("items", "page=2"), Some(&user("7")), NOW));
+    let c = f.cache.unwrap();
+    assert_eq!(c.key, key_of("items", json!({"page": "2"}), Some("7"), 2));
+    // rev is the context's max rev (2), TTL its min TTL (60).
+    assert_eq!(c.ttl_seconds, 60);
+    assert_eq!(c.index_keys, Keyer::new(CACHE).unwrap().index_entry(&KeyInput {
+        context: "items".into(), params: obj(json!({"page": 2})), user: Some("7".into()), rev: 2 }).index_keys);
+    // Another user: another key.
+    let other = as_fetch(e.plan(&ctx("items", "page=2"), Some(&user("8")), NOW)).cache.unwrap();
+    assert_ne!(other.key, c.key);
+    // Anonymous: public key.
+    let public = as_fetch(e.plan(&ctx("items", "page=2"), None, NOW)).cache.unwrap();
+    assert_eq!(public.key, key_of("items", json!({"page": 2}), None, 2));
+    // Shared: public key for everyone.
+    let shared_a = as_fetch(e.plan(&ctx("catalog", "q=x"), Some(&user("7")), NOW)).cache.unwrap();
+    let shared_b = as_fetch(e.plan(&ctx("catalog", "q=x"), None, NOW)).cache.unwrap();
+    assert_eq!(shared_a.key, shared_b.key);
+    assert_eq!(shared_a.key, key_of("catalog", json!({"q": "x"}), None, 0));
+    assert_eq!(shared_a.ttl_seconds, 300);
+    // The safety TTL bounds a context that names none.
+    let r = as_fetch(e.plan(&ctx("user", "user_id=1"), Some(&user("1")), NOW)).cache.unwrap();
+    assert_eq!(r.ttl_seconds, 24 * 60 * 60);
+    // cache=False: no cache plan. No cache configured: none either.
+    assert!(as_fetch(e.plan(&ctx("prices", ""), None, NOW)).cache.is_none());
+    assert!(as_fetch(engine().plan(&ctx("items", ""), None, NOW)).cache.is_none());
+}
+
+#[test]
+fn fetch_hit_miss_and_put() {
+    let e = cached();
+    let f = as_fetch(e.plan(&ctx("items", "page=1"), None, NOW));
+    let results = vec![
+        ("items_list".to_string(), Outcome::Ok(r#"[{"name":"a","id":1}]"#.into())),
+        ("item_count".to_string(), Outcome::Ok("1".into())),
+    ];
+    let done = e.finish_fetch(&f.context, f.cache.as_ref(), FetchOutcome::Results(results));
+    let r = &done.response;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, r#"{"item_count":1,"items_list":[{"id":1,"name":"a"}]}"#);
+    assert_eq!(r.header("X-Mizan-Cache"), Some("MISS"));
+    assert_common_headers(r);
+    let put = done.cache_put.clone().unwrap();
+    let plan = f.cache.clone().unwrap();
+    assert_eq!((put.key, put.index_keys, put.ttl_seconds, put.body.as_str()), (plan.key, plan.index_keys, 60, r.body.as_str()));
+    assert!(done.purge.is_none());
+    let hit = e.finish_fetch(&f.context, f.cache.as_ref(), FetchOutcome::Hit(r.body.clone()));
+    assert_eq!(hit.response.body, r.body);
+    assert_eq!(hit.response.header("X-Mizan-Cache"), Some("HIT"));
+    assert!(hit.cache_put.is_none());
+    // No cache configured: no header, no put.
+    let plain = engine();
+    let f = as_fetch(plain.plan(&ctx("prices", ""), None, NOW));
+    let done = plain.finish_fetch(&f.context, None, FetchOutcome::Results(vec![("live_prices".into(), Outcome::Ok("{}".into()))]));
+    assert_eq!(done.response.header("X-Mizan-Cache"), None);
+    assert_eq!(done.response.body, r#"{"live_prices":{}}"#);
+    // cache=False with a cache configured: a MISS, never stored.
+    let f = as_fetch(e.plan(&ctx("prices", ""), None, NOW));
+    let done = e.finish_fetch(&f.context, f.cache.as_ref(), FetchOutcome::Results(vec![("live_prices".into(), Outcome::Ok("{}".into()))]));
+    assert_eq!(done.response.header("X-Mizan-Cache"), Some("MISS"));
+    assert!(done.cache_put.is_none());
+}
+
+#[test]
+fn fetch_failures_are_not_cached() {
+    let e = cached();
+    let f = as_fetch(e.plan(&ctx("items", ""), None, NOW));
+    let done = e.finish_fetch(
+        &f.context,
+        f.cache.as_ref(),
+        FetchOutcome::Results(vec![
+            ("items_list".into(), Outcome::Exception("db down at 10.0.0.3".into())),
+            ("item_count".into(), Outcome::Error(ProtocolError::new(ProtocolCode::NotFound, "No items"))),
+        ]),
+    );
+    // The first failing member in member (UTF-16) order: item_count.
+    assert_error(&done.response, 404, "NOT_FOUND", Some("No items"));
+    assert!(done.cache_put.is_none());
+    let done = e.finish_fetch(
+        &f.context,
+        f.cache.as_ref(),
+        FetchOutcome::Results(vec![
+            ("items_list".into(), Outcome::Exception("db down at 10.0.0.3".into())),
+            ("item_count".into(), Outcome::Ok("1".into())),
+        ]),
+    );
+    assert_error(&done.response, 500, "INTERNAL_ERROR", Some("Internal server error"));
+    assert!(!done.response.body.contains("10.0.0.3"));
+    assert!(done.diagnostics.iter().any(|d| d.contains("10.0.0.3")));
+    assert!(done.cache_put.is_none());
+    // Host bugs: a missing member, a result that is not JSON, an unknown context.
+    let done = e.finish_fetch("items", None, FetchOutcome::Results(vec![("item_count".into(), Outcome::Ok("1".into()))]));
+    assert_error(&done.response, 500, "INTERNAL_ERROR", Some("Internal server error"));
+    let done = e.finish_fetch(
+        "items",
+        None,
+        FetchOutcome::Results(vec![("item_count".into(), Outcome::Ok("{".into())), ("items_list".into(), Outcome::Ok("[]".into()))]),
+    );
+    assert_eq!(done.response.status, 500);
+    assert_eq!(e.finish_fetch("ghost", None, FetchOutcome::Results(vec![])).response.status, 500);
+    let done = e.finish_fetch(
+        "items",
+        None,
+        FetchOutcome::Results(vec![
+            ("item_count".into(), Outcome::Ok("1".into())),
+            ("items_list".into(), Outcome::Ok("[]".into())),
+            ("stranger".into(), Outcome::Ok("0".into())),
+        ]),
+    );
+    assert_eq!(done.response.status, 200);
+    assert_eq!(done.diagnostics.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call responses: result, merges, invalidation, purge.
+
+#[test]
+fn call_response_merges_before_invalidation_with_header_and_purge() {
+    let e = cached();
+    let c = as_call(e.plan(&call(json!({"fn": "update_item", "args": {"id": "42", "name": "renamed"}})), None, NOW));
+    let done = e.finish_call(&c, Outcome::Ok(r#"{"name":"renamed","id":42}"#.into()));
+    let r = &done.response;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        r#"{"result":{"id":42,"name":"renamed"},"merge":[{"context":"items","slot":"items_list","value":{"id":42,"name":"renamed"}}],"invalidate":["items"]}"#
+    );
+    let (m, i) = (r.body.find("\"merge\"").unwrap(), r.body.find("\"invalidate\"").unwrap());
+    assert!(m < i);
+    assert_eq!(r.header("X-Mizan-Invalidate"), Some("items"));
+    assert_common_headers(r);
+    assert_eq!(done.purge, Some(Keyer::new(CACHE).unwrap().purge_plan(&[InvalidateEntry::Broad("items".into())])));
+    assert!(done.cache_put.is_none());
+    assert!(done.diagnostics.is_empty());
+}
+
+#[test]
+fn call_without_invalidation_has_empty_list_no_header_no_merge_no_purge() {
+    let e = cached();
+    let c = as_call(e.plan(&call(json!({"fn": "noop"})), None, NOW));
+    let done = e.finish_call(&c, Outcome::Ok("null".into()));
+    assert_eq!(done.response.body, r#"{"result":null,"invalidate":[]}"#);
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), None);
+    assert!(done.purge.is_none());
+}
+
+#[test]
+fn invalidation_is_scoped_by_args_and_identity() {
+    let e = cached();
+    let c = as_call(e.plan(&call(json!({"fn": "update_profile", "args": {"user_id": 5, "name": "n"}})), Some(&user("5")), NOW));
+    let done = e.finish_call(&c, Outcome::Ok(r#"{"name":"n"}"#.into()));
+    assert_eq!(body(&done.response)["invalidate"], json!([{"context": "user", "params": {"user_id": 5}}]));
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), Some("user;user_id=5"));
+    // Tier 2: no user_id arg, the caller's subject binds it.
+    let c = as_call(e.plan(&call(json!({"fn": "post_note", "args": {"text": "hi"}})), Some(&user("9")), NOW));
+    let done = e.finish_call(&c, Outcome::Ok("{}".into()));
+    assert_eq!(body(&done.response)["invalidate"], json!([{"context": "user", "params": {"user_id": "9"}}]));
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), Some("user;user_id=9"));
+}
+
+#[test]
+fn failures_invalidate_nothing_and_never_leak() {
+    let e = cached();
+    let c = as_call(e.plan(&call(json!({"fn": "update_item", "args": {"id": 1, "name": "x"}})), None, NOW));
+    let cases = [
+        (Outcome::Exception("KeyError: 'password' at /srv/app.py:12".into()), 500, "INTERNAL_ERROR", "Internal server error"),
+        (Outcome::Error(ProtocolError::new(ProtocolCode::InternalError, "secret detail")), 500, "INTERNAL_ERROR", "Internal server error"),
+        (Outcome::Error(ProtocolError::new(ProtocolCode::NotFound, "Item not found")), 404, "NOT_FOUND", "Item not found"),
+        (Outcome::Error(ProtocolError::new(ProtocolCode::NotImplemented, "")), 501, "NOT_IMPLEMENTED", "Not implemented"),
+        (Outcome::Error(ProtocolError::new(ProtocolCode::Forbidden, "Not yours")), 403, "FORBIDDEN", "Not yours"),
+        (Outcome::Ok("{not json".into()), 500, "INTERNAL_ERROR", "Internal server error"),
+    ];
+    for (outcome, status, code, message) in cases {
+        let done = e.finish_call(&c, outcome);
+        assert_error(&done.response, status, code, Some(message));
+        assert!(done.purge.is_none());
+        assert!(done.cache_put.is_none());
+        assert_eq!(done.response.header("X-Mizan-Invalidate"), None);
+        assert!(!done.response.body.contains("invalidate"));
+        assert!(!done.response.body.contains("password") && !done.response.body.contains("secret"));
+    }
+    let done = e.finish_call(&c, Outcome::Exception("KeyError: 'password'".into()));
+    assert!(done.diagnostics[0].contains("password"));
+    // A deliberate error keeps its details.
+    let err = ProtocolError::new(ProtocolCode::ValidationError, "Bad name").with_details(json!({"fields": {"name": ["Too short"]}}));
+    let done = e.finish_call(&c, Outcome::Error(err));
+    assert_eq!(
+        done.response.body,
+        r#"{"error":{"code":"VALIDATION_ERROR","message":"Bad name","details":{"fields":{"name":["Too short"]}}}}"#
+    );
+    // Host-rendered errors go through the same envelope; internal messages are replaced.
+    let r = e.error_response(&ProtocolError::new(ProtocolCode::InternalError, "stack trace"));
+    assert_eq!(r.body, r#"{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}"#);
+    let r = e.error_response(&ProtocolError::new(ProtocolCode::Unauthorized, "Session revoked"));
+    assert_error(&r, 401, "UNAUTHORIZED", Some("Session revoked"));
+}
+
+#[test]
+fn unresolvable_merges_are_diagnostics() {
+    let registry = r#"{"functions":{
+        "a":{"context":"c","output":"Item"},"b":{"context":"c","output":"Item"},
+        "set":{"output":"Item","merge":["c"],"affects":["c"]}},
+        "types":{"Item":{"id":"integer"}}}"#;
+    let e = ServerEngine::from_json(registry, EngineConfig::default()).unwrap();
+    let c = as_call(e.plan(&call(json!({"fn": "set"})), None, NOW));
+    let done = e.finish_call(&c, Outcome::Ok(r#"{"id":1}"#.into()));
+    assert_eq!(done.response.body, r#"{"result":{"id":1},"invalidate":["c"]}"#);
+    assert_eq!(done.diagnostics.len(), 1);
+    assert!(done.diagnostics[0].contains("2 members"), "{:?}", done.diagnostics);
+    // No cache configured: no purge plan.
+    assert!(done.purge.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The origin store and purges.
+
+#[test]
+fn purge_runs_only_after_success_and_finds_every_user_and_rev() {
+    let e = cached();
+    let mut store = OriginStore::default();
+    let mut keys = Vec::new();
+    // user contexts cached for several users, params and an old rev.
+    for (who, q) in [("5", "user_id=5"), ("6", "user_id=5&page=2"), ("7", "user_id=6")] {
+        let f = as_fetch(e.plan(&ctx("user", q), Some(&user(who)), NOW));
+        let c = f.cache.unwrap();
+        assert!(store.put(&c.key, "{}", &c.index_keys, c.ttl_seconds, NOW));
+        keys.push(c.key);
+    }
+    // An entry without the param (it may hold user 5's data), and the same params under
+    // another rev (an older deploy).
+    let keyer = Keyer::new(CACHE).unwrap();
+    let bare = keyer.index_entry(&KeyInput { context: "user".into(), params: Map::new(), user: Some("8".into()), rev: 0 });
+    store.put(&bare.key, "{}", &bare.index_keys, 60, NOW);
+    keys.push(bare.key);
+    let old = keyer.index_entry(&KeyInput { context: "user".into(), params: obj(json!({"user_id": "5"})), user: Some("5".into()), rev: 7 });
+    store.put(&old.key, "{}", &old.index_keys, 60, NOW);
+    let items = as_fetch(e.plan(&ctx("items", ""), None, NOW)).cache.unwrap();
+    store.put(&items.key, "{}", &items.index_keys, 60, NOW);
+    assert_eq!(store.len(), 6);
+
+    let c = as_call(e.plan(&call(json!({"fn": "update_profile", "args": {"user_id": 5, "name": "n"}})), Some(&user("1")), NOW));
+    // Failure: nothing to purge.
+    assert!(e.finish_call(&c, Outcome::Exception("boom".into())).purge.is_none());
+    let done = e.finish_call(&c, Outcome::Ok(r#"{"name":"n"}"#.into()));
+    let purged = store.purge(done.purge.as_ref().unwrap());
+    let mut expect = vec![keys[0].clone(), keys[1].clone(), keys[3].clone(), old.key.clone()];
+    expect.sort();
+    assert_eq!(purged, expect);
+    assert!(store.contains(&keys[2]) && store.contains(&items.key));
+    assert_eq!(store.len(), 2);
+}
+
+#[test]
+fn origin_store_drops_emptied_index_sets() {
+    let e = cached();
+    let mut store = OriginStore::new(100, 0);
+    for who in ["1", "2", "3"] {
+        for page in ["1", "2"] {
+            let c = as_fetch(e.plan(&ctx("items", &format!("page={page}")), Some(&user(who)), NOW)).cache.unwrap();
+            store.put(&c.key, "[]", &c.index_keys, c.ttl_seconds, NOW);
+        }
+    }
+    let before = store.stats();
+    assert_eq!(before.entries, 6);
+    // context + name(page) + value(page=1) + value(page=2) + 3 users.
+    assert_eq!(before.index_sets, 7);
+    // A scoped purge of page=1 removes every user's page-1 entry and that value's set.
+    let plan = e.purge_plan(&[InvalidateEntry::scoped("items", obj(json!({"page": 1})))]).unwrap();
+    assert_eq!(store.purge(&plan).len(), 3);
+    assert_eq!(store.stats().index_sets, 6);
+    // purge_user: user 2's last entry goes and so does user 2's set.
+    assert_eq!(store.purge(&e.purge_user_plan("2").unwrap()).len(), 1);
+    assert_eq!(store.stats().index_sets, 5);
+    // Broad: everything, every set.
+    let plan = e.purge_plan(&[InvalidateEntry::Broad("items".into())]).unwrap();
+    assert_eq!(store.purge(&plan).len(), 2);
+    assert_eq!(store.stats(), mizan_kernel::server::origin::OriginStats { entries: 0, index_sets: 0, bytes: 0, evictions: 0 });
+    // Purging again finds nothing.
+    assert!(store.purge(&plan).is_empty());
+    assert!(engine().purge_user_plan("1").is_err());
+}
+
+#[test]
+fn origin_store_expiry_replacement_and_bounds() {
+    let mut store = OriginStore::new(3, 0);
+    let idx = |s: &str| vec![s.to_string()];
+    store.put("a", "1", &idx("i"), 1, 0);
+    assert_eq!(store.get("a", 999).as_deref(), Some("1"));
+    assert_eq!(store.get("a", 1000), None);
+    assert!(store.is_empty());
+    assert_eq!(store.stats().index_sets, 0);
+    // Replacing an entry moves it to its new sets.
+    store.put("b", "1", &idx("i"), 10, 0);
+    store.put("b", "2", &idx("j"), 10, 0);
+    assert_eq!(store.index_members("i"), Vec::<String>::new());
+    assert_eq!(store.index_members("j"), vec!["b".to_string()]);
+    assert_eq!(store.get("b", 0).as_deref(), Some("2"));
+    // The entry bound evicts the least recently used.
+    store.put("c", "3", &idx("j"), 10, 0);
+    store.put("d", "4", &idx("j"), 10, 0);
+    store.get("b", 1);
+    store.put("e", "5", &idx("j"), 10, 1);
+    assert!(!store.contains("c") && store.contains("b"));
+    assert_eq!(store.len(), 3);
+    assert_eq!(store.stats().evictions, 1);
+    // sweep removes expired entries and their memberships.
+    assert_eq!(store.sweep(20_000), 3);
+    assert_eq!(store.stats().index_sets, 0);
+    // The byte bound.
+    let mut small = OriginStore::new(100, 40);
+    small.put("k1", &"x".repeat(20), &idx("s"), 10, 0);
+    small.put("k2", &"x".repeat(20), &idx("s"), 10, 0);
+    assert!(!small.contains("k1") && small.contains("k2"));
+    assert!(small.stats().bytes <= 40);
+    small.clear();
+    assert!(small.is_empty());
+}
+
+#[test]
+fn redis_scripts_and_plan_json() {
+    let e = cached();
+    let plan = e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap();
+    let text = plan_json(&plan);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["scopes"][0]["terms"][0]["has_param"], json!(plan.scopes[0].terms[0].has_param));
+    assert_eq!(plan_from_json(&v).unwrap(), plan);
+    assert!(plan_from_json(&json!({"scopes": [{"terms": []}]})).is_err());
+    // The scripts use only what Redis scripting provides, and the documented arguments.
+    for s in [REDIS_PUT_SCRIPT, REDIS_PURGE_SCRIPT] {
+        assert!(s.starts_with("-- mizan origin cache"));
+        assert!(!s.contains("KEYS["), "scripts take every key through ARGV");
+    }
+    assert!(REDIS_PURGE_SCRIPT.contains("UNLINK") && REDIS_PURGE_SCRIPT.contains("SISMEMBER") && REDIS_PURGE_SCRIPT.contains("cjson.decode(ARGV[1])"));
+    assert!(REDIS_PUT_SCRIPT.contains("'EX', ttl") && REDIS_PUT_SCRIPT.contains("EXPIRE"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens.
+
+fn sign(secret: &str, header: &Value, payload: &Value) -> String {
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(payload.to_string()));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+fn mwt_header() -> Value {
+    json!({"alg": "HS256", "typ": "mwt+jwt"})
+}
+
+fn mwt_payload(exp: u64) -> Value {
+    json!({"sub": "7", "staff": true, "super": false, "perm": "h", "iat": NOW / 1000, "exp": exp})
+}
+
+#[test]
+fn mwt_mint_and_verify() {
+    let e = cached();
+    let who = Identity { staff: true, perm: Some("perm-hash".into()), ..Identity::user("7") };
+    let t = e.mint_mwt(&who, NOW).unwrap();
+    let c = e.verify_mwt(&t, NOW).unwrap();
+    assert_eq!(
+        c,
+        Claims {
+            kind: TokenKind::Mwt,
+            subject: "7".into(),
+            staff: true,
+            superuser: false,
+            perm: Some("perm-hash".into()),
+            session_id: None,
+            issued_at: NOW / 1000,
+            expires_at: NOW / 1000 + 300,
+        }
+    );
+    // Expired exactly at exp; no leeway unless configured.
+    assert!(e.verify_mwt(&t, NOW + 299_999).is_ok());
+    let err = e.verify_mwt(&t, NOW + 300_000).unwrap_err();
+    assert_eq!(err.details, Some(json!({"reason": "expired"})));
+    let lenient = engine_with(EngineConfig { token_leeway_seconds: 30, ..full_config() });
+    assert!(lenient.verify_mwt(&t, NOW + 329_999).is_ok());
+    assert!(lenient.verify_mwt(&t, NOW + 330_000).is_err());
+    // Deterministic: same input, same token.
+    assert_eq!(t, e.mint_mwt(&who, NOW).unwrap());
+}
+
+#[test]
+fn tokens_refused_for_every_defect() {
+    let exp = NOW / 1000 + 60;
+    let good = sign(MWT, &mwt_header(), &mwt_payload(exp));
+    assert!(token::verify(MWT, &good, TokenKind::Mwt, NOW, 0).is_ok());
+    let reason = |t: &str| token::verify(MWT, t, TokenKind::Mwt, NOW, 0).unwrap_err();
+    // Tampered payload (staff flipped), tampered signature.
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged_payload = URL_SAFE_NO_PAD.encode(json!({"sub": "7", "staff": true, "super": true, "perm": "h", "iat": 0, "exp": exp}).to_string());
+    assert_eq!(reason(&format!("{}.{}.{}", parts[0], forged_payload, parts[2])), TokenError::Signature);
+    let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    sig[0] ^= 1;
+    assert_eq!(reason(&format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig))), TokenError::Signature);
+    // Truncated signature.
+    assert_eq!(reason(&format!("{}.{}.{}", parts[0], parts[1], &parts[2][..8])), TokenError::Signature);
+    // alg none (with and without a signature) and other algorithms.
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "mwt+jwt"}).to_string()),
+        URL_SAFE_NO_PAD.encode(mwt_payload(exp).to_string())
+    );
+    assert_eq!(reason(&none), TokenError::Algorithm);
+    for alg in ["none", "None", "HS512", "HS384", "RS256", "hs256", "ES256"] {
+        let t = sign(MWT, &json!({"alg": alg, "typ": "mwt+jwt"}), &mwt_payload(exp));
+        assert_eq!(reason(&t), TokenError::Algorithm, "{alg}");
+    }
+    assert_eq!(reason(&sign(MWT, &json!({"typ": "mwt+jwt"}), &mwt_payload(exp))), TokenError::Malformed);
+    // Missing exp; exp of the wrong type; expired; not yet valid.
+    let mut p = mwt_payload(exp);
+    p.as_object_mut().unwrap().remove("exp");
+    assert_eq!(reason(&sign(MWT, &mwt_header(), &p)), TokenError::MissingExp);
+    p["exp"] = json!("soon");
+    assert_eq!(reason(&sign(MWT, &mwt_header(), &p)), TokenError::Claims);
+    assert_eq!(reason(&sign(MWT, &mwt_header(), &mwt_payload(NOW / 1000))), TokenError::Expired);
+    let mut p = mwt_payload(exp);
+    p["nbf"] = json!(NOW / 1000 + 10);
+    assert_eq!(reason(&sign(MWT, &mwt_header(), &p)), TokenError::NotYetValid);
+    // Claims of the wrong type or missing.
+    for (k, v) in [("sub", json!(7)), ("sub", json!("")), ("staff", json!("yes")), ("perm", json!(1))] {
+        let mut p = mwt_payload(exp);
+        p[k] = v;
+        assert_eq!(reason(&sign(MWT, &mwt_header(), &p)), TokenError::Claims, "{k}");
+    }
+    // Wrong secret.
+    assert_eq!(reason(&sign(JWT, &mwt_header(), &mwt_payload(exp))), TokenError::Signature);
+    // Wrong kind, even under the same secret: an access JWT is not an MWT and vice versa.
+    let access = sign(MWT, &json!({"alg": "HS256", "typ": "JWT"}), &json!({"sub": "7", "sid": "s", "type": "access", "exp": exp}));
+    assert_eq!(reason(&access), TokenError::WrongKind);
+    assert_eq!(token::verify(MWT, &good, TokenKind::Access, NOW, 0), Err(TokenError::WrongKind));
+    let mut p = mwt_payload(exp);
+    p["type"] = json!("access");
+    assert_eq!(reason(&sign(MWT, &mwt_header(), &p)), TokenError::WrongKind);
+    assert_eq!(reason(&sign(MWT, &json!({"alg": "HS256"}), &mwt_payload(exp))), TokenError::WrongKind);
+    // Malformed shapes.
+    for t in ["", "a", "a.b", "a.b.c.d", "!!!.e30.", &format!("{}=.{}.{}", parts[0], parts[1], parts[2]), &"a".repeat(9000)] {
+        assert_eq!(reason(t), TokenError::Malformed, "{t:.40}");
+    }
+    let crit = sign(MWT, &json!({"alg": "HS256", "typ": "mwt+jwt", "crit": ["exp"]}), &mwt_payload(exp));
+    assert_eq!(reason(&crit), TokenError::Malformed);
+    let not_object = sign(MWT, &mwt_header(), &json!([1]));
+    assert_eq!(reason(&not_object), TokenError::Malformed);
+    // An empty secret accepts nothing.
+    assert!(token::verify("", &good, TokenKind::Mwt, NOW, 0).is_err());
+}
+
+#[test]
+fn jwt_pairs() {
+    let e = cached();
+    let who = Identity { superuser: true, ..Identity::user("u1") };
+    let pair = e.mint_jwt_pair(&who, "sess-1", NOW).unwrap();
+    assert_eq!(pair.access_expires_at, NOW / 1000 + 300);
+    assert_eq!(pair.refresh_expires_at, NOW / 1000 + 7 * 24 * 3600);
+    let a = e.verify_jwt(&pair.access, TokenKind::Access, NOW).unwrap();
+    assert_eq!((a.subject.as_str(), a.session_id.as_deref(), a.superuser, a.staff), ("u1", Some("sess-1"), true, false));
+    let r = e.verify_jwt(&pair.refresh, TokenKind::Refresh, NOW + 3_600_000).unwrap();
+    assert_eq!(r.kind, TokenKind::Refresh);
+    // The kinds do not cross.
+    assert!(e.verify_jwt(&pair.access, TokenKind::Refresh, NOW).is_err());
+    assert!(e.verify_jwt(&pair.refresh, TokenKind::Access, NOW).is_err());
+    assert!(e.verify_mwt(&pair.access, NOW).is_err());
+    assert!(e.verify_jwt(&e.mint_mwt(&who, NOW).unwrap(), TokenKind::Access, NOW).is_err());
+    assert!(e.verify_jwt(&pair.access, TokenKind::Mwt, NOW).is_err());
+    // Expiry.
+    assert!(e.verify_jwt(&pair.access, TokenKind::Access, NOW + 300_000).is_err());
+    // The payload's claims, in order.
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(pair.access.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        payload,
+        format!(r#"{{"sub":"u1","sid":"sess-1","staff":false,"super":true,"type":"access","iat":{},"exp":{}}}"#, NOW / 1000, NOW / 1000 + 300)
+    );
+    // Missing pieces.
+    assert!(e.mint_jwt_pair(&who, "", NOW).is_err());
+    assert!(e.mint_mwt(&Identity::user(""), NOW).is_err());
+    assert!(engine().mint_mwt(&who, NOW).is_err());
+    assert!(engine().verify_jwt(&pair.access, TokenKind::Access, NOW).is_err());
+    let no_sid = sign(JWT, &json!({"alg": "HS256", "typ": "JWT"}), &json!({"sub": "u1", "type": "access", "exp": NOW / 1000 + 60}));
+    assert_eq!(e.verify_jwt(&no_sid, TokenKind::Access, NOW).unwrap_err().details, Some(json!({"reason": "claims"})));
+}
+
+#[test]
+fn secrets_must_differ_and_be_non_empty() {
+    for (c, m, j) in [(Some(CACHE), Some(CACHE), None), (None, Some(MWT), Some(MWT)), (Some(JWT), None, Some(JWT))] {
+        let config = EngineConfig {
+            cache_secret: c.map(str::to_string),
+            mwt_secret: m.map(str::to_string),
+            jwt_secret: j.map(str::to_string),
+            ..EngineConfig::default()
+        };
+        let err = ServerEngine::from_json(REGISTRY, config).err().unwrap();
+        assert!(err.message.contains("must differ"), "{err}");
+    }
+    for field in 0..3 {
+        let mut config = EngineConfig::default();
+        let empty = Some(String::new());
+        match field {
+            0 => config.cache_secret = empty,
+            1 => config.mwt_secret = empty,
+            _ => config.jwt_secret = empty,
+        }
+        assert!(ServerEngine::from_json(REGISTRY, config).is_err());
+    }
+    let e = engine_with(EngineConfig { mwt_secret: Some("short".into()), ..EngineConfig::default() });
+    assert_eq!(e.warnings().len(), 1);
+    assert!(!format!("{:?}", e.config()).contains("short"));
+}
+
+#[test]
+fn token_headers_set_the_identity_or_refuse_with_no_fallback() {
+    let e = cached();
+    let host = staff("host-user");
+    let who = Identity { perm: Some("p".into()), ..Identity::user("token-user") };
+    let mwt = e.mint_mwt(&who, NOW).unwrap();
+    let req = call(json!({"fn": "update_profile", "args": {"user_id": 1, "name": "n"}}));
+    // A valid MWT replaces the host's identity.
+    let c = as_call(e.plan(&req.clone().with_header("x-mizan-token", &mwt), Some(&host), NOW));
+    assert_eq!(c.identity, Some(who.clone()));
+    // Expired, tampered, `none`: 401 even though the host has a session.
+    let expired = e.plan(&req.clone().with_header("X-Mizan-Token", &mwt), Some(&host), NOW + 300_000);
+    let r = error_of(expired, 401, "UNAUTHORIZED", "Invalid token");
+    assert_eq!(body(&r)["error"]["details"], json!({"reason": "expired"}));
+    let tampered = format!("{}x", mwt);
+    error_of(e.plan(&req.clone().with_header("X-Mizan-Token", &tampered), Some(&host), NOW), 401, "UNAUTHORIZED", "Invalid token");
+    let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"mwt+jwt"}"#), mwt.split('.').nth(1).unwrap());
+    let r = error_of(e.plan(&req.clone().with_header("X-Mizan-Token", &none), Some(&host), NOW), 401, "UNAUTHORIZED", "Invalid token");
+    assert_eq!(body(&r)["error"]["details"], json!({"reason": "algorithm"}));
+    // A JWT access token in the MWT header is refused; in Authorization it is accepted.
+    let pair = e.mint_jwt_pair(&staff("jwt-user"), "s1", NOW).unwrap();
+    error_of(e.plan(&req.clone().with_header("X-Mizan-Token", &pair.access), None, NOW), 401, "UNAUTHORIZED", "Invalid token");
+    let c = as_call(e.plan(&req.clone().with_header("Authorization", format!("Bearer {}", pair.access)), None, NOW));
+    assert_eq!(c.identity.as_ref().map(|i| (i.subject.as_str(), i.staff, i.session_id.as_deref())), Some(("jwt-user", true, Some("s1"))));
+    // A refresh token is not an access token.
+    let r = error_of(e.plan(&req.clone().with_header("Authorization", format!("bearer {}", pair.refresh)), None, NOW), 401, "UNAUTHORIZED", "Invalid token");
+    assert_eq!(body(&r)["error"]["details"], json!({"reason": "wrong-kind"}));
+    // Other schemes are not ours; an empty token header is no token.
+    let c = as_call(e.plan(&req.clone().with_header("Authorization", "Basic dTpw").with_header("X-Mizan-Token", " "), Some(&host), NOW));
+    assert_eq!(c.identity, Some(host.clone()));
+    // Not configured: the headers are not read.
+    let c = as_call(engine().plan(&req.clone().with_header("X-Mizan-Token", "junk").with_header("Authorization", "Bearer junk"), Some(&host), NOW));
+    assert_eq!(c.identity, Some(host.clone()));
+    // The token's identity keys the cache.
+    let f = as_fetch(e.plan(&ctx("items", "").with_header("X-Mizan-Token", &mwt), Some(&host), NOW));
+    assert_eq!(f.cache.unwrap().key, key_of("items", json!({}), Some("token-user"), 2));
+    // The session endpoint does not look at tokens.
+    assert_eq!(responded(e.plan(&Request::get("/api/mizan/session/").with_header("X-Mizan-Token", "junk"), None, NOW)).status, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON forms, and never a panic.
+
+#[test]
+fn json_forms() {
+    let e = cached();
+    let plan = e.plan(&ctx("items", "page=1"), Some(&user("1")), NOW);
+    let v = json_form::plan(&plan);
+    assert_eq!(v["fetch"]["context"], "items");
+    assert_eq!(v["fetch"]["members"][0], json!({"function": "item_count", "args": {}}));
+    assert_eq!(v["fetch"]["identity"]["subject"], "1");
+    let cache = json_form::cache_plan_from(&v["fetch"]["cache"]).unwrap();
+    assert_eq!(cache, as_fetch(plan).cache);
+    assert_eq!(json_form::identity_from(&json!({"subject": "1"})).unwrap(), Some(user("1")));
+    assert_eq!(json_form::identity_from(&Value::Null).unwrap(), None);
+    assert!(json_form::identity_from(&json!(5)).is_err());
+    assert_eq!(json_form::outcome_from(&json!({"ok": {"a": 1}})).unwrap(), Outcome::Ok(r#"{"a":1}"#.into()));
+    assert!(matches!(json_form::outcome_from(&json!({"error": {"code": "NOT_FOUND", "message": "x"}})).unwrap(), Outcome::Error(e) if e.code == ProtocolCode::NotFound));
+    assert!(json_form::outcome_from(&json!({"error": {"code": "TEAPOT"}})).is_err());
+    let r = json_form::plan(&e.plan(&Request::get("/api/mizan/session/"), None, NOW));
+    assert_eq!(r["respond"]["headers"][1], json!(["Cache-Control", "no-store"]));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn planning_never_panics(
+        method in prop::sample::select(vec!["GET", "POST", "HEAD", "PUT", "get"]),
+        path in prop::sample::select(vec!["/api/mizan/call/", "/api/mizan/ctx/items/", "/api/mizan/ctx/typed_ctx", "/api/mizan/session/", "/api/mizan/ctx/%"]),
+        tail in "[a-z%/?&=]{0,8}",
+        query in "[a-z0-9%&=+\\[\\]{}\",]{0,40}",
+        body in prop::collection::vec(any::<u8>(), 0..200),
+        token in "[A-Za-z0-9._-]{0,60}",
+    ) {
+        let e = cached();
+        let req = Request { method: method.into(), path: format!("{path}{tail}"), query, headers: vec![
+            ("X-Mizan-Token".into(), token.clone()), ("Authorization".into(), format!("Bearer {token}"))], body, csrf_token: None };
+        let _ = e.plan(&req, Some(&user("1")), NOW);
+        let _ = e.plan_with(&req, None, NOW, &[("is_owner".into(), true), ("can_audit".into(), false)]);
+    }
+
+    #[test]
+    fn call_bodies_never_panic(args in "\\{(\"[a-z]{1,5}\":(-?[0-9]{1,25}(\\.[0-9]{1,3})?|\"[a-z0-9]{0,6}\"|true|null|\\[\\]|\\{\\}),?){0,6}\\}") {
+        let e = cached();
+        for f in ["typed", "update_item", "super_op"] {
+            let b = format!(r#"{{"fn":"{f}","args":{}}}"#, args.trim_end_matches(",}").replace(",}", "}"));
+            if let Plan::Call(c) = e.plan(&Request::post("/api/mizan/call/", b), Some(&user("1")), NOW) {
+                let _ = e.finish_call(&c, Outcome::Ok(args.clone()));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Redis scripts against a live server: `MIZAN_TEST_REDIS=127.0.0.1:6379 cargo test -p
+// mizan-kernel --test server redis_live` (skipped without the variable; it FLUSHALLs the server).
+// The same entries go into an `OriginStore` and into Redis through the put script; after every
+// purge both hold the same entries, the same index sets and the same members.
+
+mod resp {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Reply {
+        Status(String),
+        Error(String),
+        Int(i64),
+        Bulk(Option<String>),
+        Array(Vec<Reply>),
+    }
+
+    pub struct Conn {
+        w: TcpStream,
+        r: BufReader<TcpStream>,
+    }
+
+    impl Conn {
+        pub fn connect(addr: &str) -> Conn {
+            let s = TcpStream::connect(addr).expect("connect to MIZAN_TEST_REDIS");
+            Conn { w: s.try_clone().unwrap(), r: BufReader::new(s) }
+        }
+
+        pub fn cmd<S: AsRef<str>>(&mut self, args: &[S]) -> Reply {
+            let mut out = format!("*{}\r\n", args.len());
+            for a in args {
+                out.push_str(&format!("${}\r\n{}\r\n", a.as_ref().len(), a.as_ref()));
+            }
+            self.w.write_all(out.as_bytes()).unwrap();
+            self.read()
+        }
+
+        fn read(&mut self) -> Reply {
+            let mut line = String::new();
+            self.r.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            let (kind, rest) = line.split_at(1);
+            match kind {
+                "+" => Reply::Status(rest.into()),
+                "-" => Reply::Error(rest.into()),
+                ":" => Reply::Int(rest.parse().unwrap()),
+                "$" => {
+                    let n: i64 = rest.parse().unwrap();
+                    if n < 0 {
+                        return Reply::Bulk(None);
+                    }
+                    let mut buf = vec![0; n as usize + 2];
+                    self.r.read_exact(&mut buf).unwrap();
+                    buf.truncate(n as usize);
+                    Reply::Bulk(Some(String::from_utf8(buf).unwrap()))
+                }
+                "*" => {
+                    let n: i64 = rest.parse().unwrap();
+                    Reply::Array((0..n).map(|_| self.read()).collect())
+                }
+                _ => panic!("unexpected reply {line}"),
+            }
+        }
+
+        /// An array reply of strings, sorted.
+        pub fn strings<S: AsRef<str>>(&mut self, args: &[S]) -> Vec<String> {
+            match self.cmd(args) {
+                Reply::Array(items) => {
+                    let mut v: Vec<String> = items
+                        .into_iter()
+                        .map(|r| match r {
+                            Reply::Bulk(Some(s)) => s,
+                            other => panic!("{other:?}"),
+                        })
+                        .collect();
+                    v.sort();
+                    v
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn redis_live_scripts_match_the_origin_store() {
+    let Ok(addr) = std::env::var("MIZAN_TEST_REDIS") else { return };
+    for prefix in ["", "{mizan}:"] {
+        let mut c = resp::Conn::connect(&addr);
+        assert_eq!(c.cmd(&["FLUSHALL"]), resp::Reply::Status("OK".into()));
+        let keyer = Keyer::new(CACHE).unwrap();
+        let mut mem = OriginStore::default();
+        let mut entries = Vec::new();
+        for context in ["user", "items"] {
+            for who in [None, Some("1"), Some("2")] {
+                for params in [json!({}), json!({"user_id": 5}), json!({"user_id": "5", "page": 2}), json!({"user_id": 6}), json!({"page": 2})] {
+                    for rev in [0, 3] {
+                        let e = keyer.index_entry(&KeyInput { context: context.into(), params: obj(params.clone()), user: who.map(str::to_string), rev });
+                        let body = format!("body-{}", entries.len());
+                        mem.put(&e.key, &body, &e.index_keys, 600, 0);
+                        let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), e.key.clone(), body, "600".into()];
+                        args.extend(e.index_keys.clone());
+                        assert_eq!(c.cmd(&args), resp::Reply::Int(1));
+                        entries.push(e);
+                    }
+                }
+            }
+        }
+        let plans = [
+            keyer.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]),
+            keyer.purge_user_plan(&["items".to_string(), "user".to_string()], "2").unwrap(),
+            keyer.purge_plan(&[InvalidateEntry::scoped("items", obj(json!({"user_id": "6", "page": 2})))]),
+            keyer.purge_plan(&[InvalidateEntry::Broad("items".into())]),
+            keyer.purge_plan(&[InvalidateEntry::Broad("user".into())]),
+        ];
+        for plan in plans {
+            let expect = mem.purge(&plan);
+            assert!(!expect.is_empty());
+            assert_eq!(c.strings(&["EVAL", REDIS_PURGE_SCRIPT, "0", &plan_json(&plan), prefix]), expect);
+            let mut live: Vec<String> = entries.iter().filter(|e| mem.contains(&e.key)).map(|e| format!("{prefix}{}", e.key)).collect();
+            live.sort();
+            let stored: Vec<String> = c.strings(&["KEYS", &format!("{prefix}ctx:*")]).into_iter().filter(|k| !k.ends_with(":idx")).collect();
+            assert_eq!(stored, live);
+            assert_eq!(c.strings(&["KEYS", &format!("{prefix}ctx:*:idx")]).len(), live.len());
+            let sets = c.strings(&["KEYS", &format!("{prefix}idx:*")]);
+            assert_eq!(sets.len(), mem.stats().index_sets);
+            for set in &sets {
+                assert_eq!(c.strings(&["SMEMBERS", set.as_str()]), mem.index_members(&set[prefix.len()..]));
+                assert!(matches!(c.cmd(&["TTL", set.as_str()]), resp::Reply::Int(t) if t > 0 && t <= 600));
+            }
+        }
+        assert!(c.strings(&["KEYS", "*"]).is_empty(), "nothing left behind");
+        // A replaced entry leaves its old index sets; a TTL of 0 stores nothing.
+        let e = &entries[0];
+        let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), e.key.clone(), "v1".into(), "100".into()];
+        args.extend(e.index_keys.clone());
+        c.cmd(&args);
+        c.cmd(&["EVAL", REDIS_PUT_SCRIPT, "0", prefix, &e.key, "v2", "50", "idx:other"]);
+        assert_eq!(c.strings(&["KEYS", "*"]).len(), 3);
+        assert_eq!(c.cmd(&["GET", &format!("{prefix}{}", e.key)]), resp::Reply::Bulk(Some("v2".into())));
+        assert_eq!(c.cmd(&["EVAL", REDIS_PUT_SCRIPT, "0", prefix, "k", "b", "0", "idx:x"]), resp::Reply::Int(0));
+        assert_eq!(c.cmd(&["EVAL", REDIS_PURGE_SCRIPT, "0", r#"{"scopes":[]}"#, prefix]), resp::Reply::Array(vec![]));
+        c.cmd(&["FLUSHALL"]);
+    }
+}
