@@ -374,3 +374,16 @@ export function redisPlanJson(plan: PurgePlan): string;
 
 /** How many kernel instances this module has created (1 until a trap happened). */
 export function instanceGeneration(): number;
+
+// ---------------------------------------------------------------------------------------------
+// The client (also `@mizan/kernel-wasm/client`).
+
+export {
+  createClient,
+  httpTransport,
+  tauriTransport,
+  channelTransport,
+  serveChannel,
+  MizanRequestError,
+} from './client/index.js';
+export type { ClientOptions, MizanClient, Snapshot, Transport, MutationObserver, MutationState } from './client/index.js';

@@ -1097,3 +1097,15 @@ export function redisPlanJson(purgePlan) {
   const p = purgePlanIn(purgePlan);
   return call((k) => k.server.redisPlanJson(p));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The client (src/client/; also `@mizan/kernel-wasm/client`, which the framework adapters use).
+
+export {
+  createClient,
+  httpTransport,
+  tauriTransport,
+  channelTransport,
+  serveChannel,
+  MizanRequestError,
+} from './client/index.js';

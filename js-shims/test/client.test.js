@@ -288,6 +288,7 @@ test('timers: one host timer, never above 2^31 - 1 ms; a long gcTime does not fi
   const stop = c.subscribe('user', { user_id: 5 }, () => {});
   await waitFor(() => c.getSnapshot('user', { user_id: 5 }).isSuccess);
   stop();
+  await sleep(0); // subscribe/unsubscribe flush on a microtask
   assert.equal(ft.pending().length, 1, 'one timer');
   assert.equal(ft.pending()[0].ms, 2 ** 31 - 1, 'clamped below the setTimeout limit');
   assert.ok(ft.delays.every((d) => d <= 2 ** 31 - 1));
@@ -303,6 +304,8 @@ test('timers: one host timer, never above 2^31 - 1 ms; a long gcTime does not fi
   const c2 = createClient({ transport, now: () => t, timers: ft.timers, listen: false, gcTime: Infinity });
   clients.push(c2);
   c2.subscribe('user', { user_id: 1 }, () => {})();
+  await sleep(0);
+  assert.ok(ft.pending().length >= 1);
   assert.ok(ft.pending().every((p) => p.ms <= 2 ** 31 - 1));
 });
 
@@ -537,4 +540,25 @@ test('a kernel trap: the client starts over on the fresh instance and re-subscri
   assert.equal(u.seen.at(-1), u.get(), 'the listener heard about it');
   assert.equal(httpCount('user', 'user_id=5'), 2);
   u.stop();
+});
+
+test('a transport that answers garbage fails the fetch or the call instead of hanging', async () => {
+  let answer;
+  const transport = { fetch: async () => answer, call: async () => answer };
+  const c = createClient({ transport, listen: false, retry: false });
+  clients.push(c);
+  answer = undefined;
+  const e1 = await c.fetch('user', { user_id: 1 }).then(() => null, (e) => e);
+  assert.equal(e1.code, 'INVALID_RESPONSE');
+  answer = [1, 2];
+  const e2 = await c.fetch('user', { user_id: 2 }).then(() => null, (e) => e);
+  assert.equal(e2.code, 'INVALID_RESPONSE', 'a bundle must be an object (the kernel says so)');
+  answer = { nobody: true };
+  const e3 = await c.mutate('f', {}).then(() => null, (e) => e);
+  assert.equal(e3.code, 'INVALID_RESPONSE');
+  answer = { body: { result: 1, invalidate: 'not a list' } };
+  const e4 = await c.mutate('f', {}).then(() => null, (e) => e);
+  assert.equal(e4.code, 'INVALID_RESPONSE');
+  answer = { body: { result: 7, invalidate: [] } };
+  assert.equal(await c.mutate('f', {}), 7);
 });

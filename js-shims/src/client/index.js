@@ -75,6 +75,12 @@ function defaultReport(e) {
   });
 }
 
+const invalidResponse = (x) => ({
+  status: 502,
+  code: 'INVALID_RESPONSE',
+  message: `The transport's answer is not usable: ${x instanceof Error ? x.message : String(x)}`,
+});
+
 const sameError = (a, raw) => a.code === raw.code && a.message === raw.message && JSON.stringify(a.details) === JSON.stringify(raw.details ?? null);
 
 /**
@@ -232,7 +238,12 @@ export function createClient(options = {}) {
         request(
           () => transport.fetch({ key, context: e.context, params: e.params, query: e.query }),
           (body) => {
-            store.fetchOk(e.request_id, body, now());
+            try {
+              store.fetchOk(e.request_id, body, now());
+            } catch (x) {
+              // Not representable as JSON (a transport returned undefined, NaN…): a bad answer.
+              store.fetchErr(e.request_id, invalidResponse(x), now());
+            }
             settled.push(key, true);
           },
           (err) => {
@@ -249,8 +260,10 @@ export function createClient(options = {}) {
           (r) => {
             try {
               store.callOk(e.request_id, r?.body, r?.header ?? null);
-            } catch {
-              // An unreadable call response: the store has failed the mutation (INVALID_RESPONSE).
+            } catch (x) {
+              // The kernel failed the mutation itself (INVALID_RESPONSE) unless the body never
+              // reached it (not representable as JSON): then fail it here.
+              if (store.mutation(e.mutation_id)?.status === 'pending') store.callErr(e.request_id, invalidResponse(x));
             }
           },
           (err) => {
@@ -483,7 +496,9 @@ export function createClient(options = {}) {
       sub.count++;
       const entry = (s) => listener(s);
       sub.listeners.add(entry);
-      flush();
+      // Batched: a render that mounts many observers pays for one drain, not one each (a drain
+      // costs O(instances) in the kernel). getSnapshot reads the kernel directly meanwhile.
+      queueFlush();
       let active = true;
       return () => {
         if (!active) return;
@@ -494,7 +509,7 @@ export function createClient(options = {}) {
         if (closed) return;
         checkGeneration();
         store.unsubscribe(key, now());
-        flush();
+        queueFlush();
       };
     },
 

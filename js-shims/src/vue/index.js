@@ -1,6 +1,18 @@
 // @mizan/kernel-wasm/vue: composables over the client (src/client/), returning refs. No state of
 // its own: a shallowRef mirrors the client's snapshot (which keeps identity while unchanged).
-import { computed, getCurrentInstance, getCurrentScope, inject, onScopeDispose, provide, shallowReadonly, shallowRef, toValue, watch } from 'vue';
+import {
+  computed,
+  getCurrentInstance,
+  getCurrentScope,
+  inject,
+  onScopeDispose,
+  provide,
+  shallowReadonly,
+  shallowRef,
+  ssrContextKey,
+  toValue,
+  watch,
+} from 'vue';
 import { IDLE_SNAPSHOT } from '../client/index.js';
 
 export const MIZAN_KEY = Symbol.for('@mizan/kernel-wasm/vue');
@@ -27,7 +39,9 @@ export function useMizanClient() {
   return client;
 }
 
-const isServer = typeof window === 'undefined';
+// Rendering on the server (renderToString): read the snapshot once, subscribe to nothing (no
+// unmount would ever unsubscribe). Outside SSR (a browser, or Node without a renderer) subscribe.
+const inSsr = () => (getCurrentInstance() ? inject(ssrContextKey, null) !== null : false);
 
 /**
  * One context instance. `name` and `params` may be refs or getters (the subscription follows
@@ -36,6 +50,7 @@ const isServer = typeof window === 'undefined';
  */
 export function useMizanContext(name, params = {}, options = {}) {
   const client = options.client ?? useMizanClient();
+  const ssr = inSsr();
   const snap = shallowRef(IDLE_SNAPSHOT);
   watch(
     () => [toValue(name), toValue(params), toValue(options.enabled ?? true)],
@@ -45,7 +60,7 @@ export function useMizanContext(name, params = {}, options = {}) {
         return;
       }
       snap.value = client.getSnapshot(n, p);
-      if (isServer) return; // SSR renders once: nothing would ever unsubscribe
+      if (ssr) return;
       onCleanup(client.subscribe(n, p, (s) => (snap.value = s)));
     },
     { immediate: true, deep: true },
@@ -75,7 +90,7 @@ export function useMutation(fn, options = {}) {
   const client = options.client ?? useMizanClient();
   const observer = client.mutation(fn, options);
   const state = shallowRef(observer.getSnapshot());
-  const stop = observer.subscribe((s) => (state.value = s));
+  const stop = inSsr() ? () => {} : observer.subscribe((s) => (state.value = s));
   if (getCurrentScope()) onScopeDispose(stop); // unsubscribe with the component
   const field = (k) => computed(() => state.value[k]);
   return {
