@@ -13,6 +13,11 @@ pub struct Store(RefCell<KernelStore>);
 
 impl wstore::Guest for Kernel {
     type Store = Store;
+
+    fn instance_key(context: String, params_json: String) -> R<String> {
+        let params = parse_object(&params_json, "params").map_err(err)?;
+        Ok(mizan_kernel::store::instance_key(&context, &params).0)
+    }
 }
 
 fn request_error(text: &str) -> R<RequestError> {

@@ -29,6 +29,9 @@ pub struct Instance {
     pub context: String,
     /// Params as first given (values as sent; two spellings of one value share the instance).
     pub params: Map<String, Value>,
+    /// The params stringified once, at creation: invalidation matching compares these strings
+    /// instead of stringifying every instance's values on every invalidation.
+    pub canonical: BTreeMap<String, String>,
     pub query: String,
     pub status: Status,
     /// The request in flight, if any (one per instance: de-duplication).
@@ -54,10 +57,12 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(key: String, context: String, params: Map<String, Value>, query: String) -> Self {
+        let canonical = params.iter().map(|(k, v)| (k.clone(), crate::canon::stringify(v))).collect();
         Instance {
             key,
             context,
             params,
+            canonical,
             query,
             status: Status::Idle,
             in_flight: None,
@@ -73,6 +78,12 @@ impl Instance {
             gc_at: None,
             last_used: 0,
         }
+    }
+
+    /// The matching rule of KERNEL.md §7 against an entry's stringified params: every param of
+    /// the entry equals the instance's param of that name, or the instance lacks it.
+    pub fn matches(&self, entry_params: &[(String, String)]) -> bool {
+        entry_params.iter().all(|(k, v)| self.canonical.get(k).is_none_or(|mine| mine == v))
     }
 
     pub fn is_stale(&self, now: u64, stale_time: u64) -> bool {

@@ -117,7 +117,7 @@ enum Request {
 pub struct Store {
     config: StoreConfig,
     instances: BTreeMap<String, Instance>,
-    by_context: BTreeMap<String, BTreeSet<String>>,
+    by_context: BTreeMap<String, ContextIndex>,
     requests: BTreeMap<u64, Request>,
     mutations: BTreeMap<u64, Mutation>,
     next_id: u64,
@@ -131,6 +131,62 @@ pub struct Store {
     started: bool,
     csrf_token: Option<String>,
     scheduled_at: Option<u64>,
+    /// Some retry or gc time changed since the next wake-up was computed: `drain` rescans only
+    /// then, so invalidating 1 % of 10 000 instances does not walk all of them for timers.
+    timers_dirty: bool,
+}
+
+/// Where to find a context's instances by param: an invalidation of `{list_id: 7}` among 10 000
+/// lists looks at the one instance with that value (plus any lacking the param), not at all.
+#[derive(Default)]
+struct ContextIndex {
+    keys: BTreeSet<String>,
+    /// param name → instances that have the param.
+    with_param: BTreeMap<String, BTreeSet<String>>,
+    /// (param name, stringified value) → instances with that value.
+    with_value: BTreeMap<(String, String), BTreeSet<String>>,
+}
+
+impl ContextIndex {
+    fn insert(&mut self, inst: &Instance) {
+        self.keys.insert(inst.key.clone());
+        for (k, v) in &inst.canonical {
+            self.with_param.entry(k.clone()).or_default().insert(inst.key.clone());
+            self.with_value.entry((k.clone(), v.clone())).or_default().insert(inst.key.clone());
+        }
+    }
+
+    fn remove(&mut self, inst: &Instance) {
+        self.keys.remove(&inst.key);
+        for (k, v) in &inst.canonical {
+            if let Some(set) = self.with_param.get_mut(k) {
+                set.remove(&inst.key);
+                if set.is_empty() {
+                    self.with_param.remove(k);
+                }
+            }
+            let pair = (k.clone(), v.clone());
+            if let Some(set) = self.with_value.get_mut(&pair) {
+                set.remove(&inst.key);
+                if set.is_empty() {
+                    self.with_value.remove(&pair);
+                }
+            }
+        }
+    }
+
+    /// Instances an entry with these (stringified, sorted) params may cover: those with the first
+    /// param's value, plus those without that param. The caller checks the remaining params.
+    fn candidates<'a>(&'a self, wanted: &[(String, String)]) -> Vec<&'a String> {
+        let Some((name, value)) = wanted.first() else { return self.keys.iter().collect() };
+        let mut out: Vec<&String> =
+            self.with_value.get(&(name.clone(), value.clone())).map(|s| s.iter().collect()).unwrap_or_default();
+        let having = self.with_param.get(name);
+        if having.map_or(0, BTreeSet::len) < self.keys.len() {
+            out.extend(self.keys.iter().filter(|k| !having.is_some_and(|h| h.contains(*k))));
+        }
+        out
+    }
 }
 
 /// The instance key: the context, then the canonical query string. Params whose values
@@ -165,6 +221,7 @@ impl Store {
             started: false,
             csrf_token: None,
             scheduled_at: None,
+            timers_dirty: false,
         }
     }
 
@@ -226,8 +283,8 @@ impl Store {
         let (key, query) = instance_key(context, params);
         if !self.instances.contains_key(&key) {
             let inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
+            self.by_context.entry(context.to_string()).or_default().insert(&inst);
             self.instances.insert(key.clone(), inst);
-            self.by_context.entry(context.to_string()).or_default().insert(key.clone());
             self.evict_over_bound(&key);
         }
         self.use_clock += 1;
@@ -240,9 +297,10 @@ impl Store {
 
     fn drop_instance(&mut self, key: &str) {
         if let Some(inst) = self.instances.remove(key) {
-            if let Some(set) = self.by_context.get_mut(&inst.context) {
-                set.remove(key);
-                if set.is_empty() {
+            self.timers_dirty = true;
+            if let Some(index) = self.by_context.get_mut(&inst.context) {
+                index.remove(&inst);
+                if index.keys.is_empty() {
                     self.by_context.remove(&inst.context);
                 }
             }
@@ -278,7 +336,9 @@ impl Store {
             return;
         }
         inst.in_flight = Some(request_id);
-        inst.retry_at = None;
+        if inst.retry_at.take().is_some() {
+            self.timers_dirty = true;
+        }
         inst.refetch_after_settle = false;
         if inst.data.is_none() {
             inst.status = Status::Loading;
@@ -306,7 +366,9 @@ impl Store {
         let key = self.get_or_create(context, params);
         if let Some(inst) = self.instances.get_mut(&key) {
             inst.subscribers += 1;
-            inst.gc_at = None;
+            if inst.gc_at.take().is_some() {
+                self.timers_dirty = true;
+            }
         }
         self.mark(&key);
         if self.needs_fetch(&key, now) {
@@ -323,6 +385,7 @@ impl Store {
             inst.subscribers -= 1;
             if inst.subscribers == 0 {
                 inst.gc_at = Some(now.saturating_add(gc));
+                self.timers_dirty = true;
             }
         }
         self.mark(key);
@@ -344,6 +407,7 @@ impl Store {
         if let Some(inst) = self.instances.get_mut(&key) {
             if inst.subscribers == 0 && inst.gc_at.is_none() {
                 inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
+                self.timers_dirty = true;
             }
         }
         if self.needs_fetch(&key, now) {
@@ -417,6 +481,7 @@ impl Store {
             if let Some(inst) = self.instances.get_mut(key) {
                 inst.attempts += 1;
                 inst.retry_at = Some(now.saturating_add(delay));
+                self.timers_dirty = true;
                 // The retry fetches after any invalidation that came meanwhile.
                 inst.refetch_after_settle = false;
             }
@@ -431,26 +496,30 @@ impl Store {
         }
     }
 
-    fn matching(&self, entry_context: &str, matches: impl Fn(&Instance) -> bool) -> Vec<String> {
-        self.by_context
-            .get(entry_context)
-            .map(|keys| {
-                keys.iter().filter(|k| self.instances.get(*k).is_some_and(&matches)).cloned().collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn entry_matches(entry: &InvalidateEntry) -> impl Fn(&Instance) -> bool + '_ {
-        move |i: &Instance| entry.matches(&i.context, &i.params)
+    /// Keys of the instances of `context` an entry with these params covers. The entry's values
+    /// are stringified once here, not once per instance.
+    /// Results are in key order, as a scan of the context would give them.
+    fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<String> {
+        let Some(index) = self.by_context.get(context) else { return Vec::new() };
+        let wanted = canon::stringified_params(params);
+        let mut keys: Vec<String> = index
+            .candidates(&wanted)
+            .into_iter()
+            .filter(|k| self.instances.get(*k).is_some_and(|i| i.matches(&wanted)))
+            .cloned()
+            .collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Mark matching instances stale; observed ones refetch (after a running fetch settles),
     /// unobserved ones when next observed. Repeated invalidations coalesce into one refetch.
     pub fn invalidate(&mut self, entries: &[InvalidateEntry]) {
         let mut keys: Vec<String> = Vec::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         for entry in entries {
-            for key in self.matching(entry.context(), Self::entry_matches(entry)) {
-                if !keys.contains(&key) {
+            for key in self.matching(entry.context(), entry.params()) {
+                if seen.insert(key.clone()) {
                     keys.push(key);
                 }
             }
@@ -475,9 +544,10 @@ impl Store {
             None => self.instances.keys().cloned().collect(),
             Some(entries) => {
                 let mut keys = Vec::new();
+                let mut seen: BTreeSet<String> = BTreeSet::new();
                 for e in entries {
-                    for k in self.matching(e.context(), Self::entry_matches(e)) {
-                        if !keys.contains(&k) {
+                    for k in self.matching(e.context(), e.params()) {
+                        if seen.insert(k.clone()) {
                             keys.push(k);
                         }
                     }
@@ -501,6 +571,7 @@ impl Store {
                 self.requests.remove(&id);
             }
             self.instances.insert(key.clone(), fresh);
+            self.timers_dirty = true;
             self.mark(&key);
             self.start_fetch(&key);
         }
@@ -526,8 +597,7 @@ impl Store {
     fn apply_merges(&mut self, merges: &[MergeEntry]) -> Result<Vec<Patch>> {
         let mut patches = Vec::new();
         for m in merges {
-            let scope = InvalidateEntry::scoped(m.context.clone(), m.params.clone());
-            for key in self.matching(&m.context, Self::entry_matches(&scope)) {
+            for key in self.matching(&m.context, &m.params) {
                 let mut version = self.next_version;
                 let Some(inst) = self.instances.get_mut(&key) else { continue };
                 let Some(data) = inst.data.as_mut() else { continue };
@@ -663,6 +733,7 @@ impl Store {
     /// Timers: due retries fetch again, unobserved instances past their gc time are dropped.
     pub fn tick(&mut self, now: u64) {
         self.scheduled_at = None;
+        self.timers_dirty = true;
         let due_retries: Vec<String> =
             self.instances.values().filter(|i| i.retry_at.is_some_and(|t| t <= now)).map(|i| i.key.clone()).collect();
         for key in due_retries {
@@ -750,6 +821,7 @@ impl Store {
                 inst.updated_at = Some(now);
                 if inst.subscribers == 0 && inst.gc_at.is_none() {
                     inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
+                    self.timers_dirty = true;
                 }
             }
             self.next_version = version;
@@ -785,15 +857,18 @@ impl Store {
     /// Hand over the effects and changes since the last drain, plus a `schedule` effect when the
     /// next timer moved.
     pub fn drain(&mut self, now: u64) -> Drained {
-        let next = self
-            .instances
-            .values()
-            .flat_map(|i| [i.retry_at, if i.subscribers == 0 { i.gc_at } else { None }])
-            .flatten()
-            .min();
-        if next.is_some() && next != self.scheduled_at {
-            if let Some(at) = next {
-                self.effects.push(Effect::Schedule { at_ms: at, delay_ms: at.saturating_sub(now).min(MAX_TIMER_DELAY_MS) });
+        if self.timers_dirty {
+            self.timers_dirty = false;
+            let next = self
+                .instances
+                .values()
+                .flat_map(|i| [i.retry_at, if i.subscribers == 0 { i.gc_at } else { None }])
+                .flatten()
+                .min();
+            if next.is_some() && next != self.scheduled_at {
+                if let Some(at) = next {
+                    self.effects.push(Effect::Schedule { at_ms: at, delay_ms: at.saturating_sub(now).min(MAX_TIMER_DELAY_MS) });
+                }
             }
             self.scheduled_at = next;
         }
