@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python host's environment: .venv with mizan-kernel (python-shims, editable) and its test
-# dependencies (pytest, httpx, wasmtime>=50 from PyPI). Idempotent: a second run only re-syncs the
-# component copy and returns in well under a second. Run the tests with
+# dependencies (pytest, httpx, fastapi, uvicorn, django, redis, pydantic, wasmtime>=50 from PyPI),
+# plus redis-server (Debian package) for the Redis and wire tests. Idempotent: a second run only
+# re-syncs the component copy and returns in well under a second. Run the tests with
 #   .venv/bin/python -m pytest python-shims/tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,12 @@ fi
 stamp="$venv/.mizan-kernel-installed"
 want=$(cat python-shims/pyproject.toml python-shims/setup.py | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
-  || ! "$venv/bin/python" -c 'import mizan_kernel, wasmtime, pytest, httpx' >/dev/null 2>&1; then
+  || ! "$venv/bin/python" -c 'import mizan_kernel, wasmtime, pytest, httpx, fastapi, uvicorn, django, redis' >/dev/null 2>&1; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -e 'python-shims[test]'
   echo "$want" > "$stamp"
+fi
+# redis-server for tests/wire and test_server_redis.py (skipped without it).
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -qq redis-server >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq redis-server >/dev/null 2>&1; }) \
+    || echo "python-env: could not install redis-server; the Redis tests will be skipped" >&2
 fi

@@ -27,6 +27,11 @@ from ._types import (
     PurgeTerm,
 )
 
+from .server import Engine, Identity, OriginStore, ProtocolError  # server engine (KERNEL.md §8, §10)
+from .origin import MemoryOriginStore, OriginCache, RedisOriginStore  # origin-cache stores (§2.1)
+from .decorators import Functions, current_identity, current_user  # @client registries
+from .app import MizanApp  # the framework-independent host (FastAPI, Django)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -63,6 +68,17 @@ __all__ = [
     "set_memory_limit",
     "has_store",
     "component_path",
+    "Engine",
+    "OriginStore",
+    "Identity",
+    "ProtocolError",
+    "OriginCache",
+    "MemoryOriginStore",
+    "RedisOriginStore",
+    "Functions",
+    "current_identity",
+    "current_user",
+    "MizanApp",
 ]
 
 JSON = Any

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CONFORMANCE_RESULTS, CONFORMANCE_SKIPPED, REPO  # noqa: E402
 
 import mizan_kernel as mk  # noqa: E402
+from mizan_kernel import server as srv  # noqa: E402
 
 SCENARIOS = Path(os.environ.get("MIZAN_CONFORMANCE", REPO / "tests" / "conformance" / "scenarios.json"))
 DATA = json.loads(SCENARIOS.read_text(encoding="utf-8"))
@@ -79,7 +80,133 @@ def store_script(a: Dict[str, Any]) -> Any:
     return out
 
 
+# --- server ops (README: Server ops): one engine per scenario, one call on it ----------------
+
+def _engine(a: Dict[str, Any]) -> srv.Engine:
+    return srv.Engine(DATA["registries"][a["registry"]], a.get("config"))
+
+
+def _identity_json(i: Any) -> Any:
+    return None if i is None else dataclasses.asdict(i)
+
+
+def _response_json(r: srv.Response) -> Dict[str, Any]:
+    return {"status": r.status, "headers": [[n, v] for n, v in r.headers], "body": r.body}
+
+
+def _plan_json(p: srv.Plan) -> Dict[str, Any]:
+    if isinstance(p, srv.Respond):
+        return {"respond": _response_json(p.response)}
+    if isinstance(p, srv.CheckPredicates):
+        return {"check_predicates": {"predicates": p.predicates, "identity": _identity_json(p.identity)}}
+    if isinstance(p, srv.Call):
+        return {"call": {"function": p.function, "args": p.args, "identity": _identity_json(p.identity)}}
+    return {
+        "fetch": {
+            "context": p.context,
+            "params": p.params,
+            "members": [{"function": m.function, "args": m.args} for m in p.members],
+            "identity": _identity_json(p.identity),
+            "cache": None if p.cache is None else dataclasses.asdict(p.cache),
+        }
+    }
+
+
+def _finished_json(f: srv.Finished) -> Dict[str, Any]:
+    return {
+        "response": _response_json(f.response),
+        "cache_put": None if f.cache_put is None else dataclasses.asdict(f.cache_put),
+        "purge": None if f.purge is None else dataclasses.asdict(f.purge),
+        "diagnostics": f.diagnostics,
+    }
+
+
+def _outcome(o: Dict[str, Any]) -> srv.Outcome:
+    if "ok" in o:
+        return srv.Outcome.ok(o["ok"])
+    if "exception" in o:
+        return srv.Outcome.exception(o["exception"])
+    e = o["error"]
+    return srv.Outcome.error(e["code"], e.get("message", ""), e.get("details"))
+
+
+def _request(r: Dict[str, Any]) -> srv.Request:
+    return srv.Request(
+        r["method"], r["path"], r.get("query", ""), [tuple(h) for h in r.get("headers", [])],
+        r.get("body", ""), r.get("csrf_token"),
+    )
+
+
+def server_plan(a: Dict[str, Any]) -> Any:
+    identity = a.get("identity")
+    return _plan_json(
+        _engine(a).plan(
+            _request(a["request"]),
+            None if identity is None else srv.Identity(**identity),
+            a.get("now", 0),
+            a.get("answers", []),
+        )
+    )
+
+
+def server_finish_call(a: Dict[str, Any]) -> Any:
+    c = a["call"]
+    identity = c.get("identity")
+    call = srv.Call(c["function"], json.dumps(c["args"]), None if identity is None else srv.Identity(**identity))
+    return _finished_json(_engine(a).finish_call(call, _outcome(a["outcome"])))
+
+
+def server_finish_fetch(a: Dict[str, Any]) -> Any:
+    cache = a.get("cache")
+    o = a["outcome"]
+    if "hit" in o:
+        outcome = srv.FetchOutcome.hit(o["hit"])
+    else:
+        outcome = srv.FetchOutcome.results([(r["function"], _outcome(r["outcome"])) for r in o["results"]])
+    plan = None if cache is None else srv.CachePlan(cache["key"], cache["index_keys"], cache["ttl_seconds"])
+    return _finished_json(_engine(a).finish_fetch(a["context"], plan, outcome))
+
+
+def token_mint(a: Dict[str, Any]) -> Any:
+    who = srv.Identity(**a["identity"])
+    engine = _engine({**a, "registry": next(iter(DATA["registries"]))})
+    if a["kind"] == "mwt":
+        return engine.mint_mwt(who, a["now"])
+    return dataclasses.asdict(engine.mint_jwt_pair(who, a["session_id"], a["now"]))
+
+
+def token_verify(a: Dict[str, Any]) -> Any:
+    engine = _engine({**a, "registry": next(iter(DATA["registries"]))})
+    if a["kind"] == "mwt":
+        return dataclasses.asdict(engine.verify_mwt(a["token"], a["now"]))
+    return dataclasses.asdict(engine.verify_jwt(a["token"], a["kind"], a["now"]))
+
+
+ORIGIN_STEPS: Dict[str, Callable[[srv.OriginStore, Dict[str, Any]], Any]] = {
+    "put": lambda s, a: s.put(a["key"], a["body"], a["index_keys"], a["ttl_seconds"], a.get("now", 0)),
+    "get": lambda s, a: s.get(a["key"], a.get("now", 0)),
+    "purge": lambda s, a: s.purge(a["plan"]),
+    "sweep": lambda s, a: s.sweep(a.get("now", 0)),
+    "len": lambda s, a: s.len(),
+    "index_sets": lambda s, a: s.index_sets(),
+    "clear": lambda s, a: s.clear(),
+}
+
+
+def origin_store_script(a: Dict[str, Any]) -> Any:
+    store = srv.OriginStore(a.get("max_entries", 0), a.get("max_bytes", 0))
+    return [ORIGIN_STEPS[step["do"]](store, step) for step in a["steps"]]
+
+
 OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
+    "server-plan": server_plan,
+    "server-finish-call": server_finish_call,
+    "server-finish-fetch": server_finish_fetch,
+    "token-mint": token_mint,
+    "token-verify": token_verify,
+    "origin-store-script": origin_store_script,
+    "redis-scripts": lambda a: {"put": srv.redis_put_script(), "purge": srv.redis_purge_script()},
+    "redis-plan-json": lambda a: srv.redis_plan_json(a["plan"]),
     "stringify": lambda a: mk.stringify(a["value"]),
     "canonical-json": lambda a: mk.canonical_json(a["value"]),
     "check-secret": lambda a: mk.check_secret(a["secret"]),

@@ -1,0 +1,695 @@
+"""Typed calls: exports whose parameters are records, variants, enums, options and lists of
+them (the ``server`` interface), on the same lean path as ``_runtime``.
+
+``_runtime`` lowers the flat signatures of the first interfaces (strings, ``u32``/``u64``,
+``option<string>``, ``list<string>``) with one generated ``struct.pack_into``. The server
+interface passes records (a request, an identity, an engine config, outcomes, purge plans), so
+this module compiles a small writer per parameter type **from the component's own types** (read
+once per process from ``func.type(store)``, so field names, field order, case names and enum
+names always match the WIT) and writes ``wasmtime_component_val_t`` values with
+``struct.pack_into`` into one preallocated arena:
+
+- a record is a contiguous array of 48-byte entries (name, value); a field that is a string is
+  packed with its name in one call;
+- a list is a contiguous array of 32-byte values; ``list<u8>`` is built with two strided slice
+  assignments into a ``bytearray`` (no per-byte Python work);
+- an option or a variant payload is one more 32-byte value in the arena;
+- strings point at the Python ``bytes`` buffer (the C API borrows its arguments), kept alive
+  until the call returns.
+
+Python values: a record is a tuple in WIT field order, a variant is ``(case, payload)``, an
+enum a ``str``, an option ``None`` or the value, a list any sequence (``list<u8>``: ``bytes``),
+a resource its handle. Results are lifted generically (records to dicts keyed by WIT names,
+variants to ``(case, payload)``), then freed with ``wasmtime_component_val_delete``.
+
+Everything runs under the runtime's lock (one arena, one result slot); a trap re-creates the
+instance exactly as ``_runtime`` does and raises ``MizanKernelError("trap")``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from ctypes import POINTER, c_size_t, c_uint64, c_void_p
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from wasmtime import WasmtimeError
+from wasmtime import _ffi as ffi
+from wasmtime.component import (
+    Bool,
+    BorrowType,
+    EnumType,
+    ListType,
+    OptionType,
+    OwnType,
+    RecordType,
+    ResultType,
+    String,
+    U8,
+    U16,
+    U32,
+    U64,
+    VariantType,
+)
+
+from . import _runtime as R
+from ._errors import MizanKernelError
+
+BOOL, U8_KIND, U16_KIND, U32_KIND, U64_KIND = 0, 2, 4, 6, 8
+STRING, LIST, RECORD, VARIANT, ENUM, OPTION, RESULT, RESOURCE = 12, 13, 14, 16, 17, 18, 19, 21
+
+_lib = ctypes.CDLL(str(ffi.filename))
+_func_call = _lib["wasmtime_component_func_call"]  # a separate function object: own argtypes
+_func_call.restype = c_void_p
+_func_call.argtypes = [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]
+_val_delete = R._val_delete
+
+_addr = R._addr
+_read = R._read
+_text = R._text
+
+_P_STR = struct.Struct("<B7xQQ8x").pack_into  # kind, size, data (string, list)
+_P_PTR = struct.Struct("<B7xQ16x").pack_into  # kind, pointer or u64 (option, resource, u64)
+_P_U32 = struct.Struct("<B7xI20x").pack_into
+_P_U16 = struct.Struct("<B7xH22x").pack_into
+_P_U8 = struct.Struct("<B7xB23x").pack_into
+_P_BOOL = struct.Struct("<B7x?23x").pack_into
+_P_VARIANT = struct.Struct("<B7xQQQ").pack_into  # kind, case name size, data, payload pointer
+_P_NAME = struct.Struct("<QQ").pack_into  # a record entry's name
+_P_NAMED_STR = struct.Struct("<QQB7xQQ8x").pack_into  # a record entry: name + string value
+
+
+class _Arena:
+    """Bump allocation for one call's argument values; reset after every call."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self) -> None:
+        self.main = (c_uint64 * (self.CHUNK // 8))()
+        self.main_base = ctypes.addressof(self.main)
+        self.keep: List[Any] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.buf: Any = self.main
+        self.base = self.main_base
+        self.off = 0
+        self.cap = self.CHUNK
+        self.keep.clear()
+
+    def alloc(self, n: int) -> Tuple[Any, int, int]:
+        off = self.off
+        if off + n > self.cap:
+            size = max(n, self.CHUNK)
+            chunk = (c_uint64 * ((size + 7) // 8))()
+            self.keep.append(chunk)
+            self.buf, self.base, self.cap, off = chunk, ctypes.addressof(chunk), size, 0
+        self.off = off + n
+        return self.buf, off, self.base + off
+
+
+_ARENA = _Arena()
+#: Names (record fields, variant cases, enum values) live as long as the process.
+_NAMES: Dict[str, bytes] = {}
+
+
+def _name(text: str) -> bytes:
+    b = _NAMES.get(text)
+    if b is None:
+        b = _NAMES[text] = text.encode()
+    return b
+
+
+Writer = Callable[[Any, Any, int, _Arena], None]
+
+
+def _u_range(kind: str, hi: int) -> Callable[[Any], None]:
+    def check(v: Any) -> None:
+        if type(v) is not int:
+            raise TypeError(f"expected an int ({kind}), got {type(v).__name__}")
+        if not 0 <= v <= hi:
+            raise MizanKernelError("invalid-argument", f"{v} is outside the {kind} range")
+
+    return check
+
+
+def writer(ty: Any) -> Writer:
+    """A function writing a Python value of WIT type `ty` as one 32-byte value at (buf, off)."""
+    if isinstance(ty, String):
+
+        def w_string(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            b = str.encode(v)
+            A.keep.append(b)
+            _P_STR(buf, off, STRING, len(b), _addr(b))
+
+        return w_string
+    if isinstance(ty, Bool):
+
+        def w_bool(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            _P_BOOL(buf, off, BOOL, bool(v))
+
+        return w_bool
+    for cls, kind, hi, pack, label in (
+        (U8, U8_KIND, 0xFF, _P_U8, "u8"),
+        (U16, U16_KIND, 0xFFFF, _P_U16, "u16"),
+        (U32, U32_KIND, 0xFFFFFFFF, _P_U32, "u32"),
+        (U64, U64_KIND, 0xFFFFFFFFFFFFFFFF, _P_PTR, "u64"),
+    ):
+        if isinstance(ty, cls):
+            check = _u_range(label, hi)
+
+            def w_uint(v: Any, buf: Any, off: int, A: _Arena, kind: int = kind, hi: int = hi, pack: Any = pack) -> None:
+                if type(v) is not int or not 0 <= v <= hi:
+                    check(v)
+                pack(buf, off, kind, v)
+
+            return w_uint
+    if isinstance(ty, (BorrowType, OwnType)):
+
+        def w_resource(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            _P_PTR(buf, off, RESOURCE, v)
+
+        return w_resource
+    if isinstance(ty, OptionType):
+        inner = writer(ty.payload)
+
+        def w_option(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            if v is None:
+                _P_PTR(buf, off, OPTION, 0)
+                return
+            pbuf, poff, paddr = A.alloc(32)
+            inner(v, pbuf, poff, A)
+            _P_PTR(buf, off, OPTION, paddr)
+
+        return w_option
+    if isinstance(ty, ListType):
+        if isinstance(ty.element, U8):
+
+            def w_bytes(v: Any, buf: Any, off: int, A: _Arena) -> None:
+                data = bytes(v)
+                n = len(data)
+                arr = bytearray(32 * n)
+                arr[0::32] = bytes((U8_KIND,)) * n
+                arr[8::32] = data
+                cbuf = (ctypes.c_char * max(len(arr), 1)).from_buffer(arr) if n else None
+                A.keep.append((arr, cbuf))
+                _P_STR(buf, off, LIST, n, ctypes.addressof(cbuf) if cbuf is not None else 0)
+
+            return w_bytes
+        elem = writer(ty.element)
+
+        def w_list(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            if isinstance(v, (str, bytes)):
+                raise TypeError("expected a list, got a single string")
+            n = len(v)
+            if not n:
+                _P_STR(buf, off, LIST, 0, 0)
+                return
+            lbuf, loff, laddr = A.alloc(32 * n)
+            for item in v:
+                elem(item, lbuf, loff, A)
+                loff += 32
+            _P_STR(buf, off, LIST, n, laddr)
+
+        return w_list
+    if isinstance(ty, RecordType):
+        fields = [(_name(n), t) for n, t in ty.fields]
+        nf = len(fields)
+        plan: List[Tuple[bytes, int, Optional[Writer]]] = []
+        for nb, t in fields:
+            if isinstance(t, String):
+                plan.append((nb, _addr(nb), None))  # packed with its name in one call
+            else:
+                plan.append((nb, _addr(nb), writer(t)))
+        names = [n for n, _ in ty.fields]
+
+        def w_record(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            if len(v) != nf:
+                raise TypeError(f"expected a record ({', '.join(names)}), got {len(v)} values")
+            rbuf, roff, raddr = A.alloc(48 * nf)
+            for (nb, naddr, w), item in zip(plan, v):
+                if w is None:
+                    b = str.encode(item)
+                    A.keep.append(b)
+                    _P_NAMED_STR(rbuf, roff, len(nb), naddr, STRING, len(b), _addr(b))
+                else:
+                    _P_NAME(rbuf, roff, len(nb), naddr)
+                    w(item, rbuf, roff + 16, A)
+                roff += 48
+            _P_STR(buf, off, RECORD, nf, raddr)
+
+        return w_record
+    if isinstance(ty, VariantType):
+        cases: Dict[str, Tuple[bytes, int, Optional[Writer]]] = {}
+        for case, payload in ty.cases:
+            nb = _name(case)
+            cases[case] = (nb, _addr(nb), None if payload is None else writer(payload))
+
+        def w_variant(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            case, payload = v
+            try:
+                nb, naddr, w = cases[case]
+            except KeyError:
+                raise TypeError(f"unknown case {case!r}: expected one of {', '.join(cases)}") from None
+            paddr = 0
+            if w is not None:
+                pbuf, poff, paddr = A.alloc(32)
+                w(payload, pbuf, poff, A)
+            _P_VARIANT(buf, off, VARIANT, len(nb), naddr, paddr)
+
+        return w_variant
+    if isinstance(ty, EnumType):
+        values = {n: (_name(n), _addr(_name(n))) for n in ty.names}
+
+        def w_enum(v: Any, buf: Any, off: int, A: _Arena) -> None:
+            try:
+                nb, naddr = values[v]
+            except KeyError:
+                raise TypeError(f"unknown enum value {v!r}: expected one of {', '.join(values)}") from None
+            _P_STR(buf, off, ENUM, len(nb), naddr)
+
+        return w_enum
+    raise TypeError(f"mizan-kernel: no writer for component type {type(ty).__name__}")
+
+
+class _Gen:
+    """Generates one function lowering a whole signature: the same layout as `writer`, inlined
+    (no call per value), as `_runtime._lowerer` does for the flat signatures."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+        self.n = 0
+        self.scope: Dict[str, Any] = {
+            "_enc": str.encode, "_P_STR": _P_STR, "_P_PTR": _P_PTR, "_P_U32": _P_U32, "_P_U16": _P_U16,
+            "_P_U8": _P_U8, "_P_BOOL": _P_BOOL, "_P_VARIANT": _P_VARIANT, "_P_NAME": _P_NAME,
+            "_P_NAMED_STR": _P_NAMED_STR, "_addr": _addr, "_u_range": _u_range, "_OFF": R._OFF,
+        }
+
+    def var(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def const(self, value: Any) -> str:
+        name = self.var("C")
+        self.scope[name] = value
+        return name
+
+    def emit(self, ind: int, line: str) -> None:
+        self.lines.append("    " * ind + line)
+
+    @staticmethod
+    def addr(b: str) -> str:
+        return f"id({b}) + _OFF" if R._OFF is not None else f"_addr({b})"
+
+    def string(self, v: str, ind: int) -> str:
+        b = self.var("b")
+        self.emit(ind, f"{b} = _enc({v})")
+        self.emit(ind, f"K({b})")
+        return b
+
+    def write(self, ty: Any, v: str, buf: str, off: str, ind: int) -> None:
+        e = self.emit
+        if isinstance(ty, String):
+            b = self.string(v, ind)
+            e(ind, f"_P_STR({buf}, {off}, {STRING}, len({b}), {self.addr(b)})")
+        elif isinstance(ty, Bool):
+            e(ind, f"_P_BOOL({buf}, {off}, {BOOL}, {v})")
+        elif isinstance(ty, (U8, U16, U32, U64)):
+            kind, hi, pack, label = {
+                U8: (U8_KIND, 0xFF, "_P_U8", "u8"), U16: (U16_KIND, 0xFFFF, "_P_U16", "u16"),
+                U32: (U32_KIND, 0xFFFFFFFF, "_P_U32", "u32"), U64: (U64_KIND, 0xFFFFFFFFFFFFFFFF, "_P_PTR", "u64"),
+            }[type(ty)]
+            e(ind, f"if type({v}) is not int or not 0 <= {v} <= {hi}: _u_range({label!r}, {hi})({v})")
+            e(ind, f"{pack}({buf}, {off}, {kind}, {v})")
+        elif isinstance(ty, (BorrowType, OwnType)):
+            e(ind, f"_P_PTR({buf}, {off}, {RESOURCE}, {v})")
+        elif isinstance(ty, OptionType):
+            x, pb, po, pa = self.var("x"), self.var("pb"), self.var("po"), self.var("pa")
+            e(ind, f"{x} = {v}")
+            e(ind, f"if {x} is None:")
+            e(ind + 1, f"_P_PTR({buf}, {off}, {OPTION}, 0)")
+            e(ind, "else:")
+            e(ind + 1, f"{pb}, {po}, {pa} = A_alloc(32)")
+            self.write(ty.payload, x, pb, po, ind + 1)
+            e(ind + 1, f"_P_PTR({buf}, {off}, {OPTION}, {pa})")
+        elif isinstance(ty, ListType) and isinstance(ty.element, U8):
+            w = self.const(writer(ty))
+            e(ind, f"{w}({v}, {buf}, {off}, A)")
+        elif isinstance(ty, ListType):
+            x, n, lb, lo, la, it = (self.var(p) for p in ("x", "n", "lb", "lo", "la", "it"))
+            e(ind, f"{x} = {v}")
+            e(ind, f"if isinstance({x}, (str, bytes)): raise TypeError('expected a list, got a single string')")
+            e(ind, f"{n} = len({x})")
+            e(ind, f"if {n}:")
+            e(ind + 1, f"{lb}, {lo}, {la} = A_alloc(32 * {n})")
+            e(ind + 1, f"for {it} in {x}:")
+            self.write(ty.element, it, lb, lo, ind + 2)
+            e(ind + 2, f"{lo} += 32")
+            e(ind + 1, f"_P_STR({buf}, {off}, {LIST}, {n}, {la})")
+            e(ind, "else:")
+            e(ind + 1, f"_P_STR({buf}, {off}, {LIST}, 0, 0)")
+        elif isinstance(ty, RecordType):
+            fields = ty.fields
+            rb, ro, ra = self.var("rb"), self.var("ro"), self.var("ra")
+            names = [self.var("f") for _ in fields]
+            e(ind, f"{', '.join(names)}{',' if len(names) == 1 else ''} = {v}")
+            e(ind, f"{rb}, {ro}, {ra} = A_alloc({48 * len(fields)})")
+            for i, ((fname, fty), fv) in enumerate(zip(fields, names)):
+                nb = _name(fname)
+                entry = f"{ro} + {48 * i}" if i else ro
+                if isinstance(fty, String):
+                    b = self.string(fv, ind)
+                    e(ind, f"_P_NAMED_STR({rb}, {entry}, {len(nb)}, {_addr(nb)}, {STRING}, len({b}), {self.addr(b)})")
+                else:
+                    e(ind, f"_P_NAME({rb}, {entry}, {len(nb)}, {_addr(nb)})")
+                    self.write(fty, fv, rb, f"{ro} + {48 * i + 16}", ind)
+            e(ind, f"_P_STR({buf}, {off}, {RECORD}, {len(fields)}, {ra})")
+        elif isinstance(ty, VariantType):
+            c, pl = self.var("c"), self.var("pl")
+            e(ind, f"{c}, {pl} = {v}")
+            cases = ty.cases
+            for i, (case, payload) in enumerate(cases):
+                nb = _name(case)
+                e(ind, f"{'if' if i == 0 else 'elif'} {c} == {case!r}:")
+                if payload is None:
+                    e(ind + 1, f"_P_VARIANT({buf}, {off}, {VARIANT}, {len(nb)}, {_addr(nb)}, 0)")
+                else:
+                    pb, po, pa = self.var("pb"), self.var("po"), self.var("pa")
+                    e(ind + 1, f"{pb}, {po}, {pa} = A_alloc(32)")
+                    self.write(payload, pl, pb, po, ind + 1)
+                    e(ind + 1, f"_P_VARIANT({buf}, {off}, {VARIANT}, {len(nb)}, {_addr(nb)}, {pa})")
+            expected = ", ".join(c for c, _ in cases)
+            e(ind, "else:")
+            e(ind + 1, f"raise TypeError('unknown case %r: expected one of {expected}' % ({c},))")
+        elif isinstance(ty, EnumType):
+            table = self.const({n: (len(_name(n)), _addr(_name(n))) for n in ty.names})
+            nl, na = self.var("nl"), self.var("na")
+            e(ind, f"{nl}, {na} = {table}.get({v}, (None, None))")
+            e(ind, f"if {nl} is None: raise TypeError('unknown enum value %r: expected one of %s' % ({v}, ', '.join({table})))")
+            e(ind, f"_P_STR({buf}, {off}, {ENUM}, {nl}, {na})")
+        else:
+            raise TypeError(f"mizan-kernel: no writer for component type {type(ty).__name__}")
+
+    def function(self, params: List[Any], label: str) -> Callable[..., int]:
+        n = len(params)
+        args = [f"a{i}" for i in range(n)]
+        self.emit(1, "A_alloc = A.alloc")
+        self.emit(1, "K = A.keep.append")
+        self.emit(1, f"abuf, aoff, aaddr = A_alloc({32 * n or 32})")
+        if n:
+            self.emit(1, f"{', '.join(args)}{',' if n == 1 else ''} = args")
+        for i, (ty, a) in enumerate(zip(params, args)):
+            self.write(ty, a, "abuf", f"aoff + {32 * i}" if i else "aoff", 1)
+        self.emit(1, "return aaddr")
+        src = "def lower(args, A):\n" + "\n".join(self.lines) + "\n"
+        exec(compile(src, f"<mizan_kernel lower {label}>", "exec"), self.scope)
+        return self.scope["lower"]  # type: ignore[no-any-return]
+
+
+def lowerer(params: List[Any], label: str) -> Callable[..., int]:
+    """`lower(args, A) -> address of the argument array` for a signature."""
+    return _Gen().function(params, label)
+
+
+# --- results -----------------------------------------------------------------------------------
+
+_VAL = struct.Struct("<B7xQQQ")
+_PAIR = struct.Struct("<QQ")
+_RESULT_HEAD = struct.Struct("<B7x?7xQ")
+
+
+def lift(addr: int) -> Any:
+    """The Python value of the wasmtime_component_val_t at `addr`."""
+    kind, w1, w2, w3 = _VAL.unpack_from(_read(addr, 32))
+    if kind == STRING or kind == ENUM:
+        return str(_read(w2, w1), "utf-8") if w1 else ""
+    if kind == RECORD:
+        out = {}
+        for e in range(w2, w2 + 48 * w1, 48):
+            size, data = _PAIR.unpack_from(_read(e, 16))
+            out[_text(data, size)] = lift(e + 16)
+        return out
+    if kind == LIST:
+        return [lift(w2 + 32 * i) for i in range(w1)]
+    if kind == OPTION:
+        return lift(w1) if w1 else None
+    if kind == VARIANT:
+        return (_text(w2, w1), lift(w3) if w3 else None)
+    if kind == BOOL:
+        return bool(w1 & 0xFF)
+    if kind == U16_KIND:
+        return w1 & 0xFFFF
+    if kind == U32_KIND:
+        return w1 & 0xFFFFFFFF
+    if kind == U64_KIND:
+        return w1
+    if kind == U8_KIND:
+        return w1 & 0xFF
+    if kind == RESOURCE:
+        R._clear_kind(addr)  # ours now: wasmtime_component_val_delete must leave it alone
+        return w1
+    if kind == RESULT:
+        inner = lift(w2) if w2 else None
+        return ("ok", inner) if w1 & 0xFF else ("err", inner)
+    raise AssertionError(f"unexpected component value kind {kind}")
+
+
+_Q = struct.Struct("<Q")
+_QQ = struct.Struct("<QQ")
+_QQQ = struct.Struct("<QQQ")
+_B = struct.Struct("<B")
+_H = struct.Struct("<H")
+_I = struct.Struct("<I")
+_MEM = R._MEM
+
+Lifter = Callable[[int], Any]
+
+
+def lifter(ty: Any) -> Lifter:
+    """A function reading a value of WIT type `ty` at an address, compiled from the type: no
+    kind dispatch, record field names not read back (records become dicts keyed by WIT names,
+    variants ``(case, payload)``). Needs the address-space view (CPython); else `lift`."""
+    M = _MEM
+    if M is None:
+        return lift
+    if isinstance(ty, (String, EnumType)):
+
+        def l_string(addr: int) -> str:
+            size, data = _QQ.unpack_from(M, addr + 8)
+            return str(M[data : data + size], "utf-8") if size else ""
+
+        return l_string
+    if isinstance(ty, Bool):
+        return lambda addr: bool(_B.unpack_from(M, addr + 8)[0])
+    if isinstance(ty, U8):
+        return lambda addr: _B.unpack_from(M, addr + 8)[0]
+    if isinstance(ty, U16):
+        return lambda addr: _H.unpack_from(M, addr + 8)[0]
+    if isinstance(ty, U32):
+        return lambda addr: _I.unpack_from(M, addr + 8)[0]
+    if isinstance(ty, U64):
+        return lambda addr: _Q.unpack_from(M, addr + 8)[0]
+    if isinstance(ty, OptionType):
+        inner = lifter(ty.payload)
+
+        def l_option(addr: int) -> Any:
+            p = _Q.unpack_from(M, addr + 8)[0]
+            return inner(p) if p else None
+
+        return l_option
+    if isinstance(ty, ListType):
+        if isinstance(ty.element, String):
+
+            def l_strings(addr: int) -> List[str]:
+                n, data = _QQ.unpack_from(M, addr + 8)
+                out = []
+                for e in range(data, data + 32 * n, 32):
+                    size, sdata = _QQ.unpack_from(M, e + 8)
+                    out.append(str(M[sdata : sdata + size], "utf-8") if size else "")
+                return out
+
+            return l_strings
+        elem = lifter(ty.element)
+
+        def l_list(addr: int) -> List[Any]:
+            n, data = _QQ.unpack_from(M, addr + 8)
+            return [elem(e) for e in range(data, data + 32 * n, 32)]
+
+        return l_list
+    if isinstance(ty, RecordType):
+        fields = [(n, lifter(t), 48 * i + 16) for i, (n, t) in enumerate(ty.fields)]
+
+        def l_record(addr: int) -> Dict[str, Any]:
+            data = _Q.unpack_from(M, addr + 16)[0]
+            return {n: f(data + o) for n, f, o in fields}
+
+        return l_record
+    if isinstance(ty, VariantType):
+        cases = {n: (None if t is None else lifter(t)) for n, t in ty.cases}
+
+        def l_variant(addr: int) -> Tuple[str, Any]:
+            size, data, payload = _QQQ.unpack_from(M, addr + 8)
+            case = str(M[data : data + size], "utf-8")
+            f = cases[case]
+            return (case, f(payload) if f is not None and payload else None)
+
+        return l_variant
+    if isinstance(ty, (OwnType, BorrowType)):
+
+        def l_resource(addr: int) -> int:
+            handle = _Q.unpack_from(M, addr + 8)[0]
+            R._clear_kind(addr)  # ours now: wasmtime_component_val_delete must leave it alone
+            return handle
+
+        return l_resource
+    return lift
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+class Export:
+    """One export of an interface, bound to the runtime's current instance (re-bound after a
+    trap re-created it)."""
+
+    __slots__ = ("iface", "export", "lower", "nargs", "nresults", "func", "fptr", "gen", "ctx", "ok", "is_result")
+
+    def __init__(self, iface: str, export: str) -> None:
+        self.iface = iface
+        self.export = export
+        self.lower: Any = None
+        self.nargs = 0
+        self.nresults = 1
+        self.func: Any = None
+        self.fptr = 0
+        self.ctx = 0
+        self.gen = -1
+        self.ok: Lifter = lift
+        self.is_result = False
+
+    def bind(self, rt: R.Runtime) -> None:
+        inst, store = rt.instance, rt.store
+        iface = inst.get_export_index(store, self.iface)
+        index = inst.get_export_index(store, self.export, iface) if iface is not None else None
+        func = inst.get_func(store, index) if index is not None else None
+        if func is None:
+            raise MizanKernelError(
+                "not-found",
+                f"this build of the component has no {self.iface}#{self.export} "
+                "(rebuild it: scripts/build-component.sh)",
+            )
+        if self.lower is None:
+            ft = func.type(store)
+            params = [t for _, t in ft.params]
+            self.lower = lowerer(params, self.export)
+            self.nargs = len(params)
+            self.nresults = 0 if ft.result is None else 1
+            result = ft.result
+            if isinstance(result, ResultType):
+                self.is_result = True
+                self.ok = lifter(result.ok) if result.ok is not None else (lambda addr: None)
+            elif result is not None:
+                self.ok = lifter(result)
+        self.func = func
+        self.fptr = ctypes.addressof(func._func)
+        self.ctx = rt.ctx
+        self.gen = rt.generation
+
+
+def invoke(rt: R.Runtime, ex: Export, args: Tuple[Any, ...]) -> Any:
+    """Call `ex` with `args` (Python values per the WIT types). The caller holds `rt.lock`."""
+    if ex.gen != rt.generation:
+        ex.bind(rt)
+    A = _ARENA
+    try:
+        try:
+            aaddr = ex.lower(args, A)
+        except UnicodeEncodeError as e:
+            raise MizanKernelError("invalid-argument", f"text is not valid Unicode: {e}") from None
+        err = _func_call(ex.fptr, ex.ctx, aaddr, ex.nargs, rt.result_addr, ex.nresults)
+    finally:
+        A.reset()
+    if err:
+        _trapped(rt, err, ex.export)
+    if not ex.nresults:
+        return None
+    res = rt.result
+    try:
+        if ex.is_result:
+            kind, is_ok, ptr = _RESULT_HEAD.unpack_from(res)
+            if not ptr:
+                return None
+            if is_ok:
+                return ex.ok(ptr)
+            raise R._kernel_error(lift(ptr))
+        return ex.ok(rt.result_addr)
+    finally:
+        _val_delete(rt.result_ptr)
+        res[0] = 0
+
+
+def _trapped(rt: R.Runtime, err: int, name: str) -> None:
+    error = WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
+    text = str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    what = f"the kernel trapped in {name} ({lines[-1] if lines else 'unknown'})"
+    rt.poisoned = True
+    try:
+        rt._instantiate()
+    except Exception as e:
+        raise MizanKernelError(
+            "trap", f"{what}; re-creating the instance failed ({e}), the next call retries", {"wasmtime": text}
+        ) from None
+    raise MizanKernelError("trap", f"{what}; the instance was re-created", {"wasmtime": text})
+
+
+def call(ex: Export, *args: Any) -> Any:
+    """A free function: take the lock, prepare the runtime, invoke."""
+    rt = R.runtime()
+    with rt.lock:
+        if rt.poisoned or rt.pending_drops:
+            rt._prepare()
+        return invoke(rt, ex, args)
+
+
+class Resource:
+    """A Python object owning a kernel resource created by a typed export. Subclasses define
+    `_create(rt)` (runs under the lock, returns the handle in the current instance); after a
+    trap the resource is created again, lazily, by the next method call."""
+
+    __slots__ = ("_handle", "_gen", "_rt", "__weakref__")
+
+    def _create(self, rt: R.Runtime) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _init_resource(self) -> None:
+        self._handle = 0
+        self._gen = -1
+        self._rt = rt = R.runtime()
+        with rt.lock:
+            if rt.poisoned or rt.pending_drops:
+                rt._prepare()
+            self._ensure(rt)
+
+    def _ensure(self, rt: R.Runtime) -> int:
+        if self._gen != rt.generation:
+            handle = self._create(rt)
+            if self._handle:  # from an instance that trapped: free the host-side handle
+                rt.pending_drops.append((self._handle, self._gen))
+            self._handle = handle
+            self._gen = rt.generation
+        return self._handle
+
+    def _m(self, ex: Export, *args: Any) -> Any:
+        rt = self._rt
+        with rt.lock:
+            if rt.poisoned or rt.pending_drops:
+                rt._prepare()
+            handle = self._handle if self._gen == rt.generation else self._ensure(rt)
+            return invoke(rt, ex, (handle,) + args)
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", 0)
+        rt = getattr(self, "_rt", None)
+        if handle and rt is not None:
+            rt.pending_drops.append((handle, self._gen))  # dropped under the lock at the next call

@@ -1,0 +1,102 @@
+"""FastAPI (Starlette) host: ``mizan_router(...)`` → an ``APIRouter`` serving the Mizan protocol
+at ``/api/mizan`` through the kernel's engine.
+
+```python
+from fastapi import FastAPI
+from mizan_kernel.fastapi import mizan_router
+
+app = FastAPI()
+app.include_router(mizan_router(functions, cache="memory", identity=lambda request: ...))
+```
+
+One catch-all route per base path (every method): the engine routes ``/session/``, ``/call/``
+and ``/ctx/{name}/`` itself and answers everything else under the base path (unknown paths 404,
+wrong methods 405 with ``Allow``) in the same envelope, so nothing here is protocol logic. The
+endpoint reads at most ``body_limit + 1`` body bytes, passes the raw path, the raw query string
+and the two token headers, and sends the engine's status, headers and body bytes as they are
+(for ``HEAD``: the headers, with the body's ``Content-Length``, and no body).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Optional, Union
+
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
+
+from fastapi import APIRouter
+
+from .app import MizanApp
+from .server import Identity, Request
+
+IdentityFn = Callable[[StarletteRequest], Union[Optional[Identity], Awaitable[Optional[Identity]]]]
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_TOKEN, _AUTH = b"x-mizan-token", b"authorization"
+
+
+def to_starlette(resp: Any, head: bool = False) -> StarletteResponse:
+    """The engine's response as a Starlette response: same status, headers (in order) and bytes."""
+    body = resp.body.encode()
+    out = StarletteResponse(b"" if head else body, status_code=resp.status)
+    out.raw_headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in resp.headers]
+    out.raw_headers.append((b"content-length", str(len(body)).encode()))
+    return out
+
+
+def mizan_router(
+    functions: Any = None,
+    *,
+    identity: Optional[IdentityFn] = None,
+    app: Optional[MizanApp] = None,
+    **options: Any,
+) -> APIRouter:
+    """An ``APIRouter`` serving ``functions`` (see :class:`~mizan_kernel.app.MizanApp` for them
+    and for ``options``: ``cache=None|"memory"|RedisOriginStore``, ``cache_secret``,
+    ``mwt_secret``, ``jwt_secret``, ``predicates``, ``revoked``, ``base_path``,
+    ``body_limit``…). ``identity(request)`` (sync or async) returns the session's
+    :class:`~mizan_kernel.server.Identity` or ``None``; a valid ``X-Mizan-Token`` / bearer JWT
+    replaces it. The :class:`MizanApp` is ``router.mizan`` (``purge``, ``purge_user``…)."""
+    mizan = app if app is not None else MizanApp(functions, **options)
+    limit = mizan.body_limit
+    handle = mizan.ahandle
+
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        scope = request.scope
+        method = scope["method"]
+        raw = scope.get("raw_path")
+        path = raw.decode("utf-8", "replace") if raw else scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name == _TOKEN or name == _AUTH
+        ]
+        body = b""
+        if method != "GET" and method != "HEAD":
+            chunks = []
+            size = 0
+            async for chunk in request.stream():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+            body = b"".join(chunks)[: limit + 1]
+        who = None
+        if identity is not None:
+            who = identity(request)
+            if hasattr(who, "__await__"):
+                who = await who  # type: ignore[misc]
+        resp = await handle(Request(method, path, query, headers, body), request, who)
+        return to_starlette(resp, method == "HEAD")
+
+    router = APIRouter()
+    base = mizan.base_path
+    router.add_route(base + "/{path:path}", endpoint, methods=_METHODS, include_in_schema=False, name="mizan")
+    if base:
+        router.add_route(base, endpoint, methods=_METHODS, include_in_schema=False, name="mizan-base")
+    router.mizan = mizan  # type: ignore[attr-defined]
+    return router
+
+
+__all__ = ["mizan_router", "to_starlette"]

@@ -1,0 +1,94 @@
+"""The wire probe suite (tests/wire/probes.json, tests/wire/run_wire.py) against the example
+apps, each started here as a real HTTP server on a free port: FastAPI (uvicorn) with the
+in-memory store, with Redis (a redis-server started here) and without a cache; Django (its own
+threaded server) with the in-memory store and with Redis. Every app must pass every probe that
+applies to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import REPO  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests" / "wire"))
+import run_wire  # noqa: E402
+
+from test_server_redis import free_port, start_redis, stop  # noqa: E402
+
+APPS = {
+    "fastapi": (REPO / "examples" / "fastapi_app" / "app.py", ["fastapi", "uvicorn"]),
+    "django": (REPO / "examples" / "django_app" / "serve.py", ["django"]),
+}
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    pytest.importorskip("redis")
+    proc, port = start_redis()
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(proc)
+
+
+def serve(kind: str, cache: str, prefix: str) -> "tuple[subprocess.Popen, str]":
+    script, needs = APPS[kind]
+    for mod in needs:
+        pytest.importorskip(mod)
+    port = free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"mizan-wire-{kind}-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--port", str(port), "--cache", cache, "--redis-prefix", prefix],
+        stdout=log, stderr=subprocess.STDOUT, cwd=str(script.parent),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/api/mizan/session/", timeout=2) as r:
+                if r.status == 200:
+                    return proc, base
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{kind} app did not start: {Path(log.name).read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+CASES = [
+    ("fastapi", "memory"),
+    ("fastapi", "redis"),
+    ("fastapi", "none"),
+    ("django", "memory"),
+    ("django", "redis"),
+]
+
+
+@pytest.mark.parametrize("kind,cache", CASES, ids=[f"{k}-{c}" for k, c in CASES])
+def test_wire_probes(kind: str, cache: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture) -> None:
+    url: Optional[str] = request.getfixturevalue("redis_url") if cache == "redis" else cache
+    proc, base = serve(kind, url, f"wire-{kind}:")  # type: ignore[arg-type]
+    try:
+        runs: List[tuple] = []
+        for _ in range(2):  # twice against the same app and store: probes are repeatable
+            runs.append(run_wire.run(base, cache=cache != "none", csrf=kind == "django"))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+    out = capsys.readouterr().out
+    total = len(run_wire.load()["probes"])
+    for passed, failed, skipped in runs:
+        assert failed == 0, out
+        assert passed + skipped == total
+        assert skipped == (14 if cache == "none" else 1)
