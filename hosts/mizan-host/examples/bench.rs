@@ -1,8 +1,9 @@
 //! Per-call cost of the wasmtime host against the native crate doing the same work:
 //! `cargo run --release -p mizan-host --example bench`.
 //!
-//! Each figure is the median, over 31 rounds, of the mean time per call within a round
-//! (a round runs long enough to cover ~5 ms). Both sides start from the same Rust values and
+//! Each figure is the median, over 101 rounds, of the mean time per call within a round
+//! (a round runs long enough to cover ~1 ms, so on a shared machine most rounds run without
+//! being preempted). Both sides start from the same Rust values and
 //! end with the same Rust values (so the host's JSON text conversions are counted).
 
 use mizan_host::{ArtifactSource, CacheConfig, Kernel, Registry};
@@ -17,14 +18,14 @@ mod raw {
 }
 
 const SECRET: &str = "test-pin-secret-that-is-32bytes!";
-const ROUNDS: usize = 31;
+const ROUNDS: usize = 101;
 
 /// Median ns per call of `f`.
 fn measure(mut f: impl FnMut()) -> f64 {
-    // Calibrate: iterations per ~5 ms round.
+    // Calibrate: iterations per ~1 ms round.
     let start = Instant::now();
     let mut n = 0u64;
-    while start.elapsed() < Duration::from_millis(5) {
+    while start.elapsed() < Duration::from_millis(1) {
         f();
         n += 1;
     }
@@ -214,4 +215,11 @@ fn main() {
         black_box(native::Registry::from_kdl(black_box(&kdl)).unwrap());
     });
     row("Registry::from_kdl (200 functions)", w, n);
+    let w = measure(|| {
+        black_box(registry.to_json().unwrap());
+    });
+    let n = measure(|| {
+        black_box(native_registry.to_json());
+    });
+    row("Registry::to_json (200 functions)", w, n);
 }

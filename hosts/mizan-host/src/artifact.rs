@@ -23,7 +23,10 @@
 //! - was written by this code with write-to-temp-then-rename, so no reader sees a partial file.
 //!
 //! The checksum is not a signature: whoever can write the cache directory can run code in the
-//! host — the same trust as for the host's own binary and `target/` directory. Point
+//! host — the same trust as for the host's own binary and `target/` directory. The OS temp
+//! directory is shared on Linux, so there the cache directory is per user
+//! (`mizan-host-cache-<uid>`), created 0700, and used only when it is a real directory owned by
+//! the current user that nobody else can write. Point
 //! `MIZAN_HOST_CACHE_DIR` (or [`CacheConfig::Dir`]) at a directory only the service's user can
 //! write, or disable the cache ([`CacheConfig::Disabled`]) where that is not available.
 
@@ -43,8 +46,9 @@ const MAGIC: &[u8; 8] = b"MIZANCW1";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CacheConfig {
     /// `$MIZAN_HOST_CACHE_DIR` when set; else `<workspace>/target/mizan-host-cache` when the
-    /// workspace's `target/` exists; else `<temp dir>/mizan-host-cache`. The first directory
-    /// that can be written is used; when none can, the component is compiled in memory.
+    /// workspace's `target/` exists; else `<temp dir>/mizan-host-cache-<uid>` (private to the
+    /// user). The first directory that can be written is used; when none can, the component is
+    /// compiled in memory.
     #[default]
     Default,
     /// Exactly this directory (created when missing).
@@ -103,23 +107,68 @@ pub(crate) fn artifact_file_name(engine: &Engine, component: &[u8]) -> String {
     format!("mizan-kernel-{}.cwasm", hex(&digest))
 }
 
-fn candidate_dirs(config: &CacheConfig) -> Vec<PathBuf> {
+/// A cache directory, and whether it sits in a shared location (the OS temp dir) where it must
+/// be proven private before use.
+struct CacheDir {
+    path: PathBuf,
+    shared: bool,
+}
+
+fn candidate_dirs(config: &CacheConfig) -> Vec<CacheDir> {
+    let chosen = |path: PathBuf| CacheDir { path, shared: false };
     match config {
         CacheConfig::Disabled => Vec::new(),
-        CacheConfig::Dir(dir) => vec![dir.clone()],
+        CacheConfig::Dir(dir) => vec![chosen(dir.clone())],
         CacheConfig::Default => {
             if let Some(dir) = std::env::var_os("MIZAN_HOST_CACHE_DIR").filter(|d| !d.is_empty()) {
-                return vec![PathBuf::from(dir)];
+                return vec![chosen(PathBuf::from(dir))];
             }
             let mut dirs = Vec::new();
             let target = Path::new(env!("MIZAN_HOST_WORKSPACE_DIR")).join("target");
             if target.is_dir() {
-                dirs.push(target.join("mizan-host-cache"));
+                dirs.push(chosen(target.join("mizan-host-cache")));
             }
-            dirs.push(std::env::temp_dir().join("mizan-host-cache"));
+            dirs.push(CacheDir { path: std::env::temp_dir().join(temp_dir_name()), shared: true });
             dirs
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+fn temp_dir_name() -> String {
+    #[cfg(target_os = "linux")]
+    if let Some(uid) = current_uid() {
+        return format!("mizan-host-cache-{uid}");
+    }
+    "mizan-host-cache".to_string()
+}
+
+/// In a shared temp dir (Linux `/tmp`), another user could create our directory first and
+/// plant a file in it. Use it only when it is a real directory, owned by us, that nobody else
+/// can write (created 0700). Elsewhere the temp dir is per-user (macOS, Windows).
+fn check_private(dir: &CacheDir) -> Result<(), String> {
+    if !dir.shared {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir.path);
+        let me = current_uid().ok_or("cannot tell the current user")?;
+        let md = std::fs::symlink_metadata(&dir.path).map_err(|e| format!("{}: {e}", dir.path.display()))?;
+        if !md.is_dir() || md.uid() != me || md.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} is not a private directory of this user: not used as a cache",
+                dir.path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Read and verify a cache file; `None` when it is absent.
@@ -169,6 +218,14 @@ pub(crate) fn load_component(engine: &Engine, bytes: &[u8], config: &CacheConfig
     let dirs = candidate_dirs(config);
     let name = artifact_file_name(engine, bytes);
     let mut problems = Vec::new();
+    let mut usable = Vec::new();
+    for dir in dirs {
+        match check_private(&dir) {
+            Ok(()) => usable.push(dir.path),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    let dirs = usable;
     for dir in &dirs {
         let path = dir.join(&name);
         let start = Instant::now();
@@ -212,4 +269,26 @@ pub(crate) fn load_component(engine: &Engine, bytes: &[u8], config: &CacheConfig
         Err(e) => info.cache_problems.push(format!("cannot serialize the compiled component: {e}")),
     }
     Ok((component, info))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_shared_cache_dir_must_be_private() {
+        let path = std::env::temp_dir().join(format!("mizan-host-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let dir = CacheDir { path: path.clone(), shared: true };
+        check_private(&dir).unwrap(); // creates it 0700
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_private(&dir).unwrap_err().contains("not a private directory"));
+        std::fs::remove_dir_all(&path).unwrap();
+        // A symlink (or file) in its place is refused too.
+        std::os::unix::fs::symlink(std::env::temp_dir(), &path).unwrap();
+        assert!(check_private(&dir).is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
 }

@@ -28,8 +28,9 @@
 //! - The compiled component is cached on disk (see [`CacheConfig`] and the `artifact` notes in
 //!   `docs/hosts/rust.md`).
 //!
-//! Values returned as [`serde_json::Value`] use serde_json's default (sorted) maps, so object
-//! keys come back sorted rather than in the kernel's emission order; contents are identical.
+//! Returned [`serde_json::Value`]s use serde_json's default sorted maps (the kernel emits its
+//! object keys in alphabetical order too, `wit/README.md`). The WIT interfaces `store` and
+//! `server` are not wrapped yet (docs/hosts/rust.md).
 
 mod artifact;
 mod dedicated;

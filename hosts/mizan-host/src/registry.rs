@@ -34,36 +34,49 @@ pub struct ContextPolicy {
 
 /// A checked registry, resident in its own instance. `Send + Sync`; calls are serialized.
 ///
-/// The registry's JSON form is kept on the host side at creation: if a call traps, the instance
-/// is rebuilt from it on the next call.
+/// The text the registry was created from (KDL IR or the JSON form) is kept on the host side:
+/// if a call traps, the instance is rebuilt from it on the next call. (Asking the kernel for
+/// the JSON form at creation instead cost more than the parse itself: see docs/hosts/rust.md.)
 pub struct Registry {
-    json: String,
+    source: Source,
     resident: Dedicated,
 }
+
+/// What a registry was created from; the kernel is deterministic, so parsing it again gives
+/// the same registry.
+enum Source {
+    Kdl(String),
+    Json(String),
+}
+
+impl Source {
+    fn create(&self, s: &mut wasmtime::Store<crate::kernel::State>, b: &crate::bindings::Kernel) -> Created {
+        let r = b.mizan_kernel_registry().registry();
+        match self {
+            Source::Kdl(text) => r.call_from_kdl(s, text),
+            Source::Json(text) => r.call_from_json(s, text),
+        }
+    }
+}
+
+type Created = wasmtime::Result<Result<wasmtime::component::ResourceAny, crate::bindings::exports::mizan::kernel::types::Error>>;
 
 type Guest<'a> = crate::bindings::exports::mizan::kernel::registry::GuestRegistry<'a>;
 
 impl Registry {
     /// Parse KDL IR; errors carry `{"line", "column"}` or `{"problems"}`.
     pub fn from_kdl(kernel: &Kernel, text: &str) -> Result<Registry> {
-        let resident = Dedicated::new(kernel, &|s, b| b.mizan_kernel_registry().registry().call_from_kdl(s, text))?;
-        Self::with_json_form(resident)
+        Self::create(kernel, Source::Kdl(text.to_string()))
     }
 
     /// Read the JSON form (what `@client` decorators build).
     pub fn from_json(kernel: &Kernel, value: &Value) -> Result<Registry> {
-        let text = value.to_string();
-        let resident = Dedicated::new(kernel, &|s, b| b.mizan_kernel_registry().registry().call_from_json(s, &text))?;
-        Self::with_json_form(resident)
+        Self::create(kernel, Source::Json(value.to_string()))
     }
 
-    fn with_json_form(resident: Dedicated) -> Result<Registry> {
-        // Nothing to rebuild from yet: a trap here fails the constructor.
-        let fail = |_: &mut _, _: &_| Err(wasmtime::Error::msg("the registry has not been created yet"));
-        let json = resident.call(&fail, |s, b, h| {
-            b.mizan_kernel_registry().registry().call_to_json(s, h).map(Ok::<_, crate::Error>)
-        })?;
-        Ok(Registry { json, resident })
+    fn create(kernel: &Kernel, source: Source) -> Result<Registry> {
+        let resident = Dedicated::new(kernel, &|s, b| source.create(s, b))?;
+        Ok(Registry { source, resident })
     }
 
     fn call<T, E>(
@@ -73,10 +86,7 @@ impl Registry {
     where
         crate::Error: From<E>,
     {
-        let json = self.json.as_str();
-        self.resident.call(&|s, b| b.mizan_kernel_registry().registry().call_from_json(s, json), |s, b, h| {
-            f(s, b.mizan_kernel_registry().registry(), h)
-        })
+        self.resident.call(&|s, b| self.source.create(s, b), |s, b, h| f(s, b.mizan_kernel_registry().registry(), h))
     }
 
     /// The kernel this registry runs on.
@@ -126,6 +136,10 @@ impl Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("json", &self.json).finish_non_exhaustive()
+        let source = match self.source {
+            Source::Kdl(_) => "kdl",
+            Source::Json(_) => "json",
+        };
+        f.debug_struct("Registry").field("source", &source).finish_non_exhaustive()
     }
 }
