@@ -43,7 +43,8 @@ fn key_input(context: String, params_json: String, user_json: Option<String>, re
     KeyInput::from_json(&context, &params_json, user_json.as_deref(), u64::from(rev)).map_err(err)
 }
 
-fn plan(p: mizan_kernel::index::PurgePlan) -> wkeys::PurgePlan {
+/// A kernel purge plan as the WIT record (shared by the `keys` and `server` interfaces).
+pub(crate) fn plan(p: mizan_kernel::index::PurgePlan) -> wkeys::PurgePlan {
     wkeys::PurgePlan {
         scopes: p
             .scopes

@@ -21,23 +21,6 @@ fn to_kernel_plan(p: wkeys::PurgePlan) -> PurgePlan {
     }
 }
 
-fn to_wit_plan(p: PurgePlan) -> wkeys::PurgePlan {
-    wkeys::PurgePlan {
-        scopes: p
-            .scopes
-            .into_iter()
-            .map(|s| wkeys::PurgeScope {
-                base: s.base,
-                terms: s
-                    .terms
-                    .into_iter()
-                    .map(|t| wkeys::PurgeTerm { has_param: t.has_param, param_equals: t.param_equals })
-                    .collect(),
-            })
-            .collect(),
-    }
-}
-
 fn headers(list: Vec<(String, String)>) -> Vec<wserver::HttpHeader> {
     list.into_iter().map(|(name, value)| wserver::HttpHeader { name, value }).collect()
 }
@@ -94,7 +77,7 @@ fn finished(f: ks::Finished) -> wserver::Finished {
     wserver::Finished {
         response: response(f.response),
         cache_put: f.cache_put.map(|c| wserver::CachePut { key: c.key, body: c.body, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds }),
-        purge: f.purge.map(to_wit_plan),
+        purge: f.purge.map(crate::plan),
         diagnostics: f.diagnostics,
     }
 }
@@ -232,11 +215,11 @@ impl wserver::GuestEngine for Engine {
     fn purge_plan(&self, entries_json: String) -> R<wkeys::PurgePlan> {
         let value = mizan_kernel::canon::parse_json(&entries_json, "entries").map_err(err)?;
         let entries = mizan_kernel::invalidation::entries_from_json(&value).map_err(err)?;
-        self.0.purge_plan(&entries).map(to_wit_plan).map_err(err)
+        self.0.purge_plan(&entries).map(crate::plan).map_err(err)
     }
 
     fn purge_user_plan(&self, user: String) -> R<wkeys::PurgePlan> {
-        self.0.purge_user_plan(&user).map(to_wit_plan).map_err(err)
+        self.0.purge_user_plan(&user).map(crate::plan).map_err(err)
     }
 
     fn mint_mwt(&self, identity: wserver::Identity, now: u64) -> R<String> {
