@@ -1,12 +1,14 @@
 """The wire probe suite (tests/wire/probes.json, tests/wire/run_wire.py) against the example
 apps, each started here as a real HTTP server on a free port: FastAPI (uvicorn) with the
 in-memory store, with Redis (a redis-server started here) and without a cache; Django (its own
-threaded server) with the in-memory store and with Redis. Every app must pass every probe that
-applies to it."""
+threaded server) with the in-memory store and with Redis; Axum (examples/axum_app, the Rust
+binary) with the in-memory store, with Redis and without a cache. Every app must pass every
+probe that applies to it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -29,6 +31,45 @@ APPS = {
     "django": (REPO / "examples" / "django_app" / "serve.py", ["django"]),
 }
 
+#: The Axum app's dev binary. `cargo test --workspace` (scripts/test.sh) builds it, because the
+#: crate has an integration test; `MIZAN_AXUM_APP` points at another build (e.g. a release one).
+AXUM_BIN = REPO / "target" / "debug" / "axum_app"
+AXUM_SOURCES = [
+    REPO / "examples" / "axum_app",
+    REPO / "hosts" / "mizan-host" / "src",
+    REPO / "hosts" / "mizan-host" / "Cargo.toml",
+    REPO / "target" / "mizan-kernel.wasm",
+    REPO / "Cargo.lock",
+]
+
+
+def _newest(paths: List[Path]) -> float:
+    newest = 0.0
+    for p in paths:
+        if p.is_file():
+            newest = max(newest, p.stat().st_mtime)
+        elif p.is_dir():
+            for f in p.rglob("*"):
+                if f.is_file() and "target" not in f.parts:
+                    newest = max(newest, f.stat().st_mtime)
+    return newest
+
+
+def axum_binary() -> Path:
+    """The built `axum_app`; built here (dev profile) when missing or older than its sources."""
+    override = os.environ.get("MIZAN_AXUM_APP")
+    if override:
+        return Path(override)
+    if AXUM_BIN.is_file() and AXUM_BIN.stat().st_mtime >= _newest(AXUM_SOURCES):
+        return AXUM_BIN
+    cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
+    if not Path(cargo).exists():
+        pytest.skip("cargo is not installed: cannot build the Axum app")
+    if not (REPO / "target" / "mizan-kernel.wasm").is_file():
+        pytest.skip("target/mizan-kernel.wasm is missing (scripts/build-component.sh)")
+    subprocess.run([cargo, "build", "-q", "-p", "mizan-axum-app", "--bin", "axum_app"], cwd=str(REPO), check=True, timeout=1800)
+    return AXUM_BIN
+
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
@@ -39,15 +80,17 @@ def redis_url() -> Iterator[str]:
 
 
 def serve(kind: str, cache: str, prefix: str) -> "tuple[subprocess.Popen, str]":
-    script, needs = APPS[kind]
-    for mod in needs:
-        pytest.importorskip(mod)
     port = free_port()
+    args = ["--port", str(port), "--cache", cache, "--redis-prefix", prefix]
+    if kind == "axum":
+        command, cwd = [str(axum_binary()), *args], REPO
+    else:
+        script, needs = APPS[kind]
+        for mod in needs:
+            pytest.importorskip(mod)
+        command, cwd = [sys.executable, str(script), *args], script.parent
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"mizan-wire-{kind}-{port}.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "--port", str(port), "--cache", cache, "--redis-prefix", prefix],
-        stdout=log, stderr=subprocess.STDOUT, cwd=str(script.parent),
-    )
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(cwd))
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -69,6 +112,9 @@ CASES = [
     ("fastapi", "none"),
     ("django", "memory"),
     ("django", "redis"),
+    ("axum", "memory"),
+    ("axum", "redis"),
+    ("axum", "none"),
 ]
 
 

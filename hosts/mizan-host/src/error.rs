@@ -85,6 +85,8 @@ pub enum Error {
     Trap(String),
     /// The host could not compile or instantiate the component, or read what it returned.
     Host(String),
+    /// An origin-cache store failed (Redis unreachable, a script error…).
+    Cache(String),
 }
 
 impl Error {
@@ -112,6 +114,7 @@ impl fmt::Display for Error {
             Error::Kernel(e) => e.fmt(f),
             Error::Trap(msg) => write!(f, "the kernel instance trapped (discarded; the next call uses a fresh one): {msg}"),
             Error::Host(msg) => write!(f, "mizan-host: {msg}"),
+            Error::Cache(msg) => write!(f, "mizan-host origin cache: {msg}"),
         }
     }
 }

@@ -261,7 +261,7 @@ impl Kernel {
     }
 
     /// Run `f` on a pooled instance; on a trap the instance is dropped, not returned.
-    fn call<T, E>(
+    pub(crate) fn call<T, E>(
         &self,
         f: impl FnOnce(&mut Store<State>, &bindings::Kernel) -> wasmtime::Result<Result<T, E>>,
     ) -> Result<T>
@@ -276,6 +276,11 @@ impl Kernel {
             }
             Err(e) => Err(self.trapped(e)),
         }
+    }
+
+    /// Run `f`, which cannot fail in the kernel (only trap), on a pooled instance.
+    pub(crate) fn call_raw<T>(&self, f: impl FnOnce(&mut Store<State>, &bindings::Kernel) -> wasmtime::Result<T>) -> Result<T> {
+        self.call(|s, b| f(s, b).map(Ok::<_, Error>))
     }
 
     /// JavaScript `String(v)` for a scalar, RFC 8785 canonical JSON for arrays and objects.

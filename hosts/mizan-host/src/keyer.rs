@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::dedicated::Dedicated;
+use crate::dedicated::{Dedicated, Rebuild};
 use crate::error::Result;
 use crate::kernel::Kernel;
 
@@ -64,7 +64,7 @@ pub struct Keyer {
 
 impl Keyer {
     pub(crate) fn new(kernel: &Kernel, secret: &str) -> Result<Keyer> {
-        let resident = Dedicated::new(kernel, &|s, b| b.mizan_kernel_keys().keyer().call_create(s, secret))?;
+        let resident = Dedicated::new(kernel, Rebuild::Always, &|s, b| b.mizan_kernel_keys().keyer().call_create(s, secret))?;
         Ok(Keyer { secret: secret.to_string(), resident })
     }
 

@@ -28,16 +28,32 @@
 //! - The compiled component is cached on disk (see [`CacheConfig`] and the `artifact` notes in
 //!   `docs/hosts/rust.md`).
 //!
+//! - [`Store`] is the client store (KERNEL.md §7): one dedicated instance; it cannot be rebuilt
+//!   after a trap (its state is gone), so every later call fails with [`Error::Trap`].
+//! - [`Engine`] is the server protocol engine (docs/SERVER.md): pooled, one engine resource per
+//!   pooled instance. [`OriginStore`] is the kernel's in-memory origin cache; [`OriginCache`] is
+//!   the interface of every origin-cache store ([`MemoryOriginStore`], `RedisOriginStore` with
+//!   the feature `redis`).
+//! - Feature `axum`: [`axum::Mizan`] — register functions and predicates, get an
+//!   `axum::Router` serving the protocol through the engine.
+//!
 //! Returned [`serde_json::Value`]s use serde_json's default sorted maps (the kernel emits its
-//! object keys in alphabetical order too, `wit/README.md`). The WIT interfaces `store` and
-//! `server` are not wrapped yet (docs/hosts/rust.md).
+//! object keys in alphabetical order too, `wit/README.md`).
 
 mod artifact;
 mod dedicated;
 mod error;
 mod kernel;
 mod keyer;
+mod origin;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod registry;
+pub mod server;
+mod store;
+
+#[cfg(feature = "axum")]
+pub mod axum;
 
 #[allow(clippy::all, missing_docs)]
 mod bindings {
@@ -51,7 +67,15 @@ pub use artifact::{ArtifactInfo, ArtifactSource, CacheConfig};
 pub use error::{Error, ErrorCode, KernelError, Result};
 pub use kernel::{COMPONENT, DEFAULT_MAX_IDLE, DEFAULT_MEMORY_LIMIT, DEFAULT_RETAIN_MEMORY, Kernel, KernelBuilder, Stats};
 pub use keyer::{IndexedEntry, Keyer, PurgePlan, PurgeScope, PurgeTerm};
+pub use origin::{BoxFuture, MemoryOriginStore, OriginCache};
+#[cfg(feature = "redis")]
+pub use redis_store::RedisOriginStore;
 pub use registry::{ContextPolicy, Invalidation, MergeResolution, Registry};
+pub use server::{
+    CachePlan, CachePut, CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Finished, Identity, JwtPair, MemberCall,
+    OriginStore, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError, Request, Response, TokenClaims, TokenKind, now_ms,
+};
+pub use store::Store;
 
 #[cfg(test)]
 mod tests {
@@ -63,5 +87,9 @@ mod tests {
         assert_send_sync::<crate::Keyer>();
         assert_send_sync::<crate::Registry>();
         assert_send_sync::<crate::Error>();
+        assert_send_sync::<crate::Engine>();
+        assert_send_sync::<crate::OriginStore>();
+        assert_send_sync::<crate::Store>();
+        assert_send_sync::<crate::MemoryOriginStore>();
     }
 }

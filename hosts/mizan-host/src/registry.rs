@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::dedicated::Dedicated;
+use crate::dedicated::{Dedicated, Rebuild};
 use crate::error::Result;
 use crate::kernel::{Kernel, parse};
 
@@ -75,7 +75,7 @@ impl Registry {
     }
 
     fn create(kernel: &Kernel, source: Source) -> Result<Registry> {
-        let resident = Dedicated::new(kernel, &|s, b| source.create(s, b))?;
+        let resident = Dedicated::new(kernel, Rebuild::Always, &|s, b| source.create(s, b))?;
         Ok(Registry { source, resident })
     }
 
