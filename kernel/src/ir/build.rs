@@ -41,11 +41,10 @@ impl Registry {
                 }
                 seen.push(&f.name);
             }
-            if let Some(key) = &t.key {
-                if !t.fields.iter().any(|f| &f.name == key) {
+            if let Some(key) = &t.key
+                && !t.fields.iter().any(|f| &f.name == key) {
                     problems.push(format!("type `{}` names the key field `{key}`, which it does not have", t.name));
                 }
-            }
             if reg.types.contains_key(&t.name) {
                 problems.push(format!("duplicate type `{}`", t.name));
             }
@@ -147,14 +146,13 @@ impl Registry {
             for target in &f.affects {
                 if !self.contexts.contains_key(target) && !self.functions.contains_key(target) {
                     problems.push(format!("function `{}` affects `{target}`, which is no known context or function", f.name));
-                } else if let Some(g) = self.functions.get(target) {
-                    if g.context.is_none() {
+                } else if let Some(g) = self.functions.get(target)
+                    && g.context.is_none() {
                         problems.push(format!(
                             "function `{}` affects the function `{target}`, which is not a context member",
                             f.name
                         ));
                     }
-                }
             }
             for target in &f.merge {
                 if !self.contexts.contains_key(target) {
@@ -167,11 +165,10 @@ impl Registry {
             let mut refs: Vec<&TypeRef> = f.inputs.iter().map(|i| &i.ty).collect();
             refs.push(&f.output);
             for ty in refs {
-                if let Some(n) = ty.named() {
-                    if !self.types.contains_key(n) {
+                if let Some(n) = ty.named()
+                    && !self.types.contains_key(n) {
                         problems.push(format!("function `{}` uses the unknown type `{n}`", f.name));
                     }
-                }
             }
             if f.context.as_deref() == Some(GLOBAL_CONTEXT) {
                 for i in f.inputs.iter().filter(|i| i.required) {
@@ -184,11 +181,10 @@ impl Registry {
         }
         for t in self.types_sorted() {
             for field in &t.fields {
-                if let Some(n) = field.ty.named() {
-                    if !self.types.contains_key(n) {
+                if let Some(n) = field.ty.named()
+                    && !self.types.contains_key(n) {
                         problems.push(format!("type `{}` field `{}` uses the unknown type `{n}`", t.name, field.name));
                     }
-                }
             }
         }
         for c in self.contexts_sorted() {

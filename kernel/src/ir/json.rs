@@ -155,11 +155,10 @@ impl Registry {
 
     pub fn from_json_value(root: &Value) -> Result<Registry> {
         let root = object(root, "registry")?;
-        if let Some(v) = root.get("version") {
-            if v.as_u64() != Some(1) {
+        if let Some(v) = root.get("version")
+            && v.as_u64() != Some(1) {
                 return Err(bad("version", "only version 1 is supported"));
             }
-        }
         let mut contexts = Vec::new();
         if let Some(v) = root.get("contexts") {
             for (name, spec) in object(v, "contexts")? {
@@ -192,11 +191,10 @@ impl Registry {
         // Context membership named only in `contexts` (the shorthand) also sets the function's context.
         for decl in &contexts {
             for member in decl.members.iter().flatten() {
-                if let Some(f) = functions.iter_mut().find(|f| &f.name == member) {
-                    if f.context.is_none() {
+                if let Some(f) = functions.iter_mut().find(|f| &f.name == member)
+                    && f.context.is_none() {
                         f.context = Some(decl.name.clone());
                     }
-                }
             }
         }
         let mut types = Vec::new();

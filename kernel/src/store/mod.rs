@@ -404,12 +404,11 @@ impl Store {
     /// Warm the cache without observing (the instance is collected after `gc_time`).
     pub fn prefetch(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
         let key = self.get_or_create(context, params);
-        if let Some(inst) = self.instances.get_mut(&key) {
-            if inst.subscribers == 0 && inst.gc_at.is_none() {
+        if let Some(inst) = self.instances.get_mut(&key)
+            && inst.subscribers == 0 && inst.gc_at.is_none() {
                 inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
                 self.timers_dirty = true;
             }
-        }
         if self.needs_fetch(&key, now) {
             self.start_fetch(&key);
         }
@@ -865,11 +864,10 @@ impl Store {
                 .flat_map(|i| [i.retry_at, if i.subscribers == 0 { i.gc_at } else { None }])
                 .flatten()
                 .min();
-            if next.is_some() && next != self.scheduled_at {
-                if let Some(at) = next {
+            if next.is_some() && next != self.scheduled_at
+                && let Some(at) = next {
                     self.effects.push(Effect::Schedule { at_ms: at, delay_ms: at.saturating_sub(now).min(MAX_TIMER_DELAY_MS) });
                 }
-            }
             self.scheduled_at = next;
         }
         self.changed_set.clear();
