@@ -277,6 +277,18 @@ pub enum ProtocolCode {
 }
 
 impl ProtocolCode {
+    pub const ALL: [ProtocolCode; 9] = [
+        ProtocolCode::NotFound,
+        ProtocolCode::BadRequest,
+        ProtocolCode::ValidationError,
+        ProtocolCode::Unauthorized,
+        ProtocolCode::Forbidden,
+        ProtocolCode::NotImplemented,
+        ProtocolCode::InternalError,
+        ProtocolCode::PayloadTooLarge,
+        ProtocolCode::MethodNotAllowed,
+    ];
+
     /// The wire spelling: `NOT_FOUND`, `BAD_REQUEST`…
     pub fn as_str(self) -> &'static str {
         match self {
@@ -292,20 +304,9 @@ impl ProtocolCode {
         }
     }
 
-    /// The code for a wire spelling.
+    /// The code for a wire spelling (the inverse of `as_str`, so the spellings live in one place).
     pub fn parse(text: &str) -> Option<ProtocolCode> {
-        Some(match text {
-            "NOT_FOUND" => ProtocolCode::NotFound,
-            "BAD_REQUEST" => ProtocolCode::BadRequest,
-            "VALIDATION_ERROR" => ProtocolCode::ValidationError,
-            "UNAUTHORIZED" => ProtocolCode::Unauthorized,
-            "FORBIDDEN" => ProtocolCode::Forbidden,
-            "NOT_IMPLEMENTED" => ProtocolCode::NotImplemented,
-            "INTERNAL_ERROR" => ProtocolCode::InternalError,
-            "PAYLOAD_TOO_LARGE" => ProtocolCode::PayloadTooLarge,
-            "METHOD_NOT_ALLOWED" => ProtocolCode::MethodNotAllowed,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
 }
 
