@@ -9,6 +9,7 @@ use serde_json::json;
 const SHOP: &str = include_str!("../../tests/fixtures/ir/shop.kdl");
 const SHOP_UNSORTED: &str = include_str!("../../tests/fixtures/ir/shop.unsorted.kdl");
 const SHOP_CANONICAL: &str = include_str!("../../tests/fixtures/ir/shop.canonical.kdl");
+const PARITY: &str = include_str!("../../tests/fixtures/ir/parity.kdl");
 
 fn parse(text: &str) -> Registry {
     match Registry::from_kdl(text) {
@@ -915,4 +916,58 @@ fn every_example_in_docs_ir_md_is_valid() {
         let r = Registry::from_json_value(&value).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(r.to_json(), value, "the JSON form example is what to_json writes");
     }
+}
+
+/// tests/fixtures/ir/parity.kdl — what every backend's code-first registration must export —
+/// passes the graph check, is canonical, and keeps every feature its README promises.
+#[test]
+fn parity_fixture_is_canonical_and_covers_what_its_readme_lists() {
+    let r = parse(PARITY);
+    assert_eq!(r.to_kdl(), PARITY, "parity.kdl is in canonical form");
+    assert_eq!(r.ir_version(), 2);
+    assert_eq!(r.enums["OrderStatus"].values, ["pending", "paid", "shipped", "delivered", "cancelled"]);
+
+    // Contexts: global (a member with no required input), user (members sharing user_id, one
+    // with an optional param), catalog (shared), orders.
+    let members = |c: &str| r.context(c).map(|c| c.members.clone()).unwrap_or_default();
+    assert_eq!(members("global"), ["site_settings"]);
+    assert!(r.members("global").all(|f| f.inputs.iter().all(|i| !i.required)));
+    assert_eq!(members("user"), ["user_addresses", "user_orders", "user_profile"]);
+    assert!(r.members("user").all(|f| f.input("user_id").is_some_and(|i| i.required && i.ty == TypeRef::Integer)));
+    let status = r.functions["user_orders"].input("status").cloned();
+    assert_eq!(status.map(|i| (i.required, i.ty)), Some((false, TypeRef::Optional(Box::new(TypeRef::Named("OrderStatus".into()))))));
+    assert!(r.contexts["catalog"].shared && !r.contexts["user"].shared);
+    assert_eq!(members("orders"), ["order_detail", "order_list"]);
+
+    // Types: nested records, list, map, optional, the enum in a field, an upload input.
+    let field = |t: &str, f: &str| r.types[t].fields.iter().find(|x| x.name == f).map(|x| x.ty.spelling());
+    assert_eq!(field("UserProfile", "address").as_deref(), Some("Address"));
+    assert_eq!(field("Order", "lines").as_deref(), Some("list<OrderLine>"));
+    assert_eq!(field("Order", "totals").as_deref(), Some("map<number>"));
+    assert_eq!(field("Order", "shipping").as_deref(), Some("optional<Address>"));
+    assert_eq!(field("Order", "status").as_deref(), Some("OrderStatus"));
+    assert_eq!(r.functions["upload_avatar"].input("image").map(|i| &i.ty), Some(&TypeRef::Upload));
+
+    // Mutations: affects a context and a context-member function, merge; every auth kind; a
+    // private function; rev and cache settings.
+    let place = &r.functions["place_order"];
+    assert_eq!(place.affects, ["orders", "user_orders"]);
+    assert_eq!(place.merge, ["orders"]);
+    assert_eq!(r.functions["update_profile"].merge, ["user"]);
+    let auths: Vec<&Auth> = r.functions.values().map(|f| &f.auth).collect();
+    for auth in [Auth::None, Auth::Required, Auth::Staff, Auth::Superuser, Auth::Predicate("can_refund".into())] {
+        assert!(auths.contains(&&auth), "{auth:?}");
+    }
+    assert!(r.functions["payment_webhook"].private);
+    assert_eq!(r.functions["user_addresses"].rev, 2);
+    assert_eq!(r.functions["order_detail"].cache, Some(CacheSetting::Never));
+    assert_eq!(r.functions["catalog_products"].cache, Some(CacheSetting::Ttl(3600)));
+
+    // The invalidation a mutation resolves to, through the same registry.
+    let args = json!({"user_id": 5, "lines": [], "note": null}).as_object().cloned().unwrap_or_default();
+    let entries = r.resolve_invalidation("place_order", &args, None).map(|e| mizan_kernel::invalidation::entries_to_json(&e));
+    assert_eq!(
+        entries.ok(),
+        Some(json!(["orders", {"context": "user", "params": {"user_id": 5}, "function": "user_orders"}]))
+    );
 }
