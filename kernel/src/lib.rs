@@ -18,6 +18,7 @@
 //! | [`manifest`] | §9 | the edge manifest |
 //! | [`server`] | §2.1, §8, §10 | server protocol engine, tokens, origin-cache stores |
 //! | [`store`] | §7 | the reconciled client store (sans-IO) |
+//! | [`session`] | §7 | the client session over the store: requests, waiters, views, the one timer |
 
 pub mod canon;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod manifest;
 pub mod merge;
 pub mod policy;
 pub mod server;
+pub mod session;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

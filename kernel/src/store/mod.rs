@@ -131,6 +131,8 @@ pub struct Store {
     started: bool,
     csrf_token: Option<String>,
     scheduled_at: Option<u64>,
+    /// The next wake-up as last computed (valid while `timers_dirty` is false).
+    next_at: Option<u64>,
     /// Some retry or gc time changed since the next wake-up was computed: `drain` rescans only
     /// then, so invalidating 1 % of 10 000 instances does not walk all of them for timers.
     timers_dirty: bool,
@@ -221,6 +223,7 @@ impl Store {
             started: false,
             csrf_token: None,
             scheduled_at: None,
+            next_at: None,
             timers_dirty: false,
         }
     }
@@ -232,6 +235,12 @@ impl Store {
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// A fresh id from the store's counter, for a request the store does not track itself (the
+    /// client session's `GET /session/`): ids never collide with the store's own.
+    pub fn next_request_id(&mut self) -> u64 {
+        self.id()
     }
 
     fn mark(&mut self, key: &str) {
@@ -256,7 +265,7 @@ impl Store {
     }
 
     /// Exponential backoff with jitter: half the capped delay fixed, half random.
-    fn backoff(&mut self, attempt: u32) -> u64 {
+    pub(crate) fn backoff(&mut self, attempt: u32) -> u64 {
         let exp = self.config.retry_base_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(32));
         let delay = exp.min(self.config.retry_max_ms);
         let half = delay / 2;
@@ -281,6 +290,12 @@ impl Store {
 
     fn get_or_create(&mut self, context: &str, params: &Map<String, Value>) -> String {
         let (key, query) = instance_key(context, params);
+        self.get_or_create_keyed(key, query, context, params)
+    }
+
+    /// `get_or_create` with the key already computed (`instance_key`), so a caller that needs
+    /// the key first (the session, to see the instance before the call) derives it once.
+    fn get_or_create_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>) -> String {
         if !self.instances.contains_key(&key) {
             let inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
             self.by_context.entry(context.to_string()).or_default().insert(&inst);
@@ -363,7 +378,13 @@ impl Store {
 
     /// Observe an instance; fetches it when it has no fresh data. Returns its key.
     pub fn subscribe(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
-        let key = self.get_or_create(context, params);
+        let (key, query) = instance_key(context, params);
+        self.subscribe_keyed(key, query, context, params, now)
+    }
+
+    /// `subscribe` with the key from `instance_key(context, params)`.
+    pub fn subscribe_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>, now: u64) -> String {
+        let key = self.get_or_create_keyed(key, query, context, params);
         if let Some(inst) = self.instances.get_mut(&key) {
             inst.subscribers += 1;
             if inst.gc_at.take().is_some() {
@@ -403,7 +424,13 @@ impl Store {
 
     /// Warm the cache without observing (the instance is collected after `gc_time`).
     pub fn prefetch(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
-        let key = self.get_or_create(context, params);
+        let (key, query) = instance_key(context, params);
+        self.prefetch_keyed(key, query, context, params, now)
+    }
+
+    /// `prefetch` with the key from `instance_key(context, params)`.
+    pub fn prefetch_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>, now: u64) -> String {
+        let key = self.get_or_create_keyed(key, query, context, params);
         if let Some(inst) = self.instances.get_mut(&key)
             && inst.subscribers == 0 && inst.gc_at.is_none() {
                 inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
@@ -443,12 +470,7 @@ impl Store {
     pub fn fetch_ok(&mut self, request_id: u64, body: Value, now: u64) {
         let Some(key) = self.take_fetch(request_id) else { return };
         let Value::Object(bundle) = body else {
-            let err = RequestError {
-                status: Some(502),
-                code: "INVALID_RESPONSE".into(),
-                message: "A context fetch must answer with a JSON object".into(),
-                details: None,
-            };
+            let err = RequestError::invalid_response("A context fetch must answer with a JSON object");
             self.fail_fetch(&key, err, now, false);
             return;
         };
@@ -464,6 +486,13 @@ impl Store {
         self.next_version = version;
         self.mark(&key);
         self.settle(&key);
+    }
+
+    /// The answer to a fetch is not a usable body (not JSON): fail it without a retry, as
+    /// `fetch_ok` does for a body that is not an object. Asking again would get the same answer.
+    pub fn fetch_invalid(&mut self, request_id: u64, error: RequestError, now: u64) {
+        let Some(key) = self.take_fetch(request_id) else { return };
+        self.fail_fetch(&key, error, now, false);
     }
 
     pub fn fetch_err(&mut self, request_id: u64, error: RequestError, now: u64) {
@@ -652,7 +681,7 @@ impl Store {
         let (result, merges, entries) = match parsed {
             Ok(p) => p,
             Err(e) => {
-                let error = RequestError { status: Some(502), code: "INVALID_RESPONSE".into(), message: e.message.clone(), details: None };
+                let error = RequestError::invalid_response(e.message.clone());
                 self.fail_mutation(id, error);
                 return Err(e);
             }
@@ -720,6 +749,26 @@ impl Store {
             m.error = Some(error);
         }
         self.mark_mutation(id);
+    }
+
+    /// A settled mutation's outcome (`None` while pending or when unknown).
+    pub fn mutation_outcome(&self, id: u64) -> Option<std::result::Result<&Value, &RequestError>> {
+        let m = self.mutations.get(&id)?;
+        match m.status {
+            MutationStatus::Pending => None,
+            MutationStatus::Success => Some(Ok(m.result.as_ref().unwrap_or(&Value::Null))),
+            MutationStatus::Error => m.error.as_ref().map(Err),
+        }
+    }
+
+    /// True while the mutation exists and has not settled.
+    pub fn mutation_pending(&self, id: u64) -> bool {
+        self.mutations.get(&id).is_some_and(|m| m.status == MutationStatus::Pending)
+    }
+
+    /// True when some instance waits for a retry.
+    pub fn retrying(&self) -> bool {
+        self.instances.values().any(|i| i.retry_at.is_some())
     }
 
     /// Forget a settled mutation's state.
@@ -853,17 +902,26 @@ impl Store {
         })
     }
 
-    /// Hand over the effects and changes since the last drain, plus a `schedule` effect when the
-    /// next timer moved.
-    pub fn drain(&mut self, now: u64) -> Drained {
+    /// When the store next needs a `tick`: the earliest retry, or gc of an unobserved instance.
+    /// Rescans the instances only when some timer changed since the last call.
+    pub fn next_timer(&mut self) -> Option<u64> {
         if self.timers_dirty {
             self.timers_dirty = false;
-            let next = self
+            self.next_at = self
                 .instances
                 .values()
                 .flat_map(|i| [i.retry_at, if i.subscribers == 0 { i.gc_at } else { None }])
                 .flatten()
                 .min();
+        }
+        self.next_at
+    }
+
+    /// Hand over the effects and changes since the last drain, plus a `schedule` effect when the
+    /// next timer moved.
+    pub fn drain(&mut self, now: u64) -> Drained {
+        if self.timers_dirty {
+            let next = self.next_timer();
             if next.is_some() && next != self.scheduled_at
                 && let Some(at) = next {
                     self.effects.push(Effect::Schedule { at_ms: at, delay_ms: at.saturating_sub(now).min(MAX_TIMER_DELAY_MS) });
