@@ -50,6 +50,7 @@ mod origin;
 mod redis_store;
 mod registry;
 pub mod server;
+pub mod session;
 mod store;
 
 #[cfg(feature = "axum")]
@@ -75,6 +76,7 @@ pub use server::{
     CachePlan, CachePut, CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Finished, Identity, JwtPair, MemberCall,
     OriginStore, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError, Request, Response, TokenClaims, TokenKind, now_ms,
 };
+pub use session::ClientSession;
 pub use store::Store;
 
 #[cfg(test)]

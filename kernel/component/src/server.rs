@@ -77,7 +77,7 @@ fn finished(f: ks::Finished) -> wserver::Finished {
     wserver::Finished {
         response: response(f.response),
         cache_put: f.cache_put.map(|c| wserver::CachePut { key: c.key, body: c.body, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds }),
-        purge: f.purge.map(crate::plan),
+        purge: f.purge.map(crate::full::plan),
         diagnostics: f.diagnostics,
     }
 }
@@ -215,11 +215,11 @@ impl wserver::GuestEngine for Engine {
     fn purge_plan(&self, entries_json: String) -> R<wkeys::PurgePlan> {
         let value = mizan_kernel::canon::parse_json(&entries_json, "entries").map_err(err)?;
         let entries = mizan_kernel::invalidation::entries_from_json(&value).map_err(err)?;
-        self.0.purge_plan(&entries).map(crate::plan).map_err(err)
+        self.0.purge_plan(&entries).map(crate::full::plan).map_err(err)
     }
 
     fn purge_user_plan(&self, user: String) -> R<wkeys::PurgePlan> {
-        self.0.purge_user_plan(&user).map(crate::plan).map_err(err)
+        self.0.purge_user_plan(&user).map(crate::full::plan).map_err(err)
     }
 
     fn mint_mwt(&self, identity: wserver::Identity, now: u64) -> R<String> {
