@@ -1,25 +1,31 @@
 #!/usr/bin/env node
-// Build dist/ from the one kernel artifact, ../target/mizan-kernel.wasm (the same bytes every host
-// loads): transpile it with jco, patch one string helper of the glue (see PATCHES), and embed the
-// two tiny adapter modules so a browser fetches a single .wasm.
+// Build dist/ from the two kernel artifacts (the same bytes every host loads):
+//   ../target/mizan-kernel.wasm         → dist/kernel.{js,small.js,core.wasm}  (the full API, Node)
+//   ../target/mizan-kernel-client.wasm  → dist/client.{js,small.js,core.wasm}  (the client, browsers)
+// Each is transpiled with jco, one string helper of the glue is patched (see PATCHES), and the
+// tiny adapter modules are embedded so a browser fetches a single .wasm.
 //
 //   node scripts/build.mjs            rebuild when the component, jco or this script changed
 //   node scripts/build.mjs --force    rebuild unconditionally
 //   MIZAN_JCO_PATCH=0 node scripts/build.mjs --force --out /tmp/x   unpatched glue (for the bench)
 //
-// If the component is missing it runs ../scripts/build-component.sh (cargo + wasm-opt + jco new).
+// If a component is missing it runs ../scripts/build-component.sh (cargo + wasm-opt + jco new).
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = resolve(here, '..');
 const repo = resolve(pkgDir, '..');
-const componentPath = join(repo, 'target', 'mizan-kernel.wasm');
+/** The components, by the name of their files in dist/. */
+const COMPONENTS = [
+  { name: 'kernel', path: join(repo, 'target', 'mizan-kernel.wasm') },
+  { name: 'client', path: join(repo, 'target', 'mizan-kernel-client.wasm') },
+];
 
 const args = process.argv.slice(2);
 const force = args.includes('--force');
@@ -78,14 +84,14 @@ const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
 async function main() {
-  if (!existsSync(componentPath)) {
-    console.log('target/mizan-kernel.wasm is missing: running scripts/build-component.sh');
+  if (COMPONENTS.some((c) => !existsSync(c.path))) {
+    console.log('a component is missing from target/: running scripts/build-component.sh');
     execFileSync(join(repo, 'scripts', 'build-component.sh'), { stdio: 'inherit', cwd: repo });
   }
-  const component = await readFile(componentPath);
+  const components = await Promise.all(COMPONENTS.map(async (c) => ({ ...c, bytes: await readFile(c.path) })));
   const jcoPkg = JSON.parse(await readFile(join(pkgDir, 'node_modules/@bytecodealliance/jco/package.json'), 'utf8'));
   const stamp = {
-    component_sha256: sha256(component),
+    components_sha256: Object.fromEntries(components.map((c) => [c.name, sha256(c.bytes)])),
     jco: jcoPkg.version,
     build_script_sha256: sha256(await readFile(fileURLToPath(import.meta.url))),
     patched: patch,
@@ -93,25 +99,39 @@ async function main() {
   const stampPath = join(outDir, 'build-info.json');
   if (!force && existsSync(stampPath)) {
     const old = JSON.parse(await readFile(stampPath, 'utf8'));
-    if (Object.keys(stamp).every((k) => old[k] === stamp[k])) {
-      console.log(`dist/ is up to date (component ${stamp.component_sha256.slice(0, 12)}, jco ${stamp.jco})`);
+    if (JSON.stringify(Object.keys(stamp).map((k) => old[k])) === JSON.stringify(Object.values(stamp))) {
+      console.log(`dist/ is up to date (jco ${stamp.jco})`);
       return;
     }
   }
+  const out = new Map();
+  for (const c of components) for (const [file, bytes] of await transpileOne(c, stamp)) out.set(file, bytes);
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  const sizes = {};
+  for (const [file, bytes] of out) {
+    await writeFile(join(outDir, file), bytes);
+    sizes[file] = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  }
+  await writeFile(stampPath, JSON.stringify({ ...stamp, sizes }, null, 2) + '\n');
+  for (const [n, sz] of Object.entries(sizes)) console.log(`dist/${n.padEnd(18)} ${kib(sz.raw).padStart(10)}  gzip ${kib(sz.gzip).padStart(9)}`);
+}
 
+/** One component's files: `{name}.js` (the glue), `{name}.small.js`, `{name}.core.wasm`. */
+async function transpileOne({ name, path, bytes }, stamp) {
   const { transpile } = await import('@bytecodealliance/jco');
   // `instantiation: 'sync'`: the glue exports `instantiate(getCoreModule, imports)` and builds a
   // fresh instance per call, synchronously once the core modules are compiled. That is what trap
-  // recovery needs. No TypeScript (src/index.d.ts is hand-written), no WASI shim (no imports).
-  const { files } = await transpile(component, {
-    name: 'kernel',
+  // recovery needs. No TypeScript (the .d.ts are hand-written), no WASI shim (no imports).
+  const { files } = await transpile(bytes, {
+    name,
     instantiation: 'sync',
     typescript: false,
     wasiShim: false,
     quiet: true,
   });
   const byName = new Map(Object.entries(files));
-  let glue = Buffer.from(byName.get('kernel.js')).toString('utf8');
+  let glue = Buffer.from(byName.get(`${name}.js`)).toString('utf8');
   if (patch) {
     for (const p of PATCHES) {
       if (!p.find.test(glue)) {
@@ -120,31 +140,21 @@ async function main() {
       glue = glue.replace(p.find, p.replace);
     }
   }
-  const header = `// Generated by js-shims/scripts/build.mjs from target/mizan-kernel.wasm with jco ${stamp.jco}` +
+  const header = `// Generated by js-shims/scripts/build.mjs from target/${basename(path)} with jco ${stamp.jco}` +
     `${patch ? ' (patched: utf8Encode)' : ''}. Do not edit.\n`;
-  glue = header + glue;
-
   // The adapter modules jco splits out (resource destructor shims) are ~150 bytes each: inline them.
   const small = {};
-  for (const [name, bytes] of byName) {
-    if (name.endsWith('.wasm') && name !== 'kernel.core.wasm') small[name] = Buffer.from(bytes).toString('base64');
+  for (const [file, b] of byName) {
+    if (file.endsWith('.wasm') && file !== `${name}.core.wasm`) small[file] = Buffer.from(b).toString('base64');
   }
   const smallJs = `// Generated by js-shims/scripts/build.mjs. Do not edit.\n` +
     `// jco's tiny adapter core modules (resource destructor trampolines), inlined as base64.\n` +
     `export const smallModules = ${JSON.stringify(small, null, 2)};\n`;
-  const core = Buffer.from(byName.get('kernel.core.wasm'));
-
-  await rm(outDir, { recursive: true, force: true });
-  await mkdir(outDir, { recursive: true });
-  await writeFile(join(outDir, 'kernel.js'), glue);
-  await writeFile(join(outDir, 'kernel.small.js'), smallJs);
-  await writeFile(join(outDir, 'kernel.core.wasm'), core);
-  const sizes = {};
-  for (const [n, b] of [['kernel.js', Buffer.from(glue)], ['kernel.small.js', Buffer.from(smallJs)], ['kernel.core.wasm', core]]) {
-    sizes[n] = { raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
-  }
-  await writeFile(stampPath, JSON.stringify({ ...stamp, sizes }, null, 2) + '\n');
-  for (const [n, s] of Object.entries(sizes)) console.log(`dist/${n.padEnd(18)} ${kib(s.raw).padStart(10)}  gzip ${kib(s.gzip).padStart(9)}`);
+  return [
+    [`${name}.js`, Buffer.from(header + glue)],
+    [`${name}.small.js`, Buffer.from(smallJs)],
+    [`${name}.core.wasm`, Buffer.from(byName.get(`${name}.core.wasm`))],
+  ];
 }
 
 main().catch((e) => {

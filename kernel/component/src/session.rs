@@ -127,6 +127,15 @@ impl w::Guest for Kernel {
         Ok(instance_key(&instance.context, &params).0)
     }
 
+    fn request_of(op: w::Operation, timeout_ms: u64) -> R<w::Request> {
+        let op = match op {
+            w::Operation::Fetch(f) => ks::Operation::Fetch { key: f.key, context: f.context, params_json: f.params_json, query: f.query },
+            w::Operation::Call(c) => ks::Operation::Call { function: c.function, args_json: c.args_json, csrf_token: c.csrf_token },
+            w::Operation::Session => ks::Operation::Session,
+        };
+        ks::request_of(op, timeout_ms).map(request).map_err(err)
+    }
+
     fn read_response(status: u16, body: String) -> Result<String, w::RequestError> {
         ks::read_response(status, &body)
             .map(|v| v.to_string())

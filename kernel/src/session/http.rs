@@ -64,6 +64,21 @@ pub(super) fn session(id: u64, timeout_ms: u64) -> Request {
     }
 }
 
+/// The HTTP form of an operation, as the session builds it (id 0): for a transport that is asked
+/// for an operation directly (the far end of a message channel) and speaks HTTP.
+pub fn request_of(op: Operation, timeout_ms: u64) -> crate::error::Result<Request> {
+    Ok(match op {
+        Operation::Fetch { key, context, params_json, query } => {
+            crate::canon::parse_object(&params_json, "params")?;
+            fetch(0, &key, &context, params_json, &query, timeout_ms)
+        }
+        Operation::Call { function, args_json, csrf_token } => {
+            call(0, &function, &crate::canon::parse_json(&args_json, "args")?, csrf_token.as_deref(), timeout_ms)
+        }
+        Operation::Session => session(0, timeout_ms),
+    })
+}
+
 /// Read an HTTP answer: a 2xx with a JSON body is the body; a 2xx without one is
 /// `502 INVALID_RESPONSE`; anything else is the error its `{"error": {code, message, details}}`
 /// envelope names (`INTERNAL_ERROR` for a 5xx without one, `HTTP_{status}` otherwise).

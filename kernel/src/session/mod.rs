@@ -34,7 +34,7 @@ mod view;
 mod tests;
 
 pub use client::{ClientSession, SessionConfig};
-pub use http::read_response;
+pub use http::{read_response, request_of};
 
 use crate::error::Error;
 use crate::store::{RequestError, Status};
