@@ -220,8 +220,9 @@ function eventIn(e) {
       return { tag: 'answer', val: { request: v.request, outcome } };
     }
     case 'invalidate':
-    case 'hydrate':
       return { tag: name, val: text(v) };
+    case 'hydrate':
+      return { tag: 'hydrate', val: { payloadJson: text(v.payload), held: Boolean(v.held) } };
     case 'remove':
       return { tag: 'remove', val: v === null ? undefined : text(v) };
     default:
@@ -244,7 +245,11 @@ function outputOut(o) {
   return {
     results: o.results.map((r) => (r.tag === 'ok' ? { ok: r.val ?? null } : { error: r.val.code })),
     requests: o.requests.map((r) => ({
-      id: Number(r.id), op: opOut(r.op), method: r.method, path: r.path, headers: r.headers, body: r.body ?? null, timeout_ms: Number(r.timeoutMs),
+      id: Number(r.id),
+      kind: r.kind,
+      http: r.http ? { method: r.http.method.toUpperCase(), path: r.http.path, headers: r.http.headers, body: r.http.body ?? null } : null,
+      op: r.op ? opOut(r.op) : null,
+      timeout_ms: Number(r.timeoutMs),
     })),
     views: o.views.map((v) => ({
       key: v.key,

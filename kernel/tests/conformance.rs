@@ -347,7 +347,7 @@ fn session_event(e: &Value) -> session::Event {
         }
         "invalidate" => E::Invalidate(text_of(v)),
         "remove" => E::Remove((!v.is_null()).then(|| text_of(v))),
-        "hydrate" => E::Hydrate(text_of(v)),
+        "hydrate" => E::Hydrate { payload_json: text_of(&v["payload"]), held: v["held"].as_bool().unwrap_or(false) },
         other => panic!("unknown event {other}"),
     }
 }
@@ -370,7 +370,7 @@ fn output_json(out: &session::Output) -> Value {
         .requests
         .iter()
         .map(|r| {
-            let op = match &r.op {
+            let op = r.op.as_ref().map(|op| match op {
                 session::Operation::Fetch { key, context, params_json, query } => {
                     json!({"fetch": {"key": key, "context": context, "params_json": params_json, "query": query}})
                 }
@@ -378,8 +378,14 @@ fn output_json(out: &session::Output) -> Value {
                     json!({"call": {"fn": function, "args_json": args_json, "csrf_token": csrf_token}})
                 }
                 session::Operation::Session => json!("session"),
+            });
+            let http = r.http.as_ref().map(|h| json!({"method": h.method.as_str(), "path": h.path, "headers": h.headers, "body": h.body}));
+            let kind = match r.kind {
+                session::RequestKind::Fetch => "fetch",
+                session::RequestKind::Call => "call",
+                session::RequestKind::Session => "session",
             };
-            json!({"id": r.id, "op": op, "method": r.method, "path": r.path, "headers": r.headers, "body": r.body, "timeout_ms": r.timeout_ms})
+            json!({"id": r.id, "kind": kind, "http": http, "op": op, "timeout_ms": r.timeout_ms})
         })
         .collect();
     let views: Vec<Value> = out

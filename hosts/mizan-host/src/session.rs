@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::kernel::{Kernel, State};
 
 pub use wit::{
-    Answer, CallOp, CallWait, DecodedAnswer, Event, FetchOp, FetchWait, HttpAnswer, InstanceRef, Operation, Outcome, Output,
-    Request, RequestError, Settlement, Status, Timer, View,
+    Answer, CallOp, CallWait, DecodedAnswer, Event, FetchOp, FetchWait, HttpAnswer, HttpMethod, HttpRequest, Hydration, InstanceRef, Operation, Outcome, Output,
+    Request, RequestError, RequestKind, Settlement, Status, Timer, View,
 };
 
 type Guest<'a> = wit::GuestSession<'a>;

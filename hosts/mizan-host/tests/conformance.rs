@@ -263,7 +263,7 @@ fn session_event(e: &Value) -> Result<session::Event, Bad> {
         }
         "invalidate" => E::Invalidate(text(v)),
         "remove" => E::Remove((!v.is_null()).then(|| text(v))),
-        "hydrate" => E::Hydrate(text(v)),
+        "hydrate" => E::Hydrate(session::Hydration { payload_json: text(&v["payload"]), held: v["held"].as_bool().unwrap_or(false) }),
         other => return Err(Bad(format!("unknown event {other}"))),
     })
 }
@@ -295,14 +295,24 @@ fn output_json(o: &session::Output) -> Value {
         .requests
         .iter()
         .map(|r| {
-            let op = match &r.op {
+            let op = r.op.as_ref().map(|op| match op {
                 session::Operation::Fetch(f) => {
                     json!({"fetch": {"key": f.key, "context": f.context, "params_json": f.params_json, "query": f.query}})
                 }
                 session::Operation::Call(c) => json!({"call": {"fn": c.function, "args_json": c.args_json, "csrf_token": c.csrf_token}}),
                 session::Operation::Session => json!("session"),
+            });
+            let method = |m: session::HttpMethod| match m {
+                session::HttpMethod::Get => "GET",
+                session::HttpMethod::Post => "POST",
             };
-            json!({"id": r.id, "op": op, "method": r.method, "path": r.path, "headers": r.headers, "body": r.body, "timeout_ms": r.timeout_ms})
+            let http = r.http.as_ref().map(|h| json!({"method": method(h.method), "path": h.path, "headers": h.headers, "body": h.body}));
+            let kind = match r.kind {
+                session::RequestKind::Fetch => "fetch",
+                session::RequestKind::Call => "call",
+                session::RequestKind::Session => "session",
+            };
+            json!({"id": r.id, "kind": kind, "http": http, "op": op, "timeout_ms": r.timeout_ms})
         })
         .collect();
     let views: Vec<Value> = o

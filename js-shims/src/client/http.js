@@ -20,7 +20,7 @@ export function httpTransport({ baseUrl = '/api/mizan', fetch: fetchImpl, header
 
   /** One request as the session gives it: `{method, path, headers: [[name, value]], body?, timeoutMs?}`. */
   async function request({ method, path, headers: list, body, timeoutMs }) {
-    const h = { ...extra() };
+    const h = { Accept: 'application/json', ...extra() };
     for (const [name, value] of list ?? []) h[name] = value;
     const init = { method, headers: h };
     if (body !== undefined && body !== null) init.body = body;
@@ -47,7 +47,10 @@ export function httpTransport({ baseUrl = '/api/mizan', fetch: fetchImpl, header
     return JSON.parse(r.ok);
   }
 
-  const perform = (op) => request(clientKernel().requestOf(op));
+  const perform = (op) => {
+    const h = clientKernel().requestOf(op);
+    return request({ method: h.method.toUpperCase(), path: h.path, headers: h.headers, body: h.body });
+  };
 
   return {
     kind: 'http',

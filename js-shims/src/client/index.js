@@ -98,15 +98,15 @@ const instanceRef = (context, params) => ({ context, paramsJson: json('params', 
  * the previous snapshot: slots the view carries no value for keep their previous objects, and the
  * bundle keeps its previous object when no slot changed.
  */
-function snapshotOf(v, prev, context, params) {
+function snapshotOf(v, prev, held, context, params) {
   let data;
   let slotVersions = IDLE_SNAPSHOT.slotVersions;
   if (v.slots !== undefined) {
     const values = v.values;
-    const prevData = prev?.data;
-    if (values.length === 0 && prevData !== undefined && Object.keys(prevData).length === v.slots.length) {
-      data = prevData;
-      slotVersions = prev.slotVersions;
+    if (values.length === 0 && held !== undefined && Object.keys(held).length === v.slots.length) {
+      // Every slot is one the host holds: the bundle keeps its object.
+      data = held;
+      slotVersions = prev?.data === held ? prev.slotVersions : versionsOf(v.slots);
     } else {
       data = {};
       slotVersions = {};
@@ -114,7 +114,7 @@ function snapshotOf(v, prev, context, params) {
       for (const [slot, version] of v.slots) {
         slotVersions[slot] = Number(version);
         if (i < values.length && values[i][0] === slot) data[slot] = JSON.parse(values[i++][1]);
-        else data[slot] = prevData[slot]; // the session only omits values the host holds
+        else data[slot] = held[slot]; // the session only omits values the host holds
       }
     }
   }
@@ -136,6 +136,12 @@ function snapshotOf(v, prev, context, params) {
     updatedAt: v.updatedAt === undefined ? null : Number(v.updatedAt),
     slotVersions,
   };
+}
+
+function versionsOf(slots) {
+  const out = {};
+  for (const [slot, version] of slots) out[slot] = Number(version);
+  return out;
 }
 
 const sameRecord = (e, r) => e.code === r.code && e.message === r.message && JSON.stringify(e.details) === (r.detailsJson ?? 'null');
@@ -160,7 +166,8 @@ export function createClient(options = {}) {
   const win = options.window !== undefined ? options.window : typeof window !== 'undefined' ? window : null;
   const report = options.onError ?? defaultReport;
   const { runtime, ClientSession } = clientKernel();
-  const session = new ClientSession(sessionConfig(options));
+  // Requests in the form the transport speaks: HTTP, or operations (IPC, channels, your own).
+  const session = new ClientSession({ ...sessionConfig(options), transport: raw ? 'http' : 'operation' });
   let generation = runtime.generation();
 
   const registrations = new Set(); // every live subscribe() call: what a restart replays
@@ -168,6 +175,7 @@ export function createClient(options = {}) {
   const snapshots = new Map(); // key → public snapshot (the views, applied)
   const memo = new Map(); // memoKey → key
   const memoByKey = new Map(); // key → Set<memoKey>
+  const hydrated = new Map(); // key → {context, params, data} this client hydrated it with, until its first view
   const waiters = new Map(); // waiter id → {kind, resolve, reject}
   const queue = []; // events for the next update (subscriptions and answers are batched)
   const owners = []; // per queued event: its registration (subscribe) or null
@@ -277,17 +285,20 @@ export function createClient(options = {}) {
     const prev = snapshots.get(key);
     if (v.gone) {
       snapshots.delete(key);
+      hydrated.delete(key);
       forget(key);
       return;
     }
-    let context = prev?.context ?? null;
-    let params = prev?.params ?? null;
+    const seed = prev === undefined ? hydrated.get(key) : undefined;
+    let context = prev?.context ?? seed?.context ?? null;
+    let params = prev?.params ?? seed?.params ?? null;
     if (v.instance !== undefined) {
       context = v.instance.context;
       params = JSON.parse(v.instance.paramsJson);
       remember(memoKey(context, params), key);
     }
-    const next = snapshotOf(v, prev, context, params);
+    const next = snapshotOf(v, prev, prev?.data ?? seed?.data, context, params);
+    if (seed !== undefined) hydrated.delete(key);
     snapshots.set(key, next);
     outbox.push(key, next);
   }
@@ -337,6 +348,9 @@ export function createClient(options = {}) {
     }
   }
 
+  /** The session's HTTP request as `transport.request` takes it. */
+  const httpRequest = (h, timeoutMs) => ({ method: h.method.toUpperCase(), path: h.path, headers: h.headers, body: h.body, timeoutMs });
+
   function byOperation(op) {
     switch (op.tag) {
       case 'fetch': {
@@ -352,12 +366,12 @@ export function createClient(options = {}) {
     }
   }
 
-  function outcomeOf(op, v) {
+  function outcomeOf(kind, v) {
     if (raw) {
       if (v === null || typeof v !== 'object' || typeof v.status !== 'number') return { tag: 'unusable', val: 'not an HTTP answer' };
       return { tag: 'http', val: { status: v.status, body: typeof v.body === 'string' ? v.body : '', invalidate: v.invalidate ?? undefined } };
     }
-    if (op.tag === 'call') return v !== null && typeof v === 'object' ? decoded(v.body, v.header) : { tag: 'unusable', val: String(v) };
+    if (kind === 'call') return v !== null && typeof v === 'object' ? decoded(v.body, v.header) : { tag: 'unusable', val: String(v) };
     return decoded(v);
   }
 
@@ -365,7 +379,7 @@ export function createClient(options = {}) {
     const gen = generation;
     let p;
     try {
-      p = Promise.resolve(raw ? transport.request({ method: r.method, path: r.path, headers: r.headers, body: r.body, timeoutMs: Number(r.timeoutMs) }) : byOperation(r.op));
+      p = Promise.resolve(raw ? transport.request(httpRequest(r.http, Number(r.timeoutMs))) : byOperation(r.op));
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -376,7 +390,7 @@ export function createClient(options = {}) {
       owners.push(null);
       schedule();
     };
-    p.then((v) => answer(outcomeOf(r.op, v)), (e) => answer(failed(e)));
+    p.then((v) => answer(outcomeOf(r.kind, v)), (e) => answer(failed(e)));
   }
 
   // ---- waiters, timer ----------------------------------------------------------------------
@@ -442,6 +456,7 @@ export function createClient(options = {}) {
     if (g === generation) return;
     generation = g;
     snapshots.clear();
+    hydrated.clear();
     memo.clear();
     memoByKey.clear();
     byKey.clear();
@@ -600,8 +615,15 @@ export function createClient(options = {}) {
       return session.dehydrate();
     },
 
+    /** Seed the cache from a dehydrated payload (JSON data); its values stay the payload's objects. */
     hydrate(payload) {
-      run({ tag: 'hydrate', val: json('payload', payload) });
+      const seeded = JSON.parse(run({ tag: 'hydrate', val: { payloadJson: json('payload', payload), held: true } }));
+      const items = payload.instances;
+      for (let i = 0; i < seeded.length; i++) {
+        if (seeded[i] === null) continue;
+        const { context, params, data } = items[i];
+        hydrated.set(seeded[i], { context, params: params ?? {}, data });
+      }
     },
 
     /** The window regained focus: stale observed instances refetch. */

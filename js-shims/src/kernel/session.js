@@ -49,8 +49,8 @@ export function sessionApi(runtime) {
   }
 
   /** The HTTP form of an operation (`{tag: 'fetch' | 'call' | 'session', val}`), as the session builds it. */
-  function requestOf(op, timeoutMs = 0) {
-    return runtime.call((k) => k.clientSession.requestOf(op, timeoutMs));
+  function requestOf(op) {
+    return runtime.call((k) => k.clientSession.requestOf(op));
   }
 
   return { ClientSession, readResponse, requestOf };

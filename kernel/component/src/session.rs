@@ -46,7 +46,7 @@ fn event(e: w::Event) -> ks::Event {
         w::Event::Invalidate(text) => E::Invalidate(text),
         w::Event::Remove(text) => E::Remove(text),
         w::Event::Reset => E::Reset,
-        w::Event::Hydrate(text) => E::Hydrate(text),
+        w::Event::Hydrate(h) => E::Hydrate { payload_json: h.payload_json, held: h.held },
         w::Event::Tick => E::Tick,
         w::Event::Focus => E::Focus,
         w::Event::Online => E::Online,
@@ -74,18 +74,36 @@ fn status(s: Status) -> w::Status {
     }
 }
 
+fn operation(op: ks::Operation) -> w::Operation {
+    match op {
+        ks::Operation::Fetch { key, context, params_json, query } => w::Operation::Fetch(w::FetchOp { key, context, params_json, query }),
+        ks::Operation::Call { function, args_json, csrf_token } => w::Operation::Call(w::CallOp { function, args_json, csrf_token }),
+        ks::Operation::Session => w::Operation::Session,
+    }
+}
+
+fn http_request(h: ks::HttpRequest) -> w::HttpRequest {
+    w::HttpRequest {
+        method: match h.method {
+            ks::Method::Get => w::HttpMethod::Get,
+            ks::Method::Post => w::HttpMethod::Post,
+        },
+        path: h.path,
+        headers: h.headers,
+        body: h.body,
+    }
+}
+
 fn request(r: ks::Request) -> w::Request {
     w::Request {
         id: r.id,
-        op: match r.op {
-            ks::Operation::Fetch { key, context, params_json, query } => w::Operation::Fetch(w::FetchOp { key, context, params_json, query }),
-            ks::Operation::Call { function, args_json, csrf_token } => w::Operation::Call(w::CallOp { function, args_json, csrf_token }),
-            ks::Operation::Session => w::Operation::Session,
+        kind: match r.kind {
+            ks::RequestKind::Fetch => w::RequestKind::Fetch,
+            ks::RequestKind::Call => w::RequestKind::Call,
+            ks::RequestKind::Session => w::RequestKind::Session,
         },
-        method: r.method,
-        path: r.path,
-        headers: r.headers,
-        body: r.body,
+        http: r.http.map(http_request),
+        op: r.op.map(operation),
         timeout_ms: r.timeout_ms,
     }
 }
@@ -127,13 +145,13 @@ impl w::Guest for Kernel {
         Ok(instance_key(&instance.context, &params).0)
     }
 
-    fn request_of(op: w::Operation, timeout_ms: u64) -> R<w::Request> {
+    fn request_of(op: w::Operation) -> R<w::HttpRequest> {
         let op = match op {
             w::Operation::Fetch(f) => ks::Operation::Fetch { key: f.key, context: f.context, params_json: f.params_json, query: f.query },
             w::Operation::Call(c) => ks::Operation::Call { function: c.function, args_json: c.args_json, csrf_token: c.csrf_token },
             w::Operation::Session => ks::Operation::Session,
         };
-        ks::request_of(op, timeout_ms).map(request).map_err(err)
+        ks::request_of(op).map(http_request).map_err(err)
     }
 
     fn read_response(status: u16, body: String) -> Result<String, w::RequestError> {

@@ -3,8 +3,8 @@
 
 use super::view::{Views, Visible};
 use super::{
-    Answer, CLOSED, CallWait, ErrorRecord, Event, FetchWait, InstanceRef, Outcome, Output, RESET, RequestKind,
-    Settlement, Timer, http,
+    Answer, CLOSED, CallWait, ErrorRecord, Event, FetchWait, InstanceRef, Outcome, Output, RESET, RequestForm,
+    RequestKind, Settlement, Timer, http,
 };
 use crate::canon::{self, parse_json, parse_object};
 use crate::error::{Error, Result};
@@ -15,27 +15,36 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The store's configuration plus the session's own: `request_timeout_ms` (default 10 000; 0
-/// means no limit), after which a host gives up on a request and answers with a network error.
+/// means no limit), after which a host gives up on a request and answers with a network error;
+/// `transport` (`"http"`, the default, or `"operation"`), the form requests take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
     pub store: StoreConfig,
     pub request_timeout_ms: u64,
+    pub transport: RequestForm,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { store: StoreConfig::default(), request_timeout_ms: 10_000 }
+        SessionConfig { store: StoreConfig::default(), request_timeout_ms: 10_000, transport: RequestForm::Http }
     }
 }
 
 impl SessionConfig {
-    /// `{"request_timeout_ms"?, …the store's keys}`; unknown keys are refused.
+    /// `{"request_timeout_ms"?, "transport"?, …the store's keys}`; unknown keys are refused.
     pub fn from_json(text: &str) -> Result<Self> {
         let mut m = canon::parse_object(text, "client config")?;
         let mut config = SessionConfig::default();
         if let Some(v) = m.remove("request_timeout_ms") {
             config.request_timeout_ms =
                 v.as_u64().ok_or_else(|| Error::invalid_argument("client config `request_timeout_ms` must be a non-negative integer"))?;
+        }
+        if let Some(v) = m.remove("transport") {
+            config.transport = match v.as_str() {
+                Some("http") => RequestForm::Http,
+                Some("operation") => RequestForm::Operation,
+                _ => return Err(Error::invalid_argument("client config `transport` must be \"http\" or \"operation\"")),
+            };
         }
         config.store = StoreConfig::from_json(&Value::Object(m).to_string())?;
         Ok(config)
@@ -104,7 +113,7 @@ fn params_of(r: &InstanceRef) -> Result<Map<String, Value>> {
 
 impl ClientSession {
     pub fn new(config: SessionConfig) -> Self {
-        let store = Store::new(config.store.clone());
+        let store = Store::lean(config.store.clone());
         ClientSession {
             config,
             store,
@@ -215,9 +224,19 @@ impl ClientSession {
                 self.begin_session(0, out);
                 Ok(None)
             }
-            Event::Hydrate(text) => {
-                let payload = parse_json(&text, "hydration payload")?;
-                self.store.hydrate(&payload, now).map(|()| None)
+            Event::Hydrate { payload_json, held } => {
+                let payload = parse_json(&payload_json, "hydration payload")?;
+                let seeded = self.store.hydrate_owned(payload, now)?;
+                if !held {
+                    return Ok(None);
+                }
+                let stale_time = self.config.store.stale_time_ms;
+                for key in seeded.iter().flatten() {
+                    if let Some(inst) = self.store.instance(key) {
+                        self.views.hold(key, Visible::of(inst, now, stale_time));
+                    }
+                }
+                Ok(Some(Value::from(seeded).to_string()))
             }
             Event::Tick => {
                 self.scheduled_at = None;
@@ -367,14 +386,21 @@ impl ClientSession {
         let request = self.store.next_request_id();
         self.phase = Phase::Pending { request, attempts };
         self.inflight.insert(request, RequestKind::Session);
-        out.requests.push(http::session(request, self.config.request_timeout_ms));
+        out.requests.push(http::session(request, self.config.transport, self.config.request_timeout_ms));
     }
 
     /// The session settled (either way): the calls held for it go, with its token if any.
     fn release_held(&mut self, out: &mut Output) {
         for c in std::mem::take(&mut self.held) {
             self.inflight.insert(c.request, RequestKind::Call);
-            out.requests.push(http::call(c.request, &c.function, &c.args, self.csrf_token.as_deref(), self.config.request_timeout_ms));
+            out.requests.push(http::call(
+                c.request,
+                self.config.transport,
+                c.function,
+                &c.args,
+                self.csrf_token.as_deref(),
+                self.config.request_timeout_ms,
+            ));
         }
     }
 
@@ -476,32 +502,33 @@ impl ClientSession {
         self.settle_waiters(&first.changed, &first.mutations, now, out);
         // Settling unsubscribed waiters: collect what that changed too.
         let second = self.store.drain(now);
-        let timeout = self.config.request_timeout_ms;
+        let (form, timeout) = (self.config.transport, self.config.request_timeout_ms);
         for effect in first.effects.into_iter().chain(second.effects) {
             match effect {
-                Effect::Fetch { request_id, key, context, params, query } => {
+                Effect::Fetch { request_id, key, .. } => {
+                    // Lean effects: the instance has the rest (it is still there unless it was
+                    // dropped in this very update, and then nobody waits for its answer).
+                    let Some(inst) = self.store.instance(&key).filter(|i| i.in_flight == Some(request_id)) else { continue };
+                    let (context, params_json, query) = (inst.context.clone(), inst.params_json.clone(), inst.query.clone());
                     self.inflight.insert(request_id, RequestKind::Fetch);
-                    out.requests.push(http::fetch(request_id, &key, &context, Value::Object(params).to_string(), &query, timeout));
+                    out.requests.push(http::fetch(request_id, form, key, context, params_json, query, timeout));
                 }
                 Effect::Call { request_id, function, args, .. } => {
                     if matches!(self.phase, Phase::Pending { .. } | Phase::Retrying { .. }) {
                         self.held.push(HeldCall { request: request_id, function, args });
                     } else {
                         self.inflight.insert(request_id, RequestKind::Call);
-                        out.requests.push(http::call(request_id, &function, &args, self.csrf_token.as_deref(), timeout));
+                        out.requests.push(http::call(request_id, form, function, &args, self.csrf_token.as_deref(), timeout));
                     }
                 }
                 // The session runs `GET session/` itself, and computes the one timer below.
                 Effect::Session { .. } | Effect::Schedule { .. } => {}
             }
         }
+        // A key listed twice renders once: the second time the host already has what it saw.
         let stale_time = self.config.store.stale_time_ms;
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
         let forced = std::mem::take(&mut self.forced);
         for key in first.changed.iter().chain(second.changed.iter()).chain(forced.iter()) {
-            if !seen.insert(key) {
-                continue;
-            }
             if let Some(view) = self.views.render(key, self.store.instance(key), now, stale_time, forced.contains(key)) {
                 out.views.push(view);
             }

@@ -1,82 +1,75 @@
 //! The Mizan HTTP protocol, client side: the three requests (docs/SERVER.md) and how an answer
 //! is read. A host only joins `path` to its base URL and sends what it is given.
 
-use super::{Operation, Request};
+use super::{HttpRequest, Method, Operation, Request, RequestForm};
 use crate::header::encode_uri_component;
 use crate::store::RequestError;
 use serde_json::{Value, json};
 
-const ACCEPT: (&str, &str) = ("Accept", "application/json");
-
-fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
-}
-
-/// `GET ctx/{context}/?{query}`: `query` is the instance's canonical query string.
-pub(super) fn fetch(id: u64, key: &str, context: &str, params_json: String, query: &str, timeout_ms: u64) -> Request {
-    let mut path = format!("ctx/{}/", encode_uri_component(context));
-    if !query.is_empty() {
-        path.push('?');
-        path.push_str(query);
-    }
-    Request {
-        id,
-        op: Operation::Fetch { key: key.to_string(), context: context.to_string(), params_json, query: query.to_string() },
-        method: "GET".into(),
-        path,
-        headers: headers(&[ACCEPT]),
-        body: None,
-        timeout_ms,
+/// Build a request in the session's form: the HTTP form from the operation, or the operation.
+fn request(id: u64, form: RequestForm, op: Operation, timeout_ms: u64) -> Request {
+    let kind = op.kind();
+    match form {
+        RequestForm::Http => Request { id, kind, http: Some(http_form(&op)), op: None, timeout_ms },
+        RequestForm::Operation => Request { id, kind, http: None, op: Some(op), timeout_ms },
     }
 }
 
-/// `POST call/` with `{"fn", "args"}`; the CSRF token of the session, when it gave one.
-pub(super) fn call(id: u64, function: &str, args: &Value, csrf_token: Option<&str>, timeout_ms: u64) -> Request {
-    let mut h = headers(&[ACCEPT, ("Content-Type", "application/json")]);
-    if let Some(token) = csrf_token.filter(|t| !t.is_empty()) {
-        h.push(("X-CSRFToken".into(), token.to_string()));
-    }
-    Request {
-        id,
-        op: Operation::Call {
-            function: function.to_string(),
-            args_json: args.to_string(),
-            csrf_token: csrf_token.map(str::to_string),
-        },
-        method: "POST".into(),
-        path: "call/".into(),
-        headers: h,
-        body: Some(json!({"fn": function, "args": args}).to_string()),
-        timeout_ms,
-    }
-}
-
-/// `GET session/`: `{"csrfToken"}`.
-pub(super) fn session(id: u64, timeout_ms: u64) -> Request {
-    Request {
-        id,
-        op: Operation::Session,
-        method: "GET".into(),
-        path: "session/".into(),
-        headers: headers(&[ACCEPT]),
-        body: None,
-        timeout_ms,
-    }
-}
-
-/// The HTTP form of an operation, as the session builds it (id 0): for a transport that is asked
-/// for an operation directly (the far end of a message channel) and speaks HTTP.
-pub fn request_of(op: Operation, timeout_ms: u64) -> crate::error::Result<Request> {
-    Ok(match op {
-        Operation::Fetch { key, context, params_json, query } => {
-            crate::canon::parse_object(&params_json, "params")?;
-            fetch(0, &key, &context, params_json, &query, timeout_ms)
+/// `GET ctx/{context}/?{query}`, `POST call/` with `{"fn", "args"}` (and the session's CSRF
+/// token), `GET session/`.
+fn http_form(op: &Operation) -> HttpRequest {
+    match op {
+        Operation::Fetch { context, query, .. } => {
+            let mut path = format!("ctx/{}/", encode_uri_component(context));
+            if !query.is_empty() {
+                path.push('?');
+                path.push_str(query);
+            }
+            HttpRequest { method: Method::Get, path, headers: Vec::new(), body: None }
         }
         Operation::Call { function, args_json, csrf_token } => {
-            call(0, &function, &crate::canon::parse_json(&args_json, "args")?, csrf_token.as_deref(), timeout_ms)
+            let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+            if let Some(token) = csrf_token.as_deref().filter(|t| !t.is_empty()) {
+                headers.push(("X-CSRFToken".into(), token.to_string()));
+            }
+            // `args_json` is the kernel's own text of a JSON value: spliced in, not parsed again.
+            let mut body = String::from("{\"args\":");
+            body.push_str(args_json);
+            body.push_str(",\"fn\":");
+            body.push_str(&Value::String(function.clone()).to_string());
+            body.push('}');
+            HttpRequest { method: Method::Post, path: "call/".into(), headers, body: Some(body) }
         }
-        Operation::Session => session(0, timeout_ms),
-    })
+        Operation::Session => HttpRequest { method: Method::Get, path: "session/".into(), headers: Vec::new(), body: None },
+    }
+}
+
+pub(super) fn fetch(id: u64, form: RequestForm, key: String, context: String, params_json: String, query: String, timeout_ms: u64) -> Request {
+    request(id, form, Operation::Fetch { key, context, params_json, query }, timeout_ms)
+}
+
+pub(super) fn call(id: u64, form: RequestForm, function: String, args: &Value, csrf_token: Option<&str>, timeout_ms: u64) -> Request {
+    let op = Operation::Call { function, args_json: args.to_string(), csrf_token: csrf_token.map(str::to_string) };
+    request(id, form, op, timeout_ms)
+}
+
+pub(super) fn session(id: u64, form: RequestForm, timeout_ms: u64) -> Request {
+    request(id, form, Operation::Session, timeout_ms)
+}
+
+/// The HTTP form of an operation, as the session builds it: for a transport that is asked for
+/// an operation directly (the far end of a message channel) and speaks HTTP.
+pub fn request_of(op: Operation) -> crate::error::Result<HttpRequest> {
+    match &op {
+        Operation::Fetch { params_json, .. } => {
+            crate::canon::parse_object(params_json, "params")?;
+        }
+        Operation::Call { args_json, .. } => {
+            crate::canon::parse_json(args_json, "args")?;
+        }
+        Operation::Session => {}
+    }
+    Ok(http_form(&op))
 }
 
 /// Read an HTTP answer: a 2xx with a JSON body is the body; a 2xx without one is

@@ -34,6 +34,7 @@ mod view;
 mod tests;
 
 pub use client::{ClientSession, SessionConfig};
+
 pub use http::{read_response, request_of};
 
 use crate::error::Error;
@@ -130,8 +131,10 @@ pub enum Event {
     Remove(Option<String>),
     /// Identity changed: drop every instance's data, settle waiters with [`RESET`], new session.
     Reset,
-    /// Seed instances from a dehydrated payload (JSON).
-    Hydrate(String),
+    /// Seed instances from a dehydrated payload (JSON). With `held`, the host keeps the payload's
+    /// values itself: views leave them out, and the result is the JSON list of the keys seeded
+    /// (`null` where an instance kept its own data), in payload order.
+    Hydrate { payload_json: String, held: bool },
     /// The timer fired.
     Tick,
     Focus,
@@ -166,17 +169,49 @@ impl Operation {
     }
 }
 
-/// A request for the host to perform, then answer with [`Event::Answer`] (always: a failure
-/// or a timeout is an answer too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A request in HTTP form, relative to the transport's base URL. `headers` are the protocol's
+/// own (`Content-Type`, `X-CSRFToken`); a transport always adds `Accept: application/json`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub id: u64,
-    pub op: Operation,
-    /// The HTTP form, relative to the transport's base URL.
-    pub method: String,
+pub struct HttpRequest {
+    pub method: Method,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+}
+
+/// Which form requests take: what the session's transport speaks (config `transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestForm {
+    /// `"http"` (the default): `Request::http`.
+    #[default]
+    Http,
+    /// `"operation"`: `Request::op`, for transports without URLs (IPC, message channels).
+    Operation,
+}
+
+/// A request for the host to perform, then answer with [`Event::Answer`] (always: a failure
+/// or a timeout is an answer too). It carries the form of the session's [`RequestForm`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: u64,
+    pub kind: RequestKind,
+    pub http: Option<HttpRequest>,
+    pub op: Option<Operation>,
     /// Give up after this long and answer with a network error (0: no limit).
     pub timeout_ms: u64,
 }

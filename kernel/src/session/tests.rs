@@ -52,6 +52,10 @@ impl Sim {
     }
 }
 
+fn path(out: &Output, i: usize) -> &str {
+    &out.requests[i].http.as_ref().unwrap().path
+}
+
 fn ids(out: &Output) -> Vec<u64> {
     out.requests.iter().map(|r| r.id).collect()
 }
@@ -66,10 +70,10 @@ fn requests_in_both_forms_and_a_first_view_with_every_slot() {
     let out = sim.go(vec![Event::Subscribe(inst("todos", json!({"list_id": 2, "q": "a b"})))]);
     assert_eq!(out.results, vec![Ok(Some("todos?list_id=2&q=a%20b".into()))]);
     let r = &out.requests[0];
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "ctx/todos/?list_id=2&q=a%20b"));
-    assert_eq!(r.headers, vec![("Accept".into(), "application/json".into())]);
-    assert_eq!(r.timeout_ms, 10_000);
-    assert!(matches!(&r.op, Operation::Fetch { query, .. } if query == "list_id=2&q=a%20b"));
+    let h = r.http.as_ref().unwrap();
+    assert_eq!((h.method.as_str(), h.path.as_str()), ("GET", "ctx/todos/?list_id=2&q=a%20b"));
+    assert!(h.headers.is_empty() && r.op.is_none(), "an HTTP session: the HTTP form only");
+    assert_eq!((r.kind, r.timeout_ms), (RequestKind::Fetch, 10_000));
     // A new instance: the host gets its first view (loading) with its context and params.
     assert_eq!(out.views.len(), 1);
     assert_eq!((out.views[0].status, out.views[0].fetching), (Status::Loading, true));
@@ -176,14 +180,14 @@ fn calls_wait_for_the_session_and_carry_its_token() {
     let mut sim = Sim::new(json!({}));
     let out = sim.go(vec![Event::Start(Some(100)), call(1, "add", json!({"x": 1}))]);
     assert_eq!(out.requests.len(), 1, "the call is held for the session");
-    assert_eq!(out.requests[0].path, "session/");
+    assert_eq!(path(&out, 0), "session/");
     let out = sim.go(vec![http(out.requests[0].id, 200, json!({"csrfToken": "tok"}))]);
     assert_eq!(settled(&out), vec![(100, Ok("{\"csrfToken\":\"tok\"}".into()))]);
-    let c = &out.requests[0];
+    let c = out.requests[0].http.as_ref().unwrap();
     assert_eq!((c.method.as_str(), c.path.as_str()), ("POST", "call/"));
     assert!(c.headers.contains(&("X-CSRFToken".into(), "tok".into())));
     assert_eq!(serde_json::from_str::<Value>(c.body.as_deref().unwrap()).unwrap(), json!({"fn": "add", "args": {"x": 1}}));
-    let out = sim.go(vec![with_header(c.id, json!({"result": 7, "invalidate": []}), "user;id=5")]);
+    let out = sim.go(vec![with_header(out.requests[0].id, json!({"result": 7, "invalidate": []}), "user;id=5")]);
     assert_eq!(settled(&out), vec![(1, Ok("7".into()))]);
     // A later start() answers at once with the same session.
     let out = sim.go(vec![Event::Start(Some(101))]);
@@ -199,15 +203,15 @@ fn the_session_retries_like_a_fetch_and_fails_fast_on_4xx() {
     assert!(out.settled.is_empty() && out.requests.is_empty());
     sim.now = out.timer.unwrap().at_ms;
     let out = sim.go(vec![Event::Tick]);
-    assert_eq!(out.requests[0].path, "session/");
+    assert_eq!(path(&out, 0), "session/");
     let out = sim.go(vec![http(out.requests[0].id, 403, json!({"error": {"code": "FORBIDDEN", "message": "no"}}))]);
     assert_eq!(settled(&out), vec![(100, Err("FORBIDDEN".into()))]);
     // The held call goes, without a token: the server decides.
-    assert_eq!(out.requests[0].path, "call/");
-    assert!(!out.requests[0].headers.iter().any(|(k, _)| k == "X-CSRFToken"));
+    assert_eq!(path(&out, 0), "call/");
+    assert!(!out.requests[0].http.as_ref().unwrap().headers.iter().any(|(k, _)| k == "X-CSRFToken"));
     // start() again tries again.
     let out = sim.go(vec![Event::Start(None)]);
-    assert_eq!(out.requests[0].path, "session/");
+    assert_eq!(path(&out, 0), "session/");
 }
 
 #[test]
@@ -239,7 +243,7 @@ fn reset_settles_waiters_with_reset_and_starts_a_new_session() {
     let mut got = settled(&out);
     got.sort();
     assert_eq!(got, vec![(2, Err("RESET".into())), (3, Err("RESET".into()))]);
-    let paths: Vec<&str> = out.requests.iter().map(|r| r.path.as_str()).collect();
+    let paths: Vec<&str> = (0..out.requests.len()).map(|i| path(&out, i)).collect();
     assert_eq!(paths, vec!["session/", "ctx/user/?id=1"], "a new session; the observed instance refetches");
     // Answers to the old requests change nothing.
     let out = sim.go(old.iter().map(|&id| http(id, 200, json!({"result": 1, "p": 1}))).collect());
@@ -277,6 +281,15 @@ fn idle_tracks_requests_retries_and_held_calls() {
 }
 
 #[test]
+fn an_operation_session_gives_requests_in_operation_form() {
+    let mut sim = Sim::new(json!({"transport": "operation"}));
+    let out = sim.go(vec![Event::Subscribe(inst("user", json!({"id": 5}))), call(1, "f", json!({"a": 1}))]);
+    assert!(out.requests.iter().all(|r| r.http.is_none()));
+    assert!(matches!(&out.requests[0].op, Some(Operation::Fetch { key, query, .. }) if key == "user?id=5" && query == "id=5"));
+    assert!(matches!(&out.requests[1].op, Some(Operation::Call { args_json, .. }) if args_json == "{\"a\":1}"));
+}
+
+#[test]
 fn events_the_session_refuses_fail_alone() {
     let mut sim = Sim::new(json!({}));
     let out = sim.s.update(
@@ -287,4 +300,5 @@ fn events_the_session_refuses_fail_alone() {
     assert_eq!(out.results[1].as_ref().unwrap_err().code.as_str(), "not-found");
     assert_eq!(out.results[2], Ok(Some("a".into())));
     assert!(SessionConfig::from_json(r#"{"stalTime": 1}"#).is_err(), "a typo is refused");
+    assert!(SessionConfig::from_json(r#"{"transport": "ipc"}"#).is_err());
 }

@@ -32,6 +32,8 @@ pub struct Instance {
     /// The params stringified once, at creation: invalidation matching compares these strings
     /// instead of stringifying every instance's values on every invalidation.
     pub canonical: BTreeMap<String, String>,
+    /// The params as JSON text, serialized once (what requests and views carry).
+    pub params_json: String,
     pub query: String,
     pub status: Status,
     /// The request in flight, if any (one per instance: de-duplication).
@@ -53,16 +55,22 @@ pub struct Instance {
     pub gc_at: Option<u64>,
     /// Logical clock of the last use, for the LRU bound.
     pub last_used: u64,
+    /// Already in the store's list of changed keys since the last drain.
+    pub(crate) marked: bool,
+    /// The store's number for this instance (its context index holds numbers, not keys).
+    pub(crate) id: u64,
 }
 
 impl Instance {
     pub fn new(key: String, context: String, params: Map<String, Value>, query: String) -> Self {
         let canonical = params.iter().map(|(k, v)| (k.clone(), crate::canon::stringify(v))).collect();
+        let params_json = serde_json::to_string(&params).unwrap_or_default();
         Instance {
             key,
             context,
             params,
             canonical,
+            params_json,
             query,
             status: Status::Idle,
             in_flight: None,
@@ -77,6 +85,8 @@ impl Instance {
             retry_at: None,
             gc_at: None,
             last_used: 0,
+            marked: false,
+            id: 0,
         }
     }
 

@@ -17,13 +17,22 @@ pub use effects::{Drained, Effect, MAX_TIMER_DELAY_MS};
 pub use errors::{RequestError, status_of_code};
 pub use instance::{Instance, Status};
 
+
 use crate::canon::{self, stringify};
 use crate::error::{Error, Result};
 use crate::header::{encode_uri_component, parse_header};
 use crate::invalidation::{InvalidateEntry, entries_from_json};
 use crate::merge::{MergeEntry, apply_merge};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::FxBuildHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Instance keys are looked up on every step; a hash map does it in one comparison where a
+/// `BTreeMap` compares long shared prefixes (`todos?list_id=…`) a dozen times. A fixed hasher
+/// (FxHash): no randomness in the kernel, and the same behaviour on every host. Where the order
+/// of instances shows (effects, dehydrate), keys are sorted.
+pub type KeyMap<V> = HashMap<String, V, FxBuildHasher>;
+type KeySet = HashSet<String, FxBuildHasher>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
@@ -116,7 +125,10 @@ enum Request {
 
 pub struct Store {
     config: StoreConfig,
-    instances: BTreeMap<String, Instance>,
+    instances: KeyMap<Instance>,
+    /// Instance number → key (the context index names instances by number).
+    keys_by_id: HashMap<u64, String, FxBuildHasher>,
+    next_instance: u64,
     by_context: BTreeMap<String, ContextIndex>,
     requests: BTreeMap<u64, Request>,
     mutations: BTreeMap<u64, Mutation>,
@@ -126,7 +138,8 @@ pub struct Store {
     rng: u64,
     effects: Vec<Effect>,
     changed: Vec<String>,
-    changed_set: BTreeSet<String>,
+    /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked`).
+    changed_gone: KeySet,
     changed_mutations: Vec<u64>,
     started: bool,
     csrf_token: Option<String>,
@@ -136,40 +149,49 @@ pub struct Store {
     /// Some retry or gc time changed since the next wake-up was computed: `drain` rescans only
     /// then, so invalidating 1 % of 10 000 instances does not walk all of them for timers.
     timers_dirty: bool,
+    /// `fetch` effects carry only the request id and the key (the client session reads the
+    /// instance itself instead of copying its context, params and query into every effect).
+    lean_effects: bool,
 }
 
 /// Where to find a context's instances by param: an invalidation of `{list_id: 7}` among 10 000
 /// lists looks at the one instance with that value (plus any lacking the param), not at all.
+/// Instances are named by their number here (small integer sets, not copies of their keys).
 #[derive(Default)]
 struct ContextIndex {
-    keys: BTreeSet<String>,
+    ids: BTreeSet<u64>,
     /// param name → instances that have the param.
-    with_param: BTreeMap<String, BTreeSet<String>>,
+    with_param: BTreeMap<String, BTreeSet<u64>>,
     /// (param name, stringified value) → instances with that value.
-    with_value: BTreeMap<(String, String), BTreeSet<String>>,
+    with_value: BTreeMap<(String, String), BTreeSet<u64>>,
 }
 
 impl ContextIndex {
     fn insert(&mut self, inst: &Instance) {
-        self.keys.insert(inst.key.clone());
+        self.ids.insert(inst.id);
         for (k, v) in &inst.canonical {
-            self.with_param.entry(k.clone()).or_default().insert(inst.key.clone());
-            self.with_value.entry((k.clone(), v.clone())).or_default().insert(inst.key.clone());
+            if let Some(set) = self.with_param.get_mut(k) {
+                set.insert(inst.id);
+            } else {
+                self.with_param.insert(k.clone(), BTreeSet::from([inst.id]));
+            }
+            let pair = (k.clone(), v.clone());
+            self.with_value.entry(pair).or_default().insert(inst.id);
         }
     }
 
     fn remove(&mut self, inst: &Instance) {
-        self.keys.remove(&inst.key);
+        self.ids.remove(&inst.id);
         for (k, v) in &inst.canonical {
             if let Some(set) = self.with_param.get_mut(k) {
-                set.remove(&inst.key);
+                set.remove(&inst.id);
                 if set.is_empty() {
                     self.with_param.remove(k);
                 }
             }
             let pair = (k.clone(), v.clone());
             if let Some(set) = self.with_value.get_mut(&pair) {
-                set.remove(&inst.key);
+                set.remove(&inst.id);
                 if set.is_empty() {
                     self.with_value.remove(&pair);
                 }
@@ -179,13 +201,13 @@ impl ContextIndex {
 
     /// Instances an entry with these (stringified, sorted) params may cover: those with the first
     /// param's value, plus those without that param. The caller checks the remaining params.
-    fn candidates<'a>(&'a self, wanted: &[(String, String)]) -> Vec<&'a String> {
-        let Some((name, value)) = wanted.first() else { return self.keys.iter().collect() };
-        let mut out: Vec<&String> =
-            self.with_value.get(&(name.clone(), value.clone())).map(|s| s.iter().collect()).unwrap_or_default();
+    fn candidates(&self, wanted: &[(String, String)]) -> Vec<u64> {
+        let Some((name, value)) = wanted.first() else { return self.ids.iter().copied().collect() };
+        let mut out: Vec<u64> =
+            self.with_value.get(&(name.clone(), value.clone())).map(|s| s.iter().copied().collect()).unwrap_or_default();
         let having = self.with_param.get(name);
-        if having.map_or(0, BTreeSet::len) < self.keys.len() {
-            out.extend(self.keys.iter().filter(|k| !having.is_some_and(|h| h.contains(*k))));
+        if having.map_or(0, BTreeSet::len) < self.ids.len() {
+            out.extend(self.ids.iter().filter(|id| !having.is_some_and(|h| h.contains(*id))));
         }
         out
     }
@@ -208,7 +230,9 @@ impl Store {
         let rng = config.seed;
         Store {
             config,
-            instances: BTreeMap::new(),
+            instances: KeyMap::default(),
+            keys_by_id: HashMap::default(),
+            next_instance: 0,
             by_context: BTreeMap::new(),
             requests: BTreeMap::new(),
             mutations: BTreeMap::new(),
@@ -218,14 +242,20 @@ impl Store {
             rng,
             effects: Vec::new(),
             changed: Vec::new(),
-            changed_set: BTreeSet::new(),
+            changed_gone: KeySet::default(),
             changed_mutations: Vec::new(),
             started: false,
             csrf_token: None,
             scheduled_at: None,
             next_at: None,
             timers_dirty: false,
+            lean_effects: false,
         }
+    }
+
+    /// A store whose `fetch` effects carry only the request id and the key (see `lean_effects`).
+    pub(crate) fn lean(config: StoreConfig) -> Self {
+        Store { lean_effects: true, ..Store::new(config) }
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -244,9 +274,26 @@ impl Store {
     }
 
     fn mark(&mut self, key: &str) {
-        if self.changed_set.insert(key.to_string()) {
-            self.changed.push(key.to_string());
+        match self.instances.get_mut(key) {
+            Some(inst) if inst.marked => {}
+            Some(inst) => {
+                inst.marked = true;
+                self.changed.push(key.to_string());
+            }
+            None => {
+                if !self.changed_gone.contains(key) {
+                    self.changed_gone.insert(key.to_string());
+                    self.changed.push(key.to_string());
+                }
+            }
         }
+    }
+
+    /// The keys of the instances `keep` selects, in key order (what effects and outputs follow).
+    fn sorted_keys(&self, keep: impl Fn(&Instance) -> bool) -> Vec<String> {
+        let mut keys: Vec<String> = self.instances.values().filter(|i| keep(i)).map(|i| i.key.clone()).collect();
+        keys.sort_unstable();
+        keys
     }
 
     fn mark_mutation(&mut self, id: u64) {
@@ -297,8 +344,16 @@ impl Store {
     /// the key first (the session, to see the instance before the call) derives it once.
     fn get_or_create_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>) -> String {
         if !self.instances.contains_key(&key) {
-            let inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
-            self.by_context.entry(context.to_string()).or_default().insert(&inst);
+            let mut inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
+            // Dropped and made again since the last drain: its key is in `changed` already.
+            inst.marked = self.changed_gone.contains(&key);
+            self.next_instance += 1;
+            inst.id = self.next_instance;
+            self.keys_by_id.insert(inst.id, key.clone());
+            match self.by_context.get_mut(context) {
+                Some(index) => index.insert(&inst),
+                None => self.by_context.entry(context.to_string()).or_default().insert(&inst),
+            }
             self.instances.insert(key.clone(), inst);
             self.evict_over_bound(&key);
         }
@@ -312,10 +367,11 @@ impl Store {
 
     fn drop_instance(&mut self, key: &str) {
         if let Some(inst) = self.instances.remove(key) {
+            self.keys_by_id.remove(&inst.id);
             self.timers_dirty = true;
             if let Some(index) = self.by_context.get_mut(&inst.context) {
                 index.remove(&inst);
-                if index.keys.is_empty() {
+                if index.ids.is_empty() {
                     self.by_context.remove(&inst.context);
                 }
             }
@@ -358,12 +414,16 @@ impl Store {
         if inst.data.is_none() {
             inst.status = Status::Loading;
         }
-        let effect = Effect::Fetch {
-            request_id,
-            key: key.to_string(),
-            context: inst.context.clone(),
-            params: inst.params.clone(),
-            query: inst.query.clone(),
+        let effect = if self.lean_effects {
+            Effect::Fetch { request_id, key: key.to_string(), context: String::new(), params: Map::new(), query: String::new() }
+        } else {
+            Effect::Fetch {
+                request_id,
+                key: key.to_string(),
+                context: inst.context.clone(),
+                params: inst.params.clone(),
+                query: inst.query.clone(),
+            }
         };
         self.requests.insert(request_id, Request::Fetch(key.to_string()));
         self.effects.push(effect);
@@ -533,6 +593,7 @@ impl Store {
         let mut keys: Vec<String> = index
             .candidates(&wanted)
             .into_iter()
+            .filter_map(|id| self.keys_by_id.get(&id))
             .filter(|k| self.instances.get(*k).is_some_and(|i| i.matches(&wanted)))
             .cloned()
             .collect();
@@ -543,15 +604,22 @@ impl Store {
     /// Mark matching instances stale; observed ones refetch (after a running fetch settles),
     /// unobserved ones when next observed. Repeated invalidations coalesce into one refetch.
     pub fn invalidate(&mut self, entries: &[InvalidateEntry]) {
-        let mut keys: Vec<String> = Vec::new();
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        for entry in entries {
-            for key in self.matching(entry.context(), entry.params()) {
-                if seen.insert(key.clone()) {
-                    keys.push(key);
+        let keys: Vec<String> = match entries {
+            // One entry (the common case) matches each instance once: nothing to de-duplicate.
+            [entry] => self.matching(entry.context(), entry.params()),
+            _ => {
+                let mut keys: Vec<String> = Vec::new();
+                let mut seen: BTreeSet<String> = BTreeSet::new();
+                for entry in entries {
+                    for key in self.matching(entry.context(), entry.params()) {
+                        if seen.insert(key.clone()) {
+                            keys.push(key);
+                        }
+                    }
                 }
+                keys
             }
-        }
+        };
         for key in keys {
             let Some(inst) = self.instances.get_mut(&key) else { continue };
             inst.invalidated = true;
@@ -569,7 +637,7 @@ impl Store {
     /// Observed instances start over (loading) and fetch again; running requests are ignored.
     pub fn remove(&mut self, entries: Option<&[InvalidateEntry]>) {
         let keys: Vec<String> = match entries {
-            None => self.instances.keys().cloned().collect(),
+            None => self.sorted_keys(|_| true),
             Some(entries) => {
                 let mut keys = Vec::new();
                 let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -593,6 +661,9 @@ impl Store {
                 let mut fresh = Instance::new(inst.key.clone(), inst.context.clone(), inst.params.clone(), inst.query.clone());
                 fresh.subscribers = inst.subscribers;
                 fresh.last_used = inst.last_used;
+                // The same instance to the index and to the list of changed keys.
+                fresh.id = inst.id;
+                fresh.marked = inst.marked;
                 fresh
             };
             if let Some(id) = inst.in_flight {
@@ -782,33 +853,27 @@ impl Store {
     pub fn tick(&mut self, now: u64) {
         self.scheduled_at = None;
         self.timers_dirty = true;
-        let due_retries: Vec<String> =
-            self.instances.values().filter(|i| i.retry_at.is_some_and(|t| t <= now)).map(|i| i.key.clone()).collect();
+        let due_retries = self.sorted_keys(|i| i.retry_at.is_some_and(|t| t <= now));
         for key in due_retries {
             if let Some(inst) = self.instances.get_mut(&key) {
                 inst.retry_at = None;
             }
             self.start_fetch(&key);
         }
-        let expired: Vec<String> = self
-            .instances
-            .values()
-            .filter(|i| i.subscribers == 0 && i.gc_at.is_some_and(|t| t <= now))
-            .map(|i| i.key.clone())
-            .collect();
+        let expired = self.sorted_keys(|i| i.subscribers == 0 && i.gc_at.is_some_and(|t| t <= now));
         for key in expired {
             self.drop_instance(&key);
         }
     }
 
     fn refetch_stale_observed(&mut self, now: u64, include_waiting_retries: bool) {
-        let keys: Vec<String> = self
-            .instances
-            .values()
-            .filter(|i| i.subscribers > 0 && i.in_flight.is_none())
-            .filter(|i| (include_waiting_retries && i.retry_at.is_some()) || self.needs_fetch(&i.key, now))
-            .map(|i| i.key.clone())
-            .collect();
+        let stale_time = self.config.stale_time_ms;
+        let keys = self.sorted_keys(|i| {
+            i.subscribers > 0
+                && i.in_flight.is_none()
+                && ((include_waiting_retries && i.retry_at.is_some())
+                    || (i.retry_at.is_none() && (i.status == Status::Error || i.is_stale(now, stale_time))))
+        });
         for key in keys {
             self.start_fetch(&key);
         }
@@ -832,9 +897,9 @@ impl Store {
     /// instance, for SSR (`window.__MIZAN_SSR_DATA__`).
     pub fn dehydrate(&self) -> Value {
         let instances: Vec<Value> = self
-            .instances
-            .values()
-            .filter(|i| i.status == Status::Success)
+            .sorted_keys(|i| i.status == Status::Success)
+            .iter()
+            .filter_map(|k| self.instances.get(k))
             .map(|i| json!({"context": i.context, "params": i.params, "data": i.data}))
             .collect();
         json!({"version": 1, "instances": instances})
@@ -844,38 +909,54 @@ impl Store {
     /// clock ahead of the client's would otherwise keep them fresh too long); instances that
     /// already have data keep it.
     pub fn hydrate(&mut self, payload: &Value, now: u64) -> Result<()> {
-        let items = payload
-            .get("instances")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::invalid_json("a hydration payload needs an \"instances\" list"))?;
+        self.hydrate_owned(payload.clone(), now).map(|_| ())
+    }
+
+    /// `hydrate`, consuming the payload (its params and data move into the store). Returns, per
+    /// payload instance, the key it seeded, or `None` when that instance kept its own data.
+    pub fn hydrate_owned(&mut self, payload: Value, now: u64) -> Result<Vec<Option<String>>> {
+        let Value::Object(mut payload) = payload else {
+            return Err(Error::invalid_json("a hydration payload needs an \"instances\" list"));
+        };
+        let Some(Value::Array(items)) = payload.remove("instances") else {
+            return Err(Error::invalid_json("a hydration payload needs an \"instances\" list"));
+        };
+        let mut seeded = Vec::with_capacity(items.len());
         for item in items {
-            let context = item.get("context").and_then(Value::as_str).ok_or_else(|| Error::invalid_json("hydrated instance needs \"context\""))?;
-            let params = match item.get("params") {
+            let Value::Object(mut item) = item else { return Err(Error::invalid_json("hydrated instance needs \"context\"")) };
+            let Some(Value::String(context)) = item.remove("context") else {
+                return Err(Error::invalid_json("hydrated instance needs \"context\""));
+            };
+            let params = match item.remove("params") {
                 None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(p)) => p.clone(),
+                Some(Value::Object(p)) => p,
                 Some(_) => return Err(Error::invalid_json("hydrated \"params\" must be an object")),
             };
-            let Some(Value::Object(data)) = item.get("data") else {
+            let Some(Value::Object(data)) = item.remove("data") else {
                 return Err(Error::invalid_json("hydrated \"data\" must be an object"));
             };
-            let key = self.get_or_create(context, &params);
+            let key = self.get_or_create(&context, &params);
             let mut version = self.next_version;
-            if let Some(inst) = self.instances.get_mut(&key) {
-                if inst.data.is_some() {
-                    continue;
-                }
-                inst.set_data(data.clone(), &mut version);
-                inst.status = Status::Success;
-                inst.updated_at = Some(now);
-                if inst.subscribers == 0 && inst.gc_at.is_none() {
-                    inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
-                    self.timers_dirty = true;
-                }
+            let Some(inst) = self.instances.get_mut(&key) else {
+                seeded.push(None);
+                continue;
+            };
+            if inst.data.is_some() {
+                seeded.push(None);
+                continue;
+            }
+            inst.set_data(data, &mut version);
+            inst.status = Status::Success;
+            inst.updated_at = Some(now);
+            if inst.subscribers == 0 && inst.gc_at.is_none() {
+                inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
+                self.timers_dirty = true;
             }
             self.next_version = version;
             self.mark(&key);
+            seeded.push(Some(key));
         }
-        Ok(())
+        Ok(seeded)
     }
 
     pub fn instance(&self, key: &str) -> Option<&Instance> {
@@ -928,7 +1009,12 @@ impl Store {
                 }
             self.scheduled_at = next;
         }
-        self.changed_set.clear();
+        for key in &self.changed {
+            if let Some(inst) = self.instances.get_mut(key) {
+                inst.marked = false;
+            }
+        }
+        self.changed_gone.clear();
         Drained {
             effects: std::mem::take(&mut self.effects),
             changed: std::mem::take(&mut self.changed),
