@@ -202,6 +202,7 @@ function eventIn(e) {
     case 'start':
     case 'cancel':
     case 'unsubscribe':
+    case 'refetch':
       return { tag: name, val: v ?? undefined };
     case 'subscribe':
     case 'prefetch':

@@ -314,6 +314,7 @@ fn session_event(e: &Value) -> session::Event {
         "start" => E::Start(v.as_u64()),
         "subscribe" => E::Subscribe(instance_ref(v)),
         "unsubscribe" => E::Unsubscribe(v.as_str().unwrap_or_default().into()),
+        "refetch" => E::Refetch(v.as_str().unwrap_or_default().into()),
         "prefetch" => E::Prefetch(instance_ref(v)),
         "view" => E::View(instance_ref(v)),
         "fetch" => E::Fetch(session::FetchWait {

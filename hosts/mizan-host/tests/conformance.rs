@@ -234,6 +234,7 @@ fn session_event(e: &Value) -> Result<session::Event, Bad> {
         "start" => E::Start(v.as_u64()),
         "subscribe" => E::Subscribe(instance_ref(v)?),
         "unsubscribe" => E::Unsubscribe(v.as_str().unwrap_or_default().into()),
+        "refetch" => E::Refetch(v.as_str().unwrap_or_default().into()),
         "prefetch" => E::Prefetch(instance_ref(v)?),
         "view" => E::View(instance_ref(v)?),
         "fetch" => E::Fetch(session::FetchWait { waiter: waiter(v)?, instance: instance_ref(v)?, force: v["force"].as_bool().unwrap_or(false) }),

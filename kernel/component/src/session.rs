@@ -25,6 +25,7 @@ fn event(e: w::Event) -> ks::Event {
         w::Event::Subscribe(r) => E::Subscribe(instance(r)),
         w::Event::Unsubscribe(key) => E::Unsubscribe(key),
         w::Event::Prefetch(r) => E::Prefetch(instance(r)),
+        w::Event::Refetch(key) => E::Refetch(key),
         w::Event::View(r) => E::View(instance(r)),
         w::Event::Fetch(f) => E::Fetch(ks::FetchWait { waiter: f.waiter, instance: instance(f.instance), force: f.force }),
         w::Event::Call(c) => E::Call(ks::CallWait {

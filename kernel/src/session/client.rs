@@ -186,6 +186,7 @@ impl ClientSession {
                 let (key, query) = self.watch(&r.context, &params, now);
                 Ok(Some(self.store.prefetch_keyed(key, query, &r.context, &params, now)))
             }
+            Event::Refetch(key) => self.store.refetch(&key).map(|()| None),
             Event::View(r) => {
                 let params = params_of(&r)?;
                 let (key, query) = self.watch(&r.context, &params, now);

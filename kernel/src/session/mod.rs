@@ -117,6 +117,8 @@ pub enum Event {
     Unsubscribe(String),
     /// Warm the cache without observing (result: the key).
     Prefetch(InstanceRef),
+    /// Fetch an instance now (by key), unless a request for it is running; nobody waits.
+    Refetch(String),
     /// `Prefetch`, and the output carries the instance's view even if nothing changed (a host
     /// seeing the instance for the first time).
     View(InstanceRef),
