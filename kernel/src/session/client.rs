@@ -440,8 +440,11 @@ impl ClientSession {
                 Ok(text)
             }
             Read::Failed(e) if e.retryable() && attempts < self.config.store.retries => {
+                // Retried like a fetch, for the calls held meanwhile; but whoever waits on the
+                // start learns of the failure now (an awaited start must never hold a page).
                 let delay = self.store.backoff(attempts + 1);
                 self.phase = Phase::Retrying { at: now.saturating_add(delay), attempts: attempts + 1 };
+                self.settle_starts(Err(e), out);
                 return;
             }
             Read::Failed(e) | Read::Invalid(e) => {
@@ -449,11 +452,15 @@ impl ClientSession {
                 Err(e)
             }
         };
+        self.settle_starts(outcome, out);
+        self.release_held(out);
+    }
+
+    fn settle_starts(&mut self, outcome: std::result::Result<String, RequestError>, out: &mut Output) {
         let starts: Vec<u64> = self.waiters.iter().filter(|(_, w)| **w == Waiter::Start).map(|(id, _)| *id).collect();
         for w in starts {
             self.settle(w, outcome.clone(), out);
         }
-        self.release_held(out);
     }
 
     /// The fetch waiter's rule: data or a final error, nothing running, no retry waiting.

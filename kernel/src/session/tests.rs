@@ -200,12 +200,14 @@ fn the_session_retries_like_a_fetch_and_fails_fast_on_4xx() {
     let mut sim = Sim::new(json!({"retry_base_ms": 100}));
     let out = sim.go(vec![Event::Start(Some(100)), call(1, "add", json!({}))]);
     let out = sim.go(vec![http(out.requests[0].id, 503, Value::Null)]);
-    assert!(out.settled.is_empty() && out.requests.is_empty());
+    // start() fails fast; the session retries for the call it holds.
+    assert_eq!(settled(&out), vec![(100, Err("INTERNAL_ERROR".into()))]);
+    assert!(out.requests.is_empty());
     sim.now = out.timer.unwrap().at_ms;
-    let out = sim.go(vec![Event::Tick]);
+    let out = sim.go(vec![Event::Start(Some(101)), Event::Tick]);
     assert_eq!(path(&out, 0), "session/");
     let out = sim.go(vec![http(out.requests[0].id, 403, json!({"error": {"code": "FORBIDDEN", "message": "no"}}))]);
-    assert_eq!(settled(&out), vec![(100, Err("FORBIDDEN".into()))]);
+    assert_eq!(settled(&out), vec![(101, Err("FORBIDDEN".into()))]);
     // The held call goes, without a token: the server decides.
     assert_eq!(path(&out, 0), "call/");
     assert!(!out.requests[0].http.as_ref().unwrap().headers.iter().any(|(k, _)| k == "X-CSRFToken"));
