@@ -85,7 +85,7 @@ pub use server::{
 };
 pub use store::Store;
 
-pub use code_first::{IrType, Upload, build_ir, build_registry, check_ir, emit_ir_main, registry_json};
+pub use code_first::{IrType, Upload, build_ir, build_registry, check_ir, emit_ir, emit_ir_main, registry_json};
 /// `#[client(…)]`: register a server function (code-first; see [`code_first`]).
 pub use mizan_macros::client;
 /// `#[derive(Mizan)]`: the IR type of a struct or a unit-variant enum (see [`IrType`]).

@@ -206,6 +206,13 @@ fn the_kernel_writes_the_ir_of_the_code() {
 }
 
 #[test]
+fn emit_mizan_ir_prints_it() {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(mizan_host::emit_ir(&mut out, &mut err), std::process::ExitCode::SUCCESS);
+    assert_eq!((String::from_utf8(out).unwrap().as_str(), err.as_slice()), (EXPECTED_IR, &b""[..]));
+}
+
+#[test]
 fn the_registry_json_is_what_the_code_declares() {
     let json = mizan_host::registry_json().unwrap();
     assert_eq!(json["contexts"], json!({"catalog": {"shared": true}, "subscription": {"shared": false}}));

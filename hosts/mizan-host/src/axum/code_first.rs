@@ -77,3 +77,30 @@ impl MizanBuilder {
         Ok(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[crate::client]
+    async fn takes_the_axum_ctx(ctx: Ctx) -> Option<String> {
+        ctx.user().map(str::to_string)
+    }
+
+    #[test]
+    fn a_context_of_another_type_is_refused_by_name() {
+        let find = |name: &str| code_first::functions().into_iter().find(|f| f.name == name).unwrap();
+        let odd = find("odd_context");
+        assert_eq!(
+            wrong_ctx("function", odd.name, odd.rust_path, odd.ctx).as_deref(),
+            Some(
+                "function `odd_context` (mizan_host::code_first::tests::odd_context) takes a `alloc::string::String`; \
+                 the Axum integration gives `mizan_host::axum::Ctx`"
+            )
+        );
+        let fine = find("takes_the_axum_ctx");
+        assert!(fine.ctx.is_some());
+        assert_eq!(wrong_ctx("function", fine.name, fine.rust_path, fine.ctx), None);
+        assert_eq!(wrong_ctx("function", "f", "f", None), None);
+    }
+}

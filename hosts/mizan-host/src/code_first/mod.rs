@@ -251,23 +251,37 @@ pub fn build_ir() -> Result<String> {
 ///
 /// ```ignore
 /// // src/bin/emit-mizan-ir.rs
-/// use my_app as _; // link the crate that holds the #[client] functions
+/// use my_app as _; // link the library that holds the #[client] functions
 /// fn main() -> std::process::ExitCode {
 ///     mizan_host::emit_ir_main()
 /// }
 /// ```
+///
+/// The `use` matters: a library the binary never names is not linked, and its registrations
+/// with it (the binary then warns that it found no functions).
 pub fn emit_ir_main() -> std::process::ExitCode {
+    emit_ir(&mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+}
+
+/// [`emit_ir_main`] writing to `out` and `err`.
+pub fn emit_ir(out: &mut impl std::io::Write, err: &mut impl std::io::Write) -> std::process::ExitCode {
+    if functions().is_empty() {
+        let _ = writeln!(
+            err,
+            "emit-mizan-ir: warning: no #[client] function is linked into this binary \
+             (add `use your_library as _;` to name the crate that declares them)"
+        );
+    }
     match build_ir() {
-        Ok(kdl) => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            if out.write_all(kdl.as_bytes()).and_then(|_| out.flush()).is_err() {
-                return std::process::ExitCode::FAILURE;
+        Ok(kdl) => match out.write_all(kdl.as_bytes()).and_then(|_| out.flush()) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(err, "emit-mizan-ir: cannot write the IR: {e}");
+                std::process::ExitCode::FAILURE
             }
-            std::process::ExitCode::SUCCESS
-        }
+        },
         Err(e) => {
-            eprintln!("emit-mizan-ir: {e}");
+            let _ = writeln!(err, "emit-mizan-ir: {e}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -318,3 +332,6 @@ pub fn check_ir(kernel: &Kernel, kdl: &str) -> Result<Registry> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests;
