@@ -120,10 +120,10 @@ impl TypeSet {
 
     /// A string enum of these values. Returns `name`.
     pub fn string_enum<T: 'static>(&mut self, name: &str, values: &[&str]) -> String {
-        if self.claim::<T>(name) {
-            if let Some(d) = self.declared.get_mut(name) {
-                d.spec = Some(json!({"enum": values}));
-            }
+        if self.claim::<T>(name)
+            && let Some(d) = self.declared.get_mut(name)
+        {
+            d.spec = Some(json!({"enum": values}));
         }
         name.to_string()
     }
