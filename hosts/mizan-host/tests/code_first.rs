@@ -68,7 +68,7 @@ async fn user_profile(ctx: Ctx, user_id: i64) -> Result<Profile, FnError> {
 }
 
 #[mizan_host::client(affects = ["user"], merge = ["user"], auth = "required")]
-async fn update_profile(ctx: Ctx, user_id: i64, name: String, note: Option<Note>) -> Result<Profile, FnError> {
+async fn update_profile(ctx: &Ctx, user_id: i64, name: String, note: Option<Note>) -> Result<Profile, FnError> {
     if ctx.user() != Some(user_id.to_string().as_str()) {
         return Err(FnError::forbidden("Not your profile"));
     }

@@ -27,7 +27,8 @@ use std::collections::BTreeMap;
     message = "`{Self}` has no Mizan IR type",
     label = "this type is not described in the IR",
     note = "derive it: #[derive(Serialize, Deserialize, Mizan)] on a struct with named fields or an enum of unit variants",
-    note = "or say the IR type on the parameter or field: #[mizan(type = \"string\")]"
+    note = "or say the IR type on the parameter or field: #[mizan(type = \"string\")]",
+    note = "a request-context parameter is one whose type is named `Ctx`, or one marked #[mizan(ctx)]"
 )]
 pub trait IrType {
     /// The IR spelling (`integer`, `list<Item>`…), declaring any named type in `types`.
