@@ -227,7 +227,10 @@ pub fn registry_json_of(functions: &[&ClientFn], contexts: &[&ContextDecl]) -> R
         return Err(Error::Registration(problems.join("; ")));
     }
     let contexts: Map<String, Value> = declared.iter().map(|(name, c)| (name.to_string(), json!({"shared": c.shared}))).collect();
-    Ok(json!({"version": 1, "contexts": contexts, "functions": entries, "types": types.to_json()}))
+    let enums = types.enums_json();
+    // The IR version: 2 when there are enums (docs/IR.md), so a registry without them stays 1.
+    let version = if enums.is_empty() { 1 } else { 2 };
+    Ok(json!({"version": version, "contexts": contexts, "functions": entries, "types": types.types_json(), "enums": enums}))
 }
 
 /// The registry JSON form of everything linked into this program.
@@ -296,7 +299,7 @@ pub fn check_ir(kernel: &Kernel, kdl: &str) -> Result<Registry> {
     let code = build_registry(kernel)?;
     let (given_json, code_json) = (given.to_json()?, code.to_json()?);
     let mut problems = Vec::new();
-    for (section, what) in [("functions", "function"), ("contexts", "context"), ("types", "type")] {
+    for (section, what) in [("functions", "function"), ("contexts", "context"), ("types", "type"), ("enums", "enum")] {
         let empty = Map::new();
         let g = given_json[section].as_object().unwrap_or(&empty);
         let c = code_json[section].as_object().unwrap_or(&empty);

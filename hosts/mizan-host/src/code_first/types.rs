@@ -65,8 +65,16 @@ pub(crate) fn members_json(members: &[Member]) -> Map<String, Value> {
 struct Declared {
     id: TypeId,
     rust: &'static str,
-    /// `None` while its fields are being described (a recursive type refers to its name).
-    spec: Option<Value>,
+    shape: Shape,
+}
+
+enum Shape {
+    /// Its fields are being described (a recursive type refers to its name meanwhile).
+    Pending,
+    /// A `type` node: the JSON form's `{"fields": …, "key"?: …}`.
+    Object(Value),
+    /// An `enum` node: its values, in declaration order.
+    Enum(Vec<String>),
 }
 
 /// The named types met while describing functions, by IR name. Two different Rust types with
@@ -97,7 +105,7 @@ impl TypeSet {
                 false
             }
             None => {
-                self.declared.insert(name.to_string(), Declared { id, rust, spec: None });
+                self.declared.insert(name.to_string(), Declared { id, rust, shape: Shape::Pending });
                 true
             }
         }
@@ -113,25 +121,38 @@ impl TypeSet {
                 None => json!({"fields": fields}),
             };
             if let Some(d) = self.declared.get_mut(name) {
-                d.spec = Some(spec);
+                d.shape = Shape::Object(spec);
             }
         }
         name.to_string()
     }
 
-    /// A string enum of these values. Returns `name`.
+    /// A string enum (`enum NAME { value … }`) of these values, in this order. Returns `name`.
     pub fn string_enum<T: 'static>(&mut self, name: &str, values: &[&str]) -> String {
         if self.claim::<T>(name)
             && let Some(d) = self.declared.get_mut(name)
         {
-            d.spec = Some(json!({"enum": values}));
+            d.shape = Shape::Enum(values.iter().map(|v| v.to_string()).collect());
         }
         name.to_string()
     }
 
     /// The registry JSON form's `types` object.
-    pub fn to_json(&self) -> Map<String, Value> {
-        self.declared.iter().filter_map(|(name, d)| d.spec.clone().map(|s| (name.clone(), s))).collect()
+    pub fn types_json(&self) -> Map<String, Value> {
+        let objects = self.declared.iter().filter_map(|(name, d)| match &d.shape {
+            Shape::Object(spec) => Some((name.clone(), spec.clone())),
+            _ => None,
+        });
+        objects.collect()
+    }
+
+    /// The registry JSON form's `enums` object (`{"Status": ["a", "b"]}`).
+    pub fn enums_json(&self) -> Map<String, Value> {
+        let enums = self.declared.iter().filter_map(|(name, d)| match &d.shape {
+            Shape::Enum(values) => Some((name.clone(), json!(values))),
+            _ => None,
+        });
+        enums.collect()
     }
 
     /// Name clashes found so far.
@@ -286,7 +307,9 @@ mod tests {
         }
         assert_eq!(calls, 1);
         types.object::<B>("Thing", None, |_| Vec::new());
-        assert_eq!(Value::Object(types.to_json()), json!({"Thing": {"fields": {"id": "integer", "note": {"type": "string", "required": false}}, "key": "id"}}));
+        types.string_enum::<u8>("Status", &["b", "a"]);
+        assert_eq!(Value::Object(types.enums_json()), json!({"Status": ["b", "a"]}));
+        assert_eq!(Value::Object(types.types_json()), json!({"Thing": {"fields": {"id": "integer", "note": {"type": "string", "required": false}}, "key": "id"}}));
         assert_eq!(types.problems().len(), 1);
         assert!(types.problems()[0].contains("two Rust types are named `Thing`"), "{:?}", types.problems());
     }
