@@ -23,7 +23,7 @@ const RESERVED: &[&str] = &[
     "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
     "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "sys", "Any", "Dict", "List",
     "Mapping", "Optional", "Sequence", "TypedDict", "NotRequired", "Literal", "cast", "Client", "AsyncClient",
-    "str", "int", "float", "bool", "annotations",
+    "str", "int", "float", "bool",
 ];
 
 /// Names a method parameter may not take (the method body uses them); such an input gets a
@@ -44,7 +44,8 @@ fn py_type(t: &TypeRef) -> String {
             _ => format!("Optional[{}]", py_type(inner)),
         },
         TypeRef::Map(inner) => format!("Dict[str, {}]", py_type(inner)),
-        TypeRef::Named(n) => n.clone(),
+        // Quoted: a forward reference (types may refer to types defined further down).
+        TypeRef::Named(n) => format!("\"{n}\""),
     }
 }
 
@@ -89,8 +90,7 @@ fn typed_dict(code: &mut Code, name: &str, doc: Option<&str>, members: &[(String
         code.line(format!("    {},", py_str(name)));
         code.line("    {");
         for (m, t, required) in members {
-            // Quoted: the functional form evaluates its types at import time.
-            code.line(format!("        {}: {},", py_str(m), py_str(&ty(t, *required))));
+            code.line(format!("        {}: {},", py_str(m), ty(t, *required)));
         }
         code.line("    },");
         code.line(")");
@@ -152,8 +152,8 @@ fn context_method(code: &mut Code, c: &ContextApi, asynchronous: bool) {
     code.lines("        ", &body);
     let wait = if asynchronous { "await " } else { "" };
     code.line(format!(
-        "        return cast({}, {wait}self.client.fetch({}, params, timeout=timeout))",
-        py_str(&format!("{}Bundle", c.pascal)),
+        "        return cast({}Bundle, {wait}self.client.fetch({}, params, timeout=timeout))",
+        c.pascal,
         py_str(c.name)
     ));
 }
@@ -169,7 +169,7 @@ fn call_method(code: &mut Code, f: &CallApi, asynchronous: bool) {
         &["optimistic: Optional[Sequence[Mapping[str, Any]]] = None", "timeout: Optional[float] = None"],
         &ret,
     ));
-    let mut doc = format!("Calls ``{}``.", f.function.name);
+    let mut doc = format!("Calls `{}`.", f.function.name);
     if let Some(n) = effects_note(f.function) {
         doc.push_str(&format!(" On success it {n}."));
     }
@@ -180,8 +180,7 @@ fn call_method(code: &mut Code, f: &CallApi, asynchronous: bool) {
     code.lines("        ", &body);
     let wait = if asynchronous { "await " } else { "" };
     code.line(format!(
-        "        return cast({}, {wait}self.client.call({}, args, optimistic, timeout=timeout))",
-        py_str(&ret),
+        "        return cast({ret}, {wait}self.client.call({}, args, optimistic, timeout=timeout))",
         py_str(&f.function.name)
     ));
 }
@@ -208,8 +207,6 @@ pub fn generate(api: &Api) -> Result<String> {
     code.lines("", &doc[1..]);
     code.line("\"\"\"");
     code.blank();
-    code.line("from __future__ import annotations");
-    code.blank();
     code.line("import sys");
     code.line("from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, cast");
     code.blank();
@@ -221,22 +218,19 @@ pub fn generate(api: &Api) -> Result<String> {
     code.line("    from typing_extensions import NotRequired");
 
     for t in &api.types {
-        code.blank();
-        code.blank();
+        code.blanks(2);
         let members: Vec<(String, String, bool)> = t.fields.iter().map(|f| (f.name.clone(), py_type(&f.ty), f.required)).collect();
         typed_dict(&mut code, &t.name, None, &members);
     }
     for c in &api.contexts {
-        code.blank();
-        code.blank();
+        code.blanks(2);
         let slots: Vec<(String, String, bool)> = c.members.iter().map(|f| (f.name.clone(), py_type(&f.output), true)).collect();
         let doc = format!("The bundle of context ``{}``: one key per member function.", c.name);
         typed_dict(&mut code, &format!("{}Bundle", c.pascal), Some(&doc), &slots);
     }
 
     for (class, client, asynchronous) in [("MizanApi", "Client", false), ("AsyncMizanApi", "AsyncClient", true)] {
-        code.blank();
-        code.blank();
+        code.blanks(2);
         code.line(format!("class {class}:"));
         code.line(format!("    \"\"\"The typed API over a :class:`mizan_kernel.{client}`.\"\"\""));
         code.blank();
@@ -261,6 +255,6 @@ mod tests {
         assert_eq!(arg_name("class"), "class_");
         assert_eq!(arg_name("timeout"), "timeout_");
         assert_eq!(arg_name("user_id"), "user_id");
-        assert_eq!(py_type(&TypeRef::parse("map<list<optional<Item>>>").unwrap()), "Dict[str, List[Optional[Item]]]");
+        assert_eq!(py_type(&TypeRef::parse("map<list<optional<Item>>>").unwrap()), "Dict[str, List[Optional[\"Item\"]]]");
     }
 }

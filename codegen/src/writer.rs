@@ -31,7 +31,16 @@ impl Code {
 
     /// An empty line, never two in a row and never at the start.
     pub fn blank(&mut self) {
-        if !self.text.is_empty() && !self.text.ends_with("\n\n") {
+        self.blanks(1);
+    }
+
+    /// Up to `n` empty lines in a row (Python puts two between top-level definitions).
+    pub fn blanks(&mut self, n: usize) {
+        if self.text.is_empty() {
+            return;
+        }
+        let have = self.text.len() - self.text.trim_end_matches('\n').len() - 1;
+        for _ in have..n {
             self.text.push('\n');
         }
     }

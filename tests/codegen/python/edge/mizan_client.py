@@ -9,8 +9,6 @@ Not generated:
 per function, keyword arguments only (an input named like a Python keyword gets a trailing ``_``).
 """
 
-from __future__ import annotations
-
 import sys
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, cast
 
@@ -21,6 +19,7 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import NotRequired
 
+
 class Card(TypedDict):
     attachment: NotRequired[Any]
     id: int
@@ -29,35 +28,42 @@ class Card(TypedDict):
     self: NotRequired[str]
     type: str
 
+
 class Column(TypedDict):
-    cards: List[Card]
+    cards: List["Card"]
     id: int
-    parent: NotRequired[Optional[Column]]
+    parent: NotRequired[Optional["Column"]]
     title: str
+
 
 class Session(TypedDict):
     flags: Dict[str, bool]
-    user: NotRequired[Optional[User]]
+    user: NotRequired[Optional["User"]]
+
 
 class User(TypedDict):
     id: int
     name: str
 
+
 class BoardBundle(TypedDict):
     """The bundle of context ``board``: one key per member function."""
 
-    board_columns: List[Column]
+    board_columns: List["Column"]
     board_stats: Dict[str, List[float]]
+
 
 class GlobalBundle(TypedDict):
     """The bundle of context ``global``: one key per member function."""
 
-    session_info: Session
+    session_info: "Session"
+
 
 class SearchBundle(TypedDict):
     """The bundle of context ``search``: one key per member function."""
 
-    search_cards: List[Card]
+    search_cards: List["Card"]
+
 
 class MizanApi:
     """The typed API over a :class:`mizan_kernel.Client`."""
@@ -72,12 +78,12 @@ class MizanApi:
             params["filter"] = filter
         if since is not None:
             params["since"] = since
-        return cast("BoardBundle", self.client.fetch("board", params, timeout=timeout))
+        return cast(BoardBundle, self.client.fetch("board", params, timeout=timeout))
 
     def fetch_global(self, *, timeout: Optional[float] = None) -> GlobalBundle:
         """Context ``global``: session_info."""
         params: Dict[str, Any] = {}
-        return cast("GlobalBundle", self.client.fetch("global", params, timeout=timeout))
+        return cast(GlobalBundle, self.client.fetch("global", params, timeout=timeout))
 
     def fetch_search(self, *, limit: Optional[int] = None, q: Optional[str] = None, timeout: Optional[float] = None) -> SearchBundle:
         """Context ``search``: search_cards."""
@@ -86,20 +92,20 @@ class MizanApi:
             params["limit"] = limit
         if q is not None:
             params["q"] = q
-        return cast("SearchBundle", self.client.fetch("search", params, timeout=timeout))
+        return cast(SearchBundle, self.client.fetch("search", params, timeout=timeout))
 
     def call_clear_board(self, *, board_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> None:
-        """Calls ````clear_board````. On success it invalidates board_columns. Allowed for staff."""
+        """Calls ``clear_board``. On success it invalidates board_columns. Allowed for staff."""
         args: Dict[str, Any] = {"board_id": board_id}
-        return cast("None", self.client.call("clear_board", args, optimistic, timeout=timeout))
+        return cast(None, self.client.call("clear_board", args, optimistic, timeout=timeout))
 
     def call_grüße(self, *, name: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> str:
-        """Calls ````grüße````."""
+        """Calls ``grüße``."""
         args: Dict[str, Any] = {"name": name}
-        return cast("str", self.client.call("grüße", args, optimistic, timeout=timeout))
+        return cast(str, self.client.call("grüße", args, optimistic, timeout=timeout))
 
-    def call_move_card(self, *, card_id: int, class_: Optional[str] = None, self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> Card:
-        """Calls ````move_card````. On success it invalidates board; merges its result into board. Allowed for signed-in users."""
+    def call_move_card(self, *, card_id: int, class_: Optional[str] = None, self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "Card":
+        """Calls ``move_card``. On success it invalidates board; merges its result into board. Allowed for signed-in users."""
         args: Dict[str, Any] = {"card_id": card_id, "to": to}
         if class_ is not None:
             args["class"] = class_
@@ -110,14 +116,15 @@ class MizanApi:
         return cast("Card", self.client.call("move_card", args, optimistic, timeout=timeout))
 
     def call_ping(self, *, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> bool:
-        """Calls ````ping````."""
+        """Calls ``ping``."""
         args: Dict[str, Any] = {}
-        return cast("bool", self.client.call("ping", args, optimistic, timeout=timeout))
+        return cast(bool, self.client.call("ping", args, optimistic, timeout=timeout))
 
     def call_upload_avatar(self, *, file: Any, note: Optional[str], optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> Dict[str, str]:
-        """Calls ````upload_avatar````. Allowed for the ``is_owner`` check."""
+        """Calls ``upload_avatar``. Allowed for the ``is_owner`` check."""
         args: Dict[str, Any] = {"file": file, "note": note}
-        return cast("Dict[str, str]", self.client.call("upload_avatar", args, optimistic, timeout=timeout))
+        return cast(Dict[str, str], self.client.call("upload_avatar", args, optimistic, timeout=timeout))
+
 
 class AsyncMizanApi:
     """The typed API over a :class:`mizan_kernel.AsyncClient`."""
@@ -132,12 +139,12 @@ class AsyncMizanApi:
             params["filter"] = filter
         if since is not None:
             params["since"] = since
-        return cast("BoardBundle", await self.client.fetch("board", params, timeout=timeout))
+        return cast(BoardBundle, await self.client.fetch("board", params, timeout=timeout))
 
     async def fetch_global(self, *, timeout: Optional[float] = None) -> GlobalBundle:
         """Context ``global``: session_info."""
         params: Dict[str, Any] = {}
-        return cast("GlobalBundle", await self.client.fetch("global", params, timeout=timeout))
+        return cast(GlobalBundle, await self.client.fetch("global", params, timeout=timeout))
 
     async def fetch_search(self, *, limit: Optional[int] = None, q: Optional[str] = None, timeout: Optional[float] = None) -> SearchBundle:
         """Context ``search``: search_cards."""
@@ -146,20 +153,20 @@ class AsyncMizanApi:
             params["limit"] = limit
         if q is not None:
             params["q"] = q
-        return cast("SearchBundle", await self.client.fetch("search", params, timeout=timeout))
+        return cast(SearchBundle, await self.client.fetch("search", params, timeout=timeout))
 
     async def call_clear_board(self, *, board_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> None:
-        """Calls ````clear_board````. On success it invalidates board_columns. Allowed for staff."""
+        """Calls ``clear_board``. On success it invalidates board_columns. Allowed for staff."""
         args: Dict[str, Any] = {"board_id": board_id}
-        return cast("None", await self.client.call("clear_board", args, optimistic, timeout=timeout))
+        return cast(None, await self.client.call("clear_board", args, optimistic, timeout=timeout))
 
     async def call_grüße(self, *, name: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> str:
-        """Calls ````grüße````."""
+        """Calls ``grüße``."""
         args: Dict[str, Any] = {"name": name}
-        return cast("str", await self.client.call("grüße", args, optimistic, timeout=timeout))
+        return cast(str, await self.client.call("grüße", args, optimistic, timeout=timeout))
 
-    async def call_move_card(self, *, card_id: int, class_: Optional[str] = None, self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> Card:
-        """Calls ````move_card````. On success it invalidates board; merges its result into board. Allowed for signed-in users."""
+    async def call_move_card(self, *, card_id: int, class_: Optional[str] = None, self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "Card":
+        """Calls ``move_card``. On success it invalidates board; merges its result into board. Allowed for signed-in users."""
         args: Dict[str, Any] = {"card_id": card_id, "to": to}
         if class_ is not None:
             args["class"] = class_
@@ -170,11 +177,11 @@ class AsyncMizanApi:
         return cast("Card", await self.client.call("move_card", args, optimistic, timeout=timeout))
 
     async def call_ping(self, *, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> bool:
-        """Calls ````ping````."""
+        """Calls ``ping``."""
         args: Dict[str, Any] = {}
-        return cast("bool", await self.client.call("ping", args, optimistic, timeout=timeout))
+        return cast(bool, await self.client.call("ping", args, optimistic, timeout=timeout))
 
     async def call_upload_avatar(self, *, file: Any, note: Optional[str], optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> Dict[str, str]:
-        """Calls ````upload_avatar````. Allowed for the ``is_owner`` check."""
+        """Calls ``upload_avatar``. Allowed for the ``is_owner`` check."""
         args: Dict[str, Any] = {"file": file, "note": note}
-        return cast("Dict[str, str]", await self.client.call("upload_avatar", args, optimistic, timeout=timeout))
+        return cast(Dict[str, str], await self.client.call("upload_avatar", args, optimistic, timeout=timeout))

@@ -8,8 +8,6 @@ Not generated:
 per function, keyword arguments only (an input named like a Python keyword gets a trailing ``_``).
 """
 
-from __future__ import annotations
-
 import sys
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, cast
 
@@ -20,41 +18,49 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import NotRequired
 
+
 class ItemOutput(TypedDict):
     id: int
     name: str
     price: NotRequired[Optional[float]]
 
+
 class OrderShape(TypedDict):
     id: int
-    items: List[ItemOutput]
+    items: List["ItemOutput"]
     total: float
+
 
 class UserShape(TypedDict):
     email: NotRequired[Optional[str]]
     id: int
     name: str
 
+
 class CatalogBundle(TypedDict):
     """The bundle of context ``catalog``: one key per member function."""
 
     catalog_categories: List[str]
 
+
 class GlobalBundle(TypedDict):
     """The bundle of context ``global``: one key per member function."""
 
-    current_user: UserShape
+    current_user: "UserShape"
+
 
 class ItemsBundle(TypedDict):
     """The bundle of context ``items``: one key per member function."""
 
-    items_list: List[ItemOutput]
+    items_list: List["ItemOutput"]
+
 
 class UserBundle(TypedDict):
     """The bundle of context ``user``: one key per member function."""
 
-    user_orders: List[OrderShape]
-    user_profile: UserShape
+    user_orders: List["OrderShape"]
+    user_profile: "UserShape"
+
 
 class MizanApi:
     """The typed API over a :class:`mizan_kernel.Client`."""
@@ -65,12 +71,12 @@ class MizanApi:
     def fetch_catalog(self, *, timeout: Optional[float] = None) -> CatalogBundle:
         """Context ``catalog``: catalog_categories."""
         params: Dict[str, Any] = {}
-        return cast("CatalogBundle", self.client.fetch("catalog", params, timeout=timeout))
+        return cast(CatalogBundle, self.client.fetch("catalog", params, timeout=timeout))
 
     def fetch_global(self, *, timeout: Optional[float] = None) -> GlobalBundle:
         """Context ``global``: current_user."""
         params: Dict[str, Any] = {}
-        return cast("GlobalBundle", self.client.fetch("global", params, timeout=timeout))
+        return cast(GlobalBundle, self.client.fetch("global", params, timeout=timeout))
 
     def fetch_items(self, *, category: Optional[str] = None, page: Optional[int] = None, timeout: Optional[float] = None) -> ItemsBundle:
         """Context ``items``: items_list."""
@@ -79,36 +85,37 @@ class MizanApi:
             params["category"] = category
         if page is not None:
             params["page"] = page
-        return cast("ItemsBundle", self.client.fetch("items", params, timeout=timeout))
+        return cast(ItemsBundle, self.client.fetch("items", params, timeout=timeout))
 
     def fetch_user(self, *, page: Optional[int] = None, user_id: int, timeout: Optional[float] = None) -> UserBundle:
         """Context ``user``: user_orders, user_profile."""
         params: Dict[str, Any] = {"user_id": user_id}
         if page is not None:
             params["page"] = page
-        return cast("UserBundle", self.client.fetch("user", params, timeout=timeout))
+        return cast(UserBundle, self.client.fetch("user", params, timeout=timeout))
 
     def call_contact_submit(self, *, attachment: Optional[Any] = None, message: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> Dict[str, str]:
-        """Calls ````contact_submit````. Allowed for the ``is_internal`` check."""
+        """Calls ``contact_submit``. Allowed for the ``is_internal`` check."""
         args: Dict[str, Any] = {"message": message}
         if attachment is not None:
             args["attachment"] = attachment
-        return cast("Dict[str, str]", self.client.call("contact_submit", args, optimistic, timeout=timeout))
+        return cast(Dict[str, str], self.client.call("contact_submit", args, optimistic, timeout=timeout))
 
-    def call_rename_user(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> UserShape:
-        """Calls ````rename_user````. On success it invalidates user_profile. Allowed for signed-in users."""
+    def call_rename_user(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "UserShape":
+        """Calls ``rename_user``. On success it invalidates user_profile. Allowed for signed-in users."""
         args: Dict[str, Any] = {"name": name, "user_id": user_id}
         return cast("UserShape", self.client.call("rename_user", args, optimistic, timeout=timeout))
 
-    def call_set_item_name(self, *, id: int, name: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> ItemOutput:
-        """Calls ````set_item_name````. On success it invalidates items, catalog; merges its result into items. Allowed for staff."""
+    def call_set_item_name(self, *, id: int, name: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "ItemOutput":
+        """Calls ``set_item_name``. On success it invalidates items, catalog; merges its result into items. Allowed for staff."""
         args: Dict[str, Any] = {"id": id, "name": name}
         return cast("ItemOutput", self.client.call("set_item_name", args, optimistic, timeout=timeout))
 
-    def call_update_profile(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> UserShape:
-        """Calls ````update_profile````. On success it invalidates user. Allowed for signed-in users."""
+    def call_update_profile(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "UserShape":
+        """Calls ``update_profile``. On success it invalidates user. Allowed for signed-in users."""
         args: Dict[str, Any] = {"name": name, "user_id": user_id}
         return cast("UserShape", self.client.call("update_profile", args, optimistic, timeout=timeout))
+
 
 class AsyncMizanApi:
     """The typed API over a :class:`mizan_kernel.AsyncClient`."""
@@ -119,12 +126,12 @@ class AsyncMizanApi:
     async def fetch_catalog(self, *, timeout: Optional[float] = None) -> CatalogBundle:
         """Context ``catalog``: catalog_categories."""
         params: Dict[str, Any] = {}
-        return cast("CatalogBundle", await self.client.fetch("catalog", params, timeout=timeout))
+        return cast(CatalogBundle, await self.client.fetch("catalog", params, timeout=timeout))
 
     async def fetch_global(self, *, timeout: Optional[float] = None) -> GlobalBundle:
         """Context ``global``: current_user."""
         params: Dict[str, Any] = {}
-        return cast("GlobalBundle", await self.client.fetch("global", params, timeout=timeout))
+        return cast(GlobalBundle, await self.client.fetch("global", params, timeout=timeout))
 
     async def fetch_items(self, *, category: Optional[str] = None, page: Optional[int] = None, timeout: Optional[float] = None) -> ItemsBundle:
         """Context ``items``: items_list."""
@@ -133,33 +140,33 @@ class AsyncMizanApi:
             params["category"] = category
         if page is not None:
             params["page"] = page
-        return cast("ItemsBundle", await self.client.fetch("items", params, timeout=timeout))
+        return cast(ItemsBundle, await self.client.fetch("items", params, timeout=timeout))
 
     async def fetch_user(self, *, page: Optional[int] = None, user_id: int, timeout: Optional[float] = None) -> UserBundle:
         """Context ``user``: user_orders, user_profile."""
         params: Dict[str, Any] = {"user_id": user_id}
         if page is not None:
             params["page"] = page
-        return cast("UserBundle", await self.client.fetch("user", params, timeout=timeout))
+        return cast(UserBundle, await self.client.fetch("user", params, timeout=timeout))
 
     async def call_contact_submit(self, *, attachment: Optional[Any] = None, message: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> Dict[str, str]:
-        """Calls ````contact_submit````. Allowed for the ``is_internal`` check."""
+        """Calls ``contact_submit``. Allowed for the ``is_internal`` check."""
         args: Dict[str, Any] = {"message": message}
         if attachment is not None:
             args["attachment"] = attachment
-        return cast("Dict[str, str]", await self.client.call("contact_submit", args, optimistic, timeout=timeout))
+        return cast(Dict[str, str], await self.client.call("contact_submit", args, optimistic, timeout=timeout))
 
-    async def call_rename_user(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> UserShape:
-        """Calls ````rename_user````. On success it invalidates user_profile. Allowed for signed-in users."""
+    async def call_rename_user(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "UserShape":
+        """Calls ``rename_user``. On success it invalidates user_profile. Allowed for signed-in users."""
         args: Dict[str, Any] = {"name": name, "user_id": user_id}
         return cast("UserShape", await self.client.call("rename_user", args, optimistic, timeout=timeout))
 
-    async def call_set_item_name(self, *, id: int, name: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> ItemOutput:
-        """Calls ````set_item_name````. On success it invalidates items, catalog; merges its result into items. Allowed for staff."""
+    async def call_set_item_name(self, *, id: int, name: str, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "ItemOutput":
+        """Calls ``set_item_name``. On success it invalidates items, catalog; merges its result into items. Allowed for staff."""
         args: Dict[str, Any] = {"id": id, "name": name}
         return cast("ItemOutput", await self.client.call("set_item_name", args, optimistic, timeout=timeout))
 
-    async def call_update_profile(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> UserShape:
-        """Calls ````update_profile````. On success it invalidates user. Allowed for signed-in users."""
+    async def call_update_profile(self, *, name: str, user_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "UserShape":
+        """Calls ``update_profile``. On success it invalidates user. Allowed for signed-in users."""
         args: Dict[str, Any] = {"name": name, "user_id": user_id}
         return cast("UserShape", await self.client.call("update_profile", args, optimistic, timeout=timeout))

@@ -133,6 +133,8 @@ pub enum MizanError {
     Server { status: u16, code: String, message: String, details: Option<serde_json::Value> },
     /// Connection, TLS, timeout, or a body that is not what the IR says.
     Http(reqwest::Error),
+    /// Params or args that do not serialize to JSON.
+    Encode(serde_json::Error),
 }
 
 impl std::fmt::Display for MizanError {
@@ -140,6 +142,7 @@ impl std::fmt::Display for MizanError {
         match self {
             MizanError::Server { status, code, message, .. } => write!(f, "{code} ({status}): {message}"),
             MizanError::Http(e) => write!(f, "{e}"),
+            MizanError::Encode(e) => write!(f, "{e}"),
         }
     }
 }
@@ -224,12 +227,7 @@ impl MizanClient {
 
     /// `GET {base}/ctx/{context}/?params`: the context's bundle.
     pub async fn fetch<P: Serialize, B: serde::de::DeserializeOwned>(&self, context: &str, params: &P) -> Result<B, MizanError> {
-        let pairs = query_pairs(params).map_err(|e| MizanError::Server {
-            status: 0,
-            code: "BAD_REQUEST".into(),
-            message: format!("params are not JSON: {e}"),
-            details: None,
-        })?;
+        let pairs = query_pairs(params).map_err(MizanError::Encode)?;
         let url = format!("{}/ctx/{context}/", self.base_url);
         Self::read(self.http.get(url).query(&pairs).send().await?).await
     }

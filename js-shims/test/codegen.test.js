@@ -1,0 +1,204 @@
+// The code generator from Node: `npx mizan-generate` (the codegen component, dist/codegen.*)
+// against `mizan generate` (the same Rust, native) on every fixture and target; `--check`; the
+// golden TypeScript through `tsc --strict`; and generated stage 1 + React code driving the
+// client against the in-process app (test/mizan-app.js).
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, readFile, readdir, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, test } from 'node:test';
+import { createElement as h } from 'react';
+import { renderToString } from 'react-dom/server';
+import { createClient, httpTransport } from '@mizan/kernel-wasm/client';
+import { generator } from '../dist/codegen.js';
+import { consumerDir, pkgDir } from './helpers.js';
+import { KDL, startApp } from './mizan-app.js';
+
+const repo = resolve(pkgDir, '..');
+const TARGETS = ['stage1', 'react', 'vue', 'svelte', 'python', 'rust'];
+/** Fixture → IR file (repository-relative); the golden files are tests/codegen/<target>/<fixture>/. */
+const FIXTURES = { edge: 'tests/codegen/edge.kdl', shop: 'tests/fixtures/ir/shop.kdl' };
+/** What each target adds to stage 1's mizan.ts. */
+const OWN_FILES = { stage1: ['mizan.ts'], react: ['react.ts'], vue: ['vue.ts'], svelte: ['svelte.ts'], python: ['mizan_client.py'], rust: ['mizan_client.rs'] };
+const tsc = join(pkgDir, 'node_modules', '.bin', 'tsc');
+
+const projects = [];
+async function project(prefix) {
+  const p = await consumerDir(prefix);
+  projects.push(p);
+  // What `npm install` does for a package's "bin": so `npx mizan-generate` finds it.
+  await mkdir(join(p.dir, 'node_modules', '.bin'), { recursive: true });
+  await symlink(join(pkgDir, 'bin', 'mizan-generate.mjs'), join(p.dir, 'node_modules', '.bin', 'mizan-generate'));
+  return p.dir;
+}
+after(async () => {
+  for (const p of projects.splice(0)) await p.remove();
+});
+
+let mizan; // the native CLI
+before(() => {
+  execFileSync('cargo', ['build', '--quiet', '--bin', 'mizan'], { cwd: repo, stdio: 'inherit' });
+  mizan = join(repo, 'target', 'debug', 'mizan');
+});
+
+const tools = {
+  native: (cwd, args) => spawnSync(mizan, ['generate', ...args], { cwd, encoding: 'utf8' }),
+  npx: (cwd, args) => spawnSync('npx', ['--no-install', 'mizan-generate', ...args], { cwd, encoding: 'utf8' }),
+};
+
+async function writeConfig(dir, { targets = TARGETS, kdl }) {
+  await mkdir(dir, { recursive: true });
+  const toml = `output = "out"\ntargets = ${JSON.stringify(targets)}\n\n[source]\nkdl = ${JSON.stringify(kdl)}\n`;
+  await writeFile(join(dir, 'mizan.toml'), toml);
+}
+
+async function readTree(dir) {
+  const out = {};
+  for (const name of (await readdir(dir)).sort()) out[name] = await readFile(join(dir, name));
+  return out;
+}
+
+test('npx mizan-generate and mizan generate write the same bytes for every target, equal to the golden files', async () => {
+  const root = await project('mizan-codegen-same-');
+  for (const [fixture, ir] of Object.entries(FIXTURES)) {
+    const trees = {};
+    for (const [tool, run] of Object.entries(tools)) {
+      const dir = join(root, fixture, tool);
+      await writeConfig(dir, { kdl: join(repo, ir) });
+      const r = run(dir, ['--config', 'mizan.toml']);
+      assert.equal(r.status, 0, `${tool} ${fixture}: ${r.stderr}`);
+      assert.match(r.stdout, /6 generated files, 6 changed/);
+      trees[tool] = await readTree(join(dir, 'out'));
+    }
+    assert.deepEqual(Object.keys(trees.npx), ['mizan.ts', 'mizan_client.py', 'mizan_client.rs', 'react.ts', 'svelte.ts', 'vue.ts']);
+    for (const name of Object.keys(trees.native)) {
+      assert.ok(trees.native[name].equals(trees.npx[name]), `${fixture}/${name}: the two tools differ`);
+    }
+    for (const target of TARGETS) {
+      for (const name of OWN_FILES[target]) {
+        const golden = await readFile(join(repo, 'tests', 'codegen', target, fixture, name));
+        assert.ok(golden.equals(trees.npx[name]), `${fixture}/${name} differs from tests/codegen/${target}/${fixture}/${name}`);
+      }
+    }
+  }
+});
+
+test('--check: 0 when up to date; 1 listing what is stale; a file no target writes any more is deleted', async () => {
+  const root = await project('mizan-codegen-check-');
+  for (const [tool, run] of Object.entries(tools)) {
+    const dir = join(root, tool);
+    await writeConfig(dir, { targets: ['react', 'python'], kdl: join(repo, FIXTURES.shop) });
+    let r = run(dir, ['--check']);
+    assert.equal(r.status, 1, `${tool}: ${r.stderr}`);
+    assert.match(r.stdout, /stale: out\/mizan\.ts \(would create\)/);
+    assert.equal(run(dir, []).status, 0);
+    r = run(dir, ['--check']);
+    assert.equal(r.status, 0, `${tool}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /3 generated files are up to date/);
+
+    await writeFile(join(dir, 'out', 'react.ts'), 'edited by hand\n');
+    await writeFile(join(dir, 'out', 'vue.ts'), 'my own file, not generated\n');
+    r = run(dir, ['--check']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, 'stale: out/react.ts (would update)\n', `${tool}: a user's own vue.ts is not ours to touch`);
+    assert.match(r.stderr, /1 of 3 generated files are stale/);
+
+    await writeConfig(dir, { targets: ['react'], kdl: join(repo, FIXTURES.shop) });
+    r = run(dir, []);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /delete: out\/mizan_client\.py/);
+    assert.match(r.stdout, /update: out\/react\.ts/);
+    assert.deepEqual(Object.keys(await readTree(join(dir, 'out'))), ['mizan.ts', 'react.ts', 'vue.ts']);
+  }
+});
+
+test('errors: a bad mizan.toml and a bad IR say where, with exit status 2, alike in both tools', async () => {
+  const root = await project('mizan-codegen-errors-');
+  const messages = {};
+  for (const [tool, run] of Object.entries(tools)) {
+    const dir = join(root, tool);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'mizan.toml'), 'output = "out"\ntargets = ["react"]\n[source]\nkdl = "app.kdl"\nkdl2 = 1\n');
+    let r = run(dir, []);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /mizan\.toml: invalid-argument: mizan\.toml: line 5, column 1: unknown field `kdl2`/);
+    await writeConfig(dir, { kdl: 'app.kdl' });
+    await writeFile(join(dir, 'app.kdl'), 'mizan-ir version=1\nfunction f output=Missing\n');
+    r = run(dir, []);
+    assert.equal(r.status, 2);
+    messages[tool] = r.stderr;
+  }
+  assert.match(messages.npx, /invalid-registry: .*Missing/);
+  assert.equal(messages.native, messages.npx);
+});
+
+test('golden TypeScript passes tsc --strict, and the types refuse what the server would', async () => {
+  const dir = await project('mizan-codegen-tsc-');
+  const include = [];
+  for (const fixture of Object.keys(FIXTURES)) {
+    await mkdir(join(dir, fixture));
+    for (const target of ['stage1', 'react', 'vue', 'svelte']) {
+      for (const name of OWN_FILES[target]) await copyFile(join(repo, 'tests', 'codegen', target, fixture, name), join(dir, fixture, name));
+    }
+    include.push(`${fixture}/*.ts`);
+  }
+  // Uses of the generated API, with @ts-expect-error on what must not compile.
+  await copyFile(join(repo, 'tests', 'codegen', 'usage', 'shop.ts'), join(dir, 'shop', 'usage.ts'));
+  const compilerOptions = { strict: true, noEmit: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'dom'] };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include }));
+  const r = spawnSync(tsc, ['-p', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
+});
+
+test('generated stage 1 and React hooks drive the client against a live app, typed end to end', async () => {
+  const app = await startApp();
+  const dir = await project('mizan-codegen-run-');
+  try {
+    const project = generator.Project.parse('output = "src"\ntargets = ["react"]\n[source]\nkdl = "app.kdl"\n');
+    await mkdir(join(dir, 'src'));
+    for (const f of project.generate(KDL)) await writeFile(join(dir, f.path), f.contents);
+    const compilerOptions = { strict: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', rootDir: 'src', outDir: 'out', lib: ['es2022', 'dom'] };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['src/*.ts'] }));
+    const r = spawnSync(tsc, ['-p', dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
+    await writeFile(join(dir, 'out', 'package.json'), '{"type": "module"}');
+    const api = await import(pathToFileURL(join(dir, 'out', 'mizan.js')));
+    const react = await import(pathToFileURL(join(dir, 'out', 'react.js')));
+
+    assert.throws(() => api.fetchTodos({ list_id: 1 }), /no client/);
+    const server = createClient({ transport: httpTransport({ baseUrl: app.base }), listen: false });
+    await server.start(); // the session's CSRF token, which the app's calls require
+    assert.deepEqual(await api.fetchTodos({ list_id: 1 }, server), { todo_list: [{ id: 1, title: 'milk' }] });
+    assert.equal(app.count('ctx/todos/?list_id=1'), 1);
+    const added = await api.callAddTodo({ list_id: 1, title: 'eggs' }, { client: server });
+    assert.equal(added.title, 'eggs');
+    assert.equal(app.count('call/add_todo'), 1);
+    assert.deepEqual((await api.fetchTodos({ list_id: 1 }, server)).todo_list.map((t) => t.title), ['milk', 'eggs']);
+    const state = JSON.parse(JSON.stringify(server.dehydrate()));
+    server.close();
+
+    // The browser: MizanContext hydrates the server's state, the typed hook renders it with no
+    // request, and the mutation hook calls the function.
+    const browser = createClient({ transport: httpTransport({ baseUrl: app.base }), listen: false, staleTime: 60_000 });
+    await browser.start();
+    const seen = {};
+    function Todos() {
+      const todos = react.useTodos({ list_id: 1 });
+      seen.add = react.useAddTodoMutation();
+      return h('ul', null, (todos.data?.todo_list ?? []).map((t) => h('li', { key: t.id }, t.title)));
+    }
+    const html = renderToString(h(react.MizanContext, { client: browser, state }, h(Todos)));
+    assert.equal(html, '<ul><li>milk</li><li>eggs</li></ul>');
+    assert.equal(app.count('ctx/todos/?list_id=1'), 2, 'hydrated: no request');
+    assert.equal(api.getDefaultClient(), browser, 'MizanContext makes its client the default');
+    const renamed = await api.callRenameUser({ user_id: 5, name: 'Rana R' });
+    assert.equal(renamed.name, 'Rana R');
+    const viaHook = await seen.add.mutateAsync({ list_id: 2, title: 'jam' });
+    assert.equal(viaHook.title, 'jam');
+    assert.deepEqual(app.calls.at(-1), { fn: 'add_todo', args: { list_id: 2, title: 'jam' }, csrf: 'csrf-token-123' });
+    browser.close();
+  } finally {
+    app.close();
+  }
+});
