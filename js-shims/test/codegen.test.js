@@ -84,6 +84,42 @@ test('npx mizan-generate and mizan generate write the same bytes for every targe
   }
 });
 
+test('every kind of source (an IR file, FastAPI, Django, a Rust binary) gives the same files in both tools', async () => {
+  const root = await project('mizan-codegen-sources-');
+  const python = join(repo, '.venv', 'bin', 'python');
+  const sources = {
+    kdl: `[source]\nkdl = ${JSON.stringify(join(repo, 'tests', 'wire', 'app.kdl'))}\n`,
+    fastapi: `[source.fastapi]\nmodule = "app:app"\ncwd = ${JSON.stringify(join(repo, 'examples', 'fastapi_app'))}\ncommand = [${JSON.stringify(python)}]\n`,
+    django: `[source.django]\nmanage_path = ${JSON.stringify(join(repo, 'examples', 'django_app', 'manage.py'))}\ncommand = [${JSON.stringify(python)}]\n` +
+      `[source.django.env]\nDJANGO_SETTINGS_MODULE = "wire_django.settings"\n`,
+    rust: `[source.rust]\nmanifest_path = ${JSON.stringify(join(repo, 'tests', 'codegen', 'ir-bin', 'Cargo.toml'))}\nbin = "print-ir"\n` +
+      `[source.rust.env]\nCARGO_TARGET_DIR = ${JSON.stringify(join(repo, 'target', 'ir-bin'))}\n`,
+  };
+  let reference;
+  for (const [kind, source] of Object.entries(sources)) {
+    for (const [tool, run] of Object.entries(tools)) {
+      const dir = join(root, kind, tool);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'mizan.toml'), `output = "out"\ntargets = ${JSON.stringify(TARGETS)}\n\n${source}`);
+      const r = run(dir, []);
+      assert.equal(r.status, 0, `${kind} with ${tool}: ${r.stderr}`);
+      const tree = await readTree(join(dir, 'out'));
+      reference ??= tree;
+      assert.deepEqual(Object.keys(tree), Object.keys(reference));
+      for (const name of Object.keys(tree)) assert.ok(tree[name].equals(reference[name]), `${kind} with ${tool}: ${name} differs`);
+    }
+  }
+  const failing = join(root, 'failing');
+  await mkdir(failing);
+  await writeFile(join(failing, 'mizan.toml'), `output = "out"\ntargets = ["stage1"]\n[source.fastapi]\nmodule = "no_such_module"\ncommand = [${JSON.stringify(python)}]\n`);
+  for (const [tool, run] of Object.entries(tools)) {
+    const r = run(failing, []);
+    assert.equal(r.status, 2, tool);
+    assert.match(r.stderr, /No module named 'no_such_module'/, `${tool}: the command's own stderr reaches the user`);
+    assert.match(r.stderr, /error: `.*python -m mizan_kernel ir no_such_module` \(in \.\) failed \(exit status: 1\)/, tool);
+  }
+});
+
 test('--check: 0 when up to date; 1 listing what is stale; a file no target writes any more is deleted', async () => {
   const root = await project('mizan-codegen-check-');
   for (const [tool, run] of Object.entries(tools)) {
