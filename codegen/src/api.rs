@@ -5,7 +5,7 @@
 
 use crate::naming::pascal;
 use mizan_kernel::canon::sort_by_utf16;
-use mizan_kernel::ir::{Auth, Function, ObjectType, Registry, TypeRef};
+use mizan_kernel::ir::{Auth, EnumType, Function, ObjectType, Registry, TypeRef};
 use mizan_kernel::{Error, ErrorCode, Result};
 
 /// An argument of a call or a param of a context fetch.
@@ -49,6 +49,8 @@ pub struct Skipped {
 #[derive(Debug)]
 pub struct Api<'r> {
     pub types: Vec<&'r ObjectType>,
+    /// String enums, values in their declared order.
+    pub enums: Vec<&'r EnumType>,
     pub contexts: Vec<ContextApi<'r>>,
     pub calls: Vec<CallApi<'r>>,
     pub skipped: Vec<Skipped>,
@@ -104,7 +106,7 @@ impl<'r> Api<'r> {
             sort_by_utf16(&mut args, |p| p.name);
             calls.push(CallApi { function: f, pascal: pascal(&f.name), args });
         }
-        Ok(Api { types: registry.types_sorted(), contexts, calls, skipped })
+        Ok(Api { types: registry.types_sorted(), enums: registry.enums_sorted(), contexts, calls, skipped })
     }
 
     pub fn global(&self) -> Option<&ContextApi<'r>> {

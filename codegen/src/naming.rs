@@ -19,7 +19,6 @@ pub fn pascal(name: &str) -> String {
 }
 
 /// An enum value as an identifier part: `in-progress` → `InProgress`, `2x` → `V2x`, `` → `Empty`.
-#[allow(dead_code)] // for the Rust enum variants of the string enums
 pub fn pascal_value(value: &str) -> String {
     let mut out = String::new();
     for part in value.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()) {

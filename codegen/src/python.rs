@@ -190,6 +190,9 @@ pub fn generate(api: &Api) -> Result<String> {
     for t in &api.types {
         names.claim(&t.name, format!("the type `{}`", t.name));
     }
+    for e in &api.enums {
+        names.claim(&e.name, format!("the enum `{}`", e.name));
+    }
     for c in &api.contexts {
         names.claim(&format!("{}Bundle", c.pascal), format!("the bundle of context `{}`", c.name));
     }
@@ -217,6 +220,12 @@ pub fn generate(api: &Api) -> Result<String> {
     code.line("else:");
     code.line("    from typing_extensions import NotRequired");
 
+    for e in &api.enums {
+        code.blanks(2);
+        let values: Vec<String> = e.values.iter().map(|v| py_str(v)).collect();
+        code.line(format!("{} = Literal[{}]", e.name, values.join(", ")));
+        code.line(format!("\"\"\"The enum ``{}``: one of these strings.\"\"\"", e.name));
+    }
     for t in &api.types {
         code.blanks(2);
         let members: Vec<(String, String, bool)> = t.fields.iter().map(|f| (f.name.clone(), py_type(&f.ty), f.required)).collect();

@@ -7,10 +7,10 @@
 //! kernel's client store lives in the hosts (`mizan-host`), not in a generated file.
 
 use crate::api::{Api, Param, auth_note, effects_note};
-use crate::naming::Names;
+use crate::naming::{Names, pascal_value};
 use crate::writer::Code;
 use mizan_kernel::Result;
-use mizan_kernel::ir::{ObjectType, Registry, TypeRef};
+use mizan_kernel::ir::{EnumType, ObjectType, Registry, TypeRef};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Keywords usable as raw identifiers (`r#type`).
@@ -141,6 +141,45 @@ fn write_struct(code: &mut Code, name: &str, doc: &str, fields: &[FieldSpec]) {
     code.line("}");
 }
 
+/// A unit-only enum, each variant renamed to its string. Variant names come from the values
+/// (`in transit` → `InTransit`, `self` → `Self_`); two values that give one name are refused.
+fn write_enum(code: &mut Code, e: &EnumType) -> Result<()> {
+    let mut variants = Names::new("rust", &[]);
+    let variant = |v: &str| match pascal_value(v) {
+        keyword if keyword == "Self" => "Self_".to_string(), // the one keyword a variant name can hit
+        name => name,
+    };
+    let named: Vec<(String, &String)> = e.values.iter().map(|v| (variant(v), v)).collect();
+    for (variant, value) in &named {
+        variants.claim(variant, format!("the value {value:?} of the enum `{}`", e.name));
+    }
+    variants.finish()?;
+    code.line(format!("/// The enum `{}`.", e.name));
+    code.line("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]");
+    code.line(format!("pub enum {} {{", e.name));
+    for (variant, value) in &named {
+        code.line(format!("    #[serde(rename = {})]", rust_str(value)));
+        code.line(format!("    {variant},"));
+    }
+    code.line("}");
+    code.blank();
+    code.line(format!("impl {} {{", e.name));
+    code.line("    /// Every value, in the declared order.");
+    let all: Vec<String> = named.iter().map(|(v, _)| format!("{}::{v}", e.name)).collect();
+    code.line(format!("    pub const ALL: [{}; {}] = [{}];", e.name, named.len(), all.join(", ")));
+    code.blank();
+    code.line("    /// The value on the wire.");
+    code.line("    pub fn as_str(self) -> &'static str {");
+    code.line("        match self {");
+    for (variant, value) in &named {
+        code.line(format!("            {}::{variant} => {},", e.name, rust_str(value)));
+    }
+    code.line("        }");
+    code.line("    }");
+    code.line("}");
+    Ok(())
+}
+
 fn rust_str(s: &str) -> String {
     format!("{s:?}")
 }
@@ -170,6 +209,9 @@ pub fn generate(api: &Api, registry: &Registry) -> Result<String> {
     for t in &api.types {
         names.claim(&t.name, format!("the type `{}`", t.name));
     }
+    for e in &api.enums {
+        names.claim(&e.name, format!("the enum `{}`", e.name));
+    }
     for c in &api.contexts {
         names.claim(&format!("{}Params", c.pascal), format!("the params of context `{}`", c.name));
         names.claim(&format!("{}Bundle", c.pascal), format!("the bundle of context `{}`", c.name));
@@ -191,6 +233,10 @@ pub fn generate(api: &Api, registry: &Registry) -> Result<String> {
     code.line("use serde::{Deserialize, Serialize};");
     code.line("use std::collections::BTreeMap;");
 
+    for e in &api.enums {
+        code.blank();
+        write_enum(&mut code, e)?;
+    }
     let boxed = boxed_fields(registry);
     for t in &api.types {
         code.blank();
@@ -295,7 +341,7 @@ struct CallEnvelope<R> {
 
 /// Params as query pairs: strings as they are, other scalars as JSON text, lists and objects
 /// as JSON (the server reads each by the type the IR declares).
-fn query_pairs(params: &impl Serialize) -> Result<Vec<(String, String)>, serde_json::Error> {
+pub fn query_pairs(params: &impl Serialize) -> Result<Vec<(String, String)>, serde_json::Error> {
     let value = serde_json::to_value(params)?;
     let mut pairs = Vec::new();
     if let serde_json::Value::Object(map) = value {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// (name, IR file relative to the repository root).
-pub const FIXTURES: &[(&str, &str)] = &[("edge", "tests/codegen/edge.kdl"), ("shop", "tests/fixtures/ir/shop.kdl")];
+pub const FIXTURES: &[(&str, &str)] =
+    &[("edge", "tests/codegen/edge.kdl"), ("parity", "tests/fixtures/ir/parity.kdl"), ("shop", "tests/fixtures/ir/shop.kdl")];
 
 fn registry(path: &str) -> Registry {
     let text = std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap();

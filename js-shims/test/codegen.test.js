@@ -18,7 +18,7 @@ import { KDL, startApp } from './mizan-app.js';
 const repo = resolve(pkgDir, '..');
 const TARGETS = ['stage1', 'react', 'vue', 'svelte', 'python', 'rust'];
 /** Fixture → IR file (repository-relative); the golden files are tests/codegen/<target>/<fixture>/. */
-const FIXTURES = { edge: 'tests/codegen/edge.kdl', shop: 'tests/fixtures/ir/shop.kdl' };
+const FIXTURES = { edge: 'tests/codegen/edge.kdl', parity: 'tests/fixtures/ir/parity.kdl', shop: 'tests/fixtures/ir/shop.kdl' };
 /** What each target adds to stage 1's mizan.ts. */
 const OWN_FILES = { stage1: ['mizan.ts'], react: ['react.ts'], vue: ['vue.ts'], svelte: ['svelte.ts'], python: ['mizan_client.py'], rust: ['mizan_client.rs'] };
 const tsc = join(pkgDir, 'node_modules', '.bin', 'tsc');
@@ -180,7 +180,9 @@ test('golden TypeScript passes tsc --strict, and the types refuse what the serve
     include.push(`${fixture}/*.ts`);
   }
   // Uses of the generated API, with @ts-expect-error on what must not compile.
-  await copyFile(join(repo, 'tests', 'codegen', 'usage', 'shop.ts'), join(dir, 'shop', 'usage.ts'));
+  for (const fixture of ['parity', 'shop']) {
+    await copyFile(join(repo, 'tests', 'codegen', 'usage', `${fixture}.ts`), join(dir, fixture, 'usage.ts'));
+  }
   const compilerOptions = { strict: true, noEmit: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', lib: ['es2022', 'dom'] };
   await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include }));
   const r = spawnSync(tsc, ['-p', dir], { encoding: 'utf8' });

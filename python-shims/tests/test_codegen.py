@@ -92,7 +92,7 @@ def mypy(files: List[Path], cwd: Path) -> "subprocess.CompletedProcess[str]":
     )
 
 
-@pytest.mark.parametrize("fixture", ["edge", "shop"])
+@pytest.mark.parametrize("fixture", ["edge", "parity", "shop"])
 def test_generated_python_passes_mypy_strict(fixture: str, tmp_path: Path) -> None:
     shutil.copy(REPO / "tests" / "codegen" / "python" / fixture / "mizan_client.py", tmp_path)
     files = [tmp_path / "mizan_client.py"]

@@ -127,6 +127,9 @@ pub fn claim_stage1(names: &mut Names, api: &Api) {
     for t in &api.types {
         names.claim(&t.name, format!("the type `{}`", t.name));
     }
+    for e in &api.enums {
+        names.claim(&e.name, format!("the enum `{}`", e.name));
+    }
     for c in &api.contexts {
         names.claim(&format!("{}Params", c.pascal), format!("the params of context `{}`", c.name));
         names.claim(&format!("{}Bundle", c.pascal), format!("the bundle of context `{}`", c.name));

@@ -18,6 +18,16 @@ pub fn generate(api: &Api) -> Result<String> {
     code.line("import type { Json } from '@mizan/kernel-wasm';");
     code.line("import type { MizanClient, Optimistic } from '@mizan/kernel-wasm/client';");
 
+    for e in &api.enums {
+        code.blank();
+        // A value and a type of one name: the values for a UI (`OrderStatus.map(…)`), the union
+        // of them for the type checker.
+        doc(&mut code, "", &[format!("The values of the enum `{}`, in their declared order.", e.name)]);
+        let values: Vec<String> = e.values.iter().map(|v| quote(v)).collect();
+        code.line(format!("export const {} = [{}] as const;", e.name, values.join(", ")));
+        code.line(format!("export type {n} = (typeof {n})[number];", n = e.name));
+    }
+
     for t in &api.types {
         code.blank();
         let members: Vec<(String, String, bool)> = t.fields.iter().map(|f| (f.name.clone(), ts_type(&f.ty, ""), f.required)).collect();

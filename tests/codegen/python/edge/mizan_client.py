@@ -20,9 +20,20 @@ else:
     from typing_extensions import NotRequired
 
 
+Lane = Literal["todo", "in progress", "in-review", "self", "2nd", ""]
+"""The enum ``Lane``: one of these strings."""
+
+
+Sort = Literal["newest"]
+"""The enum ``Sort``: one of these strings."""
+
+
 class Card(TypedDict):
     attachment: NotRequired[Any]
+    history: List["Lane"]
     id: int
+    lane: "Lane"
+    marks: Dict[str, Optional["Lane"]]
     meta: Any
     nothing: None
     self: NotRequired[str]
@@ -85,13 +96,15 @@ class MizanApi:
         params: Dict[str, Any] = {}
         return cast(GlobalBundle, self.client.fetch("global", params, timeout=timeout))
 
-    def fetch_search(self, *, limit: Optional[int] = None, q: Optional[str] = None, timeout: Optional[float] = None) -> SearchBundle:
+    def fetch_search(self, *, limit: Optional[int] = None, q: Optional[str] = None, sort: Optional["Sort"] = None, timeout: Optional[float] = None) -> SearchBundle:
         """Context ``search``: search_cards."""
         params: Dict[str, Any] = {}
         if limit is not None:
             params["limit"] = limit
         if q is not None:
             params["q"] = q
+        if sort is not None:
+            params["sort"] = sort
         return cast(SearchBundle, self.client.fetch("search", params, timeout=timeout))
 
     def call_clear_board(self, *, board_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> None:
@@ -104,9 +117,9 @@ class MizanApi:
         args: Dict[str, Any] = {"name": name}
         return cast(str, self.client.call("grüße", args, optimistic, timeout=timeout))
 
-    def call_move_card(self, *, card_id: int, class_: Optional[str] = None, self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "Card":
+    def call_move_card(self, *, card_id: int, class_: Optional[str] = None, lane: "Lane", self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "Card":
         """Calls ``move_card``. On success it invalidates board; merges its result into board. Allowed for signed-in users."""
-        args: Dict[str, Any] = {"card_id": card_id, "to": to}
+        args: Dict[str, Any] = {"card_id": card_id, "lane": lane, "to": to}
         if class_ is not None:
             args["class"] = class_
         if self_ is not None:
@@ -146,13 +159,15 @@ class AsyncMizanApi:
         params: Dict[str, Any] = {}
         return cast(GlobalBundle, await self.client.fetch("global", params, timeout=timeout))
 
-    async def fetch_search(self, *, limit: Optional[int] = None, q: Optional[str] = None, timeout: Optional[float] = None) -> SearchBundle:
+    async def fetch_search(self, *, limit: Optional[int] = None, q: Optional[str] = None, sort: Optional["Sort"] = None, timeout: Optional[float] = None) -> SearchBundle:
         """Context ``search``: search_cards."""
         params: Dict[str, Any] = {}
         if limit is not None:
             params["limit"] = limit
         if q is not None:
             params["q"] = q
+        if sort is not None:
+            params["sort"] = sort
         return cast(SearchBundle, await self.client.fetch("search", params, timeout=timeout))
 
     async def call_clear_board(self, *, board_id: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> None:
@@ -165,9 +180,9 @@ class AsyncMizanApi:
         args: Dict[str, Any] = {"name": name}
         return cast(str, await self.client.call("grüße", args, optimistic, timeout=timeout))
 
-    async def call_move_card(self, *, card_id: int, class_: Optional[str] = None, self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "Card":
+    async def call_move_card(self, *, card_id: int, class_: Optional[str] = None, lane: "Lane", self_: Optional[bool] = None, timeout_: Optional[float] = None, to: int, optimistic: Optional[Sequence[Mapping[str, Any]]] = None, timeout: Optional[float] = None) -> "Card":
         """Calls ``move_card``. On success it invalidates board; merges its result into board. Allowed for signed-in users."""
-        args: Dict[str, Any] = {"card_id": card_id, "to": to}
+        args: Dict[str, Any] = {"card_id": card_id, "lane": lane, "to": to}
         if class_ is not None:
             args["class"] = class_
         if self_ is not None:

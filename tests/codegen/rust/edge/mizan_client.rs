@@ -10,12 +10,68 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The enum `Lane`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Lane {
+    #[serde(rename = "todo")]
+    Todo,
+    #[serde(rename = "in progress")]
+    InProgress,
+    #[serde(rename = "in-review")]
+    InReview,
+    #[serde(rename = "self")]
+    Self_,
+    #[serde(rename = "2nd")]
+    V2nd,
+    #[serde(rename = "")]
+    Empty,
+}
+
+impl Lane {
+    /// Every value, in the declared order.
+    pub const ALL: [Lane; 6] = [Lane::Todo, Lane::InProgress, Lane::InReview, Lane::Self_, Lane::V2nd, Lane::Empty];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Todo => "todo",
+            Lane::InProgress => "in progress",
+            Lane::InReview => "in-review",
+            Lane::Self_ => "self",
+            Lane::V2nd => "2nd",
+            Lane::Empty => "",
+        }
+    }
+}
+
+/// The enum `Sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Sort {
+    #[serde(rename = "newest")]
+    Newest,
+}
+
+impl Sort {
+    /// Every value, in the declared order.
+    pub const ALL: [Sort; 1] = [Sort::Newest];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+        }
+    }
+}
+
 /// The type `Card`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Card {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<serde_json::Value>,
+    pub history: Vec<Lane>,
     pub id: i64,
+    pub lane: Lane,
+    pub marks: BTreeMap<String, Option<Lane>>,
     pub meta: serde_json::Value,
     pub nothing: (),
     #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +138,8 @@ pub struct SearchParams {
     pub limit: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<Sort>,
 }
 
 /// The bundle of context `search`: one field per member function.
@@ -108,6 +166,7 @@ pub struct MoveCardArgs {
     pub card_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
+    pub lane: Lane,
     #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
     pub self_: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,7 +234,7 @@ struct CallEnvelope<R> {
 
 /// Params as query pairs: strings as they are, other scalars as JSON text, lists and objects
 /// as JSON (the server reads each by the type the IR declares).
-fn query_pairs(params: &impl Serialize) -> Result<Vec<(String, String)>, serde_json::Error> {
+pub fn query_pairs(params: &impl Serialize) -> Result<Vec<(String, String)>, serde_json::Error> {
     let value = serde_json::to_value(params)?;
     let mut pairs = Vec::new();
     if let serde_json::Value::Object(map) = value {

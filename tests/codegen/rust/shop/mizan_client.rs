@@ -163,7 +163,7 @@ struct CallEnvelope<R> {
 
 /// Params as query pairs: strings as they are, other scalars as JSON text, lists and objects
 /// as JSON (the server reads each by the type the IR declares).
-fn query_pairs(params: &impl Serialize) -> Result<Vec<(String, String)>, serde_json::Error> {
+pub fn query_pairs(params: &impl Serialize) -> Result<Vec<(String, String)>, serde_json::Error> {
     let value = serde_json::to_value(params)?;
     let mut pairs = Vec::new();
     if let serde_json::Value::Object(map) = value {

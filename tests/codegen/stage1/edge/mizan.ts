@@ -6,9 +6,20 @@
 import type { Json } from '@mizan/kernel-wasm';
 import type { MizanClient, Optimistic } from '@mizan/kernel-wasm/client';
 
+/** The values of the enum `Lane`, in their declared order. */
+export const Lane = ['todo', 'in progress', 'in-review', 'self', '2nd', ''] as const;
+export type Lane = (typeof Lane)[number];
+
+/** The values of the enum `Sort`, in their declared order. */
+export const Sort = ['newest'] as const;
+export type Sort = (typeof Sort)[number];
+
 export type Card = {
   attachment?: Json;
+  history: Lane[];
   id: number;
+  lane: Lane;
+  marks: { [key: string]: Lane | null };
   meta: Json;
   nothing: null;
   self?: string;
@@ -57,6 +68,7 @@ export type GlobalBundle = {
 export type SearchParams = {
   limit?: number;
   q?: string;
+  sort?: Sort | null;
 };
 
 /** The bundle of context `search`: one slot per member function. */
@@ -82,6 +94,7 @@ export type GrüßeResult = string;
 export type MoveCardArgs = {
   card_id: number;
   class?: string;
+  lane: Lane;
   self?: boolean;
   timeout?: number;
   to: number;
