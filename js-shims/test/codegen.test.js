@@ -12,7 +12,7 @@ import { createElement as h } from 'react';
 import { renderToString } from 'react-dom/server';
 import { createClient, httpTransport } from '@mizan/kernel-wasm/client';
 import { generator } from '../dist/codegen.js';
-import { consumerDir, pkgDir } from './helpers.js';
+import { consumerDir, pkgDir, waitFor } from './helpers.js';
 import { KDL, startApp } from './mizan-app.js';
 
 const repo = resolve(pkgDir, '..');
@@ -189,54 +189,117 @@ test('golden TypeScript passes tsc --strict, and the types refuse what the serve
   assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
 });
 
-test('generated stage 1 and React hooks drive the client against a live app, typed end to end', async () => {
-  const app = await startApp();
+/**
+ * Stage 1 + React + Vue + Svelte generated (by the component) for the in-process app's IR and
+ * compiled by tsc: `{ api, react, vue, svelte }` modules, imported once.
+ */
+let compiled;
+async function generatedForApp() {
+  if (compiled) return compiled;
   const dir = await project('mizan-codegen-run-');
-  try {
-    const project = generator.Project.parse('output = "src"\ntargets = ["react"]\n[source]\nkdl = "app.kdl"\n');
-    await mkdir(join(dir, 'src'));
-    for (const f of project.generate(KDL)) await writeFile(join(dir, f.path), f.contents);
-    const compilerOptions = { strict: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', rootDir: 'src', outDir: 'out', lib: ['es2022', 'dom'] };
-    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['src/*.ts'] }));
-    const r = spawnSync(tsc, ['-p', dir], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
-    await writeFile(join(dir, 'out', 'package.json'), '{"type": "module"}');
-    const api = await import(pathToFileURL(join(dir, 'out', 'mizan.js')));
-    const react = await import(pathToFileURL(join(dir, 'out', 'react.js')));
+  const gen = generator.Project.parse('output = "src"\ntargets = ["react", "vue", "svelte"]\n[source]\nkdl = "app.kdl"\n');
+  await mkdir(join(dir, 'src'));
+  for (const f of gen.generate(KDL)) await writeFile(join(dir, f.path), f.contents);
+  const compilerOptions = { strict: true, target: 'es2022', module: 'esnext', moduleResolution: 'bundler', rootDir: 'src', outDir: 'out', lib: ['es2022', 'dom'] };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['src/*.ts'] }));
+  const r = spawnSync(tsc, ['-p', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
+  await writeFile(join(dir, 'out', 'package.json'), '{"type": "module"}');
+  const load = (name) => import(pathToFileURL(join(dir, 'out', `${name}.js`)));
+  compiled = { api: await load('mizan'), react: await load('react'), vue: await load('vue'), svelte: await load('svelte') };
+  return compiled;
+}
 
-    assert.throws(() => api.fetchTodos({ list_id: 1 }), /no client/);
-    const server = createClient({ transport: httpTransport({ baseUrl: app.base }), listen: false });
-    await server.start(); // the session's CSRF token, which the app's calls require
-    assert.deepEqual(await api.fetchTodos({ list_id: 1 }, server), { todo_list: [{ id: 1, title: 'milk' }] });
-    assert.equal(app.count('ctx/todos/?list_id=1'), 1);
-    const added = await api.callAddTodo({ list_id: 1, title: 'eggs' }, { client: server });
-    assert.equal(added.title, 'eggs');
-    assert.equal(app.count('call/add_todo'), 1);
-    assert.deepEqual((await api.fetchTodos({ list_id: 1 }, server)).todo_list.map((t) => t.title), ['milk', 'eggs']);
-    const state = JSON.parse(JSON.stringify(server.dehydrate()));
-    server.close();
-
-    // The browser: MizanContext hydrates the server's state, the typed hook renders it with no
-    // request, and the mutation hook calls the function.
-    const browser = createClient({ transport: httpTransport({ baseUrl: app.base }), listen: false, staleTime: 60_000 });
-    await browser.start();
-    const seen = {};
-    function Todos() {
-      const todos = react.useTodos({ list_id: 1 });
-      seen.add = react.useAddTodoMutation();
-      return h('ul', null, (todos.data?.todo_list ?? []).map((t) => h('li', { key: t.id }, t.title)));
-    }
-    const html = renderToString(h(react.MizanContext, { client: browser, state }, h(Todos)));
-    assert.equal(html, '<ul><li>milk</li><li>eggs</li></ul>');
-    assert.equal(app.count('ctx/todos/?list_id=1'), 2, 'hydrated: no request');
-    assert.equal(api.getDefaultClient(), browser, 'MizanContext makes its client the default');
-    const renamed = await api.callRenameUser({ user_id: 5, name: 'Rana R' });
-    assert.equal(renamed.name, 'Rana R');
-    const viaHook = await seen.add.mutateAsync({ list_id: 2, title: 'jam' });
-    assert.equal(viaHook.title, 'jam');
-    assert.deepEqual(app.calls.at(-1), { fn: 'add_todo', args: { list_id: 2, title: 'jam' }, csrf: 'csrf-token-123' });
-    browser.close();
-  } finally {
+/** The app, a client of it that has started (the app's calls need the session's CSRF token). */
+async function live(t, options = {}) {
+  const app = await startApp();
+  const client = createClient({ transport: httpTransport({ baseUrl: app.base }), listen: false, ...options });
+  await client.start();
+  t.after(() => {
+    client.close();
     app.close();
+  });
+  return { app, client };
+}
+
+/** What a server render would put in the page: the app's list 1 after adding 'eggs'. */
+async function serverState(api, app) {
+  const server = createClient({ transport: httpTransport({ baseUrl: app.base }), listen: false });
+  await server.start();
+  await api.fetchTodos({ list_id: 1 }, server);
+  await api.callAddTodo({ list_id: 1, title: 'eggs' }, { client: server });
+  await api.fetchTodos({ list_id: 1 }, server);
+  const state = JSON.parse(JSON.stringify(server.dehydrate()));
+  server.close();
+  return state;
+}
+
+test('generated stage 1: fetchXxx and callXxx over the client, the default client, typed end to end', async (t) => {
+  const { api } = await generatedForApp();
+  const { app, client } = await live(t);
+  api.setDefaultClient(null);
+  assert.throws(() => api.fetchTodos({ list_id: 1 }), /no client/);
+  assert.deepEqual(await api.fetchTodos({ list_id: 1 }, client), { todo_list: [{ id: 1, title: 'milk' }] });
+  assert.equal(app.count('ctx/todos/?list_id=1'), 1);
+  api.setDefaultClient(client);
+  const added = await api.callAddTodo({ list_id: 1, title: 'eggs' });
+  assert.equal(added.title, 'eggs');
+  assert.deepEqual(app.calls.at(-1), { fn: 'add_todo', args: { list_id: 1, title: 'eggs' }, csrf: 'csrf-token-123' });
+  assert.deepEqual((await api.fetchTodos({ list_id: 1 })).todo_list.map((x) => x.title), ['milk', 'eggs']);
+  assert.deepEqual(await api.fetchStats(), { stats_summary: { todos: 4 } });
+  api.setDefaultClient(null);
+});
+
+test('generated React: MizanContext hydrates the server state, typed hooks read and call', async (t) => {
+  const { api, react } = await generatedForApp();
+  const { app, client } = await live(t, { staleTime: 60_000 });
+  const state = await serverState(api, app);
+  const seen = {};
+  function Todos() {
+    const todos = react.useTodos({ list_id: 1 });
+    seen.add = react.useAddTodoMutation();
+    return h('ul', null, (todos.data?.todo_list ?? []).map((x) => h('li', { key: x.id }, x.title)));
   }
+  const html = renderToString(h(react.MizanContext, { client, state }, h(Todos)));
+  assert.equal(html, '<ul><li>milk</li><li>eggs</li></ul>');
+  assert.equal(app.count('ctx/todos/?list_id=1'), 2, 'hydrated: no request from the browser client');
+  assert.equal(api.getDefaultClient(), client, 'MizanContext makes its client the default');
+  assert.equal((await api.callRenameUser({ user_id: 5, name: 'Rana R' })).name, 'Rana R');
+  assert.equal((await seen.add.mutateAsync({ list_id: 2, title: 'jam' })).title, 'jam');
+  assert.deepEqual(app.calls.at(-1).args, { list_id: 2, title: 'jam' });
+  api.setDefaultClient(null);
+});
+
+test('generated Vue: the MizanContext component hydrates, a typed composable renders it', async (t) => {
+  const { api, vue: gen } = await generatedForApp();
+  const { createSSRApp, defineComponent, h: vh } = await import('vue');
+  const { renderToString: vueRender } = await import('vue/server-renderer');
+  const { app, client } = await live(t, { staleTime: 60_000 });
+  const state = await serverState(api, app);
+  const Todos = defineComponent({
+    setup() {
+      const todos = gen.useTodos({ list_id: 1 });
+      return () => vh('ul', (todos.data.value?.todo_list ?? []).map((x) => vh('li', x.title)));
+    },
+  });
+  const root = createSSRApp({ render: () => vh(gen.MizanContext, { client, state }, { default: () => vh(Todos) }) });
+  // The slot renders as a fragment (Vue's `<!--[-->…<!--]-->` markers around it).
+  assert.equal(await vueRender(root), '<!--[--><ul><li>milk</li><li>eggs</li></ul><!--]-->');
+  assert.equal(app.count('ctx/todos/?list_id=1'), 2, 'hydrated: no request');
+  api.setDefaultClient(null);
+});
+
+test('generated Svelte: typed stores over a given client; the mutation store calls', async (t) => {
+  const { svelte: gen } = await generatedForApp();
+  const { app, client } = await live(t);
+  const todos = gen.useTodos({ list_id: 3 }, client);
+  const seen = [];
+  const stop = todos.subscribe((v) => seen.push(v));
+  await waitFor(() => seen.at(-1).isSuccess, 5000, 'the list');
+  assert.deepEqual(seen.at(-1).data, { todo_list: [{ id: 3, title: 'eggs' }] });
+  const add = gen.useAddTodoMutation(undefined, client);
+  assert.equal((await add.mutateAsync({ list_id: 3, title: 'figs' })).title, 'figs');
+  await waitFor(() => seen.at(-1).data?.todo_list.length === 2, 5000, 'the refetch after the call invalidated todos');
+  stop();
+  assert.equal(app.count('call/add_todo'), 1);
 });
