@@ -211,14 +211,16 @@ pub fn generate(api: &Api) -> Result<String> {
     code.line("\"\"\"");
     code.blank();
     code.line("import sys");
-    code.line("from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, cast");
+    code.line("from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, cast");
     code.blank();
     code.line("from mizan_kernel import AsyncClient, Client");
     code.blank();
+    // typing_extensions' TypedDict with its NotRequired: typing's TypedDict before 3.11 does not
+    // see typing_extensions.NotRequired when it computes `__required_keys__`.
     code.line("if sys.version_info >= (3, 11):");
-    code.line("    from typing import NotRequired");
+    code.line("    from typing import NotRequired, TypedDict");
     code.line("else:");
-    code.line("    from typing_extensions import NotRequired");
+    code.line("    from typing_extensions import NotRequired, TypedDict");
 
     for e in &api.enums {
         code.blanks(2);

@@ -8,14 +8,14 @@ per function, keyword arguments only (an input named like a Python keyword gets 
 """
 
 import sys
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, cast
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, cast
 
 from mizan_kernel import AsyncClient, Client
 
 if sys.version_info >= (3, 11):
-    from typing import NotRequired
+    from typing import NotRequired, TypedDict
 else:
-    from typing_extensions import NotRequired
+    from typing_extensions import NotRequired, TypedDict
 
 
 OrderStatus = Literal["pending", "paid", "shipped", "delivered", "cancelled"]
