@@ -120,6 +120,25 @@ test('every kind of source (an IR file, FastAPI, Django, a Rust binary) gives th
   }
 });
 
+test('the packed package installs with a working mizan-generate (bin entry, component files)', async () => {
+  const root = await project('mizan-codegen-pack-');
+  const packed = spawnSync('npm', ['pack', '--silent', '--pack-destination', root], { cwd: pkgDir, encoding: 'utf8' });
+  assert.equal(packed.status, 0, packed.stderr);
+  const tarball = join(root, packed.stdout.trim().split('\n').at(-1));
+  const app = join(root, 'app');
+  await mkdir(app);
+  await writeFile(join(app, 'package.json'), '{"name": "app", "private": true}');
+  const installed = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], { cwd: app, encoding: 'utf8' });
+  assert.equal(installed.status, 0, installed.stderr);
+  await writeConfig(app, { targets: ['vue', 'python'], kdl: join(repo, FIXTURES.parity) });
+  const r = spawnSync('npx', ['--no-install', 'mizan-generate'], { cwd: app, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const [target, name] of [['stage1', 'mizan.ts'], ['vue', 'vue.ts'], ['python', 'mizan_client.py']]) {
+    const golden = await readFile(join(repo, 'tests', 'codegen', target, 'parity', name));
+    assert.ok(golden.equals(await readFile(join(app, 'out', name))), name);
+  }
+});
+
 test('--check: 0 when up to date; 1 listing what is stale; a file no target writes any more is deleted', async () => {
   const root = await project('mizan-codegen-check-');
   for (const [tool, run] of Object.entries(tools)) {
