@@ -40,7 +40,7 @@ try {
     stops.push(redis.stop);
     cache = redis.url;
   }
-  if (opts.backend === 'axum') buildAxum({ quiet: false });
+  if (opts.backend === 'axum') buildAxum();
   const backend = await startBackend(opts.backend, { cache, frontend: join(frontendDir, 'dist') });
   stops.push(backend.stop);
   const browser = await launchChromium();
