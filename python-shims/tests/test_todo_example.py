@@ -72,3 +72,23 @@ def test_each_user_sees_their_own_list_and_the_shared_one(server: str) -> None:
 
         alice.post("/auth/logout")
         assert alice.get("/api/mizan/ctx/global/").json() == {"me": None}
+
+
+def test_the_readmes_python_quick_starts_are_true_against_the_example(server: str) -> None:
+    """README.md "Quick start" (Python) and "Quick start: client cache" (mk.Client), as written."""
+    import mizan_kernel as mk
+
+    secret = "test-pin-secret-that-is-32bytes!"
+    assert mk.derive_cache_key(secret, "todos", {}, user="alice") == "ctx:todos:96f7ae6189ea5c6b09e00e3f3dfe99ccf942c66434430e6c60c404e6bb5fd348"
+    registry = mk.Registry.from_kdl(TODO_KDL.read_text(encoding="utf-8"))
+    inv = registry.resolve_invalidation("add_todo", {"title": "milk"})
+    assert (inv.invalidate, inv.header) == (["todos"], "todos")
+
+    with mk.Client(server + "/api/mizan", headers={"Cookie": "todo_user=alice"}) as client:
+        todos = client.fetch("todos")["my_todos"]
+        assert todos == []
+        sub = client.subscribe("todos")
+        client.call("add_todo", {"title": "milk"})
+        client.wait_idle(timeout=10)
+        assert [t["title"] for t in sub.data["my_todos"]] == ["milk"]
+        sub.close()
