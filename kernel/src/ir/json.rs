@@ -14,6 +14,9 @@ use crate::canon;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 
+/// The keys of the JSON form's top-level object (all optional).
+const TOP_LEVEL_KEYS: [&str; 4] = ["version", "contexts", "functions", "types"];
+
 fn bad(path: &str, msg: &str) -> Error {
     Error::invalid_json(format!("registry JSON: {path}: {msg}"))
 }
@@ -155,6 +158,10 @@ impl Registry {
 
     pub fn from_json_value(root: &Value) -> Result<Registry> {
         let root = object(root, "registry")?;
+        // Unknown keys are refused, so that any JSON object is not silently an empty registry.
+        if let Some(key) = root.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
+            return Err(bad(key, &format!("unknown key (a registry has {})", TOP_LEVEL_KEYS.join(", "))));
+        }
         if let Some(v) = root.get("version")
             && v.as_u64() != Some(1) {
                 return Err(bad("version", "only version 1 is supported"));
@@ -284,6 +291,8 @@ mod tests {
             r#"{"functions":{"f":{"auth":"wizard"}}}"#,
             r#"{"contexts":{"c":5}}"#,
             r#"{"version":2}"#,
+            r#"{"not":"a registry"}"#,
+            r#"{"functions":{},"function":{"f":{}}}"#,
         ] {
             assert!(Registry::from_json(text).is_err(), "{text}");
         }
