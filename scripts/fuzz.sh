@@ -2,7 +2,8 @@
 # Fuzz the kernel's input surfaces (kernel/fuzz, docs/RELIABILITY.md).
 #
 #   scripts/fuzz.sh TARGET SECONDS     one target; its corpus grows in kernel/fuzz/corpus/TARGET
-#   scripts/fuzz.sh --smoke [SECONDS]  every target for SECONDS (default 4) each: the test suite's run
+#   scripts/fuzz.sh --smoke [SECONDS]  every target for SECONDS (default 4) each, unoptimized: the
+#                                      test suite's run (scripts/test.sh)
 #   scripts/fuzz.sh --list             the targets
 #
 # Installs what it needs: the nightly toolchain (rustup, minimal profile; libFuzzer's coverage
@@ -22,7 +23,8 @@ if [ "${1:-}" = --list ]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >/dev/null
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz >/dev/null 2>&1
 
-build() { cargo +nightly fuzz build --fuzz-dir "$fuzz_dir" -s none "$@"; }
+profile=()  # the default: release with debug assertions and overflow checks
+build() { cargo +nightly fuzz build --fuzz-dir "$fuzz_dir" -s none "${profile[@]}" "$@"; }
 
 # Extra read-only seed corpora per target (the IR fixtures for the KDL reader).
 seeds() {
@@ -37,7 +39,7 @@ run() {
   mkdir -p "$corpus" "$fuzz_dir/artifacts/$target"
   log=$(mktemp)
   # shellcheck disable=SC2046
-  if ! cargo +nightly fuzz run --fuzz-dir "$fuzz_dir" -s none "$target" "$corpus" $(seeds "$target") -- \
+  if ! cargo +nightly fuzz run --fuzz-dir "$fuzz_dir" -s none "${profile[@]}" "$target" "$corpus" $(seeds "$target") -- \
       -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=1024 >"$log" 2>&1; then
     grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -20 >&2
     rm -f "$log"
@@ -53,6 +55,7 @@ run() {
 
 if [ "${1:-}" = --smoke ]; then
   seconds=${2:-4}
+  profile=(--dev)  # compiles in a fraction of the time; a few seconds need no speed
   build >/dev/null 2>&1 || { build; exit 1; }
   failed=0
   for t in "${targets[@]}"; do run "$t" "$seconds" || failed=$((failed + 1)); done
