@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Build dist/ from the one kernel artifact, ../target/mizan-kernel.wasm (the same bytes every host
 // loads): transpile it with jco, patch one string helper of the glue (see PATCHES), and embed the
-// two tiny adapter modules so a browser fetches a single .wasm.
+// two tiny adapter modules so a browser fetches a single .wasm. Copies ../LICENSE-MIT and
+// ../LICENSE-APACHE into the package.
 //
 //   node scripts/build.mjs            rebuild when the component, jco or this script changed
 //   node scripts/build.mjs --force    rebuild unconditionally
@@ -11,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -77,7 +78,15 @@ const PATCHES = [
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
+// The package carries the repository's licenses (npm packs LICENSE* files by itself).
+async function syncLicenses() {
+  for (const name of ['LICENSE-MIT', 'LICENSE-APACHE']) {
+    if (existsSync(join(repo, name))) await copyFile(join(repo, name), join(pkgDir, name));
+  }
+}
+
 async function main() {
+  await syncLicenses();
   if (!existsSync(componentPath)) {
     console.log('target/mizan-kernel.wasm is missing: running scripts/build-component.sh');
     execFileSync(join(repo, 'scripts', 'build-component.sh'), { stdio: 'inherit', cwd: repo });
