@@ -19,8 +19,12 @@ use serde_json::json;
 use std::fmt::Display;
 use syntax::{Entry, Node, Value};
 
-/// The one IR version this kernel reads and writes.
-pub const IR_VERSION: u64 = 1;
+/// The newest IR version this kernel reads: it reads every version from 1 to this one, and
+/// writes the lowest that expresses a registry ([`Registry::ir_version`]).
+pub const IR_VERSION: u64 = 2;
+
+/// The version that brought `enum` nodes.
+const ENUMS_SINCE: u64 = 2;
 
 const FUNCTION_PROPS: [&str; 9] = ["context", "output", "auth", "private", "view", "websocket", "rev", "cache", "route"];
 const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
@@ -32,30 +36,36 @@ impl Registry {
         let nodes = syntax::parse(text)
             .map_err(|e| src.error(e.pos, format_args!("KDL syntax error: {}", e.message)))?;
         let mut nodes = nodes.iter();
-        match nodes.next() {
+        let version = match nodes.next() {
             Some(header) => src.header(header)?,
             None => return Err(src.error(0, "the IR is empty: it must start with `mizan-ir version=1`")),
-        }
+        };
         let mut functions = Vec::new();
         let mut contexts = Vec::new();
         let mut types = Vec::new();
+        let mut enums = Vec::new();
         for node in nodes {
             match node.name.as_str() {
                 "context" => contexts.push(src.context(node)?),
                 "function" => functions.push(src.function(node)?),
                 "type" => types.push(src.object_type(node)?),
+                "enum" if version < ENUMS_SINCE => {
+                    return Err(src.at_node(
+                        node,
+                        format!("`enum` needs `mizan-ir version={ENUMS_SINCE}` (this document is version {version})"),
+                    ));
+                }
+                "enum" => enums.push(src.enum_type(node)?),
                 "mizan-ir" => {
                     return Err(src.at_node(node, "`mizan-ir` may appear only once, as the first node"));
                 }
                 other => {
-                    return Err(src.at_node(
-                        node,
-                        format!("unknown node `{other}`: expected `context`, `function` or `type`"),
-                    ));
+                    let expected = if version < ENUMS_SINCE { "`context`, `function` or `type`" } else { "`context`, `function`, `type` or `enum`" };
+                    return Err(src.at_node(node, format!("unknown node `{other}`: expected {expected}")));
                 }
             }
         }
-        Registry::build(functions, contexts, types)
+        Registry::build_with_enums(functions, contexts, types, enums)
     }
 }
 
@@ -798,8 +808,8 @@ impl Source<'_> {
         self.error(entry.pos, message)
     }
 
-    /// The first node: `mizan-ir version=1`.
-    fn header(&self, node: &Node) -> Result<()> {
+    /// The first node, `mizan-ir version=N`: the document's version.
+    fn header(&self, node: &Node) -> Result<u64> {
         if node.name.as_str() != "mizan-ir" {
             return Err(self.at_node(node, "the first node must be `mizan-ir version=1`"));
         }
@@ -812,15 +822,14 @@ impl Source<'_> {
             return Err(self.at_node(node, "`mizan-ir` needs version=1"));
         };
         match &entry.value {
-            Value::Integer(v) if *v == i128::from(IR_VERSION) => Ok(()),
-            Value::Integer(v) => Err(self.at_entry(
-                entry,
-                format!("unsupported IR version {v}: this kernel reads version {IR_VERSION}"),
-            )),
-            other => Err(self.at_entry(
-                entry,
-                format!("version must be an integer (version={IR_VERSION}), not {}", kind(other)),
-            )),
+            Value::Integer(v) => match u64::try_from(*v) {
+                Ok(v) if (1..=IR_VERSION).contains(&v) => Ok(v),
+                _ => Err(self.at_entry(
+                    entry,
+                    format!("unsupported IR version {v}: this kernel reads versions 1 to {IR_VERSION}"),
+                )),
+            },
+            other => Err(self.at_entry(entry, format!("version must be an integer (version=1), not {}", kind(other)))),
         }
     }
 
@@ -976,6 +985,27 @@ impl Source<'_> {
         Ok(ObjectType { name, fields, key })
     }
 
+    /// `enum NAME { value V… }` (version 2). Whether it has values, and no value twice, is the
+    /// graph check's job (the JSON form goes through it too).
+    fn enum_type(&self, node: &Node) -> Result<EnumType> {
+        let parts = self.parts(node, &[])?;
+        let name = self.name_arg(&parts, "enum")?;
+        let mut values = Vec::new();
+        for child in children(node) {
+            match child.name.as_str() {
+                "value" => {
+                    let p = self.parts(child, &[])?;
+                    self.no_children(child)?;
+                    values.extend(self.string_args(&p, "value")?);
+                }
+                other => {
+                    return Err(self.at_node(child, format!("unknown node `{other}` in enum `{name}`: expected `value`")));
+                }
+            }
+        }
+        Ok(EnumType { name, values })
+    }
+
     /// `input|field NAME type=T [required=bool]`; `required` defaults to "not `optional<…>`".
     fn typed(&self, node: &Node, what: &str) -> Result<(String, TypeRef, bool)> {
         let parts = self.parts(node, &["type", "required"])?;
@@ -1034,7 +1064,7 @@ impl Source<'_> {
         Ok(name)
     }
 
-    /// One or more string arguments (`affects`, `merge`, `methods`, `member`).
+    /// One or more string arguments (`affects`, `merge`, `methods`, `member`, `value`).
     fn string_args(&self, parts: &Parts<'_>, what: &str) -> Result<Vec<String>> {
         if parts.args.is_empty() {
             return Err(self.at_node(parts.node, format!("`{what}` needs at least one name")));
