@@ -115,7 +115,7 @@ fn a_json_object_that_is_not_a_registry_is_refused() {
     let o = mizan(&["ir", "check", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("registry JSON: not: unknown key (a registry has version, contexts, functions, types)"), "{stderr}");
+    assert!(stderr.contains("registry JSON: not: unknown key (a registry has version, contexts, functions, types, enums)"), "{stderr}");
     std::fs::write(&path, r#"{"version": 1, "functions": {}}"#).unwrap();
     assert!(stdout(&mizan(&["ir", "check", path.to_str().unwrap()])).contains("ok — 0 functions"));
 }
