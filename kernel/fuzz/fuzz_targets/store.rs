@@ -73,7 +73,11 @@ fn reads_back(text: &str) -> Value {
 impl World {
     fn step(&mut self, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         let s = &mut self.store;
-        match u.int_in_range(0..=22)? {
+        let op = u.int_in_range(0..=22)?;
+        if std::env::var_os("MIZAN_FUZZ_TRACE").is_some() {
+            eprintln!("op {op} (instances {}, observed {:?})", s.instance_count(), self.observed);
+        }
+        match op {
             0 => s.start(),
             1 => {
                 let id = pick(u, &self.requests, 1)?;
@@ -156,10 +160,7 @@ impl World {
                     s.remove(Some(&list));
                 }
             }
-            16 => {
-                s.reset();
-                self.observed.clear();
-            }
+            16 => s.reset(), // drops data, keeps what is observed (its subscribers still watch)
             17 => {
                 self.now = self.now.saturating_add(u64::from(u.arbitrary::<u16>()?) * u64::from(u.int_in_range(1..=100u16)?));
                 s.tick(self.now);
