@@ -20,6 +20,20 @@ fn a_context_the_parser_refuses_is_not_formatted() {
     assert_eq!(parse_header(&format_header(&entries).unwrap()).unwrap(), entries);
 }
 
+/// fuzz target `header`: an empty param name was formatted as `;=…`, which the parser refuses.
+#[test]
+fn an_empty_param_or_function_name_is_not_formatted() {
+    let entries = entries_from_json(&json!([{"context": "id", "params": {"": "7306357456645743973"}}, "-169988809464475", "0"])).unwrap();
+    assert_eq!(format_header(&entries).unwrap_err().code, ErrorCode::InvalidHeader);
+    assert!(parse_header("id;=7306357456645743973").is_err(), "the parser refuses it too");
+    if let Ok(entries) = entries_from_json(&json!([{"context": "user", "function": "", "params": {"id": 1}}])) {
+        assert_eq!(format_header(&entries).unwrap_err().code, ErrorCode::InvalidHeader);
+    }
+    // An empty value is fine both ways.
+    let entries = entries_from_json(&json!([{"context": "user", "params": {"q": ""}}])).unwrap();
+    assert_eq!(parse_header(&format_header(&entries).unwrap()).unwrap(), entries);
+}
+
 /// fuzz target `token`: an MWT minted with `perm: ""` was refused by its own verifier.
 #[test]
 fn an_empty_perm_is_refused_when_minting() {
