@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --cache) [ "${2:-}" = redis ] && setup+=(--redis); shift ;;
     --page) shift ;;
     --serve) ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
