@@ -52,6 +52,8 @@ export class UserPage {
             if (body.merge) entry.merge = body.merge.map((m) => `${m.context}.${m.slot}`);
           }
         } else entry.status = 'failed';
+      } catch (e) {
+        entry.error = String(e); // a call answer that is not JSON: the assertions see it
       } finally {
         this.inflight -= 1;
         this.lastActivity = Date.now();
