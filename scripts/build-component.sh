@@ -1,38 +1,41 @@
 #!/usr/bin/env bash
-# Build the kernel components. Every host loads these same bytes:
-#   target/mizan-kernel.wasm         world `kernel`: every interface (servers, Node, Python, Rust)
-#   target/mizan-kernel-client.wasm  world `client` (wit/session.wit): the client session, the
-#                                    header and merges, for browsers (@mizan/kernel-wasm/client)
-# Each is
-#   1. the kernel crate + WIT glue for wasm32-unknown-unknown (no WASI imports),
-#   2. wasm-opt -Oz on the core module (binaryen from npm),
-#   3. `jco new` wrapping the core module into a component (jco ships wasm-tools compiled to wasm).
+# Build the components once; every host loads these same bytes:
+#   target/mizan-kernel.wasm         the kernel (world `kernel`, wit/kernel.wit …): every interface,
+#                                    for servers, Node, Python and Rust
+#   target/mizan-kernel-client.wasm  the kernel's browser build (world `client`, wit/session.wit):
+#                                    the client session, the header and merges, no server code;
+#                                    for @mizan/kernel-wasm/client and the framework adapters
+#   target/mizan-codegen.wasm        the code generator (world `codegen`, wit/codegen.wit), for
+#                                    `npx mizan-generate`
+# Each is: the crate + WIT glue for wasm32-unknown-unknown (no WASI imports), wasm-opt -Oz on
+# the core module (binaryen from npm), then `jco new` wraps it into a component (jco ships
+# wasm-tools compiled to wasm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 [ -x js-shims/node_modules/.bin/jco ] || (cd js-shims && npm ci --no-audit --no-fund --loglevel=error)
 bin=js-shims/node_modules/.bin
 
-build() { # name, cargo feature arguments…
-  local name=$1
-  shift
-  cargo build --quiet -p mizan-kernel-component --target wasm32-unknown-unknown --profile wasm "$@"
-  local core=target/wasm32-unknown-unknown/wasm/mizan_kernel_component.wasm
+component() { # crate-file-stem artifact-name
+  local core=target/wasm32-unknown-unknown/wasm/$1.wasm out=target/$2
   "$bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-multivalue --enable-reference-types "$core" -o "target/$name.core.wasm"
-  "$bin/jco" new "target/$name.core.wasm" -o "target/$name.wasm.tmp" >/dev/null
+    --enable-mutable-globals --enable-multivalue --enable-reference-types "$core" -o "target/${2%.wasm}.core.wasm"
+  "$bin/jco" new "target/${2%.wasm}.core.wasm" -o "$out.tmp" >/dev/null
   # Only replace the artifact when its bytes change, so hosts' compiled caches stay valid.
-  if cmp -s "target/$name.wasm.tmp" "target/$name.wasm" 2>/dev/null; then
-    rm "target/$name.wasm.tmp"
-  else
-    mv "target/$name.wasm.tmp" "target/$name.wasm"
-  fi
-  if "$bin/jco" wit "target/$name.wasm" | grep -q '^ *import '; then
-    echo "error: target/$name.wasm imports something; it must import nothing (no WASI)" >&2
+  if cmp -s "$out.tmp" "$out" 2>/dev/null; then rm "$out.tmp"; else mv "$out.tmp" "$out"; fi
+  if "$bin/jco" wit "$out" | grep -q '^ *import '; then
+    echo "error: $out imports something; it must import nothing (no WASI)" >&2
     exit 1
   fi
-  echo "target/$name.wasm: $(wc -c < "target/$name.wasm") bytes, $(gzip -9 -c "target/$name.wasm" | wc -c) gzip"
+  echo "$out: $(wc -c < "$out") bytes, $(gzip -9 -c "$out" | wc -c) gzip"
 }
 
-build mizan-kernel
-build mizan-kernel-client --no-default-features
+# One cargo run per component, not one for all: features unify across the packages of one run,
+# and each component's bytes must not depend on what another pulls in. The two kernel builds
+# write the same file, so each is wrapped before the next build.
+cargo build --quiet -p mizan-kernel-component --target wasm32-unknown-unknown --profile wasm
+component mizan_kernel_component mizan-kernel.wasm
+cargo build --quiet -p mizan-kernel-component --target wasm32-unknown-unknown --profile wasm --no-default-features
+component mizan_kernel_component mizan-kernel-client.wasm
+cargo build --quiet -p mizan-codegen-component --target wasm32-unknown-unknown --profile wasm
+component mizan_codegen_component mizan-codegen.wasm

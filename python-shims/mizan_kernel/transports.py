@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from ._extras import need
+
 JSON = Any
 #: ``(status, body text, X-Mizan-Invalidate header)``.
 HttpAnswer = Tuple[int, str, Optional[str]]
@@ -85,11 +87,7 @@ class AsyncTransport:
 
 
 def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("the HTTP transport needs httpx: pip install 'mizan-kernel[client]'") from e
-    return httpx
+    return need("httpx", "client", "the HTTP transport")
 
 
 class _Http:
