@@ -174,12 +174,17 @@ async function transpileOne({ name, path, bytes }, stamp) {
   // `instantiation: 'sync'`: the glue exports `instantiate(getCoreModule, imports)` and builds a
   // fresh instance per call, synchronously once the core modules are compiled. That is what trap
   // recovery needs. No TypeScript (the .d.ts are hand-written), no WASI shim (no imports).
+  // `validLiftingOptimization`: the glue trusts what the kernel returns (it is this package's own
+  // component) instead of re-checking every enum and bool it lifts; `namespacedExports: false`:
+  // the interfaces once, by their camelCase names. Both shrink the glue and its per-call work.
   const { files } = await transpile(bytes, {
     name,
     instantiation: 'sync',
     typescript: false,
     wasiShim: false,
     quiet: true,
+    validLiftingOptimization: true,
+    namespacedExports: false,
   });
   const byName = new Map(Object.entries(files));
   let glue = Buffer.from(byName.get(`${name}.js`)).toString('utf8');

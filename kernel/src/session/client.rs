@@ -12,7 +12,10 @@ use crate::invalidation::entries_from_json;
 use crate::merge::MergeEntry;
 use crate::store::{Effect, MAX_TIMER_DELAY_MS, RequestError, Status, Store, StoreConfig, instance_key};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::FxBuildHasher;
+use std::collections::HashMap;
+
+type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
 /// The store's configuration plus the session's own: `request_timeout_ms` (default 10 000; 0
 /// means no limit), after which a host gives up on a request and answers with a network error;
@@ -86,21 +89,18 @@ pub struct ClientSession {
     phase: Phase,
     csrf_token: Option<String>,
     /// Requests handed to the host and not answered yet.
-    inflight: BTreeMap<u64, RequestKind>,
+    inflight: FxHashMap<u64, RequestKind>,
     held: Vec<HeldCall>,
-    waiters: BTreeMap<u64, Waiter>,
-    /// Fetch waiters by instance key.
-    fetch_waiters: BTreeMap<String, BTreeSet<u64>>,
-    /// Call waiters by mutation id.
-    call_waiters: BTreeMap<u64, u64>,
+    /// The host's waiters, in the order they came (a client has a few at a time: a list).
+    waiters: Vec<(u64, Waiter)>,
     /// Mutations whose waiter gave up: released when they settle.
-    abandoned: BTreeSet<u64>,
+    abandoned: Vec<u64>,
     views: Views,
     scheduled_at: Option<u64>,
     /// Keys whose view the host needs in this update's output, changed or not.
-    forced: BTreeSet<String>,
+    forced: Vec<String>,
     /// Keys with a new fetch waiter in this update (it may settle at once).
-    touched: BTreeSet<String>,
+    touched: Vec<String>,
 }
 
 fn local(code: &str, message: &str) -> RequestError {
@@ -119,16 +119,14 @@ impl ClientSession {
             store,
             phase: Phase::Idle,
             csrf_token: None,
-            inflight: BTreeMap::new(),
+            inflight: FxHashMap::default(),
             held: Vec::new(),
-            waiters: BTreeMap::new(),
-            fetch_waiters: BTreeMap::new(),
-            call_waiters: BTreeMap::new(),
-            abandoned: BTreeSet::new(),
+            waiters: Vec::new(),
+            abandoned: Vec::new(),
             views: Views::default(),
             scheduled_at: None,
-            forced: BTreeSet::new(),
-            touched: BTreeSet::new(),
+            forced: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -191,7 +189,7 @@ impl ClientSession {
                 let params = params_of(&r)?;
                 let (key, query) = self.watch(&r.context, &params, now);
                 let key = self.store.prefetch_keyed(key, query, &r.context, &params, now);
-                self.forced.insert(key.clone());
+                self.force(&key);
                 Ok(Some(key))
             }
             Event::Fetch(f) => self.fetch(f, now).map(Some),
@@ -265,7 +263,7 @@ impl ClientSession {
             }
             Event::Close => {
                 self.settle_all(CLOSED, "The client was closed", now, out);
-                let starts: Vec<u64> = self.waiters.keys().copied().collect();
+                let starts: Vec<u64> = self.waiters.iter().map(|(id, _)| *id).collect();
                 for w in starts {
                     self.settle(w, Err(local(CLOSED, "The client was closed")), out);
                 }
@@ -286,18 +284,33 @@ impl ClientSession {
         (key, query)
     }
 
+    fn waiting(&self, id: u64) -> bool {
+        self.waiters.iter().any(|(w, _)| *w == id)
+    }
+
+    fn take_waiter(&mut self, id: u64) -> Option<Waiter> {
+        let i = self.waiters.iter().position(|(w, _)| *w == id)?;
+        Some(self.waiters.remove(i).1)
+    }
+
+    fn force(&mut self, key: &str) {
+        if !self.forced.iter().any(|k| k == key) {
+            self.forced.push(key.to_string());
+        }
+    }
+
     fn add_waiter(&mut self, id: u64, waiter: Waiter) -> Result<()> {
-        if self.waiters.contains_key(&id) {
+        if self.waiting(id) {
             return Err(Error::invalid_argument(format!("waiter {id} is already waiting")));
         }
-        self.waiters.insert(id, waiter);
+        self.waiters.push((id, waiter));
         Ok(())
     }
 
     /// A fetch waiter observes its instance until it settles: an invalidation that lands while
     /// it waits refetches, and the waiter gets that answer.
     fn fetch(&mut self, f: FetchWait, now: u64) -> Result<String> {
-        if self.waiters.contains_key(&f.waiter) {
+        if self.waiting(f.waiter) {
             return Err(Error::invalid_argument(format!("waiter {} is already waiting", f.waiter)));
         }
         let params = params_of(&f.instance)?;
@@ -306,14 +319,13 @@ impl ClientSession {
         if f.force {
             self.store.refetch(&key)?;
         }
-        self.waiters.insert(f.waiter, Waiter::Fetch(key.clone()));
-        self.fetch_waiters.entry(key.clone()).or_default().insert(f.waiter);
-        self.touched.insert(key.clone());
+        self.waiters.push((f.waiter, Waiter::Fetch(key.clone())));
+        self.touched.push(key.clone());
         Ok(key)
     }
 
     fn call(&mut self, c: CallWait) -> Result<()> {
-        if self.waiters.contains_key(&c.waiter) {
+        if self.waiting(c.waiter) {
             return Err(Error::invalid_argument(format!("waiter {} is already waiting", c.waiter)));
         }
         let args = parse_json(&c.args_json, "args")?;
@@ -326,18 +338,16 @@ impl ClientSession {
             },
         };
         let mutation = self.store.mutate(&c.function, args, &optimistic)?;
-        self.waiters.insert(c.waiter, Waiter::Call(mutation));
-        self.call_waiters.insert(mutation, c.waiter);
+        self.waiters.push((c.waiter, Waiter::Call(mutation)));
         Ok(())
     }
 
     fn cancel(&mut self, waiter: u64, now: u64) {
-        match self.waiters.remove(&waiter) {
-            Some(Waiter::Fetch(key)) => self.release_fetch(waiter, &key, now),
+        match self.take_waiter(waiter) {
+            Some(Waiter::Fetch(key)) => self.release_fetch(&key, now),
             Some(Waiter::Call(mutation)) => {
-                self.call_waiters.remove(&mutation);
                 if self.store.mutation_pending(mutation) {
-                    self.abandoned.insert(mutation);
+                    self.abandoned.push(mutation);
                 } else {
                     self.store.release_mutation(mutation);
                 }
@@ -346,33 +356,24 @@ impl ClientSession {
         }
     }
 
-    fn release_fetch(&mut self, waiter: u64, key: &str, now: u64) {
-        if let Some(set) = self.fetch_waiters.get_mut(key) {
-            set.remove(&waiter);
-            if set.is_empty() {
-                self.fetch_waiters.remove(key);
-            }
-        }
-        // The instance outlives its waiters (gc starts when nobody observes it).
+    /// A fetch waiter is done with its instance (which outlives it: gc starts when nobody
+    /// observes it).
+    fn release_fetch(&mut self, key: &str, now: u64) {
         let _ = self.store.unsubscribe(key, now);
     }
 
     fn settle(&mut self, waiter: u64, outcome: std::result::Result<String, RequestError>, out: &mut Output) {
-        self.waiters.remove(&waiter);
+        self.take_waiter(waiter);
         out.settled.push(Settlement { waiter, outcome: outcome.map_err(|e| ErrorRecord::of(&e)) });
     }
 
     /// Settle every fetch and call waiter with `code` (start waiters wait for the next session).
     fn settle_all(&mut self, code: &str, message: &str, now: u64, out: &mut Output) {
-        let ids: Vec<(u64, Waiter)> =
-            self.waiters.iter().filter(|(_, w)| !matches!(w, Waiter::Start)).map(|(id, w)| (*id, w.clone())).collect();
+        let ids: Vec<(u64, Waiter)> = self.waiters.iter().filter(|(_, w)| !matches!(w, Waiter::Start)).cloned().collect();
         for (id, w) in ids {
             match w {
-                Waiter::Fetch(key) => self.release_fetch(id, &key, now),
-                Waiter::Call(mutation) => {
-                    self.call_waiters.remove(&mutation);
-                    self.store.release_mutation(mutation);
-                }
+                Waiter::Fetch(key) => self.release_fetch(&key, now),
+                Waiter::Call(mutation) => self.store.release_mutation(mutation),
                 Waiter::Start => {}
             }
             self.settle(id, Err(local(code, message)), out);
@@ -457,7 +458,7 @@ impl ClientSession {
     }
 
     fn settle_starts(&mut self, outcome: std::result::Result<String, RequestError>, out: &mut Output) {
-        let starts: Vec<u64> = self.waiters.iter().filter(|(_, w)| **w == Waiter::Start).map(|(id, _)| *id).collect();
+        let starts: Vec<u64> = self.waiters.iter().filter(|(_, w)| *w == Waiter::Start).map(|(id, _)| *id).collect();
         for w in starts {
             self.settle(w, outcome.clone(), out);
         }
@@ -480,26 +481,33 @@ impl ClientSession {
     }
 
     fn settle_waiters(&mut self, changed: &[String], mutations: &[u64], now: u64, out: &mut Output) {
-        let mut keys: Vec<String> = changed.iter().filter(|k| self.fetch_waiters.contains_key(*k)).cloned().collect();
-        keys.extend(std::mem::take(&mut self.touched).into_iter().filter(|k| !changed.contains(k)));
-        for key in keys {
-            let Some(outcome) = self.fetch_outcome(&key) else { continue };
-            let ids: Vec<u64> = self.fetch_waiters.get(&key).map(|s| s.iter().copied().collect()).unwrap_or_default();
-            for id in ids {
-                self.release_fetch(id, &key, now);
-                self.settle(id, outcome.clone().map(|()| key.clone()), out);
-            }
-            if outcome.is_ok() {
-                self.forced.insert(key); // the host reads the data from its view
+        let waits_on = |s: &Self, key: &str| s.waiters.iter().any(|(_, w)| matches!(w, Waiter::Fetch(k) if k == key));
+        if self.waiters.iter().any(|(_, w)| matches!(w, Waiter::Fetch(_))) {
+            let mut keys: Vec<String> = changed.iter().filter(|k| waits_on(self, k)).cloned().collect();
+            keys.extend(std::mem::take(&mut self.touched).into_iter().filter(|k| !changed.contains(k)));
+            for key in keys {
+                let Some(outcome) = self.fetch_outcome(&key) else { continue };
+                let ids: Vec<u64> =
+                    self.waiters.iter().filter(|(_, w)| matches!(w, Waiter::Fetch(k) if *k == key)).map(|(id, _)| *id).collect();
+                for id in ids {
+                    self.release_fetch(&key, now);
+                    self.settle(id, outcome.clone().map(|()| key.clone()), out);
+                }
+                if outcome.is_ok() {
+                    self.force(&key); // the host reads the data from its view
+                }
             }
         }
+        self.touched.clear();
         for &mutation in mutations {
             let Some(outcome) = self.store.mutation_outcome(mutation) else { continue };
             let outcome = outcome.map(Value::to_string).map_err(Clone::clone);
-            if let Some(waiter) = self.call_waiters.remove(&mutation) {
+            let waiter = self.waiters.iter().find(|(_, w)| *w == Waiter::Call(mutation)).map(|(id, _)| *id);
+            if let Some(waiter) = waiter {
                 self.settle(waiter, outcome, out);
                 self.store.release_mutation(mutation);
-            } else if self.abandoned.remove(&mutation) {
+            } else if let Some(i) = self.abandoned.iter().position(|m| *m == mutation) {
+                self.abandoned.remove(i);
                 self.store.release_mutation(mutation);
             }
         }

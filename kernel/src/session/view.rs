@@ -29,7 +29,7 @@ impl Visible {
             stale: inst.is_stale(now, stale_time),
             updated_at: inst.updated_at,
             error: inst.error.clone(),
-            data: inst.data.as_ref().map(|_| (inst.slot_versions.values().copied().max().unwrap_or(0), inst.slot_versions.len())),
+            data: inst.data.as_ref().map(|_| (inst.slot_versions.iter().map(|(_, v)| *v).max().unwrap_or(0), inst.slot_versions.len())),
         }
     }
 }

@@ -15,7 +15,7 @@ mod instance;
 
 pub use effects::{Drained, Effect, MAX_TIMER_DELAY_MS};
 pub use errors::{RequestError, status_of_code};
-pub use instance::{Instance, Status};
+pub use instance::{Instance, Named, Status, named};
 
 
 use crate::canon::{self, stringify};
@@ -129,9 +129,11 @@ pub struct Store {
     /// Instance number → key (the context index names instances by number).
     keys_by_id: HashMap<u64, String, FxBuildHasher>,
     next_instance: u64,
-    by_context: BTreeMap<String, ContextIndex>,
+    /// Per context (an app has a handful: a sorted list).
+    by_context: Named<ContextIndex>,
     requests: BTreeMap<u64, Request>,
-    mutations: BTreeMap<u64, Mutation>,
+    /// Mutations by id, oldest first (a few at a time).
+    mutations: Vec<(u64, Mutation)>,
     next_id: u64,
     next_version: u64,
     use_clock: u64,
@@ -160,41 +162,54 @@ pub struct Store {
 #[derive(Default)]
 struct ContextIndex {
     ids: BTreeSet<u64>,
-    /// param name → instances that have the param.
-    with_param: BTreeMap<String, BTreeSet<u64>>,
-    /// (param name, stringified value) → instances with that value.
-    with_value: BTreeMap<(String, String), BTreeSet<u64>>,
+    /// Per param name (a handful): the instances that have it, and by stringified value.
+    params: Named<ParamIndex>,
+}
+
+#[derive(Default)]
+struct ParamIndex {
+    having: BTreeSet<u64>,
+    by_value: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl ContextIndex {
     fn insert(&mut self, inst: &Instance) {
         self.ids.insert(inst.id);
         for (k, v) in &inst.canonical {
-            if let Some(set) = self.with_param.get_mut(k) {
-                set.insert(inst.id);
-            } else {
-                self.with_param.insert(k.clone(), BTreeSet::from([inst.id]));
+            let i = match self.params.binary_search_by(|(p, _)| p.cmp(k)) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.params.insert(i, (k.clone(), ParamIndex::default()));
+                    i
+                }
+            };
+            let p = &mut self.params[i].1;
+            p.having.insert(inst.id);
+            match p.by_value.get_mut(v) {
+                Some(set) => {
+                    set.insert(inst.id);
+                }
+                None => {
+                    p.by_value.insert(v.clone(), BTreeSet::from([inst.id]));
+                }
             }
-            let pair = (k.clone(), v.clone());
-            self.with_value.entry(pair).or_default().insert(inst.id);
         }
     }
 
     fn remove(&mut self, inst: &Instance) {
         self.ids.remove(&inst.id);
         for (k, v) in &inst.canonical {
-            if let Some(set) = self.with_param.get_mut(k) {
+            let Ok(i) = self.params.binary_search_by(|(p, _)| p.cmp(k)) else { continue };
+            let p = &mut self.params[i].1;
+            p.having.remove(&inst.id);
+            if let Some(set) = p.by_value.get_mut(v) {
                 set.remove(&inst.id);
                 if set.is_empty() {
-                    self.with_param.remove(k);
+                    p.by_value.remove(v);
                 }
             }
-            let pair = (k.clone(), v.clone());
-            if let Some(set) = self.with_value.get_mut(&pair) {
-                set.remove(&inst.id);
-                if set.is_empty() {
-                    self.with_value.remove(&pair);
-                }
+            if p.having.is_empty() {
+                self.params.remove(i);
             }
         }
     }
@@ -203,9 +218,9 @@ impl ContextIndex {
     /// param's value, plus those without that param. The caller checks the remaining params.
     fn candidates(&self, wanted: &[(String, String)]) -> Vec<u64> {
         let Some((name, value)) = wanted.first() else { return self.ids.iter().copied().collect() };
-        let mut out: Vec<u64> =
-            self.with_value.get(&(name.clone(), value.clone())).map(|s| s.iter().copied().collect()).unwrap_or_default();
-        let having = self.with_param.get(name);
+        let param = named(&self.params, name);
+        let mut out: Vec<u64> = param.and_then(|p| p.by_value.get(value)).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let having = param.map(|p| &p.having);
         if having.map_or(0, BTreeSet::len) < self.ids.len() {
             out.extend(self.ids.iter().filter(|id| !having.is_some_and(|h| h.contains(*id))));
         }
@@ -233,9 +248,9 @@ impl Store {
             instances: KeyMap::default(),
             keys_by_id: HashMap::default(),
             next_instance: 0,
-            by_context: BTreeMap::new(),
+            by_context: Vec::new(),
             requests: BTreeMap::new(),
-            mutations: BTreeMap::new(),
+            mutations: Vec::new(),
             next_id: 0,
             next_version: 0,
             use_clock: 0,
@@ -350,9 +365,13 @@ impl Store {
             self.next_instance += 1;
             inst.id = self.next_instance;
             self.keys_by_id.insert(inst.id, key.clone());
-            match self.by_context.get_mut(context) {
-                Some(index) => index.insert(&inst),
-                None => self.by_context.entry(context.to_string()).or_default().insert(&inst),
+            match self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(context)) {
+                Ok(i) => self.by_context[i].1.insert(&inst),
+                Err(i) => {
+                    let mut index = ContextIndex::default();
+                    index.insert(&inst);
+                    self.by_context.insert(i, (context.to_string(), index));
+                }
             }
             self.instances.insert(key.clone(), inst);
             self.evict_over_bound(&key);
@@ -369,10 +388,10 @@ impl Store {
         if let Some(inst) = self.instances.remove(key) {
             self.keys_by_id.remove(&inst.id);
             self.timers_dirty = true;
-            if let Some(index) = self.by_context.get_mut(&inst.context) {
-                index.remove(&inst);
-                if index.ids.is_empty() {
-                    self.by_context.remove(&inst.context);
+            if let Ok(i) = self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(&inst.context)) {
+                self.by_context[i].1.remove(&inst);
+                if self.by_context[i].1.ids.is_empty() {
+                    self.by_context.remove(i);
                 }
             }
             if let Some(id) = inst.in_flight {
@@ -588,7 +607,7 @@ impl Store {
     /// are stringified once here, not once per instance.
     /// Results are in key order, as a scan of the context would give them.
     fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<String> {
-        let Some(index) = self.by_context.get(context) else { return Vec::new() };
+        let Some(index) = named(&self.by_context, context) else { return Vec::new() };
         let wanted = canon::stringified_params(params);
         let mut keys: Vec<String> = index
             .candidates(&wanted)
@@ -609,7 +628,7 @@ impl Store {
             [entry] => self.matching(entry.context(), entry.params()),
             _ => {
                 let mut keys: Vec<String> = Vec::new();
-                let mut seen: BTreeSet<String> = BTreeSet::new();
+                let mut seen = KeySet::default();
                 for entry in entries {
                     for key in self.matching(entry.context(), entry.params()) {
                         if seen.insert(key.clone()) {
@@ -640,7 +659,7 @@ impl Store {
             None => self.sorted_keys(|_| true),
             Some(entries) => {
                 let mut keys = Vec::new();
-                let mut seen: BTreeSet<String> = BTreeSet::new();
+                let mut seen = KeySet::default();
                 for e in entries {
                     for k in self.matching(e.context(), e.params()) {
                         if seen.insert(k.clone()) {
@@ -680,7 +699,7 @@ impl Store {
     /// mutations, so one user never sees another's data; ask for a new session.
     pub fn reset(&mut self) {
         self.remove(None);
-        let pending: Vec<u64> = self.mutations.keys().copied().collect();
+        let pending: Vec<u64> = self.mutations.iter().map(|(id, _)| *id).collect();
         self.mutations.clear();
         self.requests.retain(|_, r| !matches!(r, Request::Call(_) | Request::Session));
         self.effects.retain(|e| !matches!(e, Effect::Call { .. } | Effect::Session { .. }));
@@ -722,10 +741,10 @@ impl Store {
         let patches = self.apply_merges(optimistic)?;
         let mutation_id = self.id();
         let request_id = self.id();
-        self.mutations.insert(
+        self.mutations.push((
             mutation_id,
             Mutation { function: function.to_string(), status: MutationStatus::Pending, result: None, error: None, patches },
-        );
+        ));
         self.requests.insert(request_id, Request::Call(mutation_id));
         self.effects.push(Effect::Call {
             request_id,
@@ -740,7 +759,7 @@ impl Store {
 
     fn take_call(&mut self, request_id: u64) -> Option<u64> {
         match self.requests.remove(&request_id) {
-            Some(Request::Call(id)) if self.mutations.contains_key(&id) => Some(id),
+            Some(Request::Call(id)) if self.mutation_ref(id).is_some() => Some(id),
             _ => None,
         }
     }
@@ -758,12 +777,12 @@ impl Store {
             }
         };
         // Optimistic patches are now superseded by the server's answer.
-        if let Some(m) = self.mutations.get_mut(&id) {
+        if let Some(m) = self.mutation_mut(id) {
             m.patches.clear();
         }
         let merged = self.apply_merges(&merges);
         self.invalidate(&entries);
-        if let Some(m) = self.mutations.get_mut(&id) {
+        if let Some(m) = self.mutation_mut(id) {
             m.status = MutationStatus::Success;
             m.result = Some(result);
         }
@@ -801,11 +820,11 @@ impl Store {
     }
 
     fn fail_mutation(&mut self, id: u64, error: RequestError) {
-        let patches = self.mutations.get_mut(&id).map(|m| std::mem::take(&mut m.patches)).unwrap_or_default();
+        let patches = self.mutation_mut(id).map(|m| std::mem::take(&mut m.patches)).unwrap_or_default();
         for p in patches.into_iter().rev() {
             let mut version = self.next_version;
             let Some(inst) = self.instances.get_mut(&p.key) else { continue };
-            if inst.slot_versions.get(&p.slot) != Some(&p.version) {
+            if instance::named(&inst.slot_versions, &p.slot) != Some(&p.version) {
                 continue; // a fetch or another merge replaced the slot since: keep the newer value
             }
             if let Some(data) = inst.data.as_mut() {
@@ -815,16 +834,24 @@ impl Store {
                 self.mark(&p.key);
             }
         }
-        if let Some(m) = self.mutations.get_mut(&id) {
+        if let Some(m) = self.mutation_mut(id) {
             m.status = MutationStatus::Error;
             m.error = Some(error);
         }
         self.mark_mutation(id);
     }
 
+    fn mutation_ref(&self, id: u64) -> Option<&Mutation> {
+        self.mutations.iter().find(|(m, _)| *m == id).map(|(_, m)| m)
+    }
+
+    fn mutation_mut(&mut self, id: u64) -> Option<&mut Mutation> {
+        self.mutations.iter_mut().find(|(m, _)| *m == id).map(|(_, m)| m)
+    }
+
     /// A settled mutation's outcome (`None` while pending or when unknown).
     pub fn mutation_outcome(&self, id: u64) -> Option<std::result::Result<&Value, &RequestError>> {
-        let m = self.mutations.get(&id)?;
+        let m = self.mutation_ref(id)?;
         match m.status {
             MutationStatus::Pending => None,
             MutationStatus::Success => Some(Ok(m.result.as_ref().unwrap_or(&Value::Null))),
@@ -834,7 +861,7 @@ impl Store {
 
     /// True while the mutation exists and has not settled.
     pub fn mutation_pending(&self, id: u64) -> bool {
-        self.mutations.get(&id).is_some_and(|m| m.status == MutationStatus::Pending)
+        self.mutation_ref(id).is_some_and(|m| m.status == MutationStatus::Pending)
     }
 
     /// True when some instance waits for a retry.
@@ -844,8 +871,8 @@ impl Store {
 
     /// Forget a settled mutation's state.
     pub fn release_mutation(&mut self, id: u64) {
-        if self.mutations.get(&id).is_some_and(|m| m.status != MutationStatus::Pending) {
-            self.mutations.remove(&id);
+        if self.mutation_ref(id).is_some_and(|m| m.status != MutationStatus::Pending) {
+            self.mutations.retain(|(m, _)| *m != id);
         }
     }
 
@@ -972,7 +999,7 @@ impl Store {
     }
 
     pub fn mutation_snapshot(&self, id: u64) -> Option<Value> {
-        self.mutations.get(&id).map(|m| {
+        self.mutation_ref(id).map(|m| {
             json!({
                 "id": id,
                 "fn": m.function,
