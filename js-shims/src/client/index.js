@@ -355,7 +355,9 @@ export function createClient(options = {}) {
     switch (op.tag) {
       case 'fetch': {
         const f = op.val;
-        return transport.fetch({ key: f.key, context: f.context, params: JSON.parse(f.paramsJson), query: f.query });
+        // The params of an instance this client holds are parsed already (its snapshot's).
+        const params = snapshots.get(f.key)?.params ?? JSON.parse(f.paramsJson);
+        return transport.fetch({ key: f.key, context: f.context, params, query: f.query });
       }
       case 'call': {
         const c = op.val;
