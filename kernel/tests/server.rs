@@ -1251,3 +1251,68 @@ fn redis_live_scripts_match_the_origin_store() {
         c.cmd(&["FLUSHALL"]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Big integers (issue 8, item 2): every integer is its digits, in keys, the header, the index,
+// bodies; `integer` inputs are signed 64-bit on every backend.
+
+#[test]
+fn integers_past_2_pow_53_keep_their_digits_in_keys_index_and_header() {
+    let e = cached();
+    let key = |page: &str| as_fetch(e.plan(&ctx("items", &format!("page={page}")), None, NOW)).cache.unwrap();
+    let (a, b) = (key("9007199255600047"), key("9007199255600048"));
+    assert_ne!(a.key, b.key, "a double would make these one key");
+    assert_ne!(a.index_keys, b.index_keys);
+    assert_eq!(key("09007199255600048").key, b.key, "leading zeros are coerced away");
+    assert_eq!(a.key, key_of("items", json!({"page": "9007199255600047"}), None, 2));
+    // The call's body, header and purge plan carry the same digits.
+    let c = as_call(e.plan(&call(json!({"fn": "update_profile", "args": {"user_id": 9007199254740993_i64, "name": "n"}})), Some(&user("1")), NOW));
+    let done = e.finish_call(&c, Outcome::Ok(r#"{"name":"n","id":9007199254740993}"#.into()));
+    assert_eq!(
+        done.response.body,
+        r#"{"result":{"id":9007199254740993,"name":"n"},"invalidate":[{"context":"user","params":{"user_id":9007199254740993}}]}"#
+    );
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), Some("user;user_id=9007199254740993"));
+    let keyer = Keyer::new(CACHE).unwrap();
+    let exact = keyer.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": "9007199254740993"})))]);
+    assert_eq!(done.purge, Some(exact));
+}
+
+#[test]
+fn integer_inputs_are_signed_64_bit_everywhere() {
+    let e = cached();
+    for (value, message) in [
+        ("9223372036854775808", "Input should be less than or equal to 9223372036854775807"),
+        ("18446744073709551615", "Input should be less than or equal to 9223372036854775807"),
+        ("100000000000000000000", "Input should be less than or equal to 9223372036854775807"),
+        ("-9223372036854775809", "Input should be greater than or equal to -9223372036854775808"),
+    ] {
+        let r = error_of(e.plan(&ctx("user", &format!("user_id={value}")), Some(&user("1")), NOW), 422, "VALIDATION_ERROR", "Input validation failed");
+        assert_eq!(body(&r)["error"]["details"], json!({"fields": {"user_id": [message]}}), "{value}");
+        let text = format!(r#"{{"fn":"update_profile","args":{{"user_id":{value},"name":"n"}}}}"#);
+        let r = error_of(e.plan(&Request::post("/api/mizan/call/", text), Some(&user("1")), NOW), 422, "VALIDATION_ERROR", "Input validation failed");
+        assert_eq!(body(&r)["error"]["details"], json!({"fields": {"user_id": [message]}}), "{value}");
+    }
+    let c = as_call(e.plan(&Request::post("/api/mizan/call/", r#"{"fn":"update_profile","args":{"user_id":9223372036854775807,"name":"n"}}"#), Some(&user("1")), NOW));
+    assert_eq!(c.args["user_id"].to_string(), "9223372036854775807");
+}
+
+#[test]
+fn numbers_of_any_size_pass_through_and_numbers_past_a_double_are_refused() {
+    let e = cached();
+    // A `number` input keeps an integer's digits past 2^64.
+    let text = r#"{"fn":"typed","args":{"count":1,"ratio":123456789012345678901234567890,"flag":true,"tags":[]}}"#;
+    let c = as_call(e.plan(&Request::post("/api/mizan/call/", text), None, NOW));
+    let mut args = String::new();
+    mizan_kernel::canon::write_json_map(&mut args, &c.args);
+    assert!(args.contains(r#""ratio":123456789012345678901234567890"#), "{args}");
+    // A result keeps its digits; host spellings of the same float are one spelling.
+    let done = e.finish_call(&c, Outcome::Ok("[18446744073709551616, 1E21, 2.50, -0]".into()));
+    assert_eq!(done.response.body, r#"{"result":[18446744073709551616,1e+21,2.5,0],"invalidate":[]}"#);
+    // Beyond a double: a request body is malformed, a result is a host failure.
+    let r = responded(e.plan(&Request::post("/api/mizan/call/", r#"{"fn":"typed","args":{"ratio":1e400}}"#), None, NOW));
+    assert_error(&r, 400, "BAD_REQUEST", Some("Invalid request body"));
+    let done = e.finish_call(&c, Outcome::Ok("1e400".into()));
+    assert_error(&done.response, 500, "INTERNAL_ERROR", Some("Internal server error"));
+    assert!(done.diagnostics[0].contains("out of range"), "{:?}", done.diagnostics);
+}

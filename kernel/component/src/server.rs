@@ -38,7 +38,9 @@ fn identity_out(i: ks::Identity) -> wserver::Identity {
 }
 
 fn json(map: &serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+    let mut out = String::new();
+    mizan_kernel::canon::write_json_map(&mut out, map);
+    out
 }
 
 fn cache_plan_out(c: ks::CachePlan) -> wserver::CachePlan {

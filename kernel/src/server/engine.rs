@@ -438,7 +438,7 @@ impl ServerEngine {
     }
 
     fn plan_call(&self, body: &[u8], identity: Option<Identity>, answers: &[(String, bool)]) -> Plan {
-        let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(body) else {
+        let Some(Value::Object(mut body)) = crate::canon::parse_json_bytes(body) else {
             return respond(ProtocolError::bad_body());
         };
         let name = match body.remove("fn") {
@@ -548,9 +548,9 @@ impl ServerEngine {
             Outcome::Ok(text) => text,
             other => return self.failure(&call.function, other),
         };
-        let result: Value = match serde_json::from_str(&text) {
+        let result: Value = match crate::canon::parse_json(&text, "the result") {
             Ok(v) => v,
-            Err(e) => return Finished::internal(format!("`{}` returned text that is not JSON: {e}", call.function)),
+            Err(e) => return Finished::internal(format!("`{}` returned {}", call.function, e.message)),
         };
         let subject = call.identity.as_ref().map(|i| i.subject.as_str());
         let entries = match self.registry.resolve_invalidation(&call.function, &call.args, subject) {
@@ -624,9 +624,9 @@ impl ServerEngine {
                 return Finished::internal(format!("finish_fetch: no outcome for member `{}` of `{context}`", f.name));
             };
             match results.swap_remove(i).1 {
-                Outcome::Ok(text) => match serde_json::from_str::<Value>(&text) {
+                Outcome::Ok(text) => match crate::canon::parse_json(&text, "the result") {
                     Ok(v) => values.push((f.name.as_str(), v)),
-                    Err(e) => return Finished::internal(format!("`{}` returned text that is not JSON: {e}", f.name)),
+                    Err(e) => return Finished::internal(format!("`{}` returned {}", f.name, e.message)),
                 },
                 failure => {
                     let mut finished = self.failure(&f.name, failure);

@@ -47,7 +47,8 @@ impl ProtocolError {
 
     /// From a host's parts; `details_json` that is not JSON is kept as a string.
     pub fn from_parts(code: ProtocolCode, message: impl Into<String>, details_json: Option<&str>) -> Self {
-        let details = details_json.map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())));
+        let details =
+            details_json.map(|t| crate::canon::parse_json_bytes(t.as_bytes()).unwrap_or_else(|| Value::String(t.to_string())));
         ProtocolError { code, message: message.into(), details }
     }
 
@@ -76,14 +77,10 @@ impl ProtocolError {
     }
 }
 
-/// Append a JSON value as compact text (serde_json: object keys in code-point order).
+/// Append a JSON value as compact text: object keys in code-point order, integers as their
+/// digits, other numbers in one spelling whatever the host's JSON library wrote.
 pub(crate) fn push_value(out: &mut String, value: &Value) {
-    // Serializing a `Value` into a String cannot fail: every key is a string and every number finite.
-    if let Ok(text) = serde_json::to_string(value) {
-        out.push_str(&text);
-    } else {
-        out.push_str("null");
-    }
+    crate::canon::write_json(out, value);
 }
 
 pub const CONTENT_TYPE: &str = "Content-Type";

@@ -159,8 +159,8 @@ pub fn mint(secret: &str, claims: &Claims) -> Result<String, Error> {
 
 fn decode_object(part: &str) -> Result<Map<String, Value>, TokenError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m),
+    match crate::canon::parse_json_bytes(&bytes) {
+        Some(Value::Object(m)) => Ok(m),
         _ => Err(TokenError::Malformed),
     }
 }
