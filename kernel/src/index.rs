@@ -15,7 +15,7 @@
 use crate::canon::{self, write_json_string};
 use crate::error::{Error, Result};
 use crate::invalidation::InvalidateEntry;
-use crate::keys::{KeyInput, Keyer};
+use crate::keys::{KeyInput, Keyer, Privilege};
 
 /// An entry key and the index sets it belongs to (context first, then names, values, user).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,13 @@ impl Keyer {
 
     /// The key to put an entry under and the index sets to add it to.
     pub fn index_entry(&self, input: &KeyInput) -> IndexedEntry {
+        self.index_entry_for(input, &Privilege::default())
+    }
+
+    /// [`index_entry`](Self::index_entry) for a caller with `privilege`: the key carries the
+    /// privilege, the index sets do not (a purge of the user or of a param value finds the
+    /// entries of every privilege).
+    pub fn index_entry_for(&self, input: &KeyInput, privilege: &Privilege) -> IndexedEntry {
         let mut index_keys = vec![self.context_index(&input.context)];
         let params = canon::stringified_params(&input.params);
         for (name, _) in &params {
@@ -100,7 +107,7 @@ impl Keyer {
         if let Some(user) = &input.user {
             index_keys.push(self.user_index(&input.context, user));
         }
-        IndexedEntry { key: self.derive(input), index_keys }
+        IndexedEntry { key: self.derive_for(input, privilege), index_keys }
     }
 
     /// The plan purging what an invalidation entry covers: a broad entry the whole context; a

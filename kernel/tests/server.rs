@@ -1043,9 +1043,11 @@ fn token_headers_set_the_identity_or_refuse_with_no_fallback() {
     // Not configured: the headers are not read.
     let c = as_call(engine().plan(&req.clone().with_header("X-Mizan-Token", "junk").with_header("Authorization", "Bearer junk"), Some(&host), NOW));
     assert_eq!(c.identity, Some(host.clone()));
-    // The token's identity keys the cache.
+    // The token's identity keys the cache: its subject and its permission set.
     let f = as_fetch(e.plan(&ctx("items", "").with_header("X-Mizan-Token", &mwt), Some(&host), NOW));
-    assert_eq!(f.cache.unwrap().key, key_of("items", json!({}), Some("token-user"), 2));
+    let input = KeyInput { context: "items".into(), params: Map::new(), user: Some("token-user".into()), rev: 2 };
+    let privilege = mizan_kernel::keys::Privilege { perm: Some("p".into()), ..Default::default() };
+    assert_eq!(f.cache.unwrap().key, Keyer::new(CACHE).unwrap().derive_for(&input, &privilege));
     // The session endpoint does not look at tokens.
     assert_eq!(responded(e.plan(&Request::get("/api/mizan/session/").with_header("X-Mizan-Token", "junk"), None, NOW)).status, 200);
 }
@@ -1315,4 +1317,102 @@ fn numbers_of_any_size_pass_through_and_numbers_past_a_double_are_refused() {
     let done = e.finish_call(&c, Outcome::Ok("1e400".into()));
     assert_error(&done.response, 500, "INTERNAL_ERROR", Some("Internal server error"));
     assert!(done.diagnostics[0].contains("out of range"), "{:?}", done.diagnostics);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization and the cache (issue 8, item 1): a hit never outlives the authorization that
+// produced it. Subjects are canonical (item 5).
+
+/// The registry of the issue's scenario: `user_orders` checks "caller is the user or staff"
+/// itself, inside the function, which a hit would skip.
+const ACCOUNTS: &str = r#"{"functions": {
+  "user_orders": {"context": "user", "inputs": {"user_id": "integer"}, "output": "any", "auth": "required"},
+  "report_summary": {"context": "reports", "output": "any", "auth": "predicate:can_read"},
+  "forget": {"inputs": {"user_id": "integer"}, "output": "any", "auth": "superuser"},
+  "rename_me": {"inputs": {"name": "string"}, "output": "any", "auth": "required", "affects": ["user"]}
+}}"#;
+
+fn accounts() -> ServerEngine {
+    ServerEngine::from_json(ACCOUNTS, full_config()).unwrap()
+}
+
+#[test]
+fn a_privileged_answer_is_never_served_to_a_plain_caller() {
+    let e = accounts();
+    let alice = user("1");
+    let q = ctx("user", "user_id=2");
+    // Plain alice: the function refuses (403 "Not your account") and nothing is stored.
+    let plain = as_fetch(e.plan(&q, Some(&alice), NOW)).cache.unwrap();
+    let refused = e.finish_fetch("user", Some(&plain), FetchOutcome::Results(vec![(
+        "user_orders".into(),
+        Outcome::Error(ProtocolError::new(ProtocolCode::Forbidden, "Not your account")),
+    )]));
+    assert_eq!(refused.response.status, 403);
+    assert!(refused.cache_put.is_none());
+    // The same subject with an MWT saying staff: the function allows it, 200 MISS, stored.
+    let mwt = e.mint_mwt(&Identity { staff: true, ..alice.clone() }, NOW).unwrap();
+    let as_staff = as_fetch(e.plan(&q.clone().with_header("X-Mizan-Token", &mwt), Some(&alice), NOW)).cache.unwrap();
+    let served = e.finish_fetch("user", Some(&as_staff), FetchOutcome::Results(vec![("user_orders".into(), Outcome::Ok("[\"bob's orders\"]".into()))]));
+    assert_eq!(served.response.header("X-Mizan-Cache"), Some("MISS"));
+    assert_eq!(served.cache_put.as_ref().unwrap().key, as_staff.key);
+    // Back on her plain session: another key, so the staff answer cannot be a hit for her.
+    assert_ne!(as_staff.key, plain.key);
+    assert_eq!(as_fetch(e.plan(&q, Some(&alice), NOW)).cache.unwrap().key, plain.key);
+    // Every privilege input has its own key; the subject's index set is shared, so a purge of
+    // the user (or of the param) finds the entries of every privilege.
+    let variants = [
+        Identity { superuser: true, ..alice.clone() },
+        Identity { perm: Some("h1".into()), ..alice.clone() },
+        Identity { perm: Some("h2".into()), ..alice.clone() },
+        Identity { session_id: Some("s".into()), ..alice.clone() },
+    ];
+    let keys: Vec<CachePlan> = variants.iter().map(|i| as_fetch(e.plan(&q, Some(i), NOW)).cache.unwrap()).collect();
+    assert_ne!(keys[0].key, plain.key);
+    assert_ne!(keys[1].key, keys[2].key);
+    assert_eq!(keys[3].key, plain.key, "a session id is not a privilege");
+    for k in &keys {
+        assert_eq!(k.index_keys, plain.index_keys);
+    }
+    // A plain user's key is §2's key exactly (the spec's vectors hold).
+    assert_eq!(plain.key, key_of("user", json!({"user_id": 2}), Some("1"), 0));
+}
+
+#[test]
+fn guards_and_predicates_run_before_every_lookup() {
+    let e = accounts();
+    // The predicate is asked on every request, before any cache plan exists: a hit for someone
+    // the predicate now refuses cannot happen.
+    let q = ctx("reports", "");
+    assert!(matches!(e.plan(&q, Some(&user("1")), NOW), Plan::CheckPredicates(_)));
+    error_of(e.plan_with(&q, Some(&user("1")), NOW, &[("can_read".into(), false)]), 403, "FORBIDDEN", "Permission denied");
+    assert!(as_fetch(e.plan_with(&q, Some(&user("1")), NOW, &[("can_read".into(), true)])).cache.is_some());
+    // A static guard likewise: anonymous is refused before the lookup.
+    error_of(e.plan(&ctx("user", "user_id=1"), None, NOW), 401, "UNAUTHORIZED", "Authentication required");
+}
+
+#[test]
+fn subjects_are_canonical_on_every_path() {
+    let e = accounts();
+    let q = ctx("user", "user_id=1");
+    let key = |i: &Identity| as_fetch(e.plan(&q, Some(i), NOW)).cache.unwrap().key;
+    assert_eq!(key(&user("01")), key(&user("1")));
+    assert_eq!(key(&user("-01")), key(&user("-1")));
+    assert_eq!(key(&user("000")), key(&user("0")));
+    assert_ne!(key(&user("a01")), key(&user("a1")), "only integer subjects are rewritten");
+    // The plan carries the canonical subject: the function sees `1`.
+    let f = as_fetch(e.plan(&q, Some(&user("007")), NOW));
+    assert_eq!(f.identity.unwrap().subject, "7");
+    // A token's subject too.
+    let mwt = e.mint_mwt(&user("0042"), NOW).unwrap();
+    let f = as_fetch(e.plan(&q.clone().with_header("X-Mizan-Token", &mwt), None, NOW));
+    assert_eq!(f.identity.unwrap().subject, "42");
+    // Purge by user and identity-scoped invalidation use the same spelling.
+    assert_eq!(e.purge_user_plan("01").unwrap(), e.purge_user_plan("1").unwrap());
+    let c = as_call(e.plan(&call(json!({"fn": "rename_me", "args": {"name": "n"}})), Some(&user("05")), NOW));
+    let done = e.finish_call(&c, Outcome::Ok("null".into()));
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), Some("user;user_id=5"));
+    let host_spelled = CallPlan { identity: Some(user("0005")), ..c };
+    assert_eq!(e.finish_call(&host_spelled, Outcome::Ok("null".into())).response.header("X-Mizan-Invalidate"), Some("user;user_id=5"));
+    // The key API's JSON user as well.
+    assert_eq!(mizan_kernel::keys::user_subject(&json!("09")).unwrap(), Some("9".into()));
 }

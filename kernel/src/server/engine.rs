@@ -25,7 +25,7 @@ use crate::header::format_header;
 use crate::index::PurgePlan;
 use crate::invalidation::entries_to_json;
 use crate::ir::{Auth, Function, Registry, is_identifier};
-use crate::keys::{KeyInput, Keyer};
+use crate::keys::{KeyInput, Keyer, Privilege, canonical_subject};
 use crate::policy::DEFAULT_SAFETY_TTL_SECONDS;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -107,6 +107,20 @@ impl Identity {
 
     fn from_claims(c: Claims) -> Self {
         Identity { subject: c.subject, staff: c.staff, superuser: c.superuser, session_id: c.session_id, perm: c.perm }
+    }
+
+    /// The same identity with its subject in its one spelling ([`canonical_subject`]).
+    fn canonical(mut self) -> Self {
+        let canonical = canonical_subject(&self.subject);
+        if canonical != self.subject.as_str() {
+            self.subject = canonical.into_owned();
+        }
+        self
+    }
+
+    /// What the identity may do beyond being its subject (part of its cache keys).
+    pub fn privilege(&self) -> Privilege {
+        Privilege { staff: self.staff, superuser: self.superuser, perm: self.perm.clone() }
     }
 }
 
@@ -384,8 +398,13 @@ impl ServerEngine {
         }
     }
 
-    /// The effective identity: a valid MWT, else a valid bearer JWT, else the host's.
+    /// The effective identity, its subject canonical: a valid MWT, else a valid bearer JWT, else
+    /// the host's.
     fn identity(&self, request: &Request, host: Option<&Identity>, now_ms: u64) -> Result<Option<Identity>, ProtocolError> {
+        self.raw_identity(request, host, now_ms).map(|i| i.map(Identity::canonical))
+    }
+
+    fn raw_identity(&self, request: &Request, host: Option<&Identity>, now_ms: u64) -> Result<Option<Identity>, ProtocolError> {
         let leeway = self.config.token_leeway_seconds;
         let refuse = |e: token::TokenError| {
             ProtocolError::new(ProtocolCode::Unauthorized, messages::INVALID_TOKEN)
@@ -512,14 +531,23 @@ impl ServerEngine {
 
     /// The entry a fetch reads and writes: user-scoped for an authenticated caller unless the
     /// context is `shared`; public for an anonymous one. None when uncacheable.
+    ///
+    /// The key carries everything about the caller that can change the answer or its permission
+    /// (KERNEL.md §8): the subject and its privilege (staff, superuser, token `perm`), because a
+    /// function may check them itself (`if not identity.staff: raise Forbidden`) and a hit skips
+    /// the function. Auth guards and predicates need not be keyed: `plan` runs them before every
+    /// lookup, so a hit is only ever served to a caller they let through. A `shared` context is
+    /// the app's promise that its answer depends on no caller: one key for all.
     fn cache_plan(&self, context: &str, params: &Map<String, Value>, identity: Option<&Identity>) -> Option<CachePlan> {
         let keyer = self.keyer.as_ref()?;
         let policy = self.registry.context_policy(context).ok()?;
         let ttl_seconds = policy.effective_ttl(self.config.safety_ttl_seconds).filter(|t| *t > 0)?;
         let shared = self.registry.context(context).is_some_and(|c| c.shared);
-        let user = if shared { None } else { identity.map(|i| i.subject.clone()) };
+        let caller = if shared { None } else { identity };
+        let user = caller.map(|i| i.subject.clone());
+        let privilege = caller.map(Identity::privilege).unwrap_or_default();
         let input = KeyInput { context: context.to_string(), params: params.clone(), user, rev: policy.rev };
-        let entry = keyer.index_entry(&input);
+        let entry = keyer.index_entry_for(&input, &privilege);
         Some(CachePlan { key: entry.key, index_keys: entry.index_keys, ttl_seconds })
     }
 
@@ -552,8 +580,8 @@ impl ServerEngine {
             Ok(v) => v,
             Err(e) => return Finished::internal(format!("`{}` returned {}", call.function, e.message)),
         };
-        let subject = call.identity.as_ref().map(|i| i.subject.as_str());
-        let entries = match self.registry.resolve_invalidation(&call.function, &call.args, subject) {
+        let subject = call.identity.as_ref().map(|i| canonical_subject(&i.subject));
+        let entries = match self.registry.resolve_invalidation(&call.function, &call.args, subject.as_deref()) {
             Ok(entries) => entries,
             Err(e) => return Finished::internal(format!("finish_call: {e}")),
         };
@@ -664,7 +692,7 @@ impl ServerEngine {
     pub fn purge_user_plan(&self, user: &str) -> Result<PurgePlan> {
         let keyer = self.keyer.as_ref().ok_or_else(|| Error::invalid_argument("no cache secret is configured"))?;
         let contexts: Vec<String> = self.registry.contexts.keys().cloned().collect();
-        keyer.purge_user_plan(&contexts, user)
+        keyer.purge_user_plan(&contexts, &canonical_subject(user))
     }
 
     /// The plan purging what a JSON list of invalidation entries covers (a webhook, an admin action).
