@@ -1,8 +1,8 @@
 """Per-call cost of the Python host against pure-Python peers.
 
-    .venv/bin/python python-shims/bench.py [--quick] [--wall]
+    .venv/bin/python python-shims/bench.py [--quick] [--wall] [--write-docs]
 
-Every figure is the median over rounds of the mean per-call time of a round, in µs of the
+`--write-docs` also writes the output into docs/hosts/python.md (its generated block). Every figure is the median over rounds of the mean per-call time of a round, in µs of the
 calling thread's CPU time (`--wall` for wall-clock time, which on a shared machine swings with
 the other processes' load). The pure-Python peers are faithful (checked against
 tests/vectors/kernel-vectors.json before timing), so the ratios compare equal work.
@@ -10,7 +10,9 @@ tests/vectors/kernel-vectors.json before timing), so the ratios compare equal wo
 
 from __future__ import annotations
 
+import contextlib
 import decimal
+import io
 import hashlib
 import hmac
 import json
@@ -20,7 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 from urllib.parse import quote, unquote
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +32,10 @@ if (REPO / "target" / "mizan-kernel.wasm").is_file():
 
 import mizan_kernel as mk  # noqa: E402
 from mizan_kernel import _runtime  # noqa: E402
+from mizan_kernel.server import Request  # noqa: E402
+
+sys.path.insert(0, str(REPO / "scripts"))
+from docblock import replace_block  # noqa: E402
 
 # --- pure-Python peers -------------------------------------------------------------------------
 
@@ -211,6 +217,48 @@ def load_figures() -> Dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def current_runtime(rt: _runtime.Runtime) -> Iterator[None]:
+    """Make `rt` the runtime that the package's functions and new objects use."""
+    saved = _runtime._RUNTIME
+    _runtime._RUNTIME = rt
+    try:
+        yield
+    finally:
+        _runtime._RUNTIME = saved
+
+
+def call_path_workloads(secret: str) -> Dict[str, Callable[[], Any]]:
+    """The same calls on either path; objects are made inside, on the current runtime."""
+    params = {"user_id": 5, "page": "2"}
+    keyer = mk.Keyer(secret)
+    reg = mk.Registry.from_json(big_registry())
+    engine = mk.Engine(big_registry(), cache_secret="a-cache-secret-of-32-bytes-long!")
+    get = Request("GET", "/api/mizan/ctx/ctx3/", query="user_id=5")
+    args = {"user_id": 5, "name": "x"}
+    return {
+        "stringify('1')": lambda: mk.stringify("1"),
+        "Keyer.derive": lambda: keyer.derive("user", params, 9),
+        "resolve_invalidation, 200 functions": lambda: reg.resolve_invalidation("mutate7", args),
+        "Engine.plan, GET of a context": lambda: engine.plan(get, None, 1_700_000_000_000),
+    }
+
+
+def call_path_rows(secret: str, calls: int, rounds: int) -> List[tuple]:
+    """Per-call cost of the fast path and of wasmtime-py's public API (the fallback when the
+    installed wasmtime-py differs from the layout the fast path packs), same calls, same answers."""
+    fast, public = _runtime.Runtime(call_path="fast"), _runtime.Runtime(call_path="public")
+    with current_runtime(fast):
+        fast_work = call_path_workloads(secret)
+        answers = {name: repr(fn()) for name, fn in fast_work.items()}
+        fast_us = {name: per_call(fn, calls, rounds) for name, fn in fast_work.items()}
+    with current_runtime(public):
+        public_work = call_path_workloads(secret)
+        assert {name: repr(fn()) for name, fn in public_work.items()} == answers, "the paths disagree"
+        public_us = {name: per_call(fn, max(10, calls // 4), rounds) for name, fn in public_work.items()}
+    return [(name, fast_us[name], public_us[name]) for name in fast_work]
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     calls, rounds = (300, 5) if quick else (2000, 9)
@@ -219,6 +267,8 @@ def main() -> None:
     params = {"user_id": 5, "page": "2"}
     keyer = mk.Keyer(secret)
     rt = _runtime.runtime()
+    if not rt.fast:
+        raise SystemExit(f"bench.py compares against the fast call path, unavailable here: {_runtime.LAYOUT_PROBLEMS}")
     rows: List[tuple] = []
 
     def row(name: str, us: float, peer: float = 0.0, note: str = "") -> None:
@@ -284,24 +334,40 @@ def main() -> None:
     assert reg.resolve_invalidation("mutate7", args).invalidate
     row("resolve_invalidation, 200-function registry", per_call(lambda: reg.resolve_invalidation("mutate7", args), calls, rounds))
 
+    paths = call_path_rows(secret, calls, rounds)
     loads = load_figures()
     info = mk.runtime_info()
-    print(f"mizan-kernel bench: wasmtime {info['wasmtime']}, python {sys.version.split()[0]}, "
+    out = io.StringIO()
+
+    def say(line: str = "") -> None:  # the report goes to stdout and, with --write-docs, the docs
+        out.write(line.rstrip() + "\n")
+
+    say(f"mizan-kernel bench: wasmtime {info['wasmtime']}, python {sys.version.split()[0]}, "
           f"component {Path(info['wasm']).name} ({Path(info['wasm']).stat().st_size} bytes)")
-    print(f"load: compile {loads['compile']:.0f} ms, deserialize cached artifact {loads['deserialize']:.2f} ms, "
+    say(f"load: compile {loads['compile']:.0f} ms, deserialize cached artifact {loads['deserialize']:.2f} ms, "
           f"instantiate {loads['instantiate']:.2f} ms")
-    print()
-    print(f"{'call':<46} {'µs/call':>9} {'pure Py':>9} {'ratio':>7}  note")
-    print("-" * 96)
+    say()
+    say(f"{'call':<46} {'µs/call':>9} {'pure Py':>9} {'ratio':>7}  note")
+    say("-" * 96)
     for name, us, peer_us, note in rows:
         ratio = f"{us / peer_us:6.1f}x" if peer_us else ""
         peer_s = f"{peer_us:9.2f}" if peer_us else ""
-        print(f"{name:<46} {us:9.2f} {peer_s:>9} {ratio:>7}  {note}")
-    print()
+        say(f"{name:<46} {us:9.2f} {peer_s:>9} {ratio:>7}  {note}")
+    say()
+    say(f"{'call path':<46} {'fast':>9} {'public':>9} {'ratio':>7}")
+    say("-" * 96)
+    for name, fast_us, public_us in paths:
+        say(f"{name:<46} {fast_us:9.2f} {public_us:9.2f} {public_us / fast_us:6.1f}x")
+    say()
     clock = "wall-clock" if CLOCK is time.perf_counter else "thread CPU"
-    print("ratio = kernel / pure Python (above 1: pure Python is faster). Medians of "
-          f"{rounds} rounds of {calls} calls, {clock} time; load average {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} cores.")
+    say("ratio = kernel / pure Python (above 1: pure Python is faster); call paths: public / fast. "
+          f"Medians of {rounds} rounds of {calls} calls, {clock} time; load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores.")
+    report = out.getvalue()
+    print(report, end="")
+    if "--write-docs" in sys.argv:
+        replace_block(REPO / "docs" / "hosts" / "python.md", "python-bench", f"```\n{report}```")
+        print("wrote docs/hosts/python.md")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { loadScenarios } from './conformance-files.js';
 import { serve } from './static-server.js';
 
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-const scenarios = process.env.MIZAN_SCENARIOS ?? fileURLToPath(new URL('../../tests/conformance/scenarios.json', import.meta.url));
 
 // 64 MiB per wasm memory: plenty for the scenarios, small enough that one big input traps fast.
 const MEMORY_CAP_PAGES = 1024;
@@ -22,6 +22,8 @@ let result;
 before(async () => {
   if (!existsSync(executablePath)) return;
   const { chromium } = await import('playwright-core');
+  // Every feature's scenarios (or MIZAN_SCENARIOS), merged, at one URL.
+  const scenarios = { type: 'application/json', body: JSON.stringify(loadScenarios()) };
   server = await serve({ root, routes: { '/scenarios.json': scenarios } });
   browser = await chromium.launch({
     executablePath,

@@ -1,19 +1,10 @@
-// Replays tests/conformance/scenarios.json (format: tests/conformance/README.md) through the
-// public API of @mizan/kernel-wasm. Runs unchanged in Node and in a browser.
+// Replays the conformance scenarios (format: tests/conformance/README.md; loaded by
+// conformance-files.js) through the public API of @mizan/kernel-wasm. Runs unchanged in Node and
+// in a browser.
 import * as api from '../src/index.js';
+import { jsonEqual } from './json-equal.js';
 
 const { Engine, MizanKernelError, OriginStore, Registry, Store, createKeyer } = api;
-
-/** Deep equality of JSON values: object key order ignored, arrays ordered. */
-export function jsonEqual(a, b) {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) return a.length === b.length && a.every((v, i) => jsonEqual(v, b[i]));
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual(a[k], b[k]));
-}
 
 const snakePlan = (p) => ({
   scopes: p.scopes.map((s) => ({

@@ -1,14 +1,13 @@
-// tests/conformance/scenarios.json replayed through the JS API (Node). MIZAN_SCENARIOS overrides
-// the path.
+// Every tests/conformance/<feature>/scenarios.json replayed through the JS API (Node).
+// MIZAN_SCENARIOS overrides the place: a scenarios file, one feature's directory or a directory
+// of features.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { loadScenarios } from './conformance-files.js';
 import { run } from './conformance-runner.js';
 
-const path = process.env.MIZAN_SCENARIOS ?? new URL('../../tests/conformance/scenarios.json', import.meta.url);
-
 test('conformance scenarios (node)', () => {
-  const doc = JSON.parse(readFileSync(path, 'utf8'));
+  const doc = loadScenarios();
   const { passed, failed, failures } = run(doc);
   console.log(`${passed} passed, ${failed} failed`);
   for (const f of failures) console.log(`FAIL ${f.id} [${f.op}]: ${f.message}`);

@@ -1,5 +1,5 @@
-// A tiny static HTTP server on 127.0.0.1 for the browser test: serves js-shims/ at / and the
-// conformance scenarios at /scenarios.json.
+// A tiny static HTTP server on 127.0.0.1 for the browser tests: serves js-shims/ at / and extra
+// routes, each a file path or an in-memory `{type, body}` (the merged conformance scenarios).
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
@@ -15,7 +15,12 @@ const TYPES = {
 export async function serve({ root, routes = {} }) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    let file = routes[path];
+    const route = routes[path];
+    if (route && typeof route === 'object') {
+      res.writeHead(200, { 'content-type': route.type, 'cache-control': 'no-store' }).end(route.body);
+      return;
+    }
+    let file = route;
     if (!file) {
       file = normalize(join(root, path));
       if (file !== root && !file.startsWith(root + sep)) {

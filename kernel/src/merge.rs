@@ -94,8 +94,8 @@ impl MergeResolution {
 }
 
 impl Registry {
-    /// Structural equality of two types: named object types compare by their fields, so two
-    /// names for the same shape match. Bounded depth guards recursive types.
+    /// Structural equality of two types: named object types compare by their fields and enums by
+    /// their values, so two names for the same shape match. Bounded depth guards recursive types.
     pub fn types_equal(&self, a: &TypeRef, b: &TypeRef) -> bool {
         self.types_equal_depth(a, b, 0)
     }
@@ -118,7 +118,7 @@ impl Registry {
                                 && self.types_equal_depth(&fx.ty, &fy.ty, depth + 1)
                         })
                 }
-                _ => false,
+                _ => matches!((self.enums.get(x), self.enums.get(y)), (Some(ex), Some(ey)) if ex.values == ey.values),
             },
             _ => a == b,
         }
@@ -254,6 +254,17 @@ mod tests {
         let res = r.resolve_merges("set_item_name", &args, &json!({"id": 42, "name": "renamed"})).unwrap();
         assert_eq!(res.merges_json(), json!([{"context": "items", "slot": "items_list", "value": {"id": 42, "name": "renamed"}}]));
         assert!(res.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn enums_compare_by_their_values() {
+        let r = Registry::from_json(r#"{"enums":{"A":["x","y"],"B":["x","y"],"C":["y","x"]},"types":{"T":{"x":"string"}}}"#).unwrap();
+        let named = |n: &str| TypeRef::Named(n.into());
+        assert!(r.types_equal(&named("A"), &named("B")));
+        assert!(r.types_equal(&TypeRef::List(Box::new(named("A"))), &TypeRef::List(Box::new(named("B")))));
+        assert!(!r.types_equal(&named("A"), &named("C")), "declaration order is part of an enum");
+        assert!(!r.types_equal(&named("A"), &named("T")));
+        assert!(!r.types_equal(&named("A"), &TypeRef::String));
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! The native side of the cross-host conformance suite (tests/conformance/README.md).
 //!
-//! `scenarios.json` is generated from `cases.json` (hand-written inputs) and the spec's vectors:
-//! `MIZAN_BLESS=1 cargo test -p mizan-kernel --test conformance` writes it. Without the variable
-//! this test replays every scenario natively and fails when the file is stale.
+//! Each feature directory `tests/conformance/<feature>/` holds `cases.json` (hand-written inputs)
+//! and `scenarios.json`, generated from the cases and the spec's vector sections they name:
+//! `MIZAN_BLESS=1 cargo test -p mizan-kernel --test conformance` writes them. Without the
+//! variable this test replays every scenario natively and fails when a file is stale.
+
+#[path = "../../tests/conformance/load.rs"]
+mod load;
 
 use mizan_kernel::canon::{canonical_json, stringify};
 use mizan_kernel::header::{format_header, parse_header};
@@ -16,12 +20,6 @@ use mizan_kernel::{Error, Registry};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests");
-
-fn read(path: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{DIR}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 fn registry_from(spec: &Value) -> Result<Registry, Error> {
     match spec {
@@ -274,38 +272,61 @@ fn outcome(result: Result<Value, Error>) -> (String, Value) {
 /// Replace `"@name"` registry references in registry-load args by the registry itself.
 fn inline_registries(args: &mut Value, sources: &Map<String, Value>) {
     for k in ["kdl", "json"] {
-        if let Some(Value::String(s)) = args.get(k) {
-            if let Some(name) = s.strip_prefix('@') {
-                args[k] = sources[name].clone();
-            }
+        if let Some(Value::String(s)) = args.get(k)
+            && let Some(name) = s.strip_prefix('@')
+        {
+            args[k] = sources[name].clone();
         }
     }
 }
 
-fn vector_scenarios() -> Vec<Value> {
-    let v = read("vectors/kernel-vectors.json");
-    let mut out = Vec::new();
-    for c in v["cache_keys"].as_array().unwrap() {
-        let mut args = json!({"secret": c["secret"], "context": c["context"], "params": c["params"], "rev": c["rev"]});
-        if let Some(u) = c.get("user") {
-            args["user"] = u.clone();
-        }
-        out.push(json!({"id": format!("vector/key/{}", c["id"].as_str().unwrap()), "source": "vector",
-                        "op": "derive-cache-key", "args": args, "expect": c["key"]}));
+/// The scenarios of one section of the spec's vectors (a feature's `"vectors"` list names them).
+fn vector_scenarios(vectors: &Value, section: &str) -> Vec<Value> {
+    let cases = vectors[section].as_array().unwrap_or_else(|| panic!("no vector section {section}"));
+    match section {
+        "cache_keys" => cases
+            .iter()
+            .map(|c| {
+                let mut args = json!({"secret": c["secret"], "context": c["context"], "params": c["params"], "rev": c["rev"]});
+                if let Some(u) = c.get("user") {
+                    args["user"] = u.clone();
+                }
+                json!({"id": format!("vector/key/{}", c["id"].as_str().unwrap()), "source": "vector",
+                       "op": "derive-cache-key", "args": args, "expect": c["key"]})
+            })
+            .collect(),
+        "header" => cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"id": format!("vector/header/{i}"), "source": "vector", "op": "format-header",
+                       "args": {"entries": c["entries"]}, "expect": c["header"]})
+            })
+            .collect(),
+        other => panic!("no scenarios for vector section {other}"),
     }
-    for (i, c) in v["header"].as_array().unwrap().iter().enumerate() {
-        out.push(json!({"id": format!("vector/header/{i}"), "source": "vector", "op": "format-header",
-                        "args": {"entries": c["entries"]}, "expect": c["header"]}));
-    }
-    out
 }
 
-fn build_scenarios(cases: &Value) -> Value {
-    let sources = cases["registries"].as_object().unwrap().clone();
+/// The registries a case names: `args.registry` and `"@name"` registry-load references.
+fn registries_used(case: &Value) -> Vec<String> {
+    let a = &case["args"];
+    let named = a["registry"].as_str().map(str::to_string);
+    let inlined = ["kdl", "json"].into_iter().filter_map(|k| a[k].as_str()?.strip_prefix('@').map(str::to_string));
+    named.into_iter().chain(inlined).collect()
+}
+
+/// One feature's `scenarios.json` from its `cases.json` and the vector sections it names.
+fn build_feature(cases: &Value, vectors: &Value) -> Value {
+    let sources = cases["registries"].as_object().cloned().unwrap_or_default();
+    let all_cases = cases["cases"].as_array().expect("cases list");
+    for name in sources.keys() {
+        assert!(all_cases.iter().any(|c| registries_used(c).contains(name)), "registry {name} is carried but no case uses it");
+    }
     let registries: BTreeMap<String, Registry> =
         sources.iter().map(|(k, v)| (k.clone(), registry_from(v).unwrap_or_else(|e| panic!("registry {k}: {e}")))).collect();
-    let mut scenarios = vector_scenarios();
-    for case in cases["cases"].as_array().unwrap() {
+    let mut scenarios: Vec<Value> =
+        cases["vectors"].as_array().into_iter().flatten().flat_map(|s| vector_scenarios(vectors, s.as_str().unwrap())).collect();
+    for case in all_cases {
         let mut s = case.clone();
         inline_registries(&mut s["args"], &sources);
         let (key, value) = outcome(run(s["op"].as_str().unwrap(), &s["args"], &registries));
@@ -316,25 +337,41 @@ fn build_scenarios(cases: &Value) -> Value {
         s["source"] = json!("kernel");
         scenarios.push(s);
     }
-    json!({"about": "Generated by kernel/tests/conformance.rs from cases.json and the spec's vectors; see README.md.",
-           "registries": sources, "scenarios": scenarios})
+    let mut doc = json!({"about": "Generated by kernel/tests/conformance.rs from cases.json beside it (and the spec's vectors it names); see ../README.md."});
+    if !sources.is_empty() {
+        doc["registries"] = Value::Object(sources);
+    }
+    doc["scenarios"] = Value::Array(scenarios);
+    doc
 }
 
 #[test]
 fn conformance() {
-    let cases = read("conformance/cases.json");
-    let path = format!("{DIR}/conformance/scenarios.json");
-    if std::env::var_os("MIZAN_BLESS").is_some() {
-        let text = serde_json::to_string_pretty(&build_scenarios(&cases)).unwrap() + "\n";
-        std::fs::write(&path, text).unwrap();
+    let root = load::root(env!("CARGO_MANIFEST_DIR"), "..");
+    let vectors = load::read_json(&root.join("../vectors/kernel-vectors.json"));
+    let bless = std::env::var_os("MIZAN_BLESS").is_some();
+    let mut stale = Vec::new();
+    for dir in load::features(&root, "cases.json") {
+        let built = build_feature(&load::read_json(&dir.join("cases.json")), &vectors);
+        let path = dir.join("scenarios.json");
+        if bless {
+            std::fs::write(&path, serde_json::to_string_pretty(&built).unwrap() + "\n").unwrap();
+        } else if !path.is_file() || load::read_json(&path) != built {
+            stale.push(path.display().to_string());
+        }
     }
-    let file = read("conformance/scenarios.json");
+    for dir in load::features(&root, "scenarios.json") {
+        if !dir.join("cases.json").is_file() {
+            stale.push(format!("{} (no cases.json)", dir.display()));
+        }
+    }
+
+    let file = load::scenarios(&root);
     let sources = file["registries"].as_object().unwrap();
     let registries: BTreeMap<String, Registry> =
         sources.iter().map(|(k, v)| (k.clone(), registry_from(v).unwrap())).collect();
-    let scenarios = file["scenarios"].as_array().unwrap();
     let (mut passed, mut failed) = (0, 0);
-    for s in scenarios {
+    for s in file["scenarios"].as_array().unwrap() {
         let (key, got) = outcome(run(s["op"].as_str().unwrap(), &s["args"], &registries));
         let want = s.get(&key);
         // An expected error without details matches any details.
@@ -352,8 +389,6 @@ fn conformance() {
     }
     println!("native: {passed} passed, {failed} failed");
     assert_eq!(failed, 0);
-    // The file must be what cases.json and the vectors produce today.
-    let expected_ids: Vec<Value> = build_scenarios(&cases)["scenarios"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect();
-    let ids: Vec<Value> = scenarios.iter().map(|s| s["id"].clone()).collect();
-    assert_eq!(ids, expected_ids, "scenarios.json is stale: run MIZAN_BLESS=1 cargo test -p mizan-kernel --test conformance");
+    // Each scenarios.json must be what its cases.json and the vectors produce today.
+    assert!(stale.is_empty(), "stale: {stale:?}; run MIZAN_BLESS=1 cargo test -p mizan-kernel --test conformance");
 }

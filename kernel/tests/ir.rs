@@ -9,6 +9,7 @@ use serde_json::json;
 const SHOP: &str = include_str!("../../tests/fixtures/ir/shop.kdl");
 const SHOP_UNSORTED: &str = include_str!("../../tests/fixtures/ir/shop.unsorted.kdl");
 const SHOP_CANONICAL: &str = include_str!("../../tests/fixtures/ir/shop.canonical.kdl");
+const PARITY: &str = include_str!("../../tests/fixtures/ir/parity.kdl");
 
 fn parse(text: &str) -> Registry {
     match Registry::from_kdl(text) {
@@ -50,6 +51,11 @@ fn graph_error(text: &str, needle: &str) {
 /// `mizan-ir version=1` and the given body.
 fn ir(body: &str) -> String {
     format!("mizan-ir version=1\n{body}")
+}
+
+/// `mizan-ir version=2` (enums) and the given body.
+fn ir2(body: &str) -> String {
+    format!("mizan-ir version=2\n{body}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +280,9 @@ fn header_errors() {
     ir_error("// only a comment\n", 1, 1, "empty");
     ir_error("function f output=any\n", 1, 1, "first node must be `mizan-ir version=1`");
     ir_error("\n\n  context c\nmizan-ir version=1\n", 3, 3, "first node must be `mizan-ir version=1`");
-    ir_error("mizan-ir version=2\n", 1, 10, "unsupported IR version 2: this kernel reads version 1");
+    ir_error("mizan-ir version=3\n", 1, 10, "unsupported IR version 3: this kernel reads versions 1 to 2");
+    ir_error("mizan-ir version=0\n", 1, 10, "unsupported IR version 0");
+    ir_error("mizan-ir version=-1\n", 1, 10, "unsupported IR version -1");
     ir_error("mizan-ir version=\"1\"\n", 1, 10, "version must be an integer");
     ir_error("mizan-ir\n", 1, 1, "needs version=1");
     ir_error("mizan-ir version=1 version=1\n", 1, 20, "duplicate property `version`");
@@ -497,6 +505,139 @@ fn global_members_may_take_optional_params() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Enums (IR version 2)
+
+const ENUMS: &str = r#"mizan-ir version=2
+
+enum Status {
+    value shipped pending
+    value "in review" "1"
+}
+
+type Order {
+    field status type=Status
+    field history type="list<Status>"
+}
+
+function set_status output=Order {
+    input status type=Status
+    input previous type="optional<Status>"
+    input counts type="map<Status>" required=#false
+}
+
+enum Empty_ish {
+    value ""
+}
+"#;
+
+#[test]
+fn enums_parse_with_values_in_declaration_order() {
+    let r = parse(ENUMS);
+    let status = &r.enums["Status"];
+    assert_eq!(status.values, ["shipped", "pending", "in review", "1"]);
+    assert_eq!(r.enums["Empty_ish"].values, [""]);
+    let f = &r.functions["set_status"];
+    assert_eq!(f.input("status").map(|i| &i.ty), Some(&TypeRef::Named("Status".into())));
+    assert_eq!(f.input("previous").map(|i| (i.required, &i.ty)), Some((false, &TypeRef::Optional(Box::new(TypeRef::Named("Status".into()))))));
+    assert_eq!(r.types["Order"].fields[1].ty, TypeRef::Named("Status".into()));
+    assert_eq!(r.ir_version(), 2);
+}
+
+#[test]
+fn enums_emit_canonically_after_the_types() {
+    let r = parse(ENUMS);
+    let expected = r#"mizan-ir version=2
+
+function set_status output=Order {
+    input counts type="map<Status>" required=#false
+    input previous type="optional<Status>"
+    input status type=Status
+}
+
+type Order {
+    field history type="list<Status>"
+    field status type=Status
+}
+
+enum Empty_ish {
+    value ""
+}
+
+enum Status {
+    value shipped
+    value pending
+    value "in review"
+    value "1"
+}
+"#;
+    assert_eq!(r.to_kdl(), expected);
+    assert_eq!(parse(expected), r, "parse(emit(r)) == r");
+    assert_eq!(parse(expected).to_kdl(), expected, "the canonical form is a fixed point");
+}
+
+#[test]
+fn the_lowest_version_that_expresses_the_registry_is_written() {
+    // A version-2 document without enums is written as version 1, byte-identical to before.
+    let v2 = ir2("function f output=any\n");
+    assert_eq!(parse(&v2).to_kdl(), "mizan-ir version=1\n\nfunction f output=any\n");
+    assert_eq!(parse(&v2), parse(&ir("function f output=any\n")));
+    assert_eq!(parse(SHOP).to_kdl(), SHOP_CANONICAL);
+    assert!(parse(ENUMS).to_kdl().starts_with("mizan-ir version=2\n"));
+}
+
+#[test]
+fn an_enum_in_a_version_1_document_is_refused_with_its_position() {
+    ir_error(&ir("function f output=any\nenum E {\n    value a\n}\n"), 3, 1, "`enum` needs `mizan-ir version=2` (this document is version 1)");
+    ir_error(&ir("query q\n"), 2, 1, "expected `context`, `function` or `type`");
+    ir_error(&ir2("query q\n"), 2, 1, "expected `context`, `function`, `type` or `enum`");
+}
+
+#[test]
+fn enum_grammar_errors_carry_positions() {
+    ir_error(&ir2("enum\n"), 2, 1, "`enum` needs a name");
+    ir_error(&ir2("enum E F {\n    value a\n}\n"), 2, 8, "unexpected argument after the enum name `E`");
+    ir_error(&ir2("enum E strict=#true {\n    value a\n}\n"), 2, 8, "unknown property `strict` on `enum`: it takes no properties");
+    ir_error(&ir2("enum E {\n    values a\n}\n"), 3, 5, "unknown node `values` in enum `E`: expected `value`");
+    ir_error(&ir2("enum E {\n    value\n}\n"), 3, 5, "`value` needs at least one name");
+    ir_error(&ir2("enum E {\n    value a 2\n}\n"), 3, 13, "value must be a string, not the integer 2");
+    ir_error(&ir2("enum E {\n    value a label=x\n}\n"), 3, 13, "unknown property `label` on `value`");
+    ir_error(&ir2("enum E {\n    value a {\n    }\n}\n"), 3, 5, "`value` takes no children block");
+    ir_error(&ir2("enum 7 {\n    value a\n}\n"), 2, 6, "the enum name must be a string");
+}
+
+#[test]
+fn enum_graph_rules() {
+    graph_error(&ir2("enum E\n"), "enum `E` has no values; it needs at least one");
+    graph_error(&ir2("enum E {\n    value a b a\n}\n"), "enum `E` has the value \"a\" twice");
+    graph_error(&ir2("enum E {\n    value a\n}\nenum E {\n    value b\n}\n"), "duplicate enum `E`");
+    graph_error(&ir2("enum T {\n    value a\n}\ntype T\n"), "`T` names both a type and an enum");
+    graph_error(&ir2("enum \"a b\" {\n    value a\n}\n"), "enum name `a b` is not an identifier");
+    graph_error(&ir2("enum E {\n    value a\n}\nfunction f output=\"list<F>\"\n"), "function `f` uses the unknown type `F`");
+    graph_error(&ir2("enum E {\n    value a\n}\ntype T {\n    field x type=\"optional<F>\"\n}\n"), "field `x` uses the unknown type `F`");
+}
+
+#[test]
+fn enums_in_the_json_form() {
+    let r = parse(ENUMS);
+    let j = r.to_json();
+    assert_eq!(j["version"], 2);
+    assert_eq!(j["enums"], json!({"Empty_ish": {"values": [""]}, "Status": {"values": ["shipped", "pending", "in review", "1"]}}));
+    assert_eq!(Registry::from_json_value(&j).ok(), Some(r.clone()), "from_json(to_json(r)) == r");
+    // The shorthand: a list of values.
+    let short = Registry::from_json(r#"{"enums": {"Status": ["shipped", "pending", "in review", "1"], "Empty_ish": [""]},
+        "types": {"Order": {"status": "Status", "history": "list<Status>"}},
+        "functions": {"set_status": {"output": "Order", "inputs": {"status": "Status", "previous": "optional<Status>",
+                                                               "counts": {"type": "map<Status>", "required": false}}}}}"#);
+    assert_eq!(short.ok(), Some(r));
+    // Without enums the JSON form is what it always was: version 1, no `enums` key.
+    let plain = parse(SHOP).to_json();
+    assert_eq!(plain["version"], 1);
+    assert!(plain.get("enums").is_none());
+    let e = Registry::from_json(r#"{"enums": {"E": []}}"#).err().map(|e| e.code);
+    assert_eq!(e, Some(ErrorCode::InvalidRegistry));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Robustness: no input panics; whatever parses, emits idempotently
 
 /// Any Unicode text, control characters included (`any::<String>()` leaves those out).
@@ -527,6 +668,7 @@ fn registry_strategy() -> impl Strategy<Value = Registry> {
         Just(TypeRef::Any),
         Just(TypeRef::Upload),
         Just(TypeRef::Named("Shape".into())),
+        Just(TypeRef::Named("Level".into())),
     ]
     .prop_recursive(3, 8, 1, |inner| {
         prop_oneof![
@@ -549,10 +691,11 @@ fn registry_strategy() -> impl Strategy<Value = Registry> {
     (
         prop::collection::vec(function, 0..6),
         prop::collection::vec((text.clone(), ty, any::<bool>()), 0..4),
-        prop::option::of(text),
+        prop::option::of(text.clone()),
         any::<bool>(),
+        prop::collection::vec(text, 0..4),
     )
-        .prop_map(|(fns, fields, key, shared)| {
+        .prop_map(|(fns, fields, key, shared, level_values)| {
             let contexts = ["ctx_a", "ctx_b", "true"];
             let roles = ["schema", "validate", "submit"];
             let mut functions: Vec<Function> = Vec::new();
@@ -606,7 +749,19 @@ fn registry_strategy() -> impl Strategy<Value = Registry> {
                 ContextDecl { name: "true".into(), shared: !shared, members: None },
             ];
             let shape = ObjectType { name: "Shape".into(), fields: field_list, key };
-            Registry::build(functions, decls, vec![shape]).unwrap_or_else(|e| panic!("generator built a bad registry: {e}"))
+            // `Level` is an enum (version 2) when there are values, else an object type (version 1).
+            let mut values: Vec<String> = Vec::new();
+            for v in level_values {
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            let (types, enums) = if values.is_empty() {
+                (vec![shape, ObjectType { name: "Level".into(), fields: vec![], key: None }], vec![])
+            } else {
+                (vec![shape], vec![EnumType { name: "Level".into(), values }])
+            };
+            Registry::build_with_enums(functions, decls, types, enums).unwrap_or_else(|e| panic!("generator built a bad registry: {e}"))
         })
 }
 
@@ -687,6 +842,23 @@ fn assert_emit_idempotent(r: &Registry) {
     }
 }
 
+/// A mutated document either parses and emits idempotently, or is refused with a located
+/// `invalid-ir` or an `invalid-registry` error.
+fn check_mutated(text: &str) -> Result<(), TestCaseError> {
+    match Registry::from_kdl(text) {
+        Ok(r) => assert_emit_idempotent(&r),
+        Err(e) => {
+            prop_assert!(matches!(e.code, ErrorCode::InvalidIr | ErrorCode::InvalidRegistry), "{e}");
+            if e.code == ErrorCode::InvalidIr {
+                let d = e.details.clone().unwrap_or_default();
+                prop_assert!(d["line"].as_u64().is_some_and(|l| l >= 1), "{e}");
+                prop_assert!(d["column"].as_u64().is_some_and(|c| c >= 1), "{e}");
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -703,23 +875,19 @@ proptest! {
 
     #[test]
     fn mutated_shop_never_panics_and_emits_idempotently(mutations in prop::collection::vec(mutation_strategy(), 1..4)) {
-        let text = mutate(SHOP, &mutations);
-        match Registry::from_kdl(&text) {
-            Ok(r) => assert_emit_idempotent(&r),
-            Err(e) => {
-                prop_assert!(matches!(e.code, ErrorCode::InvalidIr | ErrorCode::InvalidRegistry), "{e}");
-                if e.code == ErrorCode::InvalidIr {
-                    let d = e.details.clone().unwrap_or_default();
-                    prop_assert!(d["line"].as_u64().is_some_and(|l| l >= 1), "{e}");
-                    prop_assert!(d["column"].as_u64().is_some_and(|c| c >= 1), "{e}");
-                }
-            }
-        }
+        check_mutated(&mutate(SHOP, &mutations))?;
+    }
+
+    #[test]
+    fn mutated_enum_document_never_panics_and_emits_idempotently(mutations in prop::collection::vec(mutation_strategy(), 1..4)) {
+        check_mutated(&mutate(ENUMS, &mutations))?;
     }
 
     #[test]
     fn every_registry_that_parses_emits_idempotently(r in registry_strategy()) {
         assert_emit_idempotent(&r);
+        // The JSON form carries the same registry.
+        prop_assert_eq!(Registry::from_json_value(&r.to_json()).ok(), Some(r.clone()));
     }
 }
 
@@ -728,4 +896,78 @@ fn the_example_in_docs_ir_md_is_shop_kdl() {
     let doc = include_str!("../../docs/IR.md");
     let example = doc.split("```kdl\n").nth(1).and_then(|rest| rest.split("```\n").next());
     assert_eq!(example, Some(SHOP), "docs/IR.md's example must stay tests/fixtures/ir/shop.kdl");
+}
+
+#[test]
+fn every_example_in_docs_ir_md_is_valid() {
+    let doc = include_str!("../../docs/IR.md");
+    let blocks = |lang: &str| -> Vec<&str> {
+        doc.split(&format!("```{lang}\n")).skip(1).filter_map(|rest| rest.split("```\n").next()).collect()
+    };
+    let kdl = blocks("kdl");
+    assert!(kdl.len() >= 2, "the shop and the enum examples");
+    for text in kdl {
+        assert_emit_idempotent(&parse(text));
+    }
+    let json = blocks("json");
+    assert!(!json.is_empty());
+    for text in json {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let r = Registry::from_json_value(&value).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(r.to_json(), value, "the JSON form example is what to_json writes");
+    }
+}
+
+/// tests/fixtures/ir/parity.kdl — what every backend's code-first registration must export —
+/// passes the graph check, is canonical, and keeps every feature its README promises.
+#[test]
+fn parity_fixture_is_canonical_and_covers_what_its_readme_lists() {
+    let r = parse(PARITY);
+    assert_eq!(r.to_kdl(), PARITY, "parity.kdl is in canonical form");
+    assert_eq!(r.ir_version(), 2);
+    assert_eq!(r.enums["OrderStatus"].values, ["pending", "paid", "shipped", "delivered", "cancelled"]);
+
+    // Contexts: global (a member with no required input), user (members sharing user_id, one
+    // with an optional param), catalog (shared), orders.
+    let members = |c: &str| r.context(c).map(|c| c.members.clone()).unwrap_or_default();
+    assert_eq!(members("global"), ["site_settings"]);
+    assert!(r.members("global").all(|f| f.inputs.iter().all(|i| !i.required)));
+    assert_eq!(members("user"), ["user_addresses", "user_orders", "user_profile"]);
+    assert!(r.members("user").all(|f| f.input("user_id").is_some_and(|i| i.required && i.ty == TypeRef::Integer)));
+    let status = r.functions["user_orders"].input("status").cloned();
+    assert_eq!(status.map(|i| (i.required, i.ty)), Some((false, TypeRef::Optional(Box::new(TypeRef::Named("OrderStatus".into()))))));
+    assert!(r.contexts["catalog"].shared && !r.contexts["user"].shared);
+    assert_eq!(members("orders"), ["order_detail", "order_list"]);
+
+    // Types: nested records, list, map, optional, the enum in a field, an upload input.
+    let field = |t: &str, f: &str| r.types[t].fields.iter().find(|x| x.name == f).map(|x| x.ty.spelling());
+    assert_eq!(field("UserProfile", "address").as_deref(), Some("Address"));
+    assert_eq!(field("Order", "lines").as_deref(), Some("list<OrderLine>"));
+    assert_eq!(field("Order", "totals").as_deref(), Some("map<number>"));
+    assert_eq!(field("Order", "shipping").as_deref(), Some("optional<Address>"));
+    assert_eq!(field("Order", "status").as_deref(), Some("OrderStatus"));
+    assert_eq!(r.functions["upload_avatar"].input("image").map(|i| &i.ty), Some(&TypeRef::Upload));
+
+    // Mutations: affects a context and a context-member function, merge; every auth kind; a
+    // private function; rev and cache settings.
+    let place = &r.functions["place_order"];
+    assert_eq!(place.affects, ["orders", "user_orders"]);
+    assert_eq!(place.merge, ["orders"]);
+    assert_eq!(r.functions["update_profile"].merge, ["user"]);
+    let auths: Vec<&Auth> = r.functions.values().map(|f| &f.auth).collect();
+    for auth in [Auth::None, Auth::Required, Auth::Staff, Auth::Superuser, Auth::Predicate("can_refund".into())] {
+        assert!(auths.contains(&&auth), "{auth:?}");
+    }
+    assert!(r.functions["payment_webhook"].private);
+    assert_eq!(r.functions["user_addresses"].rev, 2);
+    assert_eq!(r.functions["order_detail"].cache, Some(CacheSetting::Never));
+    assert_eq!(r.functions["catalog_products"].cache, Some(CacheSetting::Ttl(3600)));
+
+    // The invalidation a mutation resolves to, through the same registry.
+    let args = json!({"user_id": 5, "lines": [], "note": null}).as_object().cloned().unwrap_or_default();
+    let entries = r.resolve_invalidation("place_order", &args, None).map(|e| mizan_kernel::invalidation::entries_to_json(&e));
+    assert_eq!(
+        entries.ok(),
+        Some(json!(["orders", {"context": "user", "params": {"user_id": 5}, "function": "user_orders"}]))
+    );
 }

@@ -289,7 +289,9 @@ def has_store() -> bool:
 def runtime_info() -> Dict[str, Any]:
     """Where the component came from and what loading it cost: ``wasm``, ``sha256``,
     ``wasmtime``, ``artifact`` (the cache file), ``loaded`` (``cache`` or ``compiled``),
-    ``load_ms``/``compile_ms``, ``instantiate_ms``, ``generation`` (instances created so far)."""
+    ``load_ms``/``compile_ms``, ``instantiate_ms``, ``generation`` (instances created so far),
+    ``call_path`` (``fast``, or ``public`` when the installed wasmtime-py failed the layout check
+    or ``MIZAN_KERNEL_CALL_PATH=public``)."""
     rt = runtime()
     return dict(rt.info, memory_limit=rt.memory_limit)
 

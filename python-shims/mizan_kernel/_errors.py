@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -20,3 +21,14 @@ class MizanKernelError(Exception):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.code, self.message, self.details))
+
+
+def kernel_error(rec: Any) -> MizanKernelError:
+    """The exception for a WIT ``error`` record (a dict: ``code``, ``message``, ``details``)."""
+    details = rec.get("details")
+    if details is not None:
+        try:
+            details = json.loads(details)
+        except ValueError:
+            pass
+    return MizanKernelError(rec["code"], rec["message"], details)

@@ -8,6 +8,11 @@ handle, so this module lowers arguments with one ``struct.pack_into`` into preal
 borrows its arguments) and lifts the result by reading the C structures in place. Signatures are checked against the component's own types
 when the instance is created, so a WIT change fails loudly instead of corrupting memory.
 
+This fast path relies on wasmtime-py internals (``wasmtime._ffi``, the C layout of the value
+structs). ``_layout`` checks them against the installed wasmtime-py at import; on any mismatch,
+or with ``MIZAN_KERNEL_CALL_PATH=public``, every call goes through wasmtime-py's public
+``Func.__call__`` instead (``_public``), with a warning for a mismatch.
+
 One instance, one lock: a wasmtime ``Store`` is not thread-safe. A trap poisons the instance;
 it is re-created at once and the caller gets ``MizanKernelError(code="trap")``. Resources
 (keyers, registries) remember their source and are re-created lazily in the new instance.
@@ -17,13 +22,13 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import platform
 import struct
 import sys
 import threading
 import time
+import warnings
 import weakref
 from ctypes import (
     POINTER,
@@ -49,30 +54,54 @@ from wasmtime.component import (
     U64,
 )
 
-from ._errors import MizanKernelError
+from . import _layout, _public
+from ._errors import MizanKernelError, kernel_error
 
 # --- C layout of wasmtime_component_val_t (wasmtime/component/val.h) ---------------------------
 # 32 bytes: a kind byte, padding, a 24-byte union. Arguments are written with `struct` into
 # preallocated buffers (see `_lowerer`); results are read in place with `struct` (see `_lift`).
+# The layout and the kind numbers are checked against the installed wasmtime-py first.
 
-BOOL, U32_KIND, U64_KIND, STRING, LIST, RECORD, ENUM, OPTION, RESULT, RESOURCE = 0, 6, 8, 12, 13, 14, 17, 18, 19, 21
+#: Why the fast path cannot run with the installed wasmtime-py (empty: it can).
+LAYOUT_PROBLEMS: List[str] = _layout.problems(ffi)
+_K = _layout.kinds(ffi)
+BOOL, U32_KIND, U64_KIND, STRING, LIST, RECORD, ENUM, OPTION, RESULT, RESOURCE = (
+    _K[n] for n in ("BOOL", "U32", "U64", "STRING", "LIST", "RECORD", "ENUM", "OPTION", "RESULT", "RESOURCE")
+)
+
+if LAYOUT_PROBLEMS:
+    warnings.warn(
+        "mizan-kernel: the installed wasmtime-py differs from the C layout the fast call path packs ("
+        + "; ".join(LAYOUT_PROBLEMS)
+        + "); using wasmtime.component's public call path instead (correct, ~10x slower per call). "
+        f"Install the pinned version: pip install 'wasmtime>={_layout.SUPPORTED_MAJOR},<{_layout.SUPPORTED_MAJOR + 1}'",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    _func_call = _val_delete = _resource_drop = _resource_delete = None
+else:
+    # Own prototypes (a separate CDLL handle, so wasmtime-py's own declarations stay untouched).
+    _lib = ctypes.CDLL(str(ffi.filename))
+    # The two per-call functions take prebuilt ctypes arguments (no argtypes conversion per call).
+    _func_call = _lib["wasmtime_component_func_call"]  # (func, context, args, nargs, results, nresults)
+    _func_call.restype = c_void_p
+    _val_delete = _lib["wasmtime_component_val_delete"]  # (val)
+    _val_delete.restype = None
+    _resource_drop = _lib.wasmtime_component_resource_any_drop
+    _resource_drop.restype = c_void_p
+    _resource_drop.argtypes = [c_void_p, c_void_p]
+    _resource_delete = _lib.wasmtime_component_resource_any_delete
+    _resource_delete.restype = None
+    _resource_delete.argtypes = [c_void_p]
 
 
-assert ctypes.sizeof(ffi.wasmtime_component_val_t) == 32
-
-# Own prototypes (a separate CDLL handle, so wasmtime-py's own declarations stay untouched).
-_lib = ctypes.CDLL(str(ffi.filename))
-# The two per-call functions take prebuilt ctypes arguments (no argtypes conversion per call).
-_func_call = _lib["wasmtime_component_func_call"]  # (func, context, args, nargs, results, nresults)
-_func_call.restype = c_void_p
-_val_delete = _lib["wasmtime_component_val_delete"]  # (val)
-_val_delete.restype = None
-_resource_drop = _lib.wasmtime_component_resource_any_drop
-_resource_drop.restype = c_void_p
-_resource_drop.argtypes = [c_void_p, c_void_p]
-_resource_delete = _lib.wasmtime_component_resource_any_delete
-_resource_delete.restype = None
-_resource_delete.argtypes = [c_void_p]
+def default_call_path() -> str:
+    """``fast`` (hand-packed C values) unless the layout check failed or
+    ``MIZAN_KERNEL_CALL_PATH=public`` asks for wasmtime-py's public API."""
+    wanted = os.environ.get("MIZAN_KERNEL_CALL_PATH", "").strip().lower()
+    if wanted not in ("", "fast", "public"):
+        raise ValueError(f"MIZAN_KERNEL_CALL_PATH must be 'fast' or 'public', got {wanted!r}")
+    return "public" if LAYOUT_PROBLEMS or wanted == "public" else "fast"
 
 # --- the exports -------------------------------------------------------------------------------
 
@@ -297,6 +326,16 @@ def _lowerer(kinds: str) -> Tuple[Callable[..., Any], Any]:
     return scope["lower"], buf
 
 
+def _error_text(err: int) -> str:
+    """The text of a wasmtime_error_t* returned by a C call (and free it)."""
+    return str(WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t))))
+
+
+def _flat_checks(kinds: str) -> Dict[int, Callable[[Any], None]]:
+    """The flat exports' own integer checks (their messages name `rev`), for the public path."""
+    return {i: (_u32 if k == "u" else _u64) for i, k in enumerate(kinds) if k in "uU"}
+
+
 class _Call:
     """One export: its argument buffer and lowering, and its func in the current instance."""
 
@@ -368,16 +407,6 @@ def _lift(addr: int) -> Any:
     raise AssertionError(f"unexpected component value kind {kind}")
 
 
-def _kernel_error(rec: Dict[str, Any]) -> MizanKernelError:
-    details = rec.get("details")
-    if details is not None:
-        try:
-            details = json.loads(details)
-        except ValueError:
-            pass
-    return MizanKernelError(rec["code"], rec["message"], details)
-
-
 # --- loading and the artifact cache -------------------------------------------------------------
 
 
@@ -447,11 +476,20 @@ def _load_component(engine: Engine, path: Path, info: Dict[str, Any]) -> Compone
 
 
 class Runtime:
-    """One compiled component, one store + instance, one lock."""
+    """One compiled component, one store + instance, one lock.
 
-    def __init__(self, path: Optional[Path] = None, memory_limit: Optional[int] = None) -> None:
+    ``call_path``: ``"fast"`` (hand-packed C values; refused when the layout check failed) or
+    ``"public"`` (wasmtime-py's ``Func.__call__``); default `default_call_path()`."""
+
+    def __init__(self, path: Optional[Path] = None, memory_limit: Optional[int] = None, call_path: Optional[str] = None) -> None:
         self.lock = threading.Lock()
-        self.info: Dict[str, Any] = {}
+        call_path = call_path or default_call_path()
+        if call_path == "fast" and LAYOUT_PROBLEMS:
+            raise ValueError(f"mizan-kernel: the fast call path is unavailable: {'; '.join(LAYOUT_PROBLEMS)}")
+        if call_path not in ("fast", "public"):
+            raise ValueError(f"call_path must be 'fast' or 'public', got {call_path!r}")
+        self.fast = call_path == "fast"
+        self.info: Dict[str, Any] = {"call_path": call_path}
         env_limit = os.environ.get("MIZAN_KERNEL_MEMORY_LIMIT")
         self.memory_limit = memory_limit or (int(env_limit) if env_limit else DEFAULT_MEMORY_LIMIT)
         self.engine = Engine()
@@ -463,7 +501,10 @@ class Runtime:
         self.result = (c_uint64 * 4)()  # one wasmtime_component_val_t
         self.result_addr = ctypes.addressof(self.result)
         self.result_ptr = c_void_p(self.result_addr)
-        self.calls = {name: _Call(kinds) for name, (_, _, kinds) in EXPORTS.items()}
+        self.calls = {name: _Call(kinds) for name, (_, _, kinds) in EXPORTS.items()} if self.fast else {}
+        self.public: Dict[str, _public.Call] = {}  # the public path's calls, per export name
+        if not self.fast:
+            self.invoke = self._invoke_public  # type: ignore[method-assign]
         self.disabled: Dict[str, str] = {}  # exports of optional interfaces this component lacks
         self._instantiate()
         _RUNTIMES.add(self)
@@ -481,8 +522,7 @@ class Runtime:
             if iface not in interfaces:
                 interfaces[iface] = instance.get_export_index(store, iface)
             if interfaces[iface] is None and iface in OPTIONAL_INTERFACES:
-                self.disabled[name] = f"this build of the component has no {iface} interface"
-                self.calls[name].unavailable(self.disabled[name])
+                self._disable(name, f"this build of the component has no {iface} interface")
                 continue
             index = instance.get_export_index(store, export, interfaces[iface])
             func = instance.get_func(store, index) if index is not None else None
@@ -496,17 +536,22 @@ class Runtime:
                         f"{iface}#{export} takes ({found}), this host expects ({kinds}); "
                         "the component and the package disagree about the WIT contract"
                     )
-                self.calls[name].nresults = 0 if func.type(store).result is None else 1
+                if self.fast:
+                    self.calls[name].nresults = 0 if func.type(store).result is None else 1
             if problem:
                 if iface not in OPTIONAL_INTERFACES:
                     raise RuntimeError(f"mizan-kernel: {problem}")
-                self.disabled[name] = problem
-                self.calls[name].unavailable(problem)
+                self._disable(name, problem)
                 continue
             funcs[name] = func
-        ctx = ctypes.cast(store._context(), c_void_p).value
+        ctx = ctypes.cast(store._context(), c_void_p).value if self.fast else 0
         for name, func in funcs.items():
-            self.calls[name].bind(func, ctx, self.result_addr)  # type: ignore[arg-type]
+            if self.fast:
+                self.calls[name].bind(func, ctx, self.result_addr)  # type: ignore[arg-type]
+            elif name in self.public:
+                self.public[name].func = func
+            else:
+                self.public[name] = _public.Call(EXPORTS[name][1], func, store, _flat_checks(EXPORTS[name][2]))
         self.available = set(funcs)
         self.store = store
         self.instance = instance
@@ -514,6 +559,11 @@ class Runtime:
         self.poisoned = False
         self.generation += 1
         self.info.update(generation=self.generation, instantiate_ms=(time.perf_counter() - t0) * 1e3)
+
+    def _disable(self, name: str, why: str) -> None:
+        self.disabled[name] = why
+        if self.fast:
+            self.calls[name].unavailable(why)
 
     def set_memory_limit(self, nbytes: Optional[int]) -> None:
         with self.lock:
@@ -530,7 +580,7 @@ class Runtime:
             raise MizanKernelError("invalid-argument", f"text is not valid Unicode: {e}") from None
         err = _func_call(*c.cargs)
         if err:
-            self._trapped(err, name)
+            self._trap(_error_text(err), EXPORTS[name][1])
         del keep
         if not c.nresults:
             return None
@@ -542,17 +592,22 @@ class Runtime:
                     return None
                 if is_ok:
                     return _lift(ptr)
-                raise _kernel_error(_lift(ptr))
+                raise kernel_error(_lift(ptr))
             return _lift(self.result_addr)
         finally:
             _val_delete(self.result_ptr)
             res[0] = 0  # kind = bool: nothing left to free
 
-    def _trapped(self, err: int, name: str) -> None:
-        error = WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
-        text = str(error)
+    def _invoke_public(self, name: str, *args: Any) -> Any:
+        call = self.public.get(name)
+        if call is None:
+            raise MizanKernelError("not-found", self.disabled.get(name, f"no export {name}"))
+        return call(self, args)
+
+    def _trap(self, text: str, export: str) -> None:
+        """The instance trapped in `export` (wasmtime's error `text`): re-create it and raise."""
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        what = f"the kernel trapped in {EXPORTS[name][1]} ({lines[-1] if lines else 'unknown'})"
+        what = f"the kernel trapped in {export} ({lines[-1] if lines else 'unknown'})"
         self.poisoned = True
         try:
             self._instantiate()
@@ -570,13 +625,26 @@ class Runtime:
                 raise MizanKernelError("trap", f"the kernel instance cannot be re-created: {e}") from None
         drops, self.pending_drops = self.pending_drops, []
         for handle, generation in drops:
-            if generation == self.generation:  # run the guest destructor
-                err = _resource_drop(self.ctx, handle)
-                if err:  # a trapping destructor poisons the instance too
-                    WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))  # frees it
-                    self.poisoned = True
-                    self._instantiate()
-            _resource_delete(handle)  # the host-side handle
+            if generation == self.generation and not self._destroy(handle):
+                self.poisoned = True  # a trapping destructor poisons the instance too
+                self._instantiate()
+            if self.fast:  # the host-side handle
+                _resource_delete(handle)
+            else:
+                _public.forget(handle)
+
+    def _destroy(self, handle: Any) -> bool:
+        """Run the guest destructor of a resource of the current instance; False if it trapped."""
+        if not self.fast:
+            try:
+                _public.drop(self, handle)
+                return True
+            except Exception:
+                return False
+        err = _resource_drop(self.ctx, handle)
+        if err:
+            _error_text(err)  # frees it
+        return not err
 
     def ensure(self, owner: "ResourceOwner") -> int:
         """The handle address of `owner` in the current instance, re-creating it if needed."""

@@ -23,18 +23,17 @@ a resource its handle. Results are lifted generically (records to dicts keyed by
 variants to ``(case, payload)``), then freed with ``wasmtime_component_val_delete``.
 
 Everything runs under the runtime's lock (one arena, one result slot); a trap re-creates the
-instance exactly as ``_runtime`` does and raises ``MizanKernelError("trap")``.
+instance exactly as ``_runtime`` does and raises ``MizanKernelError("trap")``. When the runtime
+uses the public call path (``_layout`` found a mismatch), exports go through ``_public`` instead.
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
-from ctypes import POINTER, c_size_t, c_uint64, c_void_p
+from ctypes import c_size_t, c_uint64, c_void_p
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from wasmtime import WasmtimeError
-from wasmtime import _ffi as ffi
 from wasmtime.component import (
     Bool,
     BorrowType,
@@ -52,16 +51,20 @@ from wasmtime.component import (
     VariantType,
 )
 
+from . import _public
 from . import _runtime as R
-from ._errors import MizanKernelError
+from ._errors import MizanKernelError, kernel_error
 
-BOOL, U8_KIND, U16_KIND, U32_KIND, U64_KIND = 0, 2, 4, 6, 8
-STRING, LIST, RECORD, VARIANT, ENUM, OPTION, RESULT, RESOURCE = 12, 13, 14, 16, 17, 18, 19, 21
+# The library's own kind numbers (checked by `_layout`, like the struct layout).
+BOOL, U8_KIND, U16_KIND, U32_KIND, U64_KIND = (R._K[n] for n in ("BOOL", "U8", "U16", "U32", "U64"))
+STRING, LIST, RECORD, VARIANT, ENUM, OPTION, RESULT, RESOURCE = (
+    R._K[n] for n in ("STRING", "LIST", "RECORD", "VARIANT", "ENUM", "OPTION", "RESULT", "RESOURCE")
+)
 
-_lib = ctypes.CDLL(str(ffi.filename))
-_func_call = _lib["wasmtime_component_func_call"]  # a separate function object: own argtypes
-_func_call.restype = c_void_p
-_func_call.argtypes = [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]
+if R._func_call is not None:
+    _func_call = ctypes.CDLL(str(R.ffi.filename))["wasmtime_component_func_call"]  # own argtypes
+    _func_call.restype = c_void_p
+    _func_call.argtypes = [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]
 _val_delete = R._val_delete
 
 _addr = R._addr
@@ -552,7 +555,7 @@ class Export:
     """One export of an interface, bound to the runtime's current instance (re-bound after a
     trap re-created it)."""
 
-    __slots__ = ("iface", "export", "lower", "nargs", "nresults", "func", "fptr", "gen", "ctx", "ok", "is_result")
+    __slots__ = ("iface", "export", "lower", "nargs", "nresults", "func", "fptr", "gen", "ctx", "ok", "is_result", "public", "rt")
 
     def __init__(self, iface: str, export: str) -> None:
         self.iface = iface
@@ -564,8 +567,10 @@ class Export:
         self.fptr = 0
         self.ctx = 0
         self.gen = -1
+        self.rt: Any = None  # the runtime bound to (a process may hold more than one)
         self.ok: Lifter = lift
         self.is_result = False
+        self.public: Optional[_public.Call] = None
 
     def bind(self, rt: R.Runtime) -> None:
         inst, store = rt.instance, rt.store
@@ -578,6 +583,13 @@ class Export:
                 f"this build of the component has no {self.iface}#{self.export} "
                 "(rebuild it: scripts/build-component.sh)",
             )
+        self.gen = rt.generation
+        self.rt = rt
+        if not rt.fast:
+            if self.public is None:
+                self.public = _public.Call(self.export, func, store)
+            self.public.func = func
+            return
         if self.lower is None:
             ft = func.type(store)
             params = [t for _, t in ft.params]
@@ -593,13 +605,14 @@ class Export:
         self.func = func
         self.fptr = ctypes.addressof(func._func)
         self.ctx = rt.ctx
-        self.gen = rt.generation
 
 
 def invoke(rt: R.Runtime, ex: Export, args: Tuple[Any, ...]) -> Any:
     """Call `ex` with `args` (Python values per the WIT types). The caller holds `rt.lock`."""
-    if ex.gen != rt.generation:
+    if ex.gen != rt.generation or ex.rt is not rt:
         ex.bind(rt)
+    if not rt.fast:
+        return ex.public(rt, args)  # type: ignore[misc]
     A = _ARENA
     try:
         try:
@@ -610,7 +623,7 @@ def invoke(rt: R.Runtime, ex: Export, args: Tuple[Any, ...]) -> Any:
     finally:
         A.reset()
     if err:
-        _trapped(rt, err, ex.export)
+        rt._trap(R._error_text(err), ex.export)
     if not ex.nresults:
         return None
     res = rt.result
@@ -621,26 +634,11 @@ def invoke(rt: R.Runtime, ex: Export, args: Tuple[Any, ...]) -> Any:
                 return None
             if is_ok:
                 return ex.ok(ptr)
-            raise R._kernel_error(lift(ptr))
+            raise kernel_error(lift(ptr))
         return ex.ok(rt.result_addr)
     finally:
         _val_delete(rt.result_ptr)
         res[0] = 0
-
-
-def _trapped(rt: R.Runtime, err: int, name: str) -> None:
-    error = WasmtimeError._from_ptr(ctypes.cast(err, POINTER(ffi.wasmtime_error_t)))
-    text = str(error)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    what = f"the kernel trapped in {name} ({lines[-1] if lines else 'unknown'})"
-    rt.poisoned = True
-    try:
-        rt._instantiate()
-    except Exception as e:
-        raise MizanKernelError(
-            "trap", f"{what}; re-creating the instance failed ({e}), the next call retries", {"wasmtime": text}
-        ) from None
-    raise MizanKernelError("trap", f"{what}; the instance was re-created", {"wasmtime": text})
 
 
 def call(ex: Export, *args: Any) -> Any:

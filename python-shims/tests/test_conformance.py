@@ -1,6 +1,8 @@
-"""Replays tests/conformance/scenarios.json (format: tests/conformance/README.md) through the
-Python API. One pytest test per scenario; the run ends with `conformance: N passed, N failed`.
-Also runnable alone: `python python-shims/tests/test_conformance.py [scenarios.json]`."""
+"""Replays every tests/conformance/<feature>/scenarios.json (format: tests/conformance/README.md)
+through the Python API. One pytest test per scenario; the run ends with
+`conformance: N passed, N failed`. MIZAN_CONFORMANCE overrides the place (a scenarios file, one
+feature's directory or a directory of features). Also runnable alone:
+`python python-shims/tests/test_conformance.py [file or directory]`."""
 
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ from typing import Any, Callable, Dict
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import CONFORMANCE_RESULTS, CONFORMANCE_SKIPPED, REPO  # noqa: E402
+from conftest import CONFORMANCE_RESULTS, CONFORMANCE_SKIPPED  # noqa: E402
+from conformance_files import json_equal, load_scenarios  # noqa: E402
 
 import mizan_kernel as mk  # noqa: E402
 from mizan_kernel import server as srv  # noqa: E402
 
-SCENARIOS = Path(os.environ.get("MIZAN_CONFORMANCE", REPO / "tests" / "conformance" / "scenarios.json"))
-DATA = json.loads(SCENARIOS.read_text(encoding="utf-8"))
+DATA = load_scenarios()
 
 _registries: Dict[str, mk.Registry] = {}
 
@@ -169,14 +171,14 @@ def server_finish_fetch(a: Dict[str, Any]) -> Any:
 
 def token_mint(a: Dict[str, Any]) -> Any:
     who = srv.Identity(**a["identity"])
-    engine = _engine({**a, "registry": next(iter(DATA["registries"]))})
+    engine = srv.Engine({}, a.get("config"))
     if a["kind"] == "mwt":
         return engine.mint_mwt(who, a["now"])
     return dataclasses.asdict(engine.mint_jwt_pair(who, a["session_id"], a["now"]))
 
 
 def token_verify(a: Dict[str, Any]) -> Any:
-    engine = _engine({**a, "registry": next(iter(DATA["registries"]))})
+    engine = srv.Engine({}, a.get("config"))
     if a["kind"] == "mwt":
         return dataclasses.asdict(engine.verify_mwt(a["token"], a["now"]))
     return dataclasses.asdict(engine.verify_jwt(a["token"], a["kind"], a["now"]))
@@ -230,19 +232,6 @@ OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "apply-merge": lambda a: mk.apply_merge(a["bundle"], a["entry"]),
     "store-script": store_script,
 }
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Deep JSON equality: object key order ignored, arrays ordered, booleans are not numbers."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
 
 
 def check(scenario: Dict[str, Any]) -> str:
@@ -320,5 +309,5 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        DATA = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+        DATA = load_scenarios(sys.argv[1])
     sys.exit(main())

@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import REPO  # noqa: E402
+from conformance_files import load_scenarios  # noqa: E402
 
 import mizan_kernel as mk  # noqa: E402
 from mizan_kernel import server as srv  # noqa: E402
@@ -24,8 +25,7 @@ from mizan_kernel.app import MizanApp  # noqa: E402
 from mizan_kernel.decorators import Functions, Upload, current_identity, current_request, current_user  # noqa: E402
 from mizan_kernel.origin import MemoryOriginStore, make_store  # noqa: E402
 
-SCENARIOS = json.loads((REPO / "tests" / "conformance" / "scenarios.json").read_text())
-SERVER_REG = SCENARIOS["registries"]["server"]
+SERVER_REG = load_scenarios(REPO / "tests" / "conformance" / "server")["registries"]["server"]
 SECRETS = dict(
     cache_secret="test-cache-secret-0123456789abcdef",
     mwt_secret="test-mwt-secret-0123456789abcdefgh",

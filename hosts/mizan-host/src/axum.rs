@@ -58,6 +58,8 @@ use crate::server::{
     ProtocolError, Request, Response, now_ms,
 };
 
+mod code_first;
+
 // --- what a function sees and returns -----------------------------------------------------------
 
 /// What a function (or a predicate) gets besides its arguments: the effective identity (a

@@ -87,6 +87,10 @@ pub enum Error {
     Host(String),
     /// An origin-cache store failed (Redis unreachable, a script error…).
     Cache(String),
+    /// The code-first registrations (`#[client]`, `#[predicate]`, `context!`) cannot make a
+    /// registry, or disagree with a given IR or with the host serving them; the message names
+    /// every function, type or context concerned.
+    Registration(String),
 }
 
 impl Error {
@@ -115,6 +119,7 @@ impl fmt::Display for Error {
             Error::Trap(msg) => write!(f, "the kernel instance trapped (discarded; the next call uses a fresh one): {msg}"),
             Error::Host(msg) => write!(f, "mizan-host: {msg}"),
             Error::Cache(msg) => write!(f, "mizan-host origin cache: {msg}"),
+            Error::Registration(msg) => write!(f, "mizan-host registration: {msg}"),
         }
     }
 }

@@ -36,11 +36,19 @@
 //!   the feature `redis`).
 //! - Feature `axum`: [`axum::Mizan`] — register functions and predicates, get an
 //!   `axum::Router` serving the protocol through the engine.
+//! - Code-first ([`code_first`]): `#[client(…)]` functions, `#[predicate]`s, `context!` and
+//!   `#[derive(Mizan)]` types, collected at link time; [`build_ir`] has the kernel write their
+//!   IR, [`emit_ir_main`] prints it, `MizanBuilder::code_functions` serves them.
 //!
 //! Returned [`serde_json::Value`]s use serde_json's default sorted maps (the kernel emits its
 //! object keys in alphabetical order too, `wit/README.md`).
 
+// The expansions of `#[client]` and `#[derive(Mizan)]` name `::mizan_host`; this lets them
+// expand inside this crate too (its unit tests).
+extern crate self as mizan_host;
+
 mod artifact;
+pub mod code_first;
 mod dedicated;
 mod error;
 mod kernel;
@@ -76,6 +84,20 @@ pub use server::{
     OriginStore, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError, Request, Response, TokenClaims, TokenKind, now_ms,
 };
 pub use store::Store;
+
+pub use code_first::{IrType, Upload, build_ir, build_registry, check_ir, emit_ir, emit_ir_main, registry_json};
+/// `#[client(…)]`: register a server function (code-first; see [`code_first`]).
+pub use mizan_macros::client;
+/// `#[derive(Mizan)]`: the IR type of a struct or a unit-variant enum (see [`IrType`]).
+pub use mizan_macros::Mizan;
+/// `#[predicate]`: register an `auth = NAME` predicate.
+pub use mizan_macros::predicate;
+
+/// What the macros' expansions refer to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,11 +10,9 @@ use mizan_host::{
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-fn scenarios_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/scenarios.json")
-}
+#[path = "../../../tests/conformance/load.rs"]
+mod load;
 
 fn plan_json(p: PurgePlan) -> Value {
     json!({"scopes": p.scopes.iter().map(|s| json!({
@@ -315,14 +313,15 @@ fn plan_from(p: &Value) -> Result<PurgePlan, Bad> {
 }
 
 /// One engine per scenario: `registries[registry]` (KDL through `Registry::from_kdl(…).to_json()`,
-/// the JSON form as is) and `config`. Token ops name no registry: the first one serves.
+/// the JSON form as is) and `config`. Token ops name no registry: an empty one serves.
 fn engine(kernel: &Kernel, a: &Value, sources: &Value) -> Result<Result<Engine, Error>, Bad> {
     let config = config_from(a.get("config"))?;
-    let name = match a.get("registry").and_then(Value::as_str) {
-        Some(n) => n.to_string(),
-        None => sources.as_object().and_then(|m| m.keys().next().cloned()).ok_or_else(|| Bad("no registries".into()))?,
+    let empty = json!({});
+    let spec = match a.get("registry").and_then(Value::as_str) {
+        Some(name) => sources.get(name).ok_or_else(|| Bad(format!("unknown registry {name}")))?,
+        None => &empty,
     };
-    Ok(match sources.get(&name).ok_or_else(|| Bad(format!("unknown registry {name}")))? {
+    Ok(match spec {
         Value::String(kdl) => Engine::from_kdl(kernel, kdl, &config),
         json => Engine::from_json(kernel, json, &config),
     })
@@ -495,9 +494,7 @@ fn print(report: &Report) {
 
 #[test]
 fn conformance_scenarios() {
-    let path = scenarios_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file: Value = serde_json::from_str(&text).expect("scenarios JSON");
+    let file = load::scenarios(&load::root(env!("CARGO_MANIFEST_DIR"), "../.."));
     let kernel = Kernel::new().unwrap();
     let report = replay(&kernel, &file);
     print(&report);
@@ -508,14 +505,13 @@ fn conformance_scenarios() {
     assert_eq!(kernel.stats().traps, 0);
 }
 
-/// The runner itself: a small scenarios file of our own in a temp dir, one entry of which is
-/// deliberately wrong, must be reported as exactly that one failure.
+/// The runner itself: two small features of our own in a temp dir (loaded as a directory, like
+/// tests/conformance), one scenario of which is deliberately wrong, must be reported as exactly
+/// that one failure.
 #[test]
 fn runner_detects_failures() {
     let dir = std::env::temp_dir().join(format!("mizan-host-conformance-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("scenarios.json");
-    let file = json!({
+    let ok = json!({
         "registries": {
             "mini": "mizan-ir version=1\ncontext user\nfunction user_profile context=user output=any {\n    input user_id type=integer\n}\nfunction rename output=any {\n    input user_id type=integer\n    affects user\n}\n",
             "mini-json": {"functions": {"f": {"context": "c", "inputs": {}, "output": "any"}}}
@@ -528,14 +524,22 @@ fn runner_detects_failures() {
              "expect_error": {"code": "invalid-argument"}},
             {"id": "ok/invalidate", "source": "kernel", "op": "resolve-invalidation",
              "args": {"registry": "mini", "function": "rename", "args": {"user_id": 5}},
-             "expect": {"invalidate": [{"context": "user", "params": {"user_id": 5}}], "header": "user;user_id=5"}},
-            {"id": "ok/policy", "source": "kernel", "op": "context-policy", "args": {"registry": "mini-json", "context": "c"},
+             "expect": {"invalidate": [{"context": "user", "params": {"user_id": 5}}], "header": "user;user_id=5"}}
+        ]
+    });
+    let wrong = json!({
+        "registries": {"mini-json": {"functions": {"f": {"context": "c", "inputs": {}, "output": "any"}}}},
+        "scenarios": [
+            {"id": "wrong/policy", "source": "kernel", "op": "context-policy", "args": {"registry": "mini-json", "context": "c"},
              "expect": {"rev": 0, "cacheable": true, "ttl_seconds": null}},
             {"id": "wrong/on-purpose", "source": "kernel", "op": "stringify", "args": {"value": true}, "expect": "True"}
         ]
     });
-    std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (feature, doc) in [("ok", ok), ("wrong", wrong)] {
+        std::fs::create_dir_all(dir.join(feature)).unwrap();
+        std::fs::write(dir.join(feature).join("scenarios.json"), serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    }
+    let file = load::merged(&dir, "scenarios.json", "scenarios");
     let report = replay(&Kernel::new().unwrap(), &file);
     print(&report);
     let _ = std::fs::remove_dir_all(&dir);

@@ -172,11 +172,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Ir { command: IrCommand::Check { file } } => {
             let (_, r) = load_registry(&file)?;
             let mutations = r.functions.values().filter(|f| !f.affects.is_empty()).count();
+            let enums = if r.enums.is_empty() { String::new() } else { format!(", {} enums", r.enums.len()) };
             println!(
-                "{file}: ok — {} functions ({mutations} mutations), {} contexts, {} types",
+                "{file}: ok — {} functions ({mutations} mutations), {} contexts, {} types{enums} (IR version {})",
                 r.functions.len(),
                 r.contexts.len(),
-                r.types.len()
+                r.types.len(),
+                r.ir_version()
             );
         }
         Command::Ir { command: IrCommand::Fmt { file, check } } => {

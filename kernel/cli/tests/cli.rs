@@ -3,6 +3,9 @@
 use serde_json::Value;
 use std::process::{Command, Output};
 
+#[path = "../../../tests/conformance/load.rs"]
+mod load;
+
 const TESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests");
 
 fn mizan(args: &[&str]) -> Output {
@@ -67,7 +70,7 @@ fn header_vectors_format_and_parse() {
 fn shop() -> String {
     let dir = std::env::temp_dir().join(format!("mizan-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let cases: Value = serde_json::from_str(&std::fs::read_to_string(format!("{TESTS}/conformance/cases.json")).unwrap()).unwrap();
+    let cases = load::merged(&load::root(env!("CARGO_MANIFEST_DIR"), "../.."), "cases.json", "cases");
     let path = dir.join("shop.kdl");
     std::fs::write(&path, cases["registries"]["shop"].as_str().unwrap()).unwrap();
     path.to_string_lossy().into_owned()

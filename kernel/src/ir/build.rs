@@ -24,11 +24,39 @@ pub const FORM_ROLES: [&str; 3] = ["schema", "validate", "submit"];
 pub const GLOBAL_CONTEXT: &str = "global";
 
 impl Registry {
+    /// Assemble and check a registry without enums; see [`Registry::build_with_enums`].
+    pub fn build(functions: Vec<Function>, contexts: Vec<ContextDecl>, types: Vec<ObjectType>) -> Result<Registry> {
+        Self::build_with_enums(functions, contexts, types, Vec::new())
+    }
+
     /// Assemble and check a registry. All problems are reported at once: the error's `details`
     /// is `{"problems": [..]}`.
-    pub fn build(functions: Vec<Function>, contexts: Vec<ContextDecl>, types: Vec<ObjectType>) -> Result<Registry> {
+    pub fn build_with_enums(
+        functions: Vec<Function>,
+        contexts: Vec<ContextDecl>,
+        types: Vec<ObjectType>,
+        enums: Vec<EnumType>,
+    ) -> Result<Registry> {
         let mut problems: Vec<String> = Vec::new();
         let mut reg = Registry::default();
+
+        for e in enums {
+            if !is_identifier(&e.name) {
+                problems.push(format!("enum name `{}` is not an identifier", e.name));
+            }
+            if e.values.is_empty() {
+                problems.push(format!("enum `{}` has no values; it needs at least one", e.name));
+            }
+            for (i, v) in e.values.iter().enumerate() {
+                if e.values[..i].contains(v) {
+                    problems.push(format!("enum `{}` has the value \"{v}\" twice", e.name));
+                }
+            }
+            if reg.enums.contains_key(&e.name) {
+                problems.push(format!("duplicate enum `{}`", e.name));
+            }
+            reg.enums.insert(e.name.clone(), e);
+        }
 
         for t in types {
             if !is_identifier(&t.name) {
@@ -47,6 +75,9 @@ impl Registry {
                 }
             if reg.types.contains_key(&t.name) {
                 problems.push(format!("duplicate type `{}`", t.name));
+            }
+            if reg.enums.contains_key(&t.name) {
+                problems.push(format!("`{}` names both a type and an enum", t.name));
             }
             let mut t = t;
             sort_by_utf16(&mut t.fields, |f| f.name.as_str());
@@ -134,6 +165,11 @@ impl Registry {
         }
     }
 
+    /// Whether `name` is a declared object type or enum (what a named type reference may name).
+    fn declares_type(&self, name: &str) -> bool {
+        self.types.contains_key(name) || self.enums.contains_key(name)
+    }
+
     /// The graph rules: every reference resolves, and no function is both a read and a mutation.
     fn graph_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -165,10 +201,9 @@ impl Registry {
             let mut refs: Vec<&TypeRef> = f.inputs.iter().map(|i| &i.ty).collect();
             refs.push(&f.output);
             for ty in refs {
-                if let Some(n) = ty.named()
-                    && !self.types.contains_key(n) {
-                        problems.push(format!("function `{}` uses the unknown type `{n}`", f.name));
-                    }
+                if let Some(n) = ty.named().filter(|n| !self.declares_type(n)) {
+                    problems.push(format!("function `{}` uses the unknown type `{n}`", f.name));
+                }
             }
             if f.context.as_deref() == Some(GLOBAL_CONTEXT) {
                 for i in f.inputs.iter().filter(|i| i.required) {
@@ -181,10 +216,9 @@ impl Registry {
         }
         for t in self.types_sorted() {
             for field in &t.fields {
-                if let Some(n) = field.ty.named()
-                    && !self.types.contains_key(n) {
-                        problems.push(format!("type `{}` field `{}` uses the unknown type `{n}`", t.name, field.name));
-                    }
+                if let Some(n) = field.ty.named().filter(|n| !self.declares_type(n)) {
+                    problems.push(format!("type `{}` field `{}` uses the unknown type `{n}`", t.name, field.name));
+                }
             }
         }
         for c in self.contexts_sorted() {

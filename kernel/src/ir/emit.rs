@@ -1,12 +1,12 @@
 //! The canonical KDL IR (KERNEL.md §3; the rules are in `docs/IR.md`).
 //!
-//! `mizan-ir version=1`, then every context, every function and every type, each sorted by name
-//! in UTF-16 order and separated by one blank line; a fixed property order; only non-default
-//! values; children indented four spaces; exactly one newline at the end. The output depends on
-//! the registry alone, so emitting twice is byte-identical, and `Registry::from_kdl` reads it
-//! back into an equal registry.
+//! `mizan-ir version=N` (the lowest version that expresses the registry: 1 without enums), then
+//! every context, every function, every type and every enum, each sorted by name in UTF-16 order
+//! and separated by one blank line; a fixed property order; only non-default values; children
+//! indented four spaces; exactly one newline at the end. The output depends on the registry
+//! alone, so emitting twice is byte-identical, and `Registry::from_kdl` reads it back into an
+//! equal registry.
 
-use super::kdl::IR_VERSION;
 use super::model::*;
 use std::fmt::Write;
 
@@ -15,7 +15,7 @@ const INDENT: &str = "    ";
 impl Registry {
     /// The registry as canonical KDL IR text.
     pub fn to_kdl(&self) -> String {
-        let mut out = format!("mizan-ir version={IR_VERSION}\n");
+        let mut out = format!("mizan-ir version={}\n", self.ir_version());
         for c in self.contexts_sorted() {
             out.push('\n');
             emit_context(&mut out, c);
@@ -27,6 +27,10 @@ impl Registry {
         for t in self.types_sorted() {
             out.push('\n');
             emit_type(&mut out, t);
+        }
+        for e in self.enums_sorted() {
+            out.push('\n');
+            emit_enum(&mut out, e);
         }
         out
     }
@@ -102,6 +106,14 @@ fn emit_type(out: &mut String, t: &ObjectType) {
         prop(out, "key", &value(key));
     }
     let lines: Vec<String> = t.fields.iter().map(|f| typed("field", &f.name, &f.ty, f.required)).collect();
+    block(out, &lines);
+}
+
+/// `enum NAME { value V … }`: one `value` node per value, in declaration order.
+fn emit_enum(out: &mut String, e: &EnumType) {
+    out.push_str("enum ");
+    out.push_str(&value(&e.name));
+    let lines: Vec<String> = e.values.iter().map(|v| format!("value {}", value(v))).collect();
     block(out, &lines);
 }
 

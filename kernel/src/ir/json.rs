@@ -4,11 +4,17 @@
 //!
 //! ```json
 //! {"contexts": {"items": ["items_list"]},
-//!  "functions": {"items_list": {"context": "items", "inputs": {"page": "integer"}, "output": "list<ItemOutput>"}},
-//!  "types": {"ItemOutput": {"id": "integer", "name": "string"}}}
+//!  "functions": {"items_list": {"context": "items", "inputs": {"page": "integer", "state": "Status"}, "output": "list<ItemOutput>"}},
+//!  "types": {"ItemOutput": {"id": "integer", "name": "string"}},
+//!  "enums": {"Status": ["draft", "live"]}}
 //! ```
+//!
+//! The full form's `version` is the IR version (docs/IR.md): 2 when there are enums, else 1, and
+//! `enums` (`{"Status": {"values": [...]}}`) is written only when there are some, so a registry
+//! without enums has the same JSON form as before enums existed.
 
 use super::build::ContextDecl;
+use super::kdl::IR_VERSION;
 use super::model::*;
 use crate::canon;
 use crate::error::{Error, Result};
@@ -155,10 +161,13 @@ impl Registry {
 
     pub fn from_json_value(root: &Value) -> Result<Registry> {
         let root = object(root, "registry")?;
-        if let Some(v) = root.get("version")
-            && v.as_u64() != Some(1) {
-                return Err(bad("version", "only version 1 is supported"));
-            }
+        let version = match root.get("version") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=IR_VERSION).contains(&n) => Some(n),
+                _ => return Err(bad("version", &format!("must be an IR version from 1 to {IR_VERSION}"))),
+            },
+        };
         let mut contexts = Vec::new();
         if let Some(v) = root.get("contexts") {
             for (name, spec) in object(v, "contexts")? {
@@ -213,7 +222,27 @@ impl Registry {
                 types.push(ObjectType { name: name.clone(), fields, key });
             }
         }
-        Registry::build(functions, contexts, types)
+        let mut enums = Vec::new();
+        if let Some(v) = root.get("enums") {
+            for (name, spec) in object(v, "enums")? {
+                let path = format!("enums.{name}");
+                let values = match spec {
+                    Value::Array(_) => spec,
+                    Value::Object(m) => m.get("values").unwrap_or(&Value::Null),
+                    _ => return Err(bad(&path, "must be a list of values or {\"values\": [...]}")),
+                };
+                let Value::Array(values) = values else { return Err(bad(&format!("{path}.values"), "must be a list of strings")) };
+                let values = values
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string).ok_or_else(|| bad(&path, "enum values must be strings")))
+                    .collect::<Result<Vec<_>>>()?;
+                enums.push(EnumType { name: name.clone(), values });
+            }
+        }
+        if version == Some(1) && !enums.is_empty() {
+            return Err(bad("enums", "enums need version 2 (this registry says version 1)"));
+        }
+        Registry::build_with_enums(functions, contexts, types, enums)
     }
 
     /// The full JSON form, object keys sorted, every list in canonical order.
@@ -252,7 +281,13 @@ impl Registry {
             }
             types.insert(t.name.clone(), json!({"fields": fields, "key": t.key}));
         }
-        json!({"version": 1, "contexts": contexts, "functions": functions, "types": types})
+        let mut out = json!({"version": self.ir_version(), "contexts": contexts, "functions": functions, "types": types});
+        if !self.enums.is_empty() {
+            let enums: Map<String, Value> =
+                self.enums_sorted().into_iter().map(|e| (e.name.clone(), json!({"values": e.values}))).collect();
+            out["enums"] = Value::Object(enums);
+        }
+        out
     }
 }
 
@@ -283,7 +318,11 @@ mod tests {
             r#"{"functions":{"f":{"output":"list<"}}}"#,
             r#"{"functions":{"f":{"auth":"wizard"}}}"#,
             r#"{"contexts":{"c":5}}"#,
-            r#"{"version":2}"#,
+            r#"{"version":3}"#,
+            r#"{"version":1,"enums":{"E":["a"]}}"#,
+            r#"{"enums":{"E":"a"}}"#,
+            r#"{"enums":{"E":[1]}}"#,
+            r#"{"enums":{"E":{"values":"a"}}}"#,
         ] {
             assert!(Registry::from_json(text).is_err(), "{text}");
         }

@@ -1,10 +1,12 @@
-//! The registry's data model (KERNEL.md §3): functions, contexts and named object types.
-//! Both concrete syntaxes (KDL in `kdl.rs`, JSON in `json.rs`) read into and write out of this.
+//! The registry's data model (KERNEL.md §3): functions, contexts, named object types and named
+//! string enums.
+//! Both concrete syntaxes (KDL in `kdl/`, JSON in `json.rs`) read into and write out of this.
 
 use crate::canon::{sort_by_utf16, sort_utf16};
 use std::collections::BTreeMap;
 
-/// A type in the IR. `Named` refers to an object type declared in `Registry::types`.
+/// A type in the IR. `Named` refers to an object type declared in `Registry::types` or a string
+/// enum declared in `Registry::enums` (the graph check keeps the two name spaces apart).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeRef {
     String,
@@ -58,6 +60,14 @@ pub struct ObjectType {
     pub name: String,
     pub fields: Vec<Field>,
     pub key: Option<String>,
+}
+
+/// A named string enum (IR version 2): a value of this type is one of `values`, which keep their
+/// declaration order (generated code lists them in that order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumType {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,13 +134,14 @@ pub struct Context {
     pub members: Vec<String>,
 }
 
-/// Functions, contexts and types. Build it with [`Registry::build`] (or a parser), which derives
+/// Functions, contexts, types and enums. Build it with [`Registry::build`] (or a parser), which derives
 /// context membership and runs the graph check, so a `Registry` in hand is always consistent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Registry {
     pub functions: BTreeMap<String, Function>,
     pub contexts: BTreeMap<String, Context>,
     pub types: BTreeMap<String, ObjectType>,
+    pub enums: BTreeMap<String, EnumType>,
 }
 
 /// The params that make a context user-scoped (manifest `user_scoped`, tier-2 identity binding).
@@ -191,6 +202,18 @@ impl Registry {
         let mut v: Vec<&ObjectType> = self.types.values().collect();
         sort_by_utf16(&mut v, |x| x.name.as_str());
         v
+    }
+
+    pub fn enums_sorted(&self) -> Vec<&EnumType> {
+        let mut v: Vec<&EnumType> = self.enums.values().collect();
+        sort_by_utf16(&mut v, |x| x.name.as_str());
+        v
+    }
+
+    /// The lowest IR version that expresses this registry (docs/IR.md, "Versioning"): 2 when it
+    /// declares an enum, else 1 — so a registry without enums emits exactly what it always did.
+    pub fn ir_version(&self) -> u64 {
+        if self.enums.is_empty() { 1 } else { 2 }
     }
 }
 

@@ -226,6 +226,13 @@ pub fn coerce_json(registry: &Registry, ty: &TypeRef, value: &Value, path: &str,
             }
             _ => fail(errors, NOT_OBJECT),
         },
+        TypeRef::Named(name) if registry.enums.contains_key(name) => {
+            let values = &registry.enums[name].values;
+            match value {
+                Value::String(s) if values.contains(s) => Some(value.clone()),
+                _ => fail(errors, &one_of(values)),
+            }
+        }
         TypeRef::Named(name) => {
             // A name the registry does not declare says nothing about the shape: pass it on.
             let Some(t) = registry.types.get(name) else { return Some(value.clone()) };
@@ -246,6 +253,15 @@ pub fn coerce_json(registry: &Registry, ty: &TypeRef, value: &Value, path: &str,
             }
             (errors.0.len() == before).then_some(Value::Object(out))
         }
+    }
+}
+
+/// The message for a value outside an enum, as pydantic words it: `Input should be 'a', 'b' or 'c'`.
+fn one_of(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("Input should be {} or {last}", rest.join(", ")),
+        _ => format!("Input should be {}", quoted.join("")),
     }
 }
 
@@ -285,7 +301,7 @@ pub fn coerce_query(registry: &Registry, ty: &TypeRef, values: &[String], path: 
         TypeRef::Named(name) if registry.types.contains_key(name) => {
             coerce_json_text(registry, ty, last, path, errors, NOT_OBJECT)
         }
-        // Scalars, `any` and unknown names: the last value, as a string, checked as JSON would be.
+        // Scalars, enums, `any` and unknown names: the last value, as a string, checked as JSON would be.
         _ => coerce_json(registry, ty, &Value::String(last.to_string()), path, 0, errors),
     }
 }
@@ -336,5 +352,30 @@ mod tests {
         let out = coerce_json(&r, &TypeRef::Named("P".into()), &json!({"ids": [1, "x"]}), "p", 0, &mut errors);
         assert_eq!(out, None);
         assert_eq!(errors.to_details(), json!({"fields": {"p.ids.1": [NOT_INTEGER], "p.name": [FIELD_REQUIRED]}}));
+    }
+
+    #[test]
+    fn enums_accept_only_their_values() {
+        let r = Registry::from_json(
+            r#"{"functions":{"f":{"inputs":{"s":"Status"}}},"types":{"P":{"tags":"list<Status>"}},"enums":{"Status":["draft","live"],"One":["x"]}}"#,
+        )
+        .unwrap();
+        let status = TypeRef::Named("Status".into());
+        let mut errors = FieldErrors::default();
+        assert_eq!(coerce_json(&r, &status, &json!("live"), "s", 0, &mut errors), Some(json!("live")));
+        assert!(errors.is_empty());
+        for bad in [json!("LIVE"), json!(1), json!(null), json!(["live"])] {
+            assert_eq!(coerce_json(&r, &status, &bad, "s", 0, &mut errors), None, "{bad}");
+        }
+        assert_eq!(errors.to_details(), json!({"fields": {"s": ["Input should be 'draft' or 'live'"]}}));
+        let mut errors = FieldErrors::default();
+        let out = coerce_json(&r, &TypeRef::Named("P".into()), &json!({"tags": ["draft", "gone"]}), "p", 0, &mut errors);
+        assert_eq!(out, None);
+        assert_eq!(errors.to_details(), json!({"fields": {"p.tags.1": ["Input should be 'draft' or 'live'"]}}));
+        let mut errors = FieldErrors::default();
+        let query = ["draft".to_string()];
+        assert_eq!(coerce_query(&r, &status, &query, "s", &mut errors), Some(json!("draft")));
+        assert_eq!(coerce_query(&r, &TypeRef::Named("One".into()), &query, "o", &mut errors), None);
+        assert_eq!(errors.to_details(), json!({"fields": {"o": ["Input should be 'x'"]}}));
     }
 }
