@@ -212,8 +212,22 @@ fn routing_methods_and_base_path() {
     assert_eq!(r.header("Allow"), Some("POST"));
     let r = error_of(e.plan(&Request::post("/api/mizan/ctx/items/", "{}"), None, NOW), 405, "METHOD_NOT_ALLOWED", "Method not allowed");
     assert_eq!(r.header("Allow"), Some("GET, HEAD"));
-    // Without the trailing slash, lower-case methods, HEAD, and the query in the path.
-    assert!(matches!(e.plan(&Request::new("post", "/api/mizan/call").with_query(""), None, NOW), Plan::Respond(r) if r.status == 400));
+    // Without the trailing slash, HEAD, and the query in the path.
+    assert!(matches!(e.plan(&Request::new("POST", "/api/mizan/call").with_query(""), None, NOW), Plan::Respond(r) if r.status == 400));
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is no more GET than PROPFIND is.
+    for (method, path, allow) in [
+        ("get", "/api/mizan/session/", "GET, HEAD"),
+        ("head", "/api/mizan/ctx/items/", "GET, HEAD"),
+        ("post", "/api/mizan/call/", "POST"),
+        ("Post", "/api/mizan/call/", "POST"),
+        ("PROPFIND", "/api/mizan/ctx/items/", "GET, HEAD"),
+        ("TRACE", "/api/mizan/call/", "POST"),
+        ("OPTIONS", "/api/mizan/session/", "GET, HEAD"),
+        ("FOO", "/api/mizan/call/", "POST"),
+    ] {
+        let r = error_of(e.plan(&Request::new(method, path), None, NOW), 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+        assert_eq!(r.header("Allow"), Some(allow), "{method} {path}");
+    }
     let f = as_fetch(e.plan(&Request::new("HEAD", "/api/mizan/ctx/items?page=2"), None, NOW));
     assert_eq!(f.params, obj(json!({"page": 2})));
     // Another base path; the root.
@@ -1415,4 +1429,51 @@ fn subjects_are_canonical_on_every_path() {
     assert_eq!(e.finish_call(&host_spelled, Outcome::Ok("null".into())).response.header("X-Mizan-Invalidate"), Some("user;user_id=5"));
     // The key API's JSON user as well.
     assert_eq!(mizan_kernel::keys::user_subject(&json!("09")).unwrap(), Some("9".into()));
+}
+
+#[test]
+fn a_credential_given_twice_is_refused_as_ambiguous() {
+    let e = cached();
+    let host = user("1");
+    let a = e.mint_mwt(&user("2"), NOW).unwrap();
+    let b = e.mint_mwt(&user("3"), NOW).unwrap();
+    let pair = e.mint_jwt_pair(&user("4"), "s", NOW).unwrap();
+    let req = || ctx("user", "user_id=1");
+    let ambiguous = |r: Request| {
+        let r = error_of(e.plan(&r, Some(&host), NOW), 401, "UNAUTHORIZED", "Invalid token");
+        assert_eq!(body(&r)["error"]["details"], json!({"reason": "ambiguous"}));
+    };
+    // Two lines (FastAPI, Axum) or one comma-joined line (WSGI, proxies): the same answer.
+    ambiguous(req().with_header("X-Mizan-Token", &a).with_header("X-Mizan-Token", &b));
+    ambiguous(req().with_header("X-Mizan-Token", format!("{a},{b}")));
+    ambiguous(req().with_header("X-Mizan-Token", &a).with_header("x-mizan-token", ""));
+    ambiguous(req().with_header("X-Mizan-Token", format!("{a},")));
+    ambiguous(req().with_header("Authorization", format!("Bearer {}", pair.access)).with_header("Authorization", format!("Bearer {}", pair.access)));
+    ambiguous(req().with_header("Authorization", format!("Bearer {}, Bearer {}", pair.access, pair.access)));
+    ambiguous(req().with_header("Authorization", "Basic dTpw").with_header("Authorization", format!("Bearer {}", pair.access)));
+    ambiguous(req().with_header("Authorization", format!("Basic dTpw,Bearer {}", pair.access)));
+    // One of each is not ambiguous: the MWT comes first, as always.
+    let f = as_fetch(e.plan(&req().with_header("X-Mizan-Token", &a).with_header("Authorization", format!("Bearer {}", pair.access)), Some(&host), NOW));
+    assert_eq!(f.identity.unwrap().subject, "2");
+    // Another scheme alone (with its own commas) is not ours.
+    let f = as_fetch(e.plan(&req().with_header("Authorization", r#"Digest username="u", realm="r""#), Some(&host), NOW));
+    assert_eq!(f.identity, Some(host.clone()));
+    // Unconfigured headers are not read, so they are never ambiguous.
+    let f = as_fetch(engine().plan(&req().with_header("X-Mizan-Token", "x").with_header("X-Mizan-Token", "y"), Some(&host), NOW));
+    assert_eq!(f.identity, Some(host.clone()));
+}
+
+#[test]
+fn reads_token_says_when_the_session_is_not_used() {
+    let e = cached();
+    let t = e.mint_mwt(&user("2"), NOW).unwrap();
+    let r = || call(json!({"fn": "noop"}));
+    assert!(!e.reads_token(&r()));
+    assert!(!e.reads_token(&r().with_header("X-Mizan-Token", "  ")), "an empty token header is no token");
+    assert!(!e.reads_token(&r().with_header("Authorization", "Basic dTpw")), "another scheme is not a token");
+    assert!(e.reads_token(&r().with_header("X-Mizan-Token", &t)));
+    assert!(e.reads_token(&r().with_header("X-Mizan-Token", "junk")), "a bad token is refused, never the session");
+    assert!(e.reads_token(&r().with_header("Authorization", "Bearer junk")));
+    assert!(e.reads_token(&r().with_header("X-Mizan-Token", "a").with_header("X-Mizan-Token", "b")));
+    assert!(!engine().reads_token(&r().with_header("X-Mizan-Token", &t)), "no MWT secret: not read");
 }

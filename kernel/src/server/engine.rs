@@ -239,6 +239,20 @@ enum Route<'a> {
     Context(&'a str),
 }
 
+enum Credential<'a> {
+    None,
+    Ambiguous,
+    /// The MWT secret and the token.
+    Mwt(&'a str, &'a str),
+    /// The JWT secret and the access token.
+    Bearer(&'a str, &'a str),
+}
+
+/// An HTTP token (RFC 9110 `tchar`s): what an auth scheme's name is made of.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 enum Guard {
     Pass,
     Stop(ProtocolError),
@@ -350,7 +364,8 @@ impl ServerEngine {
         let Some(route) = self.route(path) else {
             return respond(ProtocolError::new(ProtocolCode::NotFound, messages::NOT_FOUND));
         };
-        let method = request.method.to_ascii_uppercase();
+        // Methods are case-sensitive tokens (RFC 9110 §9.1): `get` is an unknown method.
+        let method = request.method.as_str();
         let (allowed, allow) = match route {
             Route::Session | Route::Context(_) => (method == "GET" || method == "HEAD", "GET, HEAD"),
             Route::Call => (method == "POST", "POST"),
@@ -410,20 +425,52 @@ impl ServerEngine {
             ProtocolError::new(ProtocolCode::Unauthorized, messages::INVALID_TOKEN)
                 .with_details(serde_json::json!({"reason": e.reason()}))
         };
-        if let Some(secret) = &self.config.mwt_secret
-            && let Some(t) = request.header(http::X_MIZAN_TOKEN).map(str::trim).filter(|t| !t.is_empty())
-        {
-            return token::verify(secret, t, TokenKind::Mwt, now_ms, leeway).map(|c| Some(Identity::from_claims(c))).map_err(refuse);
+        let verified = |secret: &str, text: &str, kind| {
+            token::verify(secret, text, kind, now_ms, leeway).map(|c| Some(Identity::from_claims(c))).map_err(refuse)
+        };
+        match self.credential(request) {
+            Credential::None => Ok(host.cloned()),
+            Credential::Ambiguous => Err(refuse(token::TokenError::Ambiguous)),
+            Credential::Mwt(secret, text) => verified(secret, text, TokenKind::Mwt),
+            Credential::Bearer(secret, text) => verified(secret, text, TokenKind::Access),
         }
-        if let Some(secret) = &self.config.jwt_secret
-            && let Some(auth) = request.header("Authorization").map(str::trim)
-            && let Some(t) = auth.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).and_then(|_| auth.get(7..))
-        {
-            return token::verify(secret, t.trim(), TokenKind::Access, now_ms, leeway)
-                .map(|c| Some(Identity::from_claims(c)))
-                .map_err(refuse);
+    }
+
+    /// The token a request authenticates with, if the engine reads one: a non-empty
+    /// `X-Mizan-Token` (with an MWT secret), else `Authorization: Bearer` (with a JWT secret).
+    /// Given more than once — two lines, or a comma-joined line — it is ambiguous.
+    fn credential<'r>(&'r self, request: &'r Request) -> Credential<'r> {
+        let lines = |name: &'r str| request.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        if let Some(secret) = &self.config.mwt_secret {
+            let parts: Vec<&str> = lines(http::X_MIZAN_TOKEN).flat_map(|v| v.split(',')).map(str::trim).collect();
+            match parts.as_slice() {
+                [] | [""] => {}
+                [one] => return Credential::Mwt(secret, one),
+                _ => return Credential::Ambiguous,
+            }
         }
-        Ok(host.cloned())
+        if let Some(secret) = &self.config.jwt_secret {
+            // Credentials are the comma-separated parts that start with a scheme (`Bearer x`,
+            // `Basic y`); a Digest credential's own `, realm=…` parameters do not.
+            let credentials: Vec<(&str, &str)> = lines("Authorization")
+                .flat_map(|v| v.split(','))
+                .filter_map(|part| part.trim().split_once(' ').filter(|(scheme, _)| is_token(scheme)))
+                .collect();
+            let bearer = |c: &&(&str, &str)| c.0.eq_ignore_ascii_case("bearer");
+            match (credentials.iter().filter(bearer).count(), credentials.len()) {
+                (0, _) => {}
+                (1, 1) => return Credential::Bearer(secret, credentials[0].1.trim()),
+                _ => return Credential::Ambiguous,
+            }
+        }
+        Credential::None
+    }
+
+    /// Whether `plan` takes this request's identity from a token header (or refuses the request
+    /// for a bad or ambiguous one) instead of the host's session. A host's CSRF check is about the
+    /// session's ambient credential: it applies exactly when this is false.
+    pub fn reads_token(&self, request: &Request) -> bool {
+        !matches!(self.credential(request), Credential::None)
     }
 
     /// Static guards of every function first (in order), then predicates.
