@@ -1206,9 +1206,49 @@ mod resp {
     }
 }
 
+/// `EVAL put` with the script's arguments: no ticket check and no bound unless given.
+fn redis_put(c: &mut resp::Conn, prefix: &str, key: &str, body: &str, ttl: u64, ticket: Option<u64>, bound: Option<(&str, u32)>, index_keys: &[String]) -> resp::Reply {
+    let (set, max) = bound.map_or((String::new(), "0".to_string()), |(s, m)| (s.to_string(), m.to_string()));
+    let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), key.into(), body.into(), ttl.to_string()];
+    args.extend([ticket.map(|t| t.to_string()).unwrap_or_default(), set, max]);
+    args.extend(index_keys.iter().cloned());
+    c.cmd(&args)
+}
+
+/// Run a purge in steps of `limit` members, as a host does; the purged keys, sorted, and the steps.
+fn redis_purge(c: &mut resp::Conn, prefix: &str, plan: &mizan_kernel::index::PurgePlan, limit: u32) -> (Vec<String>, usize) {
+    let (mut cursor, mut purged, mut steps) = (String::new(), Vec::new(), 0);
+    loop {
+        steps += 1;
+        let reply = c.cmd(&["EVAL", REDIS_PURGE_SCRIPT, "0", &plan_json(plan), prefix, &cursor, &limit.to_string()]);
+        let resp::Reply::Array(parts) = reply else { panic!("{reply:?}") };
+        let [resp::Reply::Bulk(Some(next)), resp::Reply::Array(keys)] = &parts[..] else { panic!("{parts:?}") };
+        purged.extend(keys.iter().map(|k| match k {
+            resp::Reply::Bulk(Some(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        }));
+        if next.is_empty() {
+            break;
+        }
+        cursor = next.clone();
+    }
+    purged.sort();
+    purged.dedup();
+    (purged, steps)
+}
+
+/// Every key but the purge counter and the marks.
+fn redis_data_keys(c: &mut resp::Conn, prefix: &str) -> Vec<String> {
+    c.strings(&["KEYS", "*"]).into_iter().filter(|k| !k.starts_with(&format!("{prefix}mark:")) && *k != format!("{prefix}purges")).collect()
+}
+
+/// The live tests FLUSHALL the one server: one at a time.
+static LIVE_REDIS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn redis_live_scripts_match_the_origin_store() {
     let Ok(addr) = std::env::var("MIZAN_TEST_REDIS") else { return };
+    let _one_at_a_time = LIVE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
     for prefix in ["", "{mizan}:"] {
         let mut c = resp::Conn::connect(&addr);
         assert_eq!(c.cmd(&["FLUSHALL"]), resp::Reply::Status("OK".into()));
@@ -1222,9 +1262,7 @@ fn redis_live_scripts_match_the_origin_store() {
                         let e = keyer.index_entry(&KeyInput { context: context.into(), params: obj(params.clone()), user: who.map(str::to_string), rev });
                         let body = format!("body-{}", entries.len());
                         mem.put(&e.key, &body, &e.index_keys, 600, 0);
-                        let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), e.key.clone(), body, "600".into()];
-                        args.extend(e.index_keys.clone());
-                        assert_eq!(c.cmd(&args), resp::Reply::Int(1));
+                        assert_eq!(redis_put(&mut c, prefix, &e.key, &body, 600, None, None, &e.index_keys), resp::Reply::Int(1));
                         entries.push(e);
                     }
                 }
@@ -1237,10 +1275,14 @@ fn redis_live_scripts_match_the_origin_store() {
             keyer.purge_plan(&[InvalidateEntry::Broad("items".into())]),
             keyer.purge_plan(&[InvalidateEntry::Broad("user".into())]),
         ];
-        for plan in plans {
-            let expect = mem.purge(&plan);
+        for (i, plan) in plans.iter().enumerate() {
+            let expect = mem.purge(plan);
             assert!(!expect.is_empty());
-            assert_eq!(c.strings(&["EVAL", REDIS_PURGE_SCRIPT, "0", &plan_json(&plan), prefix]), expect);
+            // In steps of 7 members (several steps per plan) and of the default size.
+            let limit = if i % 2 == 0 { 7 } else { mizan_kernel::server::redis::DEFAULT_PURGE_BATCH };
+            let (purged, steps) = redis_purge(&mut c, prefix, plan, limit);
+            assert_eq!(purged, expect);
+            assert!(limit > 7 || steps > 1 || expect.len() < 7, "a small limit takes several steps");
             let mut live: Vec<String> = entries.iter().filter(|e| mem.contains(&e.key)).map(|e| format!("{prefix}{}", e.key)).collect();
             live.sort();
             let stored: Vec<String> = c.strings(&["KEYS", &format!("{prefix}ctx:*")]).into_iter().filter(|k| !k.ends_with(":idx")).collect();
@@ -1253,17 +1295,15 @@ fn redis_live_scripts_match_the_origin_store() {
                 assert!(matches!(c.cmd(&["TTL", set.as_str()]), resp::Reply::Int(t) if t > 0 && t <= 600));
             }
         }
-        assert!(c.strings(&["KEYS", "*"]).is_empty(), "nothing left behind");
+        assert!(redis_data_keys(&mut c, prefix).is_empty(), "nothing left behind");
         // A replaced entry leaves its old index sets; a TTL of 0 stores nothing.
         let e = &entries[0];
-        let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), e.key.clone(), "v1".into(), "100".into()];
-        args.extend(e.index_keys.clone());
-        c.cmd(&args);
-        c.cmd(&["EVAL", REDIS_PUT_SCRIPT, "0", prefix, &e.key, "v2", "50", "idx:other"]);
-        assert_eq!(c.strings(&["KEYS", "*"]).len(), 3);
+        redis_put(&mut c, prefix, &e.key, "v1", 100, None, None, &e.index_keys);
+        redis_put(&mut c, prefix, &e.key, "v2", 50, None, None, &["idx:other".to_string()]);
+        assert_eq!(redis_data_keys(&mut c, prefix).len(), 3);
         assert_eq!(c.cmd(&["GET", &format!("{prefix}{}", e.key)]), resp::Reply::Bulk(Some("v2".into())));
-        assert_eq!(c.cmd(&["EVAL", REDIS_PUT_SCRIPT, "0", prefix, "k", "b", "0", "idx:x"]), resp::Reply::Int(0));
-        assert_eq!(c.cmd(&["EVAL", REDIS_PURGE_SCRIPT, "0", r#"{"scopes":[]}"#, prefix]), resp::Reply::Array(vec![]));
+        assert_eq!(redis_put(&mut c, prefix, "k", "b", 0, None, None, &["idx:x".to_string()]), resp::Reply::Int(0));
+        assert_eq!(redis_purge(&mut c, prefix, &Default::default(), 10), (vec![], 1));
         c.cmd(&["FLUSHALL"]);
     }
 }
@@ -1476,4 +1516,175 @@ fn reads_token_says_when_the_session_is_not_used() {
     assert!(e.reads_token(&r().with_header("Authorization", "Bearer junk")));
     assert!(e.reads_token(&r().with_header("X-Mizan-Token", "a").with_header("X-Mizan-Token", "b")));
     assert!(!engine().reads_token(&r().with_header("X-Mizan-Token", &t)), "no MWT secret: not read");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fetch that read before a purge never stores its answer after it (issue 8, item 4), and the
+// public entries of a context are bounded (item 7): the in-memory store and the Redis scripts
+// alike.
+
+#[test]
+fn a_put_that_read_before_a_purge_is_refused() {
+    let e = cached();
+    let mut store = OriginStore::default();
+    let plan = as_fetch(e.plan(&ctx("user", "user_id=5"), Some(&user("5")), NOW)).cache.unwrap();
+    let put = |body: &str| CachePut { key: plan.key.clone(), body: body.into(), index_keys: plan.index_keys.clone(), ttl_seconds: 60, bound: None };
+    // The fetch reads (miss, ticket), runs its functions; meanwhile a mutation purges.
+    let read = store.lookup(&plan.key, 0);
+    assert_eq!(read.body, None);
+    let purge = e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap();
+    store.purge(&purge);
+    assert!(!store.put_entry(&put("old answer"), Some(read.ticket), 1), "the old answer must not outlive the purge");
+    assert_eq!(store.get(&plan.key, 2), None);
+    // A fetch that read after the purge stores.
+    let read = store.lookup(&plan.key, 3);
+    assert!(store.put_entry(&put("new answer"), Some(read.ticket), 3));
+    assert_eq!(store.get(&plan.key, 4).as_deref(), Some("new answer"));
+    // A purge of another context, or of another user, does not fence this entry.
+    let read = store.lookup("other", 5);
+    store.purge(&e.purge_plan(&[InvalidateEntry::Broad("items".into())]).unwrap());
+    store.purge(&e.purge_user_plan("6").unwrap());
+    assert!(store.put_entry(&put("still fine"), Some(read.ticket), 5));
+    // Purging the user fences the user's entries; no ticket stores unconditionally.
+    let read = store.lookup("other", 6);
+    store.purge(&e.purge_user_plan("5").unwrap());
+    assert!(!store.put_entry(&put("x"), Some(read.ticket), 6));
+    assert!(store.put_entry(&put("warm-up"), None, 6));
+    // clear() keeps the marks.
+    let read = store.lookup("other", 7);
+    store.purge(&e.purge_user_plan("5").unwrap());
+    store.clear();
+    assert!(!store.put_entry(&put("x"), Some(read.ticket), 7));
+}
+
+#[test]
+fn forgotten_marks_refuse_old_tickets() {
+    let mut store = OriginStore::default();
+    let early = store.lookup("k", 0).ticket;
+    let plan = |i: usize| mizan_kernel::index::PurgePlan { scopes: vec![mizan_kernel::index::PurgeScope { base: format!("idx:c{i}"), terms: vec![] }] };
+    for i in 0..mizan_kernel::server::origin::MAX_MARKS + 1 {
+        store.purge(&plan(i));
+    }
+    let put = CachePut { key: "k".into(), body: "b".into(), index_keys: vec!["idx:unrelated".into()], ttl_seconds: 60, bound: None };
+    assert!(!store.put_entry(&put, Some(early), 0), "a ticket older than a forgotten mark is refused");
+    let late = store.lookup("k", 0).ticket;
+    assert!(store.put_entry(&put, Some(late), 0));
+}
+
+#[test]
+fn purges_run_in_bounded_steps() {
+    let e = cached();
+    let mut store = OriginStore::default();
+    for page in 0..25 {
+        let c = as_fetch(e.plan(&ctx("items", &format!("page={page}")), Some(&user("1")), NOW)).cache.unwrap();
+        store.put(&c.key, "b", &c.index_keys, 60, 0);
+    }
+    let other = as_fetch(e.plan(&ctx("user", "user_id=1"), Some(&user("1")), NOW)).cache.unwrap();
+    store.put(&other.key, "b", &other.index_keys, 60, 0);
+    let plan = e.purge_plan(&[InvalidateEntry::Broad("items".into())]).unwrap();
+    let mut step = store.purge_step(&plan, None, 10);
+    let (mut purged, mut steps) = (step.purged.len(), 1);
+    while let Some(cursor) = step.cursor.clone() {
+        assert!(step.purged.len() <= 10);
+        step = store.purge_step(&plan, Some(&cursor), 10);
+        purged += step.purged.len();
+        steps += 1;
+    }
+    assert_eq!((purged, steps), (25, 3));
+    assert_eq!(store.len(), 1);
+    // A cursor that is not one restarts the plan (it matches nothing more here).
+    assert_eq!(store.purge_step(&plan, Some("junk"), 10), PurgeStep { purged: vec![], cursor: None });
+}
+
+#[test]
+fn public_entries_are_bounded_per_context() {
+    let e = engine_with(EngineConfig { max_public_entries: 3, ..full_config() });
+    let mut store = OriginStore::default();
+    let public = |page: u32| as_fetch(e.plan(&ctx("items", &format!("page={page}")), None, NOW)).cache.unwrap();
+    let put_of = |c: &CachePlan| CachePut { key: c.key.clone(), body: "b".into(), index_keys: c.index_keys.clone(), ttl_seconds: 60, bound: c.bound.clone() };
+    let first = public(0);
+    let bound = first.bound.clone().expect("an anonymous entry is bounded");
+    assert_eq!(bound.max_entries, 3);
+    assert_eq!(first.index_keys.last(), Some(&bound.set), "the public set is one of its index keys");
+    for page in 0..3 {
+        assert!(store.put_entry(&put_of(&public(page)), None, 0));
+    }
+    assert!(!store.put_entry(&put_of(&public(3)), None, 0), "the context's public entries are full");
+    assert!(store.put_entry(&put_of(&public(1)), None, 0), "replacing one of them is fine");
+    // Other contexts, user entries, and shared contexts of their own are counted apart.
+    let mine = as_fetch(e.plan(&ctx("items", "page=9"), Some(&user("1")), NOW)).cache.unwrap();
+    assert!(mine.bound.is_none());
+    assert!(store.put_entry(&put_of(&mine), None, 0));
+    let shared = as_fetch(e.plan(&ctx("catalog", "q=x"), Some(&user("1")), NOW)).cache.unwrap();
+    assert!(shared.bound.is_some(), "a shared entry has no user: it is public");
+    assert!(store.put_entry(&put_of(&shared), None, 0));
+    // Expired entries leave room.
+    assert!(store.put_entry(&put_of(&public(3)), None, 61_000));
+    // Unbounded when configured so.
+    let free = engine_with(EngineConfig { max_public_entries: 0, ..full_config() });
+    assert!(as_fetch(free.plan(&ctx("items", "page=1"), None, NOW)).cache.unwrap().bound.is_none());
+}
+
+#[test]
+fn pending_purges_merge_and_cover() {
+    let e = cached();
+    let a = e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap();
+    let b = e.purge_user_plan("7").unwrap();
+    let merged = e.merge_purge_plans(&a, &b);
+    assert_eq!(merged.scopes.len(), a.scopes.len() + b.scopes.len());
+    assert_eq!(e.merge_purge_plans(&merged, &a), merged, "each scope once");
+    // covers: user 5's entries and entries without user_id, not user 6's; user 7's anywhere.
+    let keys = |q: &str, who: &str| as_fetch(e.plan(&ctx("user", q), Some(&user(who)), NOW)).cache.unwrap().index_keys;
+    assert!(merged.covers(&keys("user_id=5", "1")));
+    assert!(!merged.covers(&keys("user_id=6", "1")));
+    assert!(merged.covers(&keys("user_id=6", "7")));
+    assert!(!a.covers(&as_fetch(e.plan(&ctx("items", ""), None, NOW)).cache.unwrap().index_keys));
+    // Past the bound: every context, broadly.
+    let mut many = mizan_kernel::index::PurgePlan::default();
+    let mut collapsed = false;
+    for i in 0..=mizan_kernel::index::MAX_PENDING_SCOPES {
+        many = e.merge_purge_plans(&many, &e.purge_user_plan(&format!("u{i}")).unwrap());
+        assert!(many.scopes.len() <= mizan_kernel::index::MAX_PENDING_SCOPES);
+        if many.scopes.len() == e.registry().contexts.len() && many.covers(&keys("user_id=6", "1")) {
+            collapsed = true;
+        }
+    }
+    assert!(collapsed, "past the bound the pending plan is every context, broadly");
+}
+
+#[test]
+fn redis_live_tickets_bounds_and_steps() {
+    let Ok(addr) = std::env::var("MIZAN_TEST_REDIS") else { return };
+    let _one_at_a_time = LIVE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
+    let prefix = "{mizan}:";
+    let mut c = resp::Conn::connect(&addr);
+    c.cmd(&["FLUSHALL"]);
+    let e = engine_with(EngineConfig { max_public_entries: 3, ..full_config() });
+    let ticket = |c: &mut resp::Conn| match c.cmd(&["GET", &format!("{prefix}purges")]) {
+        resp::Reply::Bulk(Some(n)) => n.parse::<u64>().unwrap(),
+        _ => 0,
+    };
+    // A put whose ticket predates a purge of its set is refused; a later one stores.
+    let plan = as_fetch(e.plan(&ctx("user", "user_id=5"), Some(&user("5")), NOW)).cache.unwrap();
+    let t = ticket(&mut c);
+    redis_purge(&mut c, prefix, &e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap(), 256);
+    assert_eq!(redis_put(&mut c, prefix, &plan.key, "old", 60, Some(t), None, &plan.index_keys), resp::Reply::Int(0));
+    let t = ticket(&mut c);
+    assert_eq!(redis_put(&mut c, prefix, &plan.key, "new", 60, Some(t), None, &plan.index_keys), resp::Reply::Int(1));
+    assert!(matches!(c.cmd(&["TTL", &format!("{prefix}mark:{}", plan.index_keys[0])]), resp::Reply::Int(t) if t > 0 && t <= 86_400));
+    // Public entries: three per context, replacements allowed, expired members make room.
+    let public = |page: u32| as_fetch(e.plan(&ctx("items", &format!("page={page}")), None, NOW)).cache.unwrap();
+    for page in 0..3 {
+        let p = public(page);
+        let b = p.bound.clone().unwrap();
+        assert_eq!(redis_put(&mut c, prefix, &p.key, "b", 60, None, Some((&b.set, b.max_entries)), &p.index_keys), resp::Reply::Int(1));
+    }
+    let (p3, p1) = (public(3), public(1));
+    let b = p3.bound.clone().unwrap();
+    assert_eq!(redis_put(&mut c, prefix, &p3.key, "b", 60, None, Some((&b.set, 3)), &p3.index_keys), resp::Reply::Int(0));
+    assert_eq!(redis_put(&mut c, prefix, &p1.key, "b2", 60, None, Some((&b.set, 3)), &p1.index_keys), resp::Reply::Int(1));
+    c.cmd(&["DEL", &format!("{prefix}{}", public(0).key)]); // as if it expired
+    assert_eq!(redis_put(&mut c, prefix, &p3.key, "b", 60, None, Some((&b.set, 3)), &p3.index_keys), resp::Reply::Int(1));
+    assert_eq!(c.cmd(&["SCARD", &format!("{prefix}{}", b.set)]), resp::Reply::Int(3));
+    c.cmd(&["FLUSHALL"]);
 }

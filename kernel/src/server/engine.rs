@@ -33,6 +33,8 @@ use std::fmt;
 
 pub const DEFAULT_BASE_PATH: &str = "/api/mizan";
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Per context, the most entries with no user (anonymous requests, shared contexts) a store holds.
+pub const DEFAULT_MAX_PUBLIC_ENTRIES: u32 = 1000;
 
 /// How an engine is set up. `Default` is the spec's defaults with no cache and no tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,6 +56,10 @@ pub struct EngineConfig {
     pub refresh_ttl_seconds: u64,
     /// Allowed clock skew on `exp`/`nbf`, seconds. 0 unless configured.
     pub token_leeway_seconds: u64,
+    /// Per context, the most public entries (no user: anonymous requests and shared contexts)
+    /// a store holds; a put beyond it stores nothing. 0: unbounded. Anyone can make a public
+    /// entry by varying a query string, so without it an anonymous flood fills the store.
+    pub max_public_entries: u32,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +75,7 @@ impl Default for EngineConfig {
             access_ttl_seconds: token::DEFAULT_ACCESS_TTL_SECONDS,
             refresh_ttl_seconds: token::DEFAULT_REFRESH_TTL_SECONDS,
             token_leeway_seconds: 0,
+            max_public_entries: DEFAULT_MAX_PUBLIC_ENTRIES,
         }
     }
 }
@@ -84,6 +91,7 @@ impl fmt::Debug for EngineConfig {
             .field("mwt_secret", &set(&self.mwt_secret))
             .field("jwt_secret", &set(&self.jwt_secret))
             .field("token_leeway_seconds", &self.token_leeway_seconds)
+            .field("max_public_entries", &self.max_public_entries)
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +152,16 @@ pub struct CachePlan {
     pub key: String,
     pub index_keys: Vec<String>,
     pub ttl_seconds: u64,
+    /// For a public entry: the set whose size bounds it.
+    pub bound: Option<CacheBound>,
+}
+
+/// An entry is stored only while `set` (one of its index keys) holds fewer than `max_entries`
+/// live entries: the bound on a context's public entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheBound {
+    pub set: String,
+    pub max_entries: u32,
 }
 
 /// Fetch a context: on a cache hit serve the stored body, else run every member.
@@ -202,6 +220,7 @@ pub struct CachePut {
     pub body: String,
     pub index_keys: Vec<String>,
     pub ttl_seconds: u64,
+    pub bound: Option<CacheBound>,
 }
 
 /// A finished request: send `response` after running `purge` (so a client's refetch cannot read
@@ -593,9 +612,15 @@ impl ServerEngine {
         let caller = if shared { None } else { identity };
         let user = caller.map(|i| i.subject.clone());
         let privilege = caller.map(Identity::privilege).unwrap_or_default();
+        let public = user.is_none();
         let input = KeyInput { context: context.to_string(), params: params.clone(), user, rev: policy.rev };
-        let entry = keyer.index_entry_for(&input, &privilege);
-        Some(CachePlan { key: entry.key, index_keys: entry.index_keys, ttl_seconds })
+        let mut entry = keyer.index_entry_for(&input, &privilege);
+        let max = self.config.max_public_entries;
+        let bound = (public && max > 0).then(|| CacheBound { set: keyer.public_index(context), max_entries: max });
+        if let Some(b) = &bound {
+            entry.index_keys.push(b.set.clone());
+        }
+        Some(CachePlan { key: entry.key, index_keys: entry.index_keys, ttl_seconds, bound })
     }
 
     fn failure(&self, function: &str, outcome: Outcome) -> Finished {
@@ -727,6 +752,7 @@ impl ServerEngine {
             body: body.clone(),
             index_keys: c.index_keys.clone(),
             ttl_seconds: c.ttl_seconds,
+            bound: c.bound.clone(),
         });
         let mut response = Response::json(200, body);
         if self.keyer.is_some() {
@@ -740,6 +766,22 @@ impl ServerEngine {
         let keyer = self.keyer.as_ref().ok_or_else(|| Error::invalid_argument("no cache secret is configured"))?;
         let contexts: Vec<String> = self.registry.contexts.keys().cloned().collect();
         keyer.purge_user_plan(&contexts, &canonical_subject(user))
+    }
+
+    /// What a host keeps of purges that failed, to retry before its cache serves or stores
+    /// anything they cover (docs/SERVER.md "When a purge fails"): `pending` and `failed`
+    /// together, each scope once; past [`MAX_PENDING_SCOPES`](crate::index::MAX_PENDING_SCOPES)
+    /// scopes, a broad purge of every context instead (a superset, bounded by the registry).
+    pub fn merge_purge_plans(&self, pending: &PurgePlan, failed: &PurgePlan) -> PurgePlan {
+        let mut merged = pending.clone();
+        merged.merge(failed);
+        if merged.scopes.len() > crate::index::MAX_PENDING_SCOPES
+            && let Some(keyer) = &self.keyer
+        {
+            let every: Vec<crate::InvalidateEntry> = self.registry.contexts.keys().map(|c| crate::InvalidateEntry::Broad(c.clone())).collect();
+            return keyer.purge_plan(&every);
+        }
+        merged
     }
 
     /// The plan purging what a JSON list of invalidation entries covers (a webhook, an admin action).
