@@ -1,11 +1,16 @@
-"""How long a broad purge of a large context blocks Redis (docs/SERVER.md "Purging in batches").
+"""An anonymous flood and a broad purge of a large context on Redis (docs/SERVER.md "Bounded
+public entries", "Purging in bounded steps").
 
 Starts a throwaway redis-server on a free port (or uses MIZAN_BENCH_REDIS=host:port, which it
-FLUSHALLs), fills one context with N entries through the kernel's put script (default 60 000,
-1.5 KB bodies: the size of the anonymous flood in issue 8), then purges the whole context with
-the RedisOriginStore and prints the wall time, the number of script runs and the longest single
-command Redis ran (SLOWLOG, which records every command's own duration: while one runs, Redis
-serves nothing else).
+FLUSHALLs). Then:
+
+1. the flood: N anonymous fetches of one context with distinct params (default 60 000, 1.5 KB
+   bodies: issue 8's flood), each put through the kernel's put script as the engine plans it
+   (default bound: 1 000 public entries per context) — how many keys and how much memory remain;
+2. the purge: the same N entries stored without a bound (`max_public_entries=0`), then one
+   broad purge of the context with the RedisOriginStore: the wall time, the number of script
+   runs, and the longest single script run (SLOWLOG records each command's own duration; while
+   one runs, Redis serves nothing else).
 
     .venv/bin/python python-shims/bench_redis_purge.py            # 60 000 entries
     N=10000 .venv/bin/python python-shims/bench_redis_purge.py
@@ -29,11 +34,12 @@ if (REPO / "target" / "mizan-kernel.wasm").is_file():
 import redis  # noqa: E402
 
 from mizan_kernel.origin import RedisOriginStore  # noqa: E402
-from mizan_kernel.server import Engine, Fetch, Request  # noqa: E402
+from mizan_kernel.server import CachePut, Engine, Fetch, Request  # noqa: E402
 
 N = int(os.environ.get("N", "60000"))
 BODY = "x" * 1500
 REGISTRY = {"functions": {"items_list": {"context": "items", "inputs": {"page": "integer"}, "output": "any", "cache": 3600}}}
+SECRET = "bench-cache-secret-of-32-bytes-ok!"
 
 
 def free_port() -> int:
@@ -55,6 +61,23 @@ def start() -> "tuple[subprocess.Popen | None, int]":
     return proc, port
 
 
+def fill(client: "redis.Redis", store: RedisOriginStore, engine: Engine) -> float:
+    """N anonymous fetches of `items` with distinct pages, put as the engine plans them."""
+    t0 = time.perf_counter()
+    pipe = client.pipeline(transaction=False)
+    sha = client.script_load(store.put_script)
+    for i in range(N):
+        plan = engine.plan(Request("GET", "/api/mizan/ctx/items/", f"page={i}"), None)
+        assert isinstance(plan, Fetch) and plan.cache is not None
+        c = plan.cache
+        put = CachePut(c.key, BODY, c.index_keys, c.ttl_seconds, c.bound)
+        pipe.evalsha(sha, 0, *store._put_args(put, None))
+        if i % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     proc, port = start()
     client = redis.Redis(port=port)
@@ -66,45 +89,35 @@ def main() -> None:
             time.sleep(0.02)
     try:
         client.flushall()
-        engine = Engine(REGISTRY, cache_secret="bench-cache-secret-of-32-bytes-ok!")
         store = RedisOriginStore(client, prefix="bench:")
-        t0 = time.perf_counter()
-        pipe = client.pipeline(transaction=False)
-        sha = client.script_load(store.put_script)
-        for i in range(N):
-            plan = engine.plan(Request("GET", "/api/mizan/ctx/items/", f"page={i}"), None)
-            assert isinstance(plan, Fetch) and plan.cache is not None
-            c = plan.cache
-            pipe.evalsha(sha, 0, *store_put_args(store, c.key, BODY, c.ttl_seconds, c.index_keys))
-            if i % 1000 == 999:
-                pipe.execute()
-        pipe.execute()
-        fill = time.perf_counter() - t0
-        used = client.info("memory")["used_memory"]
-        keys = client.dbsize()
+        version = client.info("server")["redis_version"]
+        print(f"redis-server {version}; {N} anonymous fetches of one context, {len(BODY)}-byte bodies")
+        bounded = Engine(REGISTRY, cache_secret=SECRET)
+        took = fill(client, store, bounded)
+        cap = bounded.plan(Request("GET", "/api/mizan/ctx/items/", "page=0"), None).cache.bound.max_entries  # type: ignore[union-attr]
+        print(f"flood, default bound ({cap} public entries per context): "
+              f"{client.dbsize()} keys, {client.info('memory')['used_memory'] / 1e6:.1f} MB after {took:.1f} s")
+        client.flushall()
+        unbounded = Engine(REGISTRY, cache_secret=SECRET, max_public_entries=0)
+        took = fill(client, store, unbounded)
+        keys, used = client.dbsize(), client.info("memory")["used_memory"]
+        print(f"flood, unbounded: {keys} keys, {used / 1e6:.0f} MB after {took:.1f} s")
         client.config_set("slowlog-log-slower-than", 0)
         client.config_set("slowlog-max-len", 1_000_000)
         client.slowlog_reset()
         t0 = time.perf_counter()
-        purged = store.purge(engine.purge_plan(["items"]))
+        purged = store.purge(unbounded.purge_plan(["items"]))
         wall = time.perf_counter() - t0
         log = [e for e in client.slowlog_get(1_000_000) if e["command"].split(b" ")[0].upper() in (b"EVALSHA", b"EVAL")]
         longest = max((e["duration"] for e in log), default=0)
-        left = client.dbsize()
-        print(f"redis-server {client.info('server')['redis_version']}, {N} entries of {len(BODY)} bytes in one context "
-              f"({keys} keys, {used / 1e6:.0f} MB; filled in {fill:.1f} s)")
-        print(f"broad purge: {len(purged)} entries purged in {wall * 1000:.0f} ms wall, {len(log)} script runs, "
-              f"longest single script run (Redis blocked) {longest / 1000:.1f} ms; {left} keys left")
+        left = [k for k in client.keys("bench:*") if not k.startswith((b"bench:mark:", b"bench:purges"))]
+        print(f"broad purge of those {keys} keys: {len(purged)} entries purged in {wall * 1000:.0f} ms wall, {len(log)} script runs, "
+              f"longest single script run (Redis blocked) {longest / 1000:.1f} ms; {len(left)} data keys left")
     finally:
         client.close()
         if proc is not None:
             proc.terminate()
             proc.wait(10)
-
-
-def store_put_args(store: RedisOriginStore, key: str, body: str, ttl: int, index_keys: "list[str]") -> list:
-    """The put script's arguments, as RedisOriginStore.put sends them."""
-    return [store.prefix, key, body, ttl, *index_keys]
 
 
 if __name__ == "__main__":
