@@ -10,14 +10,25 @@ use std::cmp::Ordering;
 /// Numbers keep their digits (serde_json's `arbitrary_precision`); one too large for a double
 /// (`1e400`) is refused, as JSON parsers that read numbers as doubles refuse or mangle it.
 pub fn parse_json(text: &str, what: &str) -> Result<Value> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        Error::invalid_json(format!("{what} is not valid JSON: {e}"))
-            .with_details(serde_json::json!({"line": e.line(), "column": e.column()}))
-    })?;
+    let value = parse_json_unchecked(text, what)?;
     if !all_finite(&value) {
-        return Err(Error::invalid_json(format!("{what} is not valid JSON: a number is out of range")));
+        return Err(out_of_range(what));
     }
     Ok(value)
+}
+
+/// [`parse_json`] without the walk for numbers out of range: for text the kernel writes back
+/// at once with [`write_json`], which reports them (one pass instead of two on a function's
+/// result, the bulk of a response).
+pub fn parse_json_unchecked(text: &str, what: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::invalid_json(format!("{what} is not valid JSON: {e}"))
+            .with_details(serde_json::json!({"line": e.line(), "column": e.column()}))
+    })
+}
+
+pub fn out_of_range(what: &str) -> Error {
+    Error::invalid_json(format!("{what} is not valid JSON: a number is out of range"))
 }
 
 /// Parse JSON bytes from outside (a request body, a function's result), refusing numbers out of
@@ -93,28 +104,32 @@ pub enum NumberForm {
 
 /// Append a number. An integer is its digits as written (JSON allows no leading zeros; `-0` is
 /// `0`), never through a double, so `9007199254740993` and `18446744073709551615` stay exact.
-pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) {
+/// Returns false for a number beyond a double's range (written `null`), which `parse_json`
+/// refuses and `parse_json_unchecked` lets through for the writer to report.
+pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) -> bool {
     let text = n.as_str();
     if is_integer(n) {
         out.push_str(if text == "-0" { "0" } else { text });
-        return;
+        return true;
     }
-    // The caller parsed with `parse_json*`, which refuses numbers beyond a double.
-    let f = n.as_f64().unwrap_or(0.0);
+    let Some(f) = n.as_f64() else {
+        out.push_str("null");
+        return false;
+    };
     match form {
         NumberForm::EcmaScript => out.push_str(ryu_js::Buffer::new().format(f)),
-        NumberForm::Serde => match serde_json::Number::from_f64(f) {
-            Some(n) => out.push_str(n.as_str()),
-            None => out.push_str("null"),
-        },
+        NumberForm::Serde => out.push_str(zmij::Buffer::new().format_finite(f)),
     }
+    true
 }
 
 /// The number in the one spelling [`write_json`] sends (`1E3` and `1000.0` alike are `1000.0`;
 /// integers their digits), so equal inputs are equal values whatever a host's JSON library wrote.
 pub fn normalize_number(n: &serde_json::Number) -> serde_json::Number {
     let mut text = String::new();
-    write_number(&mut text, n, NumberForm::Serde);
+    if !write_number(&mut text, n, NumberForm::Serde) {
+        return n.clone();
+    }
     serde_json::from_str(&text).unwrap_or_else(|_| n.clone())
 }
 
@@ -155,7 +170,9 @@ fn write_canonical(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
-        Value::Number(n) => write_number(out, n, NumberForm::EcmaScript),
+        Value::Number(n) => {
+            write_number(out, n, NumberForm::EcmaScript);
+        }
         scalar => write_scalar(out, scalar),
     }
 }
@@ -173,36 +190,45 @@ fn write_scalar(out: &mut String, value: &Value) {
 /// code-point order (serde_json's map), integers as their digits, other numbers in serde_json's
 /// form of the double, JSON-standard string escaping. Whatever spelling a host's JSON library
 /// used for a number, the bytes out are the same.
-pub fn write_json(out: &mut String, value: &Value) {
+///
+/// Returns false when a number was beyond a double's range (see [`write_number`]).
+pub fn write_json(out: &mut String, value: &Value) -> bool {
     match value {
         Value::Object(map) => write_json_map(out, map),
         Value::Array(items) => {
             out.push('[');
+            let mut finite = true;
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(out, v);
+                finite &= write_json(out, v);
             }
             out.push(']');
+            finite
         }
         Value::Number(n) => write_number(out, n, NumberForm::Serde),
-        scalar => write_scalar(out, scalar),
+        scalar => {
+            write_scalar(out, scalar);
+            true
+        }
     }
 }
 
 /// [`write_json`] of an object.
-pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) {
+pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) -> bool {
     out.push('{');
+    let mut finite = true;
     for (i, (k, v)) in map.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         write_json_string(out, k);
         out.push(':');
-        write_json(out, v);
+        finite &= write_json(out, v);
     }
     out.push('}');
+    finite
 }
 
 /// [`write_json`] into a new string.

@@ -648,7 +648,7 @@ impl ServerEngine {
             Outcome::Ok(text) => text,
             other => return self.failure(&call.function, other),
         };
-        let result: Value = match crate::canon::parse_json(&text, "the result") {
+        let result: Value = match crate::canon::parse_json_unchecked(&text, "the result") {
             Ok(v) => v,
             Err(e) => return Finished::internal(format!("`{}` returned {}", call.function, e.message)),
         };
@@ -665,7 +665,9 @@ impl ServerEngine {
         diagnostics.extend(merges.diagnostics.iter().map(|d| d.message.clone()));
         let mut body = String::with_capacity(text.len() + 64);
         body.push_str("{\"result\":");
-        push_value(&mut body, &result);
+        if !http::push_result(&mut body, &result) {
+            return Finished::internal(format!("`{}` returned {}", call.function, crate::canon::out_of_range("the result").message));
+        }
         if !merges.merges.is_empty() {
             body.push_str(",\"merge\":");
             push_value(&mut body, &merges.merges_json());
@@ -724,7 +726,7 @@ impl ServerEngine {
                 return Finished::internal(format!("finish_fetch: no outcome for member `{}` of `{context}`", f.name));
             };
             match results.swap_remove(i).1 {
-                Outcome::Ok(text) => match crate::canon::parse_json(&text, "the result") {
+                Outcome::Ok(text) => match crate::canon::parse_json_unchecked(&text, "the result") {
                     Ok(v) => values.push((f.name.as_str(), v)),
                     Err(e) => return Finished::internal(format!("`{}` returned {}", f.name, e.message)),
                 },
@@ -744,7 +746,9 @@ impl ServerEngine {
             }
             write_json_string(&mut body, name);
             body.push(':');
-            push_value(&mut body, value);
+            if !http::push_result(&mut body, value) {
+                return Finished::internal(format!("`{name}` returned {}", crate::canon::out_of_range("the result").message));
+            }
         }
         body.push('}');
         let cache_put = cache.map(|c| CachePut {

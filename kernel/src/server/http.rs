@@ -83,6 +83,12 @@ pub(crate) fn push_value(out: &mut String, value: &Value) {
     crate::canon::write_json(out, value);
 }
 
+/// [`push_value`] of a function's result, parsed with `parse_json_unchecked`: false when a
+/// number in it was beyond a double's range.
+pub(crate) fn push_result(out: &mut String, value: &Value) -> bool {
+    crate::canon::write_json(out, value)
+}
+
 pub const CONTENT_TYPE: &str = "Content-Type";
 pub const CACHE_CONTROL: &str = "Cache-Control";
 pub const X_MIZAN_INVALIDATE: &str = "X-Mizan-Invalidate";

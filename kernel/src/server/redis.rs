@@ -191,6 +191,6 @@ mod tests {
     #[test]
     fn the_scripts_carry_the_documented_constants() {
         assert!(REDIS_PURGE_SCRIPT.contains(&format!("or {DEFAULT_PURGE_BATCH} -- DEFAULT_PURGE_BATCH")));
-        assert!(REDIS_PURGE_SCRIPT.contains(&format!("'EX', {MARK_TTL_SECONDS} -- MARK_TTL_SECONDS")));
+        assert!(REDIS_PURGE_SCRIPT.contains(&format!("'EX', {MARK_TTL_SECONDS}) -- MARK_TTL_SECONDS")));
     }
 }
