@@ -24,6 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Optional, Union
 
+from ._extras import need
+
+need("starlette", "fastapi", "mizan_kernel.fastapi")
+need("fastapi", "fastapi", "mizan_kernel.fastapi")
+
 from starlette.requests import ClientDisconnect
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
@@ -111,6 +116,9 @@ def mizan_router(
         route.methods = None
         router.routes.append(route)
     router.mizan = mizan  # type: ignore[attr-defined]
+    # An app that includes the router keeps only its routes: this lets `python -m mizan_kernel ir
+    # main:app` find the functions from the app (mizan_kernel.ir_export).
+    endpoint.mizan = mizan  # type: ignore[attr-defined]
     return router
 
 
