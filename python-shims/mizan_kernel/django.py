@@ -166,6 +166,9 @@ def mizan_urls(
     def view(request: HttpRequest, rest: str = "") -> HttpResponse:
         return serve(request, None)
 
+    # The views carry the app too, so `manage.py export_mizan_ir` finds it once the patterns are
+    # spread into a URLconf (a list spread loses `.mizan`).
+    session_view.mizan = view.mizan = mizan  # type: ignore[attr-defined]
     base = re.escape(mizan.base_path.strip("/"))
     under = f"{base}/" if base else ""
     patterns: Any = _Patterns(
