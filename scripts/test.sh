@@ -2,8 +2,9 @@
 # Every test, on every host: the kernel (unit, vectors, conformance, IR, CLI), the code generator
 # (golden files; tsc, mypy and cargo check of what it writes; `mizan generate` against
 # `npx mizan-generate`), the Rust wasmtime host, Node, headless Chromium and Python, all
-# replaying tests/conformance; then a few seconds of each fuzz target (scripts/fuzz.sh --smoke;
-# installs nightly and cargo-fuzz).
+# replaying tests/conformance; the todo example end to end (examples/todo: both backends,
+# in-memory and Redis origin caches, two users in headless Chromium); then a few seconds of each
+# fuzz target (scripts/fuzz.sh --smoke; installs nightly and cargo-fuzz).
 # Prints one `N passed, N failed` line per suite and a total.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ suite() {
 suite "rust (kernel, CLI, codegen, wasmtime host)" cargo test --workspace --exclude mizan-kernel-component --exclude mizan-codegen-component
 suite "node + chromium (@mizan/kernel-wasm)" bash -c 'cd js-shims && npm test'
 suite "python (mizan_kernel)" .venv/bin/python -m pytest -q python-shims/tests
+suite "todo example (FastAPI + Axum, memory + Redis, chromium)" bash -c '(cd js-shims && npm run --silent build) && cd examples/todo/frontend && npm test'
 suite "fuzz smoke (kernel/fuzz, a few seconds per target)" nice scripts/fuzz.sh --smoke 4
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
