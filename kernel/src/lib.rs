@@ -16,10 +16,10 @@
 //! | [`header`] | §5 | `X-Mizan-Invalidate` format and parse |
 //! | [`merge`] | §6 | merge resolution and application |
 //! | [`manifest`] | §9 | the edge manifest |
+//! | [`protocol_code`] | §8 | the error codes and their statuses (server and client alike) |
 //! | [`server`] | §2.1, §8, §10 | server protocol engine, tokens, origin-cache stores |
 //! | [`store`] | §7 | the reconciled client store (sans-IO) |
 //! | [`session`] | §7 | the client session over the store: requests, waiters, views, the one timer |
-
 //!
 //! Feature `server` (on by default) brings everything only a server needs: the IR and the
 //! registry, cache keys, the reverse index, the manifest, the server engine and tokens. Without
@@ -41,6 +41,7 @@ pub mod manifest;
 pub mod merge;
 #[cfg(feature = "server")]
 pub mod policy;
+pub mod protocol_code;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod session;

@@ -54,8 +54,8 @@ use crate::keyer::PurgePlan;
 use crate::origin::{BoxFuture, MemoryOriginStore, OriginCache};
 use crate::registry::Registry;
 use crate::server::{
-    CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Identity, Outcome, Plan, PredicateCheck, ProtocolCode,
-    ProtocolError, Request, Response, now_ms,
+    CachePlan, CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Identity, Lookup, Outcome, Plan, PredicateCheck,
+    ProtocolCode, ProtocolError, Request, Response, now_ms,
 };
 
 mod code_first;
@@ -152,9 +152,23 @@ impl FnError {
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for FnError {
+    /// An exception whose text is the whole error chain, `outer: cause: root cause` (what the
+    /// host logs at error level; the client gets 500 "Internal server error").
     fn from(e: E) -> Self {
-        FnError::exception(e.to_string())
+        FnError::exception(error_chain(&e))
     }
+}
+
+/// `error: its source: that one's source…`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 // --- the app ------------------------------------------------------------------------------------
@@ -164,6 +178,7 @@ type PredicateFn = Arc<dyn Fn(Ctx) -> BoxFuture<'static, bool> + Send + Sync>;
 type IdentityFn = Arc<dyn Fn(Arc<Parts>) -> BoxFuture<'static, Option<Identity>> + Send + Sync>;
 type RevokedFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 type DiagnosticFn = Arc<dyn Fn(&str) + Send + Sync>;
+type ErrorFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 struct Inner {
     kernel: Kernel,
@@ -175,6 +190,10 @@ struct Inner {
     identity: Option<IdentityFn>,
     revoked: Option<RevokedFn>,
     diagnostic: DiagnosticFn,
+    error: ErrorFn,
+    /// Purges that failed, merged, with a version (docs/SERVER.md "When a purge fails"): retried
+    /// before the cache is used; what they cover is served without the cache until one succeeds.
+    pending: std::sync::Mutex<Option<(PurgePlan, u64)>>,
 }
 
 /// A Mizan app: the engine, the registered functions and predicates, the origin cache.
@@ -196,6 +215,7 @@ pub struct MizanBuilder {
     identity: Option<IdentityFn>,
     revoked: Option<RevokedFn>,
     diagnostic: Option<DiagnosticFn>,
+    error: Option<ErrorFn>,
 }
 
 enum CacheChoice {
@@ -216,6 +236,7 @@ impl Mizan {
             identity: None,
             revoked: None,
             diagnostic: None,
+            error: None,
         }
     }
 }
@@ -251,7 +272,8 @@ impl MizanBuilder {
                     Ok(a) => a,
                     Err(e) => return Outcome::Exception(format!("`{label}`: arguments {args_json} do not fit its Rust type: {e}")),
                 };
-                match catch_unwind(f(args, ctx)).await {
+                // The closure's synchronous part runs inside the caught future too.
+                match catch_unwind(async move { f(args, ctx).await }).await {
                     Ok(Ok(value)) => match serde_json::to_string(&value) {
                         Ok(text) => Outcome::Ok(text),
                         Err(e) => Outcome::Exception(format!("`{label}` returned a value that is not JSON: {e}")),
@@ -275,8 +297,8 @@ impl MizanBuilder {
     {
         let f = Arc::new(f);
         let p: PredicateFn = Arc::new(move |ctx| {
-            let fut = f(ctx);
-            Box::pin(async move { catch_unwind(fut).await.unwrap_or(false) })
+            let f = f.clone();
+            Box::pin(async move { catch_unwind(async move { f(ctx).await }).await.unwrap_or(false) })
         });
         self.predicates.insert(name.into(), p);
         self
@@ -288,7 +310,12 @@ impl MizanBuilder {
     where
         F: Fn(&Parts) -> Option<Identity> + Send + Sync + 'static,
     {
-        self.identity = Some(Arc::new(move |parts: Arc<Parts>| Box::pin(std::future::ready(f(&parts)))));
+        let f = Arc::new(f);
+        // Called inside the future, so a panic in it is caught where the future is polled.
+        self.identity = Some(Arc::new(move |parts: Arc<Parts>| {
+            let f = f.clone();
+            Box::pin(async move { f(&parts) })
+        }));
         self
     }
 
@@ -318,6 +345,17 @@ impl MizanBuilder {
         F: Fn(&str) + Send + Sync + 'static,
     {
         self.diagnostic = Some(Arc::new(f));
+        self
+    }
+
+    /// Where failures go that need someone's attention: a function that failed unexpectedly
+    /// (its error chain, or its panic), an identity callback that panicked, a purge that failed
+    /// (with its plan); default: `tracing::error!`.
+    pub fn on_error<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&str) + Send + Sync + 'static,
+    {
+        self.error = Some(Arc::new(f));
         self
     }
 
@@ -379,8 +417,10 @@ impl MizanBuilder {
         self
     }
 
-    /// Parse the registry, create the engine, check the config. Logs the engine's warnings and
-    /// the public functions without an implementation (calls to them answer 500).
+    /// Parse the registry, create the engine, check the config, log the engine's warnings.
+    /// Fails, naming them, when a public function of the registry has no implementation or an
+    /// implementation is registered under a name the registry lacks (a typo would otherwise be
+    /// a 500 at the first call).
     pub fn build(self) -> Result<Mizan> {
         let kernel = match self.kernel {
             Some(k) => k,
@@ -414,18 +454,26 @@ impl MizanBuilder {
             diagnostic(&w);
         }
         let json = registry.to_json()?;
-        let mut missing: Vec<&String> = json["functions"]
-            .as_object()
-            .into_iter()
-            .flatten()
+        let declared = json["functions"].as_object().cloned().unwrap_or_default();
+        let mut missing: Vec<String> = declared
+            .iter()
             .filter(|(name, f)| !self.functions.contains_key(*name) && !f["private"].as_bool().unwrap_or(false))
-            .map(|(name, _)| name)
+            .map(|(name, _)| format!("`{name}`"))
             .collect();
+        let mut unknown: Vec<String> = self.functions.keys().filter(|n| !declared.contains_key(*n)).map(|n| format!("`{n}`")).collect();
         missing.sort();
+        unknown.sort();
+        let mut problems = Vec::new();
         if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            diagnostic(&format!("no implementation for {} (calls answer 500)", names.join(", ")));
+            problems.push(format!("no implementation for {}", missing.join(", ")));
         }
+        if !unknown.is_empty() {
+            problems.push(format!("{} registered, but the registry has no such function", unknown.join(", ")));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Registration(problems.join("; ")));
+        }
+        let error: ErrorFn = self.error.unwrap_or_else(|| Arc::new(|e: &str| tracing::error!("mizan: {e}")));
         Ok(Mizan {
             inner: Arc::new(Inner {
                 kernel,
@@ -437,6 +485,8 @@ impl MizanBuilder {
                 identity: self.identity,
                 revoked: self.revoked,
                 diagnostic,
+                error,
+                pending: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -511,25 +561,94 @@ impl Mizan {
 
     /// Purge what invalidation entries cover (`["ctx", {"context", "params"?}]`): webhooks,
     /// admin actions. The purged keys; nothing without a cache.
+    /// A failure is returned, and kept like a call's: until a retry succeeds, the entries the
+    /// plan covers are served without the cache.
     pub async fn purge(&self, entries: &Value) -> Result<Vec<String>> {
-        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
-        let plan = self.inner.engine.purge_plan(entries)?;
-        cache.purge(&plan).await
-    }
-
-    /// Purge every origin-cache entry of one user, in every context (GDPR erasure).
-    pub async fn purge_user(&self, user: &str) -> Result<Vec<String>> {
-        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
-        let plan = self.inner.engine.purge_user_plan(user)?;
-        cache.purge(&plan).await
-    }
-
-    async fn run_purge(&self, plan: &PurgePlan) {
-        if let Some(cache) = &self.inner.cache
-            && let Err(e) = cache.purge(plan).await
-        {
-            self.diagnostic(&format!("purge failed: {e}"));
+        if self.inner.cache.is_none() {
+            return Ok(Vec::new());
         }
+        let plan = self.inner.engine.purge_plan(entries)?;
+        self.purge_or_keep(&plan).await
+    }
+
+    /// Purge every origin-cache entry of one user, in every context (GDPR erasure). A failure
+    /// is returned and kept, as [`Mizan::purge`]'s.
+    pub async fn purge_user(&self, user: &str) -> Result<Vec<String>> {
+        if self.inner.cache.is_none() {
+            return Ok(Vec::new());
+        }
+        let plan = self.inner.engine.purge_user_plan(user)?;
+        self.purge_or_keep(&plan).await
+    }
+
+    async fn purge_or_keep(&self, plan: &PurgePlan) -> Result<Vec<String>> {
+        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
+        match cache.purge(plan).await {
+            Ok(purged) => Ok(purged),
+            Err(e) => {
+                self.keep_failed(plan, &e);
+                Err(e)
+            }
+        }
+    }
+
+    fn error(&self, text: &str) {
+        (self.inner.error)(text)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Option<(PurgePlan, u64)>> {
+        self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run a call's purge. A failure is logged with its plan and kept: until a retry succeeds,
+    /// the entries it covers are neither read from nor stored in the cache, so a stale entry
+    /// is never served (docs/SERVER.md "When a purge fails").
+    async fn run_purge(&self, plan: &PurgePlan) {
+        let _ = self.purge_or_keep(plan).await;
+    }
+
+    /// Log a failed purge with its plan and keep it to retry.
+    fn keep_failed(&self, plan: &PurgePlan, e: &Error) {
+        let json = self.inner.kernel.redis_plan_json(plan).unwrap_or_default();
+        self.error(&format!("purge failed: {e}; the entries it covers are served without the cache until a retry succeeds; plan {json}"));
+        let mut pending = self.pending();
+        let merged = match pending.take() {
+            None => (plan.clone(), 1),
+            Some((p, v)) => {
+                let merged = self.inner.engine.merge_purge_plans(&p, plan).unwrap_or_else(|_| {
+                    // The kernel failed (a trap): keep both plans whole, never less.
+                    let mut both = p.clone();
+                    both.scopes.extend(plan.scopes.iter().cloned());
+                    both
+                });
+                (merged, v + 1)
+            }
+        };
+        *pending = Some(merged);
+    }
+
+    /// Retry the pending purges (if any); what they still cover (`None`: nothing pending).
+    async fn settle_pending(&self) -> Option<PurgePlan> {
+        let (plan, version) = self.pending().clone()?;
+        let cache = self.inner.cache.as_ref()?;
+        match cache.purge(&plan).await {
+            Ok(_) => {
+                let mut pending = self.pending();
+                if pending.as_ref().is_some_and(|(_, v)| *v == version) {
+                    *pending = None;
+                    drop(pending);
+                    self.diagnostic("a purge that had failed succeeded on retry; the cache is used again");
+                    return None;
+                }
+                pending.as_ref().map(|(p, _)| p.clone())
+            }
+            Err(_) => Some(plan),
+        }
+    }
+
+    /// Whether a pending (failed) purge covers this entry: then it is served without the cache.
+    fn fenced(&self, pending: Option<&PurgePlan>, cache: &CachePlan) -> bool {
+        pending.is_some_and(|p| self.inner.kernel.purge_covers(p, &cache.index_keys).unwrap_or(true))
     }
 
     /// The host's revocation check on a plan's identity (a JWT `sid`).
@@ -555,10 +674,14 @@ impl Mizan {
     }
 
     async fn run(&self, function: &str, args_json: String, ctx: Ctx) -> Outcome {
-        match self.inner.functions.get(function) {
+        let outcome = match self.inner.functions.get(function) {
             Some(handler) => handler(args_json, ctx).await,
             None => Outcome::Exception(format!("no implementation registered for `{function}`")),
+        };
+        if let Outcome::Exception(text) = &outcome {
+            self.error(&format!("`{function}` failed: {text}"));
         }
+        outcome
     }
 
     /// Serve one request: the response to send, exactly. `parts` is the HTTP request's head
@@ -611,16 +734,26 @@ impl Mizan {
 
     async fn fetch(&self, fetch: FetchPlan, parts: Arc<Parts>) -> Response {
         let engine = &self.inner.engine;
-        let cache = self.inner.cache.as_ref().zip(fetch.cache.as_ref());
-        if let Some((store, plan)) = cache {
+        let mut cache_plan = fetch.cache.clone().filter(|_| self.inner.cache.is_some());
+        let any_pending = self.pending().is_some();
+        if let Some(plan) = &cache_plan
+            && any_pending
+        {
+            let pending = self.settle_pending().await;
+            if self.fenced(pending.as_ref(), plan) {
+                cache_plan = None; // a failed purge covers it: no read, no put
+            }
+        }
+        let mut ticket = None;
+        if let (Some(store), Some(plan)) = (&self.inner.cache, &cache_plan) {
             match store.get(&plan.key).await {
-                Ok(Some(body)) => {
+                Ok(Lookup { body: Some(body), .. }) => {
                     return match engine.finish_fetch(&fetch.context, Some(plan), FetchOutcome::Hit(body)) {
                         Ok(fin) => fin.response,
                         Err(e) => self.internal(e),
                     };
                 }
-                Ok(None) => {}
+                Ok(Lookup { body: None, ticket: t }) => ticket = Some(t),
                 Err(e) => self.diagnostic(&format!("cache read failed (served as a miss): {e}")),
             }
         }
@@ -630,14 +763,18 @@ impl Mizan {
             let outcome = self.run(&m.function, m.args_json, ctx.clone()).await;
             results.push((m.function, outcome));
         }
-        let fin = match engine.finish_fetch(&fetch.context, fetch.cache.as_ref(), FetchOutcome::Results(results)) {
+        let fin = match engine.finish_fetch(&fetch.context, cache_plan.as_ref(), FetchOutcome::Results(results)) {
             Ok(f) => f,
             Err(e) => return self.internal(e),
         };
-        if let (Some(put), Some(store)) = (&fin.cache_put, &self.inner.cache)
-            && let Err(e) = store.put(put).await
-        {
-            self.diagnostic(&format!("cache write failed: {e}"));
+        if let (Some(put), Some(store), Some(plan)) = (&fin.cache_put, &self.inner.cache, &cache_plan) {
+            // A purge may have failed while the members ran.
+            let pending = { self.pending().as_ref().map(|(p, _)| p.clone()) };
+            if !self.fenced(pending.as_ref(), plan)
+                && let Err(e) = store.put(put, ticket).await
+            {
+                self.diagnostic(&format!("cache write failed: {e}"));
+            }
         }
         for d in &fin.diagnostics {
             self.diagnostic(d);
@@ -696,7 +833,15 @@ impl Mizan {
         let request = Request::new(method, uri.path(), uri.query().unwrap_or(""), headers, body);
         let parts = Arc::new(parts);
         let identity = match &self.inner.identity {
-            Some(f) => f(parts.clone()).await,
+            // The app's session lookup is inside the protocol path: a panic in it is the
+            // engine's 500 envelope, like any other failure, never the framework's.
+            Some(f) => match catch_unwind(f(parts.clone())).await {
+                Ok(identity) => identity,
+                Err(panic) => {
+                    self.error(&format!("the identity callback panicked: {panic}"));
+                    return to_axum(self.error_response(ProtocolCode::InternalError, "Internal server error"));
+                }
+            },
             None => None,
         };
         to_axum(self.handle(&request, parts, identity).await)
