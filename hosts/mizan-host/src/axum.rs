@@ -30,6 +30,10 @@
 //! else run every member, `finish_fetch`, store the put). Status, headers and body bytes are the
 //! engine's, sent as they are; the host only runs functions and predicates, checks revoked
 //! sessions and does the I/O.
+//!
+//! The app itself (builder, functions, predicates, the flow) is host-neutral: [`crate::app`];
+//! this module adds what is Axum's — the identity from the request head, the router, reading
+//! the body — and re-exports the app's types under their old paths.
 
 use ::axum::Router;
 use ::axum::body::Body;
@@ -38,257 +42,31 @@ use ::axum::http::request::Parts;
 use ::axum::http::{HeaderName, HeaderValue, StatusCode};
 use ::axum::routing::any;
 use http_body_util::BodyExt;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-use std::collections::HashMap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use crate::error::{Error, Result};
-use crate::kernel::Kernel;
-use crate::keyer::PurgePlan;
-use crate::origin::{BoxFuture, MemoryOriginStore, OriginCache};
-use crate::registry::Registry;
-use crate::server::{
-    CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Identity, Outcome, Plan, PredicateCheck, ProtocolCode,
-    ProtocolError, Request, Response, now_ms,
-};
+use crate::server::{Identity, ProtocolCode, Request, Response};
 
-mod code_first;
-
-// --- what a function sees and returns -----------------------------------------------------------
-
-/// What a function (or a predicate) gets besides its arguments: the effective identity (a
-/// token's, else the session's), the HTTP request's head, and the app (for purges).
-#[derive(Clone)]
-pub struct Ctx {
-    identity: Option<Identity>,
-    parts: Arc<Parts>,
-    mizan: Mizan,
-}
+pub use crate::app::{Ctx, FnError, HostRequest, Mizan, MizanBuilder};
 
 impl Ctx {
-    /// The caller; `None` when anonymous.
-    pub fn identity(&self) -> Option<&Identity> {
-        self.identity.as_ref()
-    }
-
-    /// The caller's subject (user id); `None` when anonymous.
-    pub fn user(&self) -> Option<&str> {
-        self.identity.as_ref().map(|i| i.subject.as_str())
-    }
-
-    /// The request's method, URI, headers and extensions (a session layer's data…).
-    pub fn parts(&self) -> &Parts {
-        &self.parts
-    }
-
-    /// The app: [`Mizan::purge`], [`Mizan::purge_user`], the engine, the registry.
-    pub fn mizan(&self) -> &Mizan {
-        &self.mizan
-    }
-}
-
-/// An error a function returns: a protocol error on purpose (`FnError::not_found("No such
-/// item")` → 404 with that message), or anything else (`?` on any `std::error::Error`) → an
-/// exception: 500 "Internal server error", its text only in the diagnostics.
-#[derive(Debug, Clone)]
-pub struct FnError(Outcome);
-
-impl FnError {
-    /// An error on purpose with this code and message (the envelope and status are the kernel's;
-    /// an `INTERNAL_ERROR`'s message is never sent).
-    pub fn new(code: ProtocolCode, message: impl Into<String>) -> FnError {
-        FnError(Outcome::Error(ProtocolError::new(code, message)))
-    }
-
-    /// With JSON details (e.g. `{"fields": {...}}`).
-    pub fn with_details(self, details: &Value) -> FnError {
-        match self.0 {
-            Outcome::Error(e) => FnError(Outcome::Error(e.with_details(details))),
-            other => FnError(other),
-        }
-    }
-
-    pub fn not_found(message: impl Into<String>) -> FnError {
-        Self::new(ProtocolCode::NotFound, message)
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> FnError {
-        Self::new(ProtocolCode::Forbidden, message)
-    }
-
-    pub fn unauthorized(message: impl Into<String>) -> FnError {
-        Self::new(ProtocolCode::Unauthorized, message)
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> FnError {
-        Self::new(ProtocolCode::BadRequest, message)
-    }
-
-    /// `NOT_IMPLEMENTED` with the kernel's message ("Not implemented").
-    pub fn not_implemented() -> FnError {
-        Self::new(ProtocolCode::NotImplemented, "")
-    }
-
-    /// A 422 `{"fields": fields}` (`fields`: `{"name": ["message", …]}`), "Input validation failed".
-    pub fn validation(fields: Value) -> FnError {
-        Self::new(ProtocolCode::ValidationError, "Input validation failed").with_details(&serde_json::json!({ "fields": fields }))
-    }
-
-    /// An unexpected failure: 500, `text` to the diagnostics only.
-    pub fn exception(text: impl Into<String>) -> FnError {
-        FnError(Outcome::Exception(text.into()))
-    }
-
-    /// The outcome the engine gets.
-    pub fn into_outcome(self) -> Outcome {
-        self.0
-    }
-}
-
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for FnError {
-    fn from(e: E) -> Self {
-        FnError::exception(e.to_string())
-    }
-}
-
-// --- the app ------------------------------------------------------------------------------------
-
-type Handler = Arc<dyn Fn(String, Ctx) -> BoxFuture<'static, Outcome> + Send + Sync>;
-type PredicateFn = Arc<dyn Fn(Ctx) -> BoxFuture<'static, bool> + Send + Sync>;
-type IdentityFn = Arc<dyn Fn(Arc<Parts>) -> BoxFuture<'static, Option<Identity>> + Send + Sync>;
-type RevokedFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-type DiagnosticFn = Arc<dyn Fn(&str) + Send + Sync>;
-
-struct Inner {
-    kernel: Kernel,
-    registry: Registry,
-    engine: Engine,
-    cache: Option<Arc<dyn OriginCache>>,
-    functions: HashMap<String, Handler>,
-    predicates: HashMap<String, PredicateFn>,
-    identity: Option<IdentityFn>,
-    revoked: Option<RevokedFn>,
-    diagnostic: DiagnosticFn,
-}
-
-/// A Mizan app: the engine, the registered functions and predicates, the origin cache.
-/// `Clone + Send + Sync` (an `Arc`). [`Mizan::router`] serves it; [`Mizan::handle`] runs one
-/// request without Axum.
-#[derive(Clone)]
-pub struct Mizan {
-    inner: Arc<Inner>,
-}
-
-/// Settings and registrations for a [`Mizan`] app (see [`Mizan::builder`]).
-pub struct MizanBuilder {
-    kdl: String,
-    kernel: Option<Kernel>,
-    config: EngineConfig,
-    cache: Option<CacheChoice>,
-    functions: HashMap<String, Handler>,
-    predicates: HashMap<String, PredicateFn>,
-    identity: Option<IdentityFn>,
-    revoked: Option<RevokedFn>,
-    diagnostic: Option<DiagnosticFn>,
-}
-
-enum CacheChoice {
-    Memory,
-    Store(Arc<dyn OriginCache>),
-}
-
-impl Mizan {
-    /// Start an app over the registry's KDL IR (what `mizan` emits; `tests/wire/app.kdl`).
-    pub fn builder(registry_kdl: impl Into<String>) -> MizanBuilder {
-        MizanBuilder {
-            kdl: registry_kdl.into(),
-            kernel: None,
-            config: EngineConfig::default(),
-            cache: None,
-            functions: HashMap::new(),
-            predicates: HashMap::new(),
-            identity: None,
-            revoked: None,
-            diagnostic: None,
-        }
+    /// The HTTP request's method, URI, headers and extensions (a session layer's data…); `None`
+    /// when the function was called by another host (the Tauri plugin).
+    pub fn parts(&self) -> Option<&Parts> {
+        self.request::<Parts>()
     }
 }
 
 impl MizanBuilder {
-    /// The kernel to run on (default: `Kernel::new()`).
-    pub fn kernel(mut self, kernel: Kernel) -> Self {
-        self.kernel = Some(kernel);
-        self
-    }
-
-    /// Register the implementation of a function of the registry.
-    ///
-    /// `f(args, ctx)`: `args` is the engine's validated, coerced arguments (declared inputs only)
-    /// deserialized into `A` (`serde_json::Value`, or a `#[derive(Deserialize)]` struct); the
-    /// result `T` is serialized with serde_json. A serialization failure, a deserialization
-    /// failure (the struct does not match the registry) and a panic are exceptions: 500.
-    pub fn function<A, T, F, Fut>(mut self, name: impl Into<String>, f: F) -> Self
-    where
-        A: DeserializeOwned + Send + 'static,
-        T: Serialize + Send + 'static,
-        F: Fn(A, Ctx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<T, FnError>> + Send + 'static,
-    {
-        let name = name.into();
-        let label = name.clone();
-        let f = Arc::new(f);
-        let handler: Handler = Arc::new(move |args_json: String, ctx: Ctx| {
-            let f = f.clone();
-            let label = label.clone();
-            Box::pin(async move {
-                let args: A = match serde_json::from_str(&args_json) {
-                    Ok(a) => a,
-                    Err(e) => return Outcome::Exception(format!("`{label}`: arguments {args_json} do not fit its Rust type: {e}")),
-                };
-                match catch_unwind(f(args, ctx)).await {
-                    Ok(Ok(value)) => match serde_json::to_string(&value) {
-                        Ok(text) => Outcome::Ok(text),
-                        Err(e) => Outcome::Exception(format!("`{label}` returned a value that is not JSON: {e}")),
-                    },
-                    Ok(Err(e)) => e.into_outcome(),
-                    Err(panic) => Outcome::Exception(format!("`{label}` panicked: {panic}")),
-                }
-            })
-        });
-        self.functions.insert(name, handler);
-        self
-    }
-
-    /// Register the predicate `auth="predicate:NAME"` names: `f(ctx)` with the identity to
-    /// judge (`ctx.identity()`, `None` when anonymous) and the request's head. An unknown
-    /// predicate, or one that panics, denies.
-    pub fn predicate<F, Fut>(mut self, name: impl Into<String>, f: F) -> Self
-    where
-        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = bool> + Send + 'static,
-    {
-        let f = Arc::new(f);
-        let p: PredicateFn = Arc::new(move |ctx| {
-            let fut = f(ctx);
-            Box::pin(async move { catch_unwind(fut).await.unwrap_or(false) })
-        });
-        self.predicates.insert(name.into(), p);
-        self
-    }
-
     /// The session identity of a request (a cookie session, a header…); a valid token
     /// (`X-Mizan-Token`, `Authorization: Bearer`, when their secrets are set) replaces it.
     pub fn identity<F>(mut self, f: F) -> Self
     where
         F: Fn(&Parts) -> Option<Identity> + Send + Sync + 'static,
     {
-        self.identity = Some(Arc::new(move |parts: Arc<Parts>| Box::pin(std::future::ready(f(&parts)))));
+        self.identity = Some(Arc::new(move |request: HostRequest| {
+            Box::pin(std::future::ready(request.downcast_ref::<Parts>().and_then(&f)))
+        }));
         self
     }
 
@@ -298,353 +76,21 @@ impl MizanBuilder {
         F: Fn(Arc<Parts>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Option<Identity>> + Send + 'static,
     {
-        self.identity = Some(Arc::new(move |parts| Box::pin(f(parts))));
-        self
-    }
-
-    /// `revoked(session_id)`: a JWT whose `sid` is revoked is answered 401 "Session revoked".
-    pub fn revoked<F>(mut self, f: F) -> Self
-    where
-        F: Fn(&str) -> bool + Send + Sync + 'static,
-    {
-        self.revoked = Some(Arc::new(f));
-        self
-    }
-
-    /// Where diagnostics go (exception texts, unresolvable merges, cache errors…); default:
-    /// `tracing::warn!`.
-    pub fn on_diagnostic<F>(mut self, f: F) -> Self
-    where
-        F: Fn(&str) + Send + Sync + 'static,
-    {
-        self.diagnostic = Some(Arc::new(f));
-        self
-    }
-
-    /// The kernel's in-memory origin store (one per process). Without a
-    /// [`cache_secret`](Self::cache_secret), a random one is made: entries live in this process only.
-    pub fn memory_cache(mut self) -> Self {
-        self.cache = Some(CacheChoice::Memory);
-        self
-    }
-
-    /// An origin-cache store (e.g. `RedisOriginStore`); needs a [`cache_secret`](Self::cache_secret),
-    /// the same on every process sharing the store.
-    pub fn cache(mut self, store: Arc<dyn OriginCache>) -> Self {
-        self.cache = Some(CacheChoice::Store(store));
-        self
-    }
-
-    pub fn cache_secret(mut self, secret: impl Into<String>) -> Self {
-        self.config.cache_secret = Some(secret.into());
-        self
-    }
-
-    /// Verify `X-Mizan-Token` (MWT) with this secret.
-    pub fn mwt_secret(mut self, secret: impl Into<String>) -> Self {
-        self.config.mwt_secret = Some(secret.into());
-        self
-    }
-
-    /// Verify `Authorization: Bearer` (JWT access tokens) with this secret.
-    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
-        self.config.jwt_secret = Some(secret.into());
-        self
-    }
-
-    /// Bytes; default 1 MiB. Oversize bodies are answered 413.
-    pub fn body_limit(mut self, bytes: u32) -> Self {
-        self.config.body_limit = Some(bytes);
-        self
-    }
-
-    /// Default `/api/mizan`.
-    pub fn base_path(mut self, path: impl Into<String>) -> Self {
-        self.config.base_path = Some(path.into());
-        self
-    }
-
-    /// Every other engine setting (TTLs, leeway); the secrets, base path and body limit set
-    /// with the methods above are kept unless set here.
-    pub fn config(mut self, config: EngineConfig) -> Self {
-        let old = std::mem::take(&mut self.config);
-        self.config = EngineConfig {
-            base_path: config.base_path.or(old.base_path),
-            body_limit: config.body_limit.or(old.body_limit),
-            cache_secret: config.cache_secret.or(old.cache_secret),
-            mwt_secret: config.mwt_secret.or(old.mwt_secret),
-            jwt_secret: config.jwt_secret.or(old.jwt_secret),
-            ..config
-        };
-        self
-    }
-
-    /// Parse the registry, create the engine, check the config. Logs the engine's warnings and
-    /// the public functions without an implementation (calls to them answer 500).
-    pub fn build(self) -> Result<Mizan> {
-        let kernel = match self.kernel {
-            Some(k) => k,
-            None => Kernel::new()?,
-        };
-        let mut config = self.config;
-        let cache: Option<Arc<dyn OriginCache>> = match self.cache {
-            None => None,
-            Some(CacheChoice::Memory) => {
-                if config.cache_secret.is_none() {
-                    config.cache_secret = Some(random_secret());
+        let f = Arc::new(f);
+        self.identity = Some(Arc::new(move |request: HostRequest| {
+            let f = f.clone();
+            Box::pin(async move {
+                match request.downcast::<Parts>() {
+                    Ok(parts) => f(parts).await,
+                    Err(_) => None,
                 }
-                Some(Arc::new(MemoryOriginStore::new(&kernel)?))
-            }
-            Some(CacheChoice::Store(store)) => {
-                if config.cache_secret.is_none() {
-                    return Err(Error::Host(
-                        "an origin cache needs cache_secret (the same on every process sharing it)".into(),
-                    ));
-                }
-                Some(store)
-            }
-        };
-        if cache.is_none() {
-            config.cache_secret = None; // no cache: no cache plans, no X-Mizan-Cache, no purges
-        }
-        let registry = Registry::from_kdl(&kernel, &self.kdl)?;
-        let engine = Engine::new(&kernel, &registry, &config)?;
-        let diagnostic: DiagnosticFn = self.diagnostic.unwrap_or_else(|| Arc::new(|d: &str| tracing::warn!("mizan: {d}")));
-        for w in engine.warnings()? {
-            diagnostic(&w);
-        }
-        let json = registry.to_json()?;
-        let mut missing: Vec<&String> = json["functions"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(name, f)| !self.functions.contains_key(*name) && !f["private"].as_bool().unwrap_or(false))
-            .map(|(name, _)| name)
-            .collect();
-        missing.sort();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            diagnostic(&format!("no implementation for {} (calls answer 500)", names.join(", ")));
-        }
-        Ok(Mizan {
-            inner: Arc::new(Inner {
-                kernel,
-                registry,
-                engine,
-                cache,
-                functions: self.functions,
-                predicates: self.predicates,
-                identity: self.identity,
-                revoked: self.revoked,
-                diagnostic,
-            }),
-        })
-    }
-}
-
-/// 32 random bytes as hex, for an in-process cache's secret: the OS's randomness from
-/// `/dev/urandom`, else the keys of std's `RandomState` (which come from it too).
-fn random_secret() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
-    if !from_os {
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(i);
-            chunk.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The 500 sent when the kernel itself failed (a trap twice in a row): the engine's own
-/// envelope and headers, written out.
-fn fallback_internal() -> Response {
-    Response {
-        status: 500,
-        headers: vec![
-            ("Content-Type".into(), "application/json".into()),
-            ("Cache-Control".into(), "no-store".into()),
-        ],
-        body: r#"{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}"#.into(),
+            })
+        }));
+        self
     }
 }
 
 impl Mizan {
-    pub fn kernel(&self) -> &Kernel {
-        &self.inner.kernel
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
-    /// The origin-cache store, if one is configured.
-    pub fn cache(&self) -> Option<&Arc<dyn OriginCache>> {
-        self.inner.cache.as_ref()
-    }
-
-    fn diagnostic(&self, text: &str) {
-        (self.inner.diagnostic)(text)
-    }
-
-    /// An engine failure (a trap): logged, answered 500 in the engine's envelope.
-    fn internal(&self, e: Error) -> Response {
-        self.diagnostic(&format!("kernel failure: {e}"));
-        let err = ProtocolError::new(ProtocolCode::InternalError, "Internal server error");
-        self.inner.engine.error_response(&err).unwrap_or_else(|_| fallback_internal())
-    }
-
-    /// The response for an error the host found itself, in the engine's envelope.
-    pub fn error_response(&self, code: ProtocolCode, message: &str) -> Response {
-        match self.inner.engine.error_response(&ProtocolError::new(code, message)) {
-            Ok(r) => r,
-            Err(e) => self.internal(e),
-        }
-    }
-
-    /// Purge what invalidation entries cover (`["ctx", {"context", "params"?}]`): webhooks,
-    /// admin actions. The purged keys; nothing without a cache.
-    pub async fn purge(&self, entries: &Value) -> Result<Vec<String>> {
-        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
-        let plan = self.inner.engine.purge_plan(entries)?;
-        cache.purge(&plan).await
-    }
-
-    /// Purge every origin-cache entry of one user, in every context (GDPR erasure).
-    pub async fn purge_user(&self, user: &str) -> Result<Vec<String>> {
-        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
-        let plan = self.inner.engine.purge_user_plan(user)?;
-        cache.purge(&plan).await
-    }
-
-    async fn run_purge(&self, plan: &PurgePlan) {
-        if let Some(cache) = &self.inner.cache
-            && let Err(e) = cache.purge(plan).await
-        {
-            self.diagnostic(&format!("purge failed: {e}"));
-        }
-    }
-
-    /// The host's revocation check on a plan's identity (a JWT `sid`).
-    fn revoked(&self, plan: &Plan) -> Option<Response> {
-        let revoked = self.inner.revoked.as_ref()?;
-        let sid = plan.identity()?.session_id.as_deref()?;
-        revoked(sid).then(|| self.error_response(ProtocolCode::Unauthorized, "Session revoked"))
-    }
-
-    async fn answers(&self, check: PredicateCheck, parts: &Arc<Parts>) -> Vec<(String, bool)> {
-        let mut out = Vec::with_capacity(check.predicates.len());
-        for name in check.predicates {
-            let verdict = match self.inner.predicates.get(&name) {
-                Some(p) => p(Ctx { identity: check.identity.clone(), parts: parts.clone(), mizan: self.clone() }).await,
-                None => {
-                    self.diagnostic(&format!("no predicate named {name:?}: denied"));
-                    false
-                }
-            };
-            out.push((name, verdict));
-        }
-        out
-    }
-
-    async fn run(&self, function: &str, args_json: String, ctx: Ctx) -> Outcome {
-        match self.inner.functions.get(function) {
-            Some(handler) => handler(args_json, ctx).await,
-            None => Outcome::Exception(format!("no implementation registered for `{function}`")),
-        }
-    }
-
-    /// Serve one request: the response to send, exactly. `parts` is the HTTP request's head
-    /// (for functions and predicates), `identity` the session's.
-    pub async fn handle(&self, request: &Request, parts: Arc<Parts>, identity: Option<Identity>) -> Response {
-        let engine = &self.inner.engine;
-        let now = now_ms();
-        let mut plan = match engine.plan(request, identity.as_ref(), now, &[]) {
-            Ok(p) => p,
-            Err(e) => return self.internal(e),
-        };
-        if let Plan::Respond(r) = plan {
-            return r;
-        }
-        if let Some(denied) = self.revoked(&plan) {
-            return denied;
-        }
-        if let Plan::CheckPredicates(check) = plan {
-            let answers = self.answers(check, &parts).await;
-            plan = match engine.plan(request, identity.as_ref(), now, &answers) {
-                Ok(p) => p,
-                Err(e) => return self.internal(e),
-            };
-        }
-        match plan {
-            Plan::Respond(r) => r,
-            Plan::CheckPredicates(_) => {
-                self.internal(Error::Host("the engine asked for predicates again after answers".into()))
-            }
-            Plan::Call(call) => self.call(call, parts).await,
-            Plan::Fetch(fetch) => self.fetch(fetch, parts).await,
-        }
-    }
-
-    async fn call(&self, call: CallPlan, parts: Arc<Parts>) -> Response {
-        let ctx = Ctx { identity: call.identity.clone(), parts, mizan: self.clone() };
-        let outcome = self.run(&call.function, call.args_json.clone(), ctx).await;
-        let fin = match self.inner.engine.finish_call(&call, outcome) {
-            Ok(f) => f,
-            Err(e) => return self.internal(e),
-        };
-        if let Some(plan) = &fin.purge {
-            self.run_purge(plan).await; // before the response, so a refetch cannot read a purged entry
-        }
-        for d in &fin.diagnostics {
-            self.diagnostic(d);
-        }
-        fin.response
-    }
-
-    async fn fetch(&self, fetch: FetchPlan, parts: Arc<Parts>) -> Response {
-        let engine = &self.inner.engine;
-        let cache = self.inner.cache.as_ref().zip(fetch.cache.as_ref());
-        if let Some((store, plan)) = cache {
-            match store.get(&plan.key).await {
-                Ok(Some(body)) => {
-                    return match engine.finish_fetch(&fetch.context, Some(plan), FetchOutcome::Hit(body)) {
-                        Ok(fin) => fin.response,
-                        Err(e) => self.internal(e),
-                    };
-                }
-                Ok(None) => {}
-                Err(e) => self.diagnostic(&format!("cache read failed (served as a miss): {e}")),
-            }
-        }
-        let ctx = Ctx { identity: fetch.identity.clone(), parts, mizan: self.clone() };
-        let mut results = Vec::with_capacity(fetch.members.len());
-        for m in fetch.members {
-            let outcome = self.run(&m.function, m.args_json, ctx.clone()).await;
-            results.push((m.function, outcome));
-        }
-        let fin = match engine.finish_fetch(&fetch.context, fetch.cache.as_ref(), FetchOutcome::Results(results)) {
-            Ok(f) => f,
-            Err(e) => return self.internal(e),
-        };
-        if let (Some(put), Some(store)) = (&fin.cache_put, &self.inner.cache)
-            && let Err(e) = store.put(put).await
-        {
-            self.diagnostic(&format!("cache write failed: {e}"));
-        }
-        for d in &fin.diagnostics {
-            self.diagnostic(d);
-        }
-        fin.response
-    }
-
     /// An `axum::Router` serving the protocol at the base path (`/api/mizan`, `/api/mizan/`
     /// and everything under it, every method): merge it into the app's router. Unknown paths
     /// under the base and wrong methods are the engine's 404/405 in the same envelope.
@@ -694,11 +140,8 @@ impl Mizan {
             }
         };
         let request = Request::new(method, uri.path(), uri.query().unwrap_or(""), headers, body);
-        let parts = Arc::new(parts);
-        let identity = match &self.inner.identity {
-            Some(f) => f(parts.clone()).await,
-            None => None,
-        };
+        let parts: HostRequest = Arc::new(parts);
+        let identity = self.identify(parts.clone()).await;
         to_axum(self.handle(&request, parts, identity).await)
     }
 }
@@ -743,31 +186,4 @@ pub fn to_axum(r: Response) -> ::axum::response::Response {
         }
     }
     out
-}
-
-/// A future that turns a panic while polling into `Err(message)`.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-fn catch_unwind<F: Future>(f: F) -> CatchUnwind<F> {
-    CatchUnwind(Box::pin(f))
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = std::result::Result<F::Output, String>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.get_mut().0.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(panic) => {
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into());
-                Poll::Ready(Err(text))
-            }
-        }
-    }
 }

@@ -1,0 +1,258 @@
+//! A Mizan app, host-neutral: the engine, the registered functions and predicates, the origin
+//! cache, and the one request flow every host runs ([`Mizan::handle`]). The Axum integration
+//! (`mizan_host::axum`, feature `axum`) and the Tauri plugin (`tauri-plugin-mizan`) only turn
+//! their request into a [`Request`] (an IPC envelope: [`ipc`]) and send back the [`Response`].
+//!
+//! Per request (docs/SERVER.md "What a host does"): `plan` → (predicates → `plan` again) →
+//! `respond` | `call` (run the function, `finish_call`, run the purge) | `fetch` (read the cache,
+//! else run every member, `finish_fetch`, store the put). Status, headers and body bytes are the
+//! engine's; the host only runs functions and predicates, checks revoked sessions and does the
+//! I/O.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::kernel::Kernel;
+use crate::keyer::PurgePlan;
+use crate::origin::{BoxFuture, OriginCache};
+use crate::registry::Registry;
+use crate::server::{
+    CallPlan, Engine, FetchOutcome, FetchPlan, Identity, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError,
+    Request, Response, now_ms,
+};
+
+mod builder;
+mod code_first;
+mod ctx;
+pub mod ipc;
+mod unwind;
+
+pub use builder::MizanBuilder;
+pub use ctx::{Ctx, FnError, HostRequest};
+pub(crate) use unwind::catch_unwind;
+
+pub(crate) type Handler = Arc<dyn Fn(String, Ctx) -> BoxFuture<'static, Outcome> + Send + Sync>;
+pub(crate) type PredicateFn = Arc<dyn Fn(Ctx) -> BoxFuture<'static, bool> + Send + Sync>;
+pub(crate) type IdentityFn = Arc<dyn Fn(HostRequest) -> BoxFuture<'static, Option<Identity>> + Send + Sync>;
+pub(crate) type RevokedFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type DiagnosticFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) kernel: Kernel,
+    pub(crate) registry: Registry,
+    pub(crate) engine: Engine,
+    pub(crate) cache: Option<Arc<dyn OriginCache>>,
+    pub(crate) functions: HashMap<String, Handler>,
+    pub(crate) predicates: HashMap<String, PredicateFn>,
+    pub(crate) identity: Option<IdentityFn>,
+    pub(crate) revoked: Option<RevokedFn>,
+    pub(crate) diagnostic: DiagnosticFn,
+}
+
+/// A Mizan app: the engine, the registered functions and predicates, the origin cache.
+/// `Clone + Send + Sync` (an `Arc`). [`Mizan::handle`] runs one request; a host serves it
+/// (`Mizan::router` under Axum, `tauri_plugin_mizan::init(mizan)` in a Tauri app).
+#[derive(Clone)]
+pub struct Mizan {
+    pub(crate) inner: Arc<Inner>,
+}
+
+
+/// The 500 sent when the kernel itself failed (a trap twice in a row): the engine's own
+/// envelope and headers, written out.
+fn fallback_internal() -> Response {
+    Response {
+        status: 500,
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("Cache-Control".into(), "no-store".into()),
+        ],
+        body: r#"{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}"#.into(),
+    }
+}
+
+impl Mizan {
+    pub fn kernel(&self) -> &Kernel {
+        &self.inner.kernel
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The origin-cache store, if one is configured.
+    pub fn cache(&self) -> Option<&Arc<dyn OriginCache>> {
+        self.inner.cache.as_ref()
+    }
+
+    pub(crate) fn diagnostic(&self, text: &str) {
+        (self.inner.diagnostic)(text)
+    }
+
+    /// An engine failure (a trap): logged, answered 500 in the engine's envelope.
+    fn internal(&self, e: Error) -> Response {
+        self.diagnostic(&format!("kernel failure: {e}"));
+        let err = ProtocolError::new(ProtocolCode::InternalError, "Internal server error");
+        self.inner.engine.error_response(&err).unwrap_or_else(|_| fallback_internal())
+    }
+
+    /// The response for an error the host found itself, in the engine's envelope.
+    pub fn error_response(&self, code: ProtocolCode, message: &str) -> Response {
+        match self.inner.engine.error_response(&ProtocolError::new(code, message)) {
+            Ok(r) => r,
+            Err(e) => self.internal(e),
+        }
+    }
+
+    /// Purge what invalidation entries cover (`["ctx", {"context", "params"?}]`): webhooks,
+    /// admin actions. The purged keys; nothing without a cache.
+    pub async fn purge(&self, entries: &Value) -> Result<Vec<String>> {
+        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
+        let plan = self.inner.engine.purge_plan(entries)?;
+        cache.purge(&plan).await
+    }
+
+    /// Purge every origin-cache entry of one user, in every context (GDPR erasure).
+    pub async fn purge_user(&self, user: &str) -> Result<Vec<String>> {
+        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
+        let plan = self.inner.engine.purge_user_plan(user)?;
+        cache.purge(&plan).await
+    }
+
+    async fn run_purge(&self, plan: &PurgePlan) {
+        if let Some(cache) = &self.inner.cache
+            && let Err(e) = cache.purge(plan).await
+        {
+            self.diagnostic(&format!("purge failed: {e}"));
+        }
+    }
+
+    /// The host's revocation check on a plan's identity (a JWT `sid`).
+    fn revoked(&self, plan: &Plan) -> Option<Response> {
+        let revoked = self.inner.revoked.as_ref()?;
+        let sid = plan.identity()?.session_id.as_deref()?;
+        revoked(sid).then(|| self.error_response(ProtocolCode::Unauthorized, "Session revoked"))
+    }
+
+    async fn answers(&self, check: PredicateCheck, request: &HostRequest) -> Vec<(String, bool)> {
+        let mut out = Vec::with_capacity(check.predicates.len());
+        for name in check.predicates {
+            let verdict = match self.inner.predicates.get(&name) {
+                Some(p) => p(Ctx { identity: check.identity.clone(), request: request.clone(), mizan: self.clone() }).await,
+                None => {
+                    self.diagnostic(&format!("no predicate named {name:?}: denied"));
+                    false
+                }
+            };
+            out.push((name, verdict));
+        }
+        out
+    }
+
+    async fn run(&self, function: &str, args_json: String, ctx: Ctx) -> Outcome {
+        match self.inner.functions.get(function) {
+            Some(handler) => handler(args_json, ctx).await,
+            None => Outcome::Exception(format!("no implementation registered for `{function}`")),
+        }
+    }
+
+    /// The session identity of a host's request, from the resolver the host set (Axum:
+    /// `MizanBuilder::identity`); `None` without one.
+    pub async fn identify(&self, host_request: HostRequest) -> Option<Identity> {
+        match &self.inner.identity {
+            Some(f) => f(host_request).await,
+            None => None,
+        }
+    }
+
+    /// Serve one request, whatever carried it: the response to send, exactly. `host_request` is
+    /// the host's own request (what [`Ctx::request`] gives functions and predicates), `identity`
+    /// the session's (a valid token in the request replaces it, in the engine).
+    pub async fn handle(&self, request: &Request, host_request: HostRequest, identity: Option<Identity>) -> Response {
+        let engine = &self.inner.engine;
+        let now = now_ms();
+        let mut plan = match engine.plan(request, identity.as_ref(), now, &[]) {
+            Ok(p) => p,
+            Err(e) => return self.internal(e),
+        };
+        if let Plan::Respond(r) = plan {
+            return r;
+        }
+        if let Some(denied) = self.revoked(&plan) {
+            return denied;
+        }
+        if let Plan::CheckPredicates(check) = plan {
+            let answers = self.answers(check, &host_request).await;
+            plan = match engine.plan(request, identity.as_ref(), now, &answers) {
+                Ok(p) => p,
+                Err(e) => return self.internal(e),
+            };
+        }
+        match plan {
+            Plan::Respond(r) => r,
+            Plan::CheckPredicates(_) => {
+                self.internal(Error::Host("the engine asked for predicates again after answers".into()))
+            }
+            Plan::Call(call) => self.call(call, host_request).await,
+            Plan::Fetch(fetch) => self.fetch(fetch, host_request).await,
+        }
+    }
+
+    async fn call(&self, call: CallPlan, request: HostRequest) -> Response {
+        let ctx = Ctx { identity: call.identity.clone(), request, mizan: self.clone() };
+        let outcome = self.run(&call.function, call.args_json.clone(), ctx).await;
+        let fin = match self.inner.engine.finish_call(&call, outcome) {
+            Ok(f) => f,
+            Err(e) => return self.internal(e),
+        };
+        if let Some(plan) = &fin.purge {
+            self.run_purge(plan).await; // before the response, so a refetch cannot read a purged entry
+        }
+        for d in &fin.diagnostics {
+            self.diagnostic(d);
+        }
+        fin.response
+    }
+
+    async fn fetch(&self, fetch: FetchPlan, request: HostRequest) -> Response {
+        let engine = &self.inner.engine;
+        let cache = self.inner.cache.as_ref().zip(fetch.cache.as_ref());
+        if let Some((store, plan)) = cache {
+            match store.get(&plan.key).await {
+                Ok(Some(body)) => {
+                    return match engine.finish_fetch(&fetch.context, Some(plan), FetchOutcome::Hit(body)) {
+                        Ok(fin) => fin.response,
+                        Err(e) => self.internal(e),
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => self.diagnostic(&format!("cache read failed (served as a miss): {e}")),
+            }
+        }
+        let ctx = Ctx { identity: fetch.identity.clone(), request, mizan: self.clone() };
+        let mut results = Vec::with_capacity(fetch.members.len());
+        for m in fetch.members {
+            let outcome = self.run(&m.function, m.args_json, ctx.clone()).await;
+            results.push((m.function, outcome));
+        }
+        let fin = match engine.finish_fetch(&fetch.context, fetch.cache.as_ref(), FetchOutcome::Results(results)) {
+            Ok(f) => f,
+            Err(e) => return self.internal(e),
+        };
+        if let (Some(put), Some(store)) = (&fin.cache_put, &self.inner.cache)
+            && let Err(e) = store.put(put).await
+        {
+            self.diagnostic(&format!("cache write failed: {e}"));
+        }
+        for d in &fin.diagnostics {
+            self.diagnostic(d);
+        }
+        fin.response
+    }
+}
