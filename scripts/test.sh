@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, on every host: the kernel (unit, vectors, conformance, IR, CLI), the Rust
-# wasmtime host, Node, headless Chromium and Python, all replaying tests/conformance.
+# wasmtime host, Node, headless Chromium and Python, all replaying tests/conformance; then the
+# Tauri plugin (mock runtime) and the Tauri example in a real webview (scripts/test-tauri.sh).
 # Prints one `N passed, N failed` line per suite and a total.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ suite() {
 suite "rust (kernel, CLI, wasmtime host)" cargo test --workspace --exclude mizan-kernel-component
 suite "node + chromium (@mizan/kernel-wasm)" bash -c 'cd js-shims && npm test'
 suite "python (mizan_kernel)" .venv/bin/python -m pytest -q python-shims/tests
+suite "tauri (plugin on the mock runtime, the example in a WebKitGTK webview)" ./scripts/test-tauri.sh
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
 echo "suites: $passed passed, $failed failed"
