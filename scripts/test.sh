@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test, on every host: the kernel (unit, vectors, conformance, IR, CLI), the Rust
-# wasmtime host, Node, headless Chromium and Python, all replaying tests/conformance; then the
-# Tauri plugin (mock runtime) and the Tauri example in a real webview (scripts/test-tauri.sh).
+# Every test, on every host: the kernel (unit, vectors, conformance, IR, CLI), the code generator
+# (golden files; tsc, mypy and cargo check of what it writes; `mizan generate` against
+# `npx mizan-generate`), the Rust wasmtime host, Node, headless Chromium and Python, all
+# replaying tests/conformance; then the Tauri plugin (mock runtime) and the Tauri example in a
+# real webview (scripts/test-tauri.sh).
 # Prints one `N passed, N failed` line per suite and a total.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ suite() {
   echo "::: $name"
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
 }
-suite "rust (kernel, CLI, wasmtime host)" cargo test --workspace --exclude mizan-kernel-component
+suite "rust (kernel, CLI, codegen, wasmtime host)" cargo test --workspace --exclude mizan-kernel-component --exclude mizan-codegen-component
 suite "node + chromium (@mizan/kernel-wasm)" bash -c 'cd js-shims && npm test'
 suite "python (mizan_kernel)" .venv/bin/python -m pytest -q python-shims/tests
 suite "tauri (plugin on the mock runtime, the example in a WebKitGTK webview)" ./scripts/test-tauri.sh

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
 import json
 import logging
 import secrets as _secrets
@@ -41,6 +42,8 @@ Predicate = Callable[[Optional[Identity], Any], Union[bool, Awaitable[bool]]]
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, enum.Enum):  # a string enum's member (IR enums) goes out as its value
+        return v.value
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return dataclasses.asdict(v)
     dump = getattr(v, "model_dump", None)  # pydantic v2

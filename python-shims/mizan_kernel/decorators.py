@@ -31,12 +31,19 @@ Types: ``int`` → ``integer``, ``float`` → ``number``, ``str`` → ``string``
 ``map<T>``, ``Any``/no hint/other unions → ``any``, :class:`Upload` → ``upload``; a
 ``TypedDict``, a dataclass or a pydantic model → a named object type with its fields (a field or
 parameter with a default, or a ``NotRequired``/non-total key, is ``required=false``).
+
+String enums (IR version 2): an ``enum.Enum`` subclass whose values are all strings (``class
+OrderStatus(str, Enum)``, ``StrEnum``) → the enum named after the class, its values in definition
+order; a ``Literal["a", "b"]`` of strings bound to a name (``OrderStatus = Literal[…]`` at module
+level, or ``type OrderStatus = Literal[…]``) → the enum of that name. A ``Literal`` of strings
+with no name stays ``string``. Arguments arrive as the strings (the kernel has checked them).
 """
 
 from __future__ import annotations
 
 import contextvars
 import dataclasses
+import enum
 import inspect
 import sys
 import typing
@@ -109,11 +116,26 @@ class TypeBuilder:
 
     def __init__(self) -> None:
         self.types: Dict[str, Dict[str, Any]] = {}
+        self.enums: Dict[str, List[str]] = {}
         self._origins: Dict[str, Any] = {}
+        # Namespaces where the hints being read were written: a `Literal` is named by the global
+        # (or local) it is bound to.
+        self._scopes: List[Mapping[str, Any]] = []
+
+    def scope(self, *namespaces: Mapping[str, Any]) -> "_Scope":
+        """``with builder.scope(globals, locals): builder.ir(hint)``."""
+        return _Scope(self, namespaces)
 
     def ir(self, tp: Any) -> str:
         if tp is inspect.Parameter.empty or tp is Any or tp is object:
             return "any"
+        alias_value = getattr(tp, "__value__", None)  # `type X = …` (TypeAliasType, 3.12)
+        if alias_value is not None and isinstance(getattr(tp, "__name__", None), str) and typing.get_origin(tp) is None:
+            values = _string_literal(alias_value)
+            return self.enum(tp.__name__, values, tp) if values is not None else self.ir(alias_value)
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            values = [m.value for m in tp]
+            return self.enum(tp.__name__, values, tp) if values and all(isinstance(v, str) for v in values) else "any"
         if tp is None or tp is type(None):
             return "null"
         if isinstance(tp, str):  # an unresolved forward reference
@@ -124,6 +146,8 @@ class TypeBuilder:
             return "upload"
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
+        if origin is _ANNOTATED:  # Annotated[T, …] is T
+            return self.ir(args[0])
         if origin is Union or (sys.version_info >= (3, 10) and origin is getattr(__import__("types"), "UnionType", None)):
             rest = [a for a in args if a is not type(None)]
             if len(rest) == 1:
@@ -133,6 +157,10 @@ class TypeBuilder:
                 return "optional<any>"
             return "any"
         if origin is typing.Literal:
+            values = _string_literal(tp)
+            name = self._alias_name(tp) if values is not None else None
+            if name is not None and values is not None:
+                return self.enum(name, values, tp)
             kinds = {type(a) for a in args}
             return _SCALARS.get(kinds.pop(), "any") if len(kinds) == 1 else "any"
         if origin in (list, tuple, set, frozenset) or origin in _abc("Sequence", "MutableSequence", "Set", "Iterable"):
@@ -149,6 +177,25 @@ class TypeBuilder:
             return self.named(tp)
         return "any"
 
+    def enum(self, name: str, values: List[str], origin: Any) -> str:
+        """Register the string enum ``name`` (its values in order); the same origin twice is one
+        enum, two different origins of one name are an error."""
+        seen = self._origins.get(name)
+        if seen is origin or (seen is not None and self.enums.get(name) == values and not isinstance(seen, type)):
+            return name
+        if seen is not None:
+            raise TypeError(f"two different types are named {name!r} ({seen!r} and {origin!r})")
+        self._origins[name] = origin
+        self.enums[name] = list(values)
+        return name
+
+    def _alias_name(self, tp: Any) -> Optional[str]:
+        for namespace in reversed(self._scopes):
+            for name, value in namespace.items():
+                if value is tp:
+                    return name
+        return None
+
     def named(self, cls: type) -> str:
         name = cls.__name__
         seen = self._origins.get(name)
@@ -158,12 +205,23 @@ class TypeBuilder:
             raise TypeError(f"two different types are named {name!r} ({seen!r} and {cls!r})")
         self._origins[name] = cls
         self.types[name] = {}  # placeholder: recursive types refer to the name
+        with self.scope(vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}):
+            self._fields(cls, name)
+        return name
+
+    def _fields(self, cls: type, name: str) -> None:
         fields: Dict[str, Dict[str, Any]] = {}
         if _is_typeddict(cls):
-            hints = typing.get_type_hints(cls, include_extras=False)
+            # With extras, so a `NotRequired[...]`/`Required[...]` key is seen even where the class's
+            # own `__required_keys__` misses it (postponed annotations before Python 3.12).
+            hints = typing.get_type_hints(cls, include_extras=True)
             required = getattr(cls, "__required_keys__", set(hints) if cls.__total__ else set())
             for f, tp in hints.items():
-                fields[f] = self._member(tp, f in required)
+                marker = typing.get_origin(tp)
+                if marker in _NOT_REQUIRED or marker in _REQUIRED:
+                    fields[f] = self._member(typing.get_args(tp)[0], marker in _REQUIRED)
+                else:
+                    fields[f] = self._member(tp, f in required)
         elif dataclasses.is_dataclass(cls):
             hints = typing.get_type_hints(cls)
             for f in dataclasses.fields(cls):
@@ -173,10 +231,46 @@ class TypeBuilder:
             for f, info in cls.model_fields.items():  # type: ignore[attr-defined]
                 fields[info.alias or f] = self._member(info.annotation, info.is_required())
         self.types[name] = {"fields": fields}
-        return name
 
     def _member(self, tp: Any, required: bool) -> Dict[str, Any]:
         return {"type": self.ir(tp), "required": required}
+
+
+class _Scope:
+    def __init__(self, builder: TypeBuilder, namespaces: Tuple[Mapping[str, Any], ...]) -> None:
+        self.builder = builder
+        self.namespaces = namespaces
+
+    def __enter__(self) -> None:
+        self.builder._scopes.extend(self.namespaces)
+
+    def __exit__(self, *exc: Any) -> None:
+        del self.builder._scopes[len(self.builder._scopes) - len(self.namespaces) :]
+
+
+def _typing_forms(name: str) -> Tuple[Any, ...]:
+    """A special form from ``typing`` and from ``typing_extensions`` (when installed)."""
+    forms = [getattr(typing, name, None)]
+    try:
+        import typing_extensions
+
+        forms.append(getattr(typing_extensions, name, None))
+    except ImportError:
+        pass
+    return tuple(f for f in forms if f is not None)
+
+
+_NOT_REQUIRED = _typing_forms("NotRequired")
+_REQUIRED = _typing_forms("Required")
+_ANNOTATED = getattr(typing, "Annotated", None)
+
+
+def _string_literal(tp: Any) -> Optional[List[str]]:
+    """The values of a ``Literal`` of strings, in order (``None`` for anything else)."""
+    if typing.get_origin(tp) is not typing.Literal:
+        return None
+    args = list(typing.get_args(tp))
+    return args if args and all(isinstance(a, str) for a in args) else None
 
 
 def _abc(*names: str) -> Tuple[Any, ...]:
@@ -336,24 +430,28 @@ class Functions:
             sig = inspect.signature(f)
             hints = _hints(f, localns)
             ins: Dict[str, Any] = {}
-            for pname, p in sig.parameters.items():
-                if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                    continue
-                ins[pname] = {"type": tb.ir(hints.get(pname, p.annotation)), "required": p.default is p.empty}
-            if override_inputs:
-                for k, v in override_inputs.items():
-                    ins[k] = {"type": v, "required": True} if isinstance(v, str) else dict(v)
-            e["inputs"] = ins
-            e["output"] = override_output or tb.ir(hints.get("return", sig.return_annotation))
+            with tb.scope(getattr(f, "__globals__", {}), localns):
+                for pname, p in sig.parameters.items():
+                    if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                        continue
+                    ins[pname] = {"type": tb.ir(hints.get(pname, p.annotation)), "required": p.default is p.empty}
+                if override_inputs:
+                    for k, v in override_inputs.items():
+                        ins[k] = {"type": v, "required": True} if isinstance(v, str) else dict(v)
+                e["inputs"] = ins
+                e["output"] = override_output or tb.ir(hints.get("return", sig.return_annotation))
             e["affects"] = [getattr(a, "__name__", a) for a in e["affects"]]
             functions[fname] = e
         self._types = tb
-        return {
-            "version": 1,
+        out: Dict[str, Any] = {
+            "version": 2 if tb.enums else 1,  # enums are IR version 2; version 1 refuses them
             "contexts": {k: dict(v) for k, v in self.contexts.items()},
             "functions": functions,
             "types": tb.types,
         }
+        if tb.enums:
+            out["enums"] = {name: list(values) for name, values in tb.enums.items()}
+        return out
 
     def registry(self) -> Any:
         """The kernel's :class:`~mizan_kernel.Registry` (graph-checked)."""

@@ -96,6 +96,9 @@ def mizan_router(
     if base:
         router.add_route(base, endpoint, methods=_METHODS, include_in_schema=False, name="mizan-base")
     router.mizan = mizan  # type: ignore[attr-defined]
+    # An app that includes the router keeps only its routes: this lets `python -m mizan_kernel ir
+    # main:app` find the functions from the app (mizan_kernel.ir_export).
+    endpoint.mizan = mizan  # type: ignore[attr-defined]
     return router
 
 

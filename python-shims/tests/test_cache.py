@@ -89,6 +89,8 @@ def test_wheel_carries_the_component(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert {"mizan_kernel/__init__.py", "mizan_kernel/py.typed", "mizan_kernel/mizan-kernel.wasm"} <= names
+        # `python -m mizan_kernel ir …` and Django's `manage.py export_mizan_ir`
+        assert {"mizan_kernel/__main__.py", "mizan_kernel/management/commands/export_mizan_ir.py"} <= names
         packaged = zf.read("mizan_kernel/mizan-kernel.wasm")
     built = (REPO / "target" / "mizan-kernel.wasm").read_bytes()
     assert hashlib.sha256(packaged).digest() == hashlib.sha256(built).digest()

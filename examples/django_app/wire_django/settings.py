@@ -7,7 +7,8 @@ SECRET_KEY = "wire-django-secret-key-for-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver", "[::1]"]
 ROOT_URLCONF = "wire_django.urls"
-INSTALLED_APPS: list = []
+# mizan_kernel: for `manage.py export_mizan_ir` (the IR, for `mizan generate`).
+INSTALLED_APPS: list = ["mizan_kernel"]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 DATABASES: dict = {}
 USE_TZ = True

@@ -149,7 +149,7 @@ export interface ClientOptions {
   /** false: no focus/online listeners. */
   listen?: boolean;
   /** A dehydrated payload (default `window.__MIZAN_SSR_DATA__`). */
-  hydrate?: Json;
+  hydrate?: DehydratedState | Json;
   /** Listener and unexpected errors (default reportError). */
   onError?: (error: unknown) => void;
 }
@@ -173,7 +173,8 @@ export interface MizanClient {
   reset(): void;
   start(): Promise<JsonObject>;
   dehydrate(): DehydratedState;
-  hydrate(payload: Json): void;
+  /** A `dehydrate()` result (or its JSON round trip). */
+  hydrate(payload: DehydratedState | Json): void;
   focus(): void;
   online(): void;
   instanceCount(): number;

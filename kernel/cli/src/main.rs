@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::ExitCode;
 
+mod generate;
+
 #[derive(Parser)]
-#[command(name = "mizan", version, about = "Mizan kernel: cache keys, invalidation, merges, IR and manifest")]
+#[command(name = "mizan", version, about = "Mizan kernel: cache keys, invalidation, merges, IR, manifest and client generation")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,6 +73,15 @@ enum Command {
         /// The mutation's result as JSON.
         #[arg(long)]
         result: String,
+    },
+    /// Generate typed clients from the IR as mizan.toml says (docs/CODEGEN.md).
+    Generate {
+        /// The config file; paths in it are relative to its directory.
+        #[arg(long, default_value = "mizan.toml")]
+        config: std::path::PathBuf,
+        /// Write nothing; exit 1 (listing them) when generated files are missing or stale.
+        #[arg(long)]
+        check: bool,
     },
     /// Print the edge manifest.
     Manifest {
@@ -216,6 +227,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let diagnostics: Vec<Value> = res.diagnostics.iter().map(|d| d.to_json()).collect();
             println!("{}", pretty(&json!({"merge": res.merges_json(), "diagnostics": diagnostics})));
         }
+        Command::Generate { config, check } => return generate::run(&config, check),
         Command::Manifest { file, base_url, view_urls } => {
             let (_, r) = load_registry(&file)?;
             let views: BTreeMap<String, Vec<String>> = match view_urls {

@@ -1,6 +1,6 @@
 //! The registry's data model (KERNEL.md §3): functions, contexts, named object types and named
 //! string enums.
-//! Both concrete syntaxes (KDL in `kdl.rs`, JSON in `json.rs`) read into and write out of this.
+//! Both concrete syntaxes (KDL in `kdl/`, JSON in `json.rs`) read into and write out of this.
 
 use crate::canon::{sort_by_utf16, sort_utf16};
 use std::collections::BTreeMap;
