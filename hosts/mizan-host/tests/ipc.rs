@@ -171,3 +171,21 @@ async fn envelopes_that_are_none_of_the_three_are_a_400() {
     let other = over_ipc(&mizan, json!({"op": "fetch", "context": "../../session"}), None).await;
     assert_eq!(other.unwrap_err()["code"], "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn functions_reach_the_apps_state() {
+    struct Greeting(&'static str);
+    let mizan = Mizan::builder(KDL)
+        .state(Greeting("hello"))
+        .state(7_u8)
+        .function("only_admin", |_: Value, ctx: Ctx| async move {
+            Ok(json!([ctx.state::<Greeting>().map(|g| g.0), ctx.state::<u8>(), ctx.state::<u16>()]))
+        })
+        .predicate("is_admin", |ctx: Ctx| async move { ctx.state::<u8>() == Some(&7) })
+        .on_diagnostic(|_| {})
+        .build()
+        .unwrap();
+    let reply = over_ipc(&mizan, json!({"op": "call", "fn": "only_admin"}), Some("1")).await.unwrap();
+    assert_eq!(reply["result"], json!(["hello", 7, null]));
+    assert_eq!(mizan.state::<Greeting>().map(|g| g.0), Some("hello"));
+}

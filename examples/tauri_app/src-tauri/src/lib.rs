@@ -27,10 +27,10 @@ fn sign_out(app: tauri::AppHandle) {
     app.mizan_session().sign_out();
 }
 
-/// The Mizan app over every `#[client]` function linked in, with the kernel's in-memory origin
-/// cache.
+/// The Mizan app over every `#[client]` function linked in, their data, and the kernel's
+/// in-memory origin cache.
 pub fn mizan() -> mizan_host::Result<Mizan> {
-    Mizan::from_code()?.memory_cache().on_diagnostic(|d| eprintln!("mizan: {d}")).build()
+    Mizan::from_code()?.state(todos::Store::default()).memory_cache().on_diagnostic(|d| eprintln!("mizan: {d}")).build()
 }
 
 pub fn run() {

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::unwind::catch_unwind;
-use super::{Ctx, DiagnosticFn, FnError, Handler, IdentityFn, Inner, Mizan, PredicateFn, RevokedFn};
+use super::{Ctx, DiagnosticFn, FnError, Handler, IdentityFn, Inner, Mizan, PredicateFn, RevokedFn, States};
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::origin::{MemoryOriginStore, OriginCache};
@@ -27,6 +27,7 @@ pub struct MizanBuilder {
     pub(crate) identity: Option<IdentityFn>,
     revoked: Option<RevokedFn>,
     diagnostic: Option<DiagnosticFn>,
+    states: States,
 }
 
 enum CacheChoice {
@@ -47,6 +48,7 @@ impl Mizan {
             identity: None,
             revoked: None,
             diagnostic: None,
+            states: States::default(),
         }
     }
 }
@@ -110,6 +112,15 @@ impl MizanBuilder {
             Box::pin(async move { catch_unwind(fut).await.unwrap_or(false) })
         });
         self.predicates.insert(name.into(), p);
+        self
+    }
+
+    /// A value functions and predicates reach with `ctx.state::<T>()` (one per type; a second
+    /// `state` of the same type replaces the first): the app's database pool, its in-memory
+    /// data. Code-first functions are plain `fn`s, so this is how they get the app's state,
+    /// under any host.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(std::any::TypeId::of::<T>(), Arc::new(value));
         self
     }
 
@@ -248,6 +259,7 @@ impl MizanBuilder {
                 identity: self.identity,
                 revoked: self.revoked,
                 diagnostic,
+                states: self.states,
             }),
         })
     }

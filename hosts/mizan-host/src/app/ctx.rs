@@ -38,6 +38,11 @@ impl Ctx {
         self.request.downcast_ref::<T>()
     }
 
+    /// The app's value of type `T` ([`super::MizanBuilder::state`]); `None` when the app has none.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.mizan.state::<T>()
+    }
+
     /// The app: [`Mizan::purge`], [`Mizan::purge_user`], the engine, the registry.
     pub fn mizan(&self) -> &Mizan {
         &self.mizan

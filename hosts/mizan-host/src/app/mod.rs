@@ -38,6 +38,8 @@ pub(crate) type PredicateFn = Arc<dyn Fn(Ctx) -> BoxFuture<'static, bool> + Send
 pub(crate) type IdentityFn = Arc<dyn Fn(HostRequest) -> BoxFuture<'static, Option<Identity>> + Send + Sync>;
 pub(crate) type RevokedFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) type DiagnosticFn = Arc<dyn Fn(&str) + Send + Sync>;
+/// The values of [`MizanBuilder::state`], by type.
+pub(crate) type States = HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
 
 pub(crate) struct Inner {
     pub(crate) kernel: Kernel,
@@ -49,6 +51,7 @@ pub(crate) struct Inner {
     pub(crate) identity: Option<IdentityFn>,
     pub(crate) revoked: Option<RevokedFn>,
     pub(crate) diagnostic: DiagnosticFn,
+    pub(crate) states: States,
 }
 
 /// A Mizan app: the engine, the registered functions and predicates, the origin cache.
@@ -84,6 +87,11 @@ impl Mizan {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The value of type `T` given to [`MizanBuilder::state`], if any.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.states.get(&std::any::TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>())
     }
 
     /// The origin-cache store, if one is configured.
