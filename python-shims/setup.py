@@ -1,8 +1,9 @@
-"""Packaging hook: every build carries the kernel component.
+"""Packaging hook: every build carries the kernel component and the licenses.
 
 `build_py` copies the component (``$MIZAN_KERNEL_WASM``, else ``../target/mizan-kernel.wasm``,
 built by ``scripts/build-component.sh``) into ``mizan_kernel/mizan-kernel.wasm``, so the wheel
-ships the exact bytes every other host loads. Metadata lives in pyproject.toml.
+ships the exact bytes every other host loads. The repository's LICENSE-MIT and LICENSE-APACHE
+are copied next to this file (pyproject's ``license-files``). Metadata lives in pyproject.toml.
 """
 
 import os
@@ -47,4 +48,12 @@ class Sdist(sdist):
         super().run()
 
 
+def sync_licenses() -> None:
+    for name in ("LICENSE-MIT", "LICENSE-APACHE"):
+        src = HERE.parent / name
+        if src.is_file() and (not (HERE / name).is_file() or (HERE / name).read_bytes() != src.read_bytes()):
+            shutil.copyfile(src, HERE / name)
+
+
+sync_licenses()  # before setup(): the license files are read with the metadata
 setup(cmdclass={"build_py": BuildPy, "sdist": Sdist})

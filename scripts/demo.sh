@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build everything and run the kernel on every host, on embedded defaults (no Redis, no network).
+# The per-host kernel demo: build everything and run the kernel on every host (the CLI, Rust,
+# Node, Python), on embedded defaults (no Redis, no network). The README's first command,
+# scripts/run.sh, runs the full-stack todo example instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

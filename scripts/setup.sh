@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the build and the tests need, idempotently: the wasm target, npm packages,
-# the Python virtualenv, and (with --browser / --redis) Debian's chromium and redis-server.
+# Install what the build and the tests need, idempotently: the wasm target, npm packages (the
+# package's and the todo example frontend's), the Python virtualenv, and (with --browser /
+# --redis) Debian's chromium and redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_browser=0; want_redis=0
@@ -13,6 +14,11 @@ done
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1
 if [ ! -x js-shims/node_modules/.bin/jco ] || [ js-shims/package-lock.json -nt js-shims/node_modules/.package-lock.json ]; then
   (cd js-shims && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The todo example's frontend links the package from js-shims (examples/todo/frontend/package.json).
+todo=examples/todo/frontend
+if [ ! -x $todo/node_modules/.bin/vite ] || [ $todo/package-lock.json -nt $todo/node_modules/.package-lock.json ]; then
+  (cd $todo && npm ci --no-audit --no-fund --loglevel=error)
 fi
 apt_packages=()
 [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ] && apt_packages+=(chromium)

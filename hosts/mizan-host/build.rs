@@ -21,6 +21,4 @@ fn main() {
     }
     let path = path.canonicalize().unwrap_or(path);
     println!("cargo:rustc-env=MIZAN_KERNEL_WASM_PATH={}", path.display());
-    let workspace = workspace.canonicalize().unwrap_or(workspace);
-    println!("cargo:rustc-env=MIZAN_HOST_WORKSPACE_DIR={}", workspace.display());
 }

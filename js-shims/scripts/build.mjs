@@ -2,7 +2,8 @@
 // Build dist/ from the one kernel artifact, ../target/mizan-kernel.wasm (the same bytes every host
 // loads): transpile it with jco, patch one string helper of the glue (see PATCHES), and embed the
 // two tiny adapter modules so a browser fetches a single .wasm. Also transpile the code
-// generator's component, ../target/mizan-codegen.wasm, for `npx mizan-generate` (bin/).
+// generator's component, ../target/mizan-codegen.wasm, for `npx mizan-generate` (bin/). Copies
+// ../LICENSE-MIT and ../LICENSE-APACHE into the package.
 //
 //   node scripts/build.mjs            rebuild when the component, jco or this script changed
 //   node scripts/build.mjs --force    rebuild unconditionally
@@ -12,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -79,7 +80,15 @@ const PATCHES = [
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
+// The package carries the repository's licenses (npm packs LICENSE* files by itself).
+async function syncLicenses() {
+  for (const name of ['LICENSE-MIT', 'LICENSE-APACHE']) {
+    if (existsSync(join(repo, name))) await copyFile(join(repo, name), join(pkgDir, name));
+  }
+}
+
 async function main() {
+  await syncLicenses();
   if (!existsSync(componentPath) || !existsSync(codegenPath)) {
     console.log('a component is missing from target/: running scripts/build-component.sh');
     execFileSync(join(repo, 'scripts', 'build-component.sh'), { stdio: 'inherit', cwd: repo });

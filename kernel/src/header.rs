@@ -45,6 +45,20 @@ pub fn format_header(entries: &[InvalidateEntry]) -> Result<String> {
     }
     let mut parts = Vec::with_capacity(entries.len());
     for e in entries {
+        // What the parser refuses must not be sent (found by fuzzing: the context `*` and an
+        // empty param name were formatted as they are).
+        if e.context().is_empty() || e.context() == "*" {
+            return Err(Error::new(
+                ErrorCode::InvalidHeader,
+                format!("an entry's context {:?} cannot be sent: the header has no empty context and reserves `*`", e.context()),
+            ));
+        }
+        if e.params().contains_key("") || e.function() == Some("") {
+            return Err(Error::new(
+                ErrorCode::InvalidHeader,
+                format!("an entry for `{}` has an empty param or function name, which the header cannot carry", e.context()),
+            ));
+        }
         if e.params().len() > MAX_PARAMS_PER_ENTRY {
             return Err(Error::new(
                 ErrorCode::InvalidHeader,

@@ -27,6 +27,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional
 
+from ._extras import need
+
+need("django", "django", "mizan_kernel.django")
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token

@@ -21,6 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Optional, Union
 
+from ._extras import need
+
+need("starlette", "fastapi", "mizan_kernel.fastapi")
+need("fastapi", "fastapi", "mizan_kernel.fastapi")
+
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 

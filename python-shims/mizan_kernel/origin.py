@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from typing import Any, List, Optional, Union
 
+from ._extras import need
 from .server import CachePut, OriginStore, PurgePlan, now_ms, redis_plan_json, redis_purge_script, redis_put_script
 
 
@@ -136,8 +137,7 @@ class RedisOriginStore(OriginCache):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    import redis
-
+                    redis = need("redis", "redis", "RedisOriginStore")
                     if self.url is None:
                         raise RuntimeError("this RedisOriginStore has only an async client; use aget/aput/apurge")
                     self._client = redis.Redis.from_url(self.url)
@@ -146,11 +146,10 @@ class RedisOriginStore(OriginCache):
     @property
     def async_client(self) -> Any:
         if self._async is None:
-            import redis.asyncio
-
+            redis = need("redis.asyncio", "redis", "RedisOriginStore")
             if self.url is None:
                 raise RuntimeError("this RedisOriginStore has only a sync client; use get/put/purge")
-            self._async = redis.asyncio.Redis.from_url(self.url)
+            self._async = redis.Redis.from_url(self.url)
         return self._async
 
     def _evalsha(self, script: str, *args: Any) -> Any:

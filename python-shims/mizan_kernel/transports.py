@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote
 
+from ._extras import need
 from ._jsonio import _json
 
 JSON = Any
@@ -83,11 +84,7 @@ class AsyncTransport:
 
 
 def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("the HTTP transport needs httpx: pip install 'mizan-kernel[client]'") from e
-    return httpx
+    return need("httpx", "client", "the HTTP transport")
 
 
 _NOT_JSON = object()

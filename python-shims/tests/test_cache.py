@@ -92,5 +92,8 @@ def test_wheel_carries_the_component(tmp_path: Path) -> None:
         # `python -m mizan_kernel ir …` and Django's `manage.py export_mizan_ir`
         assert {"mizan_kernel/__main__.py", "mizan_kernel/management/commands/export_mizan_ir.py"} <= names
         packaged = zf.read("mizan_kernel/mizan-kernel.wasm")
+        for name in ("LICENSE-MIT", "LICENSE-APACHE"):
+            (licensed,) = [n for n in names if n.endswith(f".dist-info/licenses/{name}")]
+            assert zf.read(licensed) == (REPO / name).read_bytes()
     built = (REPO / "target" / "mizan-kernel.wasm").read_bytes()
     assert hashlib.sha256(packaged).digest() == hashlib.sha256(built).digest()

@@ -23,8 +23,9 @@
 //! - was written by this code with write-to-temp-then-rename, so no reader sees a partial file.
 //!
 //! The checksum is not a signature: whoever can write the cache directory can run code in the
-//! host — the same trust as for the host's own binary and `target/` directory. The OS temp
-//! directory is shared on Linux, so there the cache directory is per user
+//! host — the same trust as for the host's own binary. The default directory is the user's own
+//! cache directory (`~/.cache/mizan` on Linux). When there is none, the OS temp directory is
+//! used; it is shared on Linux, so there the cache directory is per user
 //! (`mizan-host-cache-<uid>`), created 0700, and used only when it is a real directory owned by
 //! the current user that nobody else can write. Point
 //! `MIZAN_HOST_CACHE_DIR` (or [`CacheConfig::Dir`]) at a directory only the service's user can
@@ -45,16 +46,25 @@ const MAGIC: &[u8; 8] = b"MIZANCW1";
 /// Where the compiled artifact is cached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CacheConfig {
-    /// `$MIZAN_HOST_CACHE_DIR` when set; else `<workspace>/target/mizan-host-cache` when the
-    /// workspace's `target/` exists; else `<temp dir>/mizan-host-cache-<uid>` (private to the
-    /// user). The first directory that can be written is used; when none can, the component is
-    /// compiled in memory.
+    /// `$MIZAN_HOST_CACHE_DIR` when set; else [`CacheConfig::default_dir`] (the user's cache
+    /// directory + `mizan`); else `<temp dir>/mizan-host-cache-<uid>` (private to the user). The
+    /// first directory that can be written is used; when none can, the component is compiled in
+    /// memory.
     #[default]
     Default,
     /// Exactly this directory (created when missing).
     Dir(PathBuf),
     /// Always compile in memory; never read or write a file.
     Disabled,
+}
+
+impl CacheConfig {
+    /// The default cache directory when `$MIZAN_HOST_CACHE_DIR` is unset: the user's cache
+    /// directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS,
+    /// `%LOCALAPPDATA%` on Windows) + `mizan`; `None` when the OS has none for this user.
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::cache_dir().map(|d| d.join("mizan"))
+    }
 }
 
 /// How the component was obtained.
@@ -123,11 +133,7 @@ fn candidate_dirs(config: &CacheConfig) -> Vec<CacheDir> {
             if let Some(dir) = std::env::var_os("MIZAN_HOST_CACHE_DIR").filter(|d| !d.is_empty()) {
                 return vec![chosen(PathBuf::from(dir))];
             }
-            let mut dirs = Vec::new();
-            let target = Path::new(env!("MIZAN_HOST_WORKSPACE_DIR")).join("target");
-            if target.is_dir() {
-                dirs.push(chosen(target.join("mizan-host-cache")));
-            }
+            let mut dirs: Vec<CacheDir> = CacheConfig::default_dir().map(chosen).into_iter().collect();
             dirs.push(CacheDir { path: std::env::temp_dir().join(temp_dir_name()), shared: true });
             dirs
         }

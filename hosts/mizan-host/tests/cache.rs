@@ -47,9 +47,42 @@ fn the_default_cache_is_used_by_kernel_new() {
     let second = Kernel::new().unwrap();
     assert_eq!(second.artifact().source, ArtifactSource::Loaded, "{:?}", second.artifact());
     assert_eq!(second.artifact().path.as_ref(), Some(&path));
-    if std::env::var_os("MIZAN_HOST_CACHE_DIR").is_none() {
-        assert!(path.ends_with(std::path::Path::new("target/mizan-host-cache").join(path.file_name().unwrap())));
+    match std::env::var_os("MIZAN_HOST_CACHE_DIR") {
+        Some(dir) => assert!(path.starts_with(dir)),
+        None => {
+            // The user's cache directory, never the mizan checkout's `target/`.
+            assert!(path.starts_with(CacheConfig::default_dir().unwrap()), "{}", path.display());
+            assert!(!path.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")), "{}", path.display());
+        }
     }
+}
+
+/// `MIZAN_HOST_CACHE_DIR` overrides the default: checked in a child process (the variable is
+/// read when a kernel is built, and changing the environment of this multi-threaded test
+/// process is not sound), which loads the artifact this process copied there.
+#[test]
+fn the_cache_dir_variable_overrides_the_default() {
+    if let Some(dir) = std::env::var_os("MIZAN_HOST_TEST_EXPECT_CACHE_DIR") {
+        let kernel = Kernel::new().unwrap();
+        let path = kernel.artifact().path.clone().expect("a cache file");
+        assert!(path.starts_with(&dir), "{} is not under {}", path.display(), dir.to_string_lossy());
+        assert_eq!(kernel.artifact().source, ArtifactSource::Loaded, "{:?}", kernel.artifact());
+        return;
+    }
+    let here = Kernel::new().unwrap();
+    let artifact = here.artifact().path.clone().expect("a cache file");
+    let dir = temp_cache("env");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&artifact, dir.join(artifact.file_name().unwrap())).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "the_cache_dir_variable_overrides_the_default", "--nocapture"])
+        .env("MIZAN_HOST_CACHE_DIR", &dir)
+        .env("MIZAN_HOST_TEST_EXPECT_CACHE_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! A trap poisons an instance; the host drops it and keeps serving (KERNEL.md §0).
 
-use mizan_host::{Error, Kernel, Registry};
+use mizan_host::{Error, Kernel, Registry, Store};
 use serde_json::{Value, json};
 
 const LIMIT: usize = 4 << 20;
@@ -97,4 +97,23 @@ fn an_instance_that_grew_is_not_returned_to_the_pool() {
     assert_eq!(kernel.stats().traps, 0);
     kernel.stringify(&json!(2)).unwrap();
     assert_eq!(kernel.stats().idle, 1);
+}
+
+#[test]
+fn a_lost_store_says_so_on_every_call() {
+    // A client store holds state no source can rebuild: after a trap it must say so, on every
+    // call, instead of silently starting empty; the kernel itself keeps serving.
+    let kernel = Kernel::builder().memory_limit(LIMIT).build().unwrap();
+    let store = Store::new(&kernel, None).unwrap();
+    let key = store.subscribe("user", &json!({"user_id": 5}), 0).unwrap();
+    assert_trap(store.subscribe("user", &json!({"blob": huge()}), 0));
+    for result in [store.instance_count().map(|_| ()), store.unsubscribe(&key, 0), store.tick(1)] {
+        match result {
+            Err(Error::Trap(msg)) => assert!(msg.contains("its state is lost: create a new one"), "{msg}"),
+            other => panic!("expected the lost-state error, got {other:?}"),
+        }
+    }
+    assert!(store.is_lost());
+    assert_eq!(kernel.stringify(&json!([1])).unwrap(), "[1]");
+    assert_eq!(Store::new(&kernel, None).unwrap().instance_count().unwrap(), 0);
 }

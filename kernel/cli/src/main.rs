@@ -1,7 +1,7 @@
 //! `mizan`: the kernel from the command line. Every subcommand is a thin wrapper over a kernel
 //! call; errors go to stderr with a non-zero exit.
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use mizan_kernel::invalidation::{entries_from_json, entries_to_json};
 use mizan_kernel::keys::{self, KeyInput, Keyer};
 use mizan_kernel::{Error, Registry, canon, header};
@@ -51,14 +51,19 @@ enum Command {
         command: IrCommand,
     },
     /// Resolve what a mutation invalidates; prints the `invalidate` list and the header.
+    #[command(group(ArgGroup::new("scope").required(true).args(["args", "broad"])))]
     Invalidate {
         /// IR file (.kdl, or a JSON registry); `-` reads stdin.
         file: String,
         #[arg(long = "fn")]
         function: String,
-        /// Arguments as a JSON object.
-        #[arg(long, default_value = "{}")]
-        args: String,
+        /// Arguments as a JSON object (they scope the invalidation to the matching instances).
+        #[arg(long)]
+        args: Option<String>,
+        /// Resolve without arguments: every instance of each affected context. Required instead
+        /// of --args, so that a forgotten --args is an error, not a silently broad invalidation.
+        #[arg(long)]
+        broad: bool,
         /// The caller's identity subject (tier-2 scoping).
         #[arg(long)]
         subject: Option<String>,
@@ -205,9 +210,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 print!("{canonical}");
             }
         }
-        Command::Invalidate { file, function, args, subject } => {
+        Command::Invalidate { file, function, args, broad: _, subject } => {
             let (_, r) = load_registry(&file)?;
-            let args = kernel("args", canon::parse_object(&args, "args"))?;
+            let args = kernel("args", canon::parse_object(args.as_deref().unwrap_or("{}"), "args"))?;
             let entries = kernel("invalidate", r.resolve_invalidation(&function, &args, subject.as_deref()))?;
             println!("{}", pretty(&json!({"invalidate": entries_to_json(&entries)})));
             match header::format_header(&entries) {

@@ -102,8 +102,33 @@ fn bad_input_exits_non_zero_with_a_message() {
     let o = mizan(&["ir", "check", "/nonexistent.kdl"]);
     assert_eq!(o.status.code(), Some(2));
     let file = shop();
-    let o = mizan(&["invalidate", &file, "--fn", "ghost"]);
+    let o = mizan(&["invalidate", &file, "--fn", "ghost", "--broad"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not-found"));
     let o = mizan(&["invalidate", &file, "--fn", "post_order", "--args", "{oops"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid-json"));
+}
+
+#[test]
+fn a_json_object_that_is_not_a_registry_is_refused() {
+    let path = std::env::temp_dir().join(format!("mizan-cli-not-a-registry-{}.json", std::process::id()));
+    std::fs::write(&path, r#"{"not":"a registry"}"#).unwrap();
+    let o = mizan(&["ir", "check", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("registry JSON: not: unknown key (a registry has version, contexts, functions, types, enums)"), "{stderr}");
+    std::fs::write(&path, r#"{"version": 1, "functions": {}}"#).unwrap();
+    assert!(stdout(&mizan(&["ir", "check", path.to_str().unwrap()])).contains("ok — 0 functions"));
+}
+
+#[test]
+fn invalidate_needs_args_or_an_explicit_broad() {
+    let file = shop();
+    let o = mizan(&["invalidate", &file, "--fn", "update_profile"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("--args") && stderr.contains("--broad"), "{stderr}");
+    let broad = stdout(&mizan(&["invalidate", &file, "--fn", "update_profile", "--broad"]));
+    assert!(broad.contains("X-Mizan-Invalidate: user, global"), "{broad}");
+    let o = mizan(&["invalidate", &file, "--fn", "update_profile", "--broad", "--args", "{}"]);
+    assert_eq!(o.status.code(), Some(2), "--broad and --args together are refused");
 }

@@ -20,6 +20,9 @@ use crate::canon;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 
+/// The keys of the JSON form's top-level object (all optional).
+const TOP_LEVEL_KEYS: [&str; 5] = ["version", "contexts", "functions", "types", "enums"];
+
 fn bad(path: &str, msg: &str) -> Error {
     Error::invalid_json(format!("registry JSON: {path}: {msg}"))
 }
@@ -161,6 +164,10 @@ impl Registry {
 
     pub fn from_json_value(root: &Value) -> Result<Registry> {
         let root = object(root, "registry")?;
+        // Unknown keys are refused, so that any JSON object is not silently an empty registry.
+        if let Some(key) = root.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
+            return Err(bad(key, &format!("unknown key (a registry has {})", TOP_LEVEL_KEYS.join(", "))));
+        }
         let version = match root.get("version") {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_u64() {
@@ -323,6 +330,8 @@ mod tests {
             r#"{"enums":{"E":"a"}}"#,
             r#"{"enums":{"E":[1]}}"#,
             r#"{"enums":{"E":{"values":"a"}}}"#,
+            r#"{"not":"a registry"}"#,
+            r#"{"functions":{},"function":{"f":{}}}"#,
         ] {
             assert!(Registry::from_json(text).is_err(), "{text}");
         }
