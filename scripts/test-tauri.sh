@@ -20,9 +20,14 @@ if ! command -v tauri-driver >/dev/null; then
   cargo install tauri-driver --locked --quiet
 fi
 
-# The webview's page: the kernel's npm glue (js-shims/dist), then the Vite build into dist/.
+# The webview's page: the kernel's npm glue (js-shims/dist), then the todo example's page built
+# for the Tauri transport (examples/todo/frontend/dist-tauri).
 (cd js-shims && node scripts/build.mjs)
-(cd examples/tauri_app && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+todo=examples/todo/frontend
+if [ ! -x $todo/node_modules/.bin/vite ] || [ $todo/package-lock.json -nt $todo/node_modules/.package-lock.json ]; then
+  (cd $todo && npm ci --no-audit --no-fund --loglevel=error)
+fi
+(cd $todo && npm run --silent build:tauri)
 
 export CARGO_TARGET_DIR="$PWD/target/tauri" MIZAN_REQUIRE_WEBVIEW=1
 cargo test --manifest-path hosts/mizan-tauri/Cargo.toml --workspace

@@ -70,11 +70,16 @@ impl Session {
 }
 
 type IdentityFn<R> = Box<dyn Fn(&Webview<R>) -> Option<Identity> + Send + Sync>;
+type ObserverFn<R> = Box<dyn Fn(&Webview<R>, &Value, &Reply) + Send + Sync>;
 
-/// What the plugin manages: the app and how a request's identity is found.
+/// What `mizan_invoke` answers: the response body, or the bare `{code, message, details?}`.
+pub type Reply = mizan_host::app::ipc::Reply;
+
+/// What the plugin manages: the app, how a request's identity is found, who watches replies.
 struct Served<R: Runtime> {
     mizan: Mizan,
     identity: Option<IdentityFn<R>>,
+    observer: Option<ObserverFn<R>>,
 }
 
 /// The plugin over `mizan` (built with `Mizan::from_code()` or `Mizan::builder(kdl)`), with
@@ -87,11 +92,12 @@ pub fn init<R: Runtime>(mizan: Mizan) -> TauriPlugin<R> {
 pub struct Builder<R: Runtime> {
     mizan: Mizan,
     identity: Option<IdentityFn<R>>,
+    observer: Option<ObserverFn<R>>,
 }
 
 impl<R: Runtime> Builder<R> {
     pub fn new(mizan: Mizan) -> Self {
-        Builder { mizan, identity: None }
+        Builder { mizan, identity: None, observer: None }
     }
 
     /// Find each request's identity from the webview that sent it (e.g. one signed-in user per
@@ -104,8 +110,18 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Called with each envelope and its reply, after the reply is made (metrics, a request
+    /// log, a debugging panel). It sees what the webview sees: no exception text.
+    pub fn on_request<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Webview<R>, &Value, &Reply) + Send + Sync + 'static,
+    {
+        self.observer = Some(Box::new(f));
+        self
+    }
+
     pub fn build(self) -> TauriPlugin<R> {
-        let served = Served { mizan: self.mizan, identity: self.identity };
+        let served = Served { mizan: self.mizan, identity: self.identity, observer: self.observer };
         PluginBuilder::new(PLUGIN_NAME)
             .invoke_handler(tauri::generate_handler![mizan_invoke])
             .setup(move |app, _api| {
@@ -145,11 +161,16 @@ async fn mizan_invoke<R: Runtime>(
     served: State<'_, Served<R>>,
     session: State<'_, Session>,
     envelope: Option<Value>,
-) -> Result<Value, Value> {
+) -> Reply {
     let identity = match &served.identity {
         Some(identify) => identify(&webview),
         None => session.identity(),
     };
-    let host: HostRequest = Arc::new(webview);
-    served.mizan.handle_ipc(&envelope.unwrap_or(Value::Null), host, identity).await
+    let envelope = envelope.unwrap_or(Value::Null);
+    let host: HostRequest = Arc::new(webview.clone());
+    let reply = served.mizan.handle_ipc(&envelope, host, identity).await;
+    if let Some(observe) = &served.observer {
+        observe(&webview, &envelope, &reply);
+    }
+    reply
 }

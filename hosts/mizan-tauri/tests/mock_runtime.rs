@@ -289,8 +289,17 @@ fn guards_pass_for_the_identities_they_name() {
 
 #[test]
 fn functions_see_the_invoking_webview_and_identity_can_come_from_it() {
+    let seen: std::sync::Arc<Mutex<Vec<String>>> = Default::default();
+    let log = seen.clone();
     let plugin = tauri_plugin_mizan::Builder::new(mizan())
         .identity(|webview| (webview.label() == "main").then(|| Identity::user("1")))
+        .on_request(move |webview, envelope, reply| {
+            let outcome = match reply {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e["code"].as_str().unwrap_or("?").to_string(),
+            };
+            log.lock().unwrap().push(format!("{} {} {outcome}", webview.label(), envelope["fn"].as_str().unwrap_or("-")));
+        })
         .build();
     let (app, webview) = app_with(plugin, true);
     assert_eq!(call(&webview, "webview_label", json!({})).unwrap()["result"], "main");
@@ -300,6 +309,11 @@ fn functions_see_the_invoking_webview_and_identity_can_come_from_it() {
     let other = WebviewWindowBuilder::new(&app, "other", Default::default()).build().unwrap();
     assert_eq!(call(&other, "list_one_admin", json!({})), error("FORBIDDEN", "Permission denied"));
     assert_eq!(fetch(&other, "todos", json!({"list_id": 1})), error("UNAUTHORIZED", "Authentication required"));
+    // The observer saw each request, with the webview and the reply.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["main webview_label ok", "main list_one_admin ok", "other list_one_admin FORBIDDEN", "other - UNAUTHORIZED"]
+    );
     // The app reaches the served app (purges from a webhook command, say).
     assert!(app.mizan().registry().to_json().unwrap()["functions"]["todo_list"].is_object());
 }

@@ -1,15 +1,17 @@
-//! The app in a real webview: this crate's binary (the React page of `../dist`, the kernel
-//! component running in WebKitGTK) driven over plain W3C WebDriver through `tauri-driver`
-//! (which runs `WebKitWebDriver`), on a virtual X display (`Xvfb`).
+//! The app in a real webview: this crate's binary — the todo example's React page (built for the
+//! Tauri transport, the kernel component running in WebKitGTK) in two windows, alice's and bob's —
+//! driven over plain W3C WebDriver through `tauri-driver` (which runs `WebKitWebDriver`), on a
+//! virtual X display (`Xvfb`).
 //!
-//! Sign in; add an item to list 1; the item shows, list 1 was fetched exactly once more (its
-//! `todos` instance was invalidated), and list 3 (same context, other params), `lists` and `me`
-//! were not fetched again. A screenshot goes to `target/tauri-app-webview.png`. Then Bob sees
-//! his list and the shared one, not Alice's.
+//! alice adds a todo to her own list: it shows, and of her window's requests (the app's
+//! `request_log`, counted by the plugin's `on_request`) exactly one more is a fetch of `todos`,
+//! none of `shared` or `global`; bob's window makes none. Screenshots of both windows go to
+//! `target/tauri-app-alice.png` and `bob.png`. Then alice adds to the shared list: bob's window
+//! asks for nothing until he refetches, and then shows it; his own list never shows alice's todo.
 //!
 //! Needs `Xvfb`, `tauri-driver` and `WebKitWebDriver` (`scripts/test-tauri.sh` installs them)
-//! and `../dist` (`npm run build`). Without the tools the test says SKIP, unless
-//! `MIZAN_REQUIRE_WEBVIEW=1` (the test script sets it), when it fails.
+//! and the page (`npm run build:tauri` in `examples/todo/frontend`). Without the tools the test
+//! says SKIP, unless `MIZAN_REQUIRE_WEBVIEW=1` (the test script sets it), when it fails.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -103,20 +105,32 @@ impl Driver {
         self.request("POST", &self.session_path("/execute/sync"), Some(json!({"script": script, "args": []})))
     }
 
-    /// The page as the test reads it: who is signed in, each list's items, the request counts.
+    /// The page as the test reads it: who it is for, and each list's state and items.
     fn page(&self) -> Value {
         self.script(
-            r#"const list = (id) => {
-                 const ul = document.getElementById('list-' + id);
-                 if (!ul) return null;
-                 return { fetching: ul.dataset.fetching,
-                          items: [...ul.querySelectorAll('li')].map((li) => li.textContent),
-                          pending: ul.querySelectorAll('li.pending').length };
+            r#"const section = (id) => {
+                 const s = document.getElementById(id);
+                 if (!s) return null;
+                 return { status: s.dataset.status, fetching: s.dataset.fetching,
+                          items: [...s.querySelectorAll('li')].map((li) => li.querySelector('.title')?.textContent),
+                          pending: s.querySelectorAll('li[data-pending="true"]').length };
                };
-               return { whoami: document.getElementById('whoami')?.textContent ?? null,
-                        lists: { 1: list(1), 2: list(2), 3: list(3) },
-                        requests: window.__mizan ? window.__mizan.requests() : null };"#,
+               return { me: document.getElementById('me')?.textContent ?? null,
+                        mine: section('mine'), shared: section('shared') };"#,
         )
+    }
+
+    /// The app's request counts (its `request_log` command).
+    fn request_log(&self) -> Value {
+        let script = "const done = arguments[arguments.length - 1]; \
+                      window.__TAURI_INTERNALS__.invoke('request_log').then(done, (e) => done({ error: String(e) }));";
+        let log = self.request("POST", &self.session_path("/execute/async"), Some(json!({"script": script, "args": []})));
+        assert!(log.get("error").is_none(), "request_log: {log}");
+        log
+    }
+
+    fn switch_to(&self, handle: &str) {
+        self.request("POST", &self.session_path("/window"), Some(json!({"handle": handle})));
     }
 
     /// Poll the page until `done` holds (30 s at most).
@@ -146,17 +160,22 @@ impl Driver {
     }
 }
 
-fn count(page: &Value, name: &str) -> u64 {
-    page["requests"][name].as_u64().unwrap_or(0)
+fn count(log: &Value, name: &str) -> u64 {
+    log[name].as_u64().unwrap_or(0)
 }
 
-fn items(page: &Value, list: u32) -> Vec<String> {
-    page["lists"][list.to_string()]["items"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+fn items(page: &Value, list: &str) -> Vec<String> {
+    page[list]["items"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
 }
 
-fn settled(page: &Value, list: u32) -> bool {
-    let l = &page["lists"][list.to_string()];
-    l["fetching"] == "false" && l["pending"] == 0 && !items(page, list).is_empty()
+/// Loaded, not fetching, nothing optimistic left.
+fn settled(page: &Value, list: &str) -> bool {
+    let l = &page[list];
+    l["status"] == "success" && l["fetching"] == "false" && l["pending"] == 0
+}
+
+fn screenshot_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target").join(name).components().collect()
 }
 
 #[test]
@@ -189,43 +208,65 @@ fn a_mutation_refreshes_the_list_it_affects_and_nothing_else() {
     let session = created["value"]["sessionId"].take();
     let driver = Driver { agent, base, session: session.as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string() };
 
-    driver.wait_for("the kernel to load and `me` to answer", |p| p["whoami"] == "Not signed in");
-    driver.click("#sign-in-1");
-    let before = driver.wait_for("Alice's lists", |p| p["whoami"] == "Signed in as Alice" && settled(p, 1) && settled(p, 3));
-    assert!(before["lists"]["2"].is_null(), "Alice sees Bob's list: {before}");
-    assert_eq!(items(&before, 1), ["Buy milk"]);
-
-    driver.type_into("#new-1", "Walk the dog");
-    driver.click("#add-1");
-    let after = driver.wait_for("the new item, confirmed", |p| {
-        settled(p, 1) && items(p, 1).iter().filter(|t| *t == "Walk the dog").count() == 1 && count(p, "fetch todos?list_id=1") > count(&before, "fetch todos?list_id=1")
-    });
-    // Anything still in flight would show now.
-    std::thread::sleep(Duration::from_millis(500));
-    let after_wait = driver.page();
-    assert_eq!(after_wait["requests"], after["requests"], "requests after the page settled");
-    assert_eq!(items(&after, 1), ["Buy milk", "Walk the dog"]);
-    for (name, more) in [
-        ("call add_todo", 1),
-        ("fetch todos?list_id=1", 1), // the affected instance: refetched once
-        ("fetch todos?list_id=3", 0), // same context, other params: untouched
-        ("fetch lists", 0),
-        ("fetch me", 0),
-    ] {
-        assert_eq!(count(&after, name), count(&before, name) + more, "{name}: before {}, after {}", before["requests"], after["requests"]);
+    // The two windows, by the user their page says it is for (the plugin's identity per window).
+    let start = Instant::now();
+    let handles = loop {
+        let handles = driver.request("GET", &driver.session_path("/window/handles"), None);
+        if handles.as_array().is_some_and(|h| h.len() == 2) || start.elapsed() > Duration::from_secs(20) {
+            break handles;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let handles: Vec<String> = handles.as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()).collect();
+    assert_eq!(handles.len(), 2, "two windows: {handles:?}");
+    let mut windows = std::collections::BTreeMap::new();
+    for handle in &handles {
+        driver.switch_to(handle);
+        let page = driver.wait_for("the page to load", |p| p["me"].is_string() && settled(p, "mine") && settled(p, "shared"));
+        windows.insert(page["me"].as_str().unwrap().to_string(), handle.clone());
     }
-    assert_eq!(items(&after, 3), items(&before, 3));
+    let (alice, bob) = (&windows["alice"], &windows["bob"]);
 
-    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/tauri-app-webview.png");
-    let shot: PathBuf = shot.components().collect();
-    driver.screenshot(&shot);
-    eprintln!("screenshot: {}", shot.display());
+    // alice adds to her own list.
+    driver.switch_to(alice);
+    let before = driver.request_log();
+    driver.type_into("#mine form.add input[name=title]", "Walk the dog");
+    driver.click("#mine form.add button");
+    let page = driver.wait_for("alice's new todo, confirmed", |p| {
+        settled(p, "mine") && items(p, "mine").iter().filter(|t| *t == "Walk the dog").count() == 1
+    });
+    // The refetch is done once the list is settled; anything else in flight shows by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let after = driver.request_log();
+    for (name, more) in [
+        ("alice call add_todo", 1),
+        ("alice fetch todos", 1), // the context add_todo affects: refetched once
+        ("alice fetch shared", 0),
+        ("alice fetch global", 0),
+    ] {
+        assert_eq!(count(&after, name), count(&before, name) + more, "{name}: before {before}, after {after}");
+    }
+    let bobs = |log: &Value| -> Vec<(String, u64)> {
+        log.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("bob ")).map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    };
+    assert_eq!(bobs(&after), bobs(&before), "bob's window asked for something");
+    assert!(items(&page, "mine").contains(&"Walk the dog".to_string()));
+    driver.screenshot(&screenshot_path("tauri-app-alice.png"));
 
-    // Identity is the app's: Bob sees his list and the shared one, not Alice's.
-    driver.click("#sign-in-2");
-    let bob = driver.wait_for("Bob's lists", |p| p["whoami"] == "Signed in as Bob" && settled(p, 2) && settled(p, 3));
-    assert!(bob["lists"]["1"].is_null(), "Bob sees Alice's list: {bob}");
-    assert_eq!(items(&bob, 2), ["Fix the bike"]);
+    // alice adds to the shared list; bob's window learns of it when it refetches.
+    driver.type_into("#shared form.add input[name=title]", "Book the hotel");
+    driver.click("#shared form.add button");
+    driver.wait_for("alice's shared todo", |p| settled(p, "shared") && items(p, "shared").contains(&"Book the hotel".to_string()));
+    driver.switch_to(bob);
+    let page = driver.page();
+    assert!(!items(&page, "shared").contains(&"Book the hotel".to_string()), "nothing is pushed: {page}");
+    assert_eq!(bobs(&driver.request_log()), bobs(&before), "bob's window asked for something");
+    driver.click("#shared h2 button.refresh");
+    let page = driver.wait_for("bob's refetched shared list", |p| settled(p, "shared") && items(p, "shared").contains(&"Book the hotel".to_string()));
+    assert_eq!(page["me"], "bob");
+    assert!(!items(&page, "mine").contains(&"Walk the dog".to_string()), "bob sees alice's own list: {page}");
+    driver.screenshot(&screenshot_path("tauri-app-bob.png"));
+    eprintln!("screenshots: {}, {}", screenshot_path("tauri-app-alice.png").display(), screenshot_path("tauri-app-bob.png").display());
 
     driver.request("DELETE", &driver.session_path(""), None);
 }
