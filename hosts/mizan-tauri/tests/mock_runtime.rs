@@ -319,6 +319,13 @@ fn functions_see_the_invoking_webview_and_identity_can_come_from_it() {
 }
 
 #[test]
+fn a_panicking_identity_callback_is_a_500_and_the_call_settles() {
+    let plugin = tauri_plugin_mizan::Builder::new(mizan()).identity(|_| panic!("the session store is down")).build();
+    let (_app, webview) = app_with(plugin, true);
+    assert_eq!(call(&webview, "staff_report", json!({})), error("INTERNAL_ERROR", "Internal server error"));
+}
+
+#[test]
 fn the_command_needs_the_capability() {
     let (_app, webview) = app_with(tauri_plugin_mizan::init(mizan()), false);
     let refused = invoke(&webview, json!({"op": "session"})).unwrap_err();

@@ -99,7 +99,9 @@ impl Mizan {
         self.inner.cache.as_ref()
     }
 
-    pub(crate) fn diagnostic(&self, text: &str) {
+    /// Send a line to the app's diagnostics (what `on_diagnostic` receives): hosts outside this
+    /// crate (the Tauri plugin) report through it.
+    pub fn diagnostic(&self, text: &str) {
         (self.inner.diagnostic)(text)
     }
 
