@@ -24,15 +24,17 @@ from fastapi import FastAPI  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from functions import functions, session_identity  # noqa: E402
-from mizan_kernel.fastapi import mizan_router  # noqa: E402
+from functions import functions, session_identity, webhook_signature_ok  # noqa: E402
+from mizan_kernel.fastapi import mizan_router, to_starlette  # noqa: E402
 from mizan_kernel.origin import RedisOriginStore  # noqa: E402
 
 #: The wire suite's secrets (tests/wire/probes.json "config"): test-only values.
 CACHE_SECRET = "wire-cache-secret-for-tests-only-0001"
 MWT_SECRET = "wire-mwt-secret-for-tests-only-00002"
 JWT_SECRET = "wire-jwt-secret-for-tests-only-00003"
+WEBHOOK_SECRET = "wire-webhook-secret-for-tests-only-4"
 BODY_LIMIT = 65536
+MAX_PUBLIC_ENTRIES = 64
 
 
 def make_cache(cache: Optional[str], prefix: str) -> Any:
@@ -54,6 +56,7 @@ def create_app(cache: Optional[str] = None, redis_prefix: Optional[str] = None) 
         mwt_secret=MWT_SECRET,
         jwt_secret=JWT_SECRET,
         body_limit=BODY_LIMIT,
+        max_public_entries=MAX_PUBLIC_ENTRIES,
         identity=lambda request: session_identity(request.headers.get("x-wire-user")),
         revoked=lambda sid: sid.startswith("revoked"),
     )
@@ -63,8 +66,13 @@ def create_app(cache: Optional[str] = None, redis_prefix: Optional[str] = None) 
 
     @app.post("/webhooks/stripe/")
     async def stripe_webhook(request: Request) -> Response:
-        """The private webhook's own route (a view, outside the protocol): run it, then purge
-        what its `affects` covers — the kernel resolves the entries and the plan."""
+        """The private webhook's own route (a view, outside the protocol). Only the payment
+        provider may call it: the body must carry a valid ``Stripe-Signature``, else 401 in the
+        engine's envelope. Then run it and purge what its `affects` covers — the kernel resolves
+        the entries and the plan."""
+        payload = await request.body()
+        if not webhook_signature_ok(request.headers.get("stripe-signature"), payload, WEBHOOK_SECRET):
+            return to_starlette(mizan.engine.error_response("UNAUTHORIZED", "Invalid signature"))
         result = functions["stripe_webhook"].fn()
         inv = mizan.engine.registry.resolve_invalidation("stripe_webhook", {})
         await mizan.apurge(inv.invalidate)
@@ -94,10 +102,12 @@ def main(argv: Optional[list] = None) -> None:
     a = ap.parse_args(argv)
     os.environ["MIZAN_CACHE"] = a.cache
     os.environ["MIZAN_REDIS_PREFIX"] = a.redis_prefix
+    # h11, the pure-Python HTTP parser, hands every method token to the app (`PROPFIND`, `get`),
+    # which answers them through the engine; httptools would refuse unknown ones itself.
     if a.workers > 1:
-        uvicorn.run("app:app", host=a.host, port=a.port, workers=a.workers, log_level="warning", app_dir=str(HERE))
+        uvicorn.run("app:app", host=a.host, port=a.port, workers=a.workers, log_level="warning", app_dir=str(HERE), http="h11")
     else:
-        uvicorn.run(create_app(a.cache, a.redis_prefix), host=a.host, port=a.port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(a.cache, a.redis_prefix), host=a.host, port=a.port, log_level="warning", access_log=False, http="h11")
 
 
 if __name__ == "__main__":

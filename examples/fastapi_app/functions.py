@@ -8,7 +8,10 @@ function reads it with ``current_user()`` / ``current_identity()``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
+import time
 from typing import Dict, List, Optional, TypedDict
 
 from mizan_kernel.decorators import Functions, current_app, current_identity, current_user
@@ -51,16 +54,44 @@ ITEMS: Dict[int, Item] = {
 ORDERS: List[Order] = []
 _LOCK = threading.Lock()
 PAGE_SIZE = 2
+#: What `counter_value` reads and `bump_counter` raises.
+COUNTER = {"value": 0}
 
 functions = Functions()
 
 
 def session_identity(user_id: Optional[str]) -> Optional[Identity]:
-    """The wire app's stand-in for a session: ``X-Wire-User: <id>`` of a known user."""
+    """The wire app's stand-in for a session: ``X-Wire-User: <id>`` of a known user, as the
+    header spells it (``01`` is user 1: the kernel canonicalises the subject). ``raise`` stands
+    for a session store that fails: the lookup raises."""
+    if user_id == "raise":
+        raise RuntimeError("the session store is down")
     if not user_id or not user_id.isdigit() or int(user_id) not in USERS:
         return None
     u = USERS[int(user_id)]
     return Identity(user_id, bool(u["staff"]), bool(u["superuser"]))
+
+
+#: How old a webhook's signature may be (Stripe's default tolerance), seconds.
+WEBHOOK_TOLERANCE = 300
+
+
+def webhook_signature_ok(header: Optional[str], payload: bytes, secret: str, now: Optional[float] = None) -> bool:
+    """Stripe's scheme: ``Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``
+    (several ``v1`` may be given during a secret rotation). The signature must match one ``v1``
+    (compared in constant time) and ``t`` be within the tolerance."""
+    if not header:
+        return False
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    stamps = [v for k, v in parts if k.strip() == "t"]
+    given = [v.strip() for k, v in parts if k.strip() == "v1"]
+    if len(stamps) != 1 or not stamps[0].strip().isdigit() or not given:
+        return False
+    t = int(stamps[0])
+    if abs((time.time() if now is None else now) - t) > WEBHOOK_TOLERANCE:
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, g) for g in given)
 
 
 @functions.predicate("has_reports")
@@ -159,6 +190,23 @@ def subscription_status() -> str:
     return "active"
 
 
+@functions.client(context="search", cache=60)
+def search_items(q: str) -> List[Item]:
+    """Items whose name contains ``q``: anyone can make a public entry per ``q``."""
+    with _LOCK:
+        return [dict(i) for i in sorted(ITEMS.values(), key=lambda i: i["id"]) if q in i["name"]]  # type: ignore[misc]
+
+
+@functions.client(context="counter", cache=60)
+def counter_value(pause_ms: int, tag: str = "") -> int:
+    """The counter, read first and returned after ``pause_ms`` (a slow query: the window in which
+    a mutation may write and purge)."""
+    with _LOCK:
+        value = COUNTER["value"]
+    time.sleep(pause_ms / 1000)
+    return value
+
+
 # --- mutations ---------------------------------------------------------------------------------
 
 
@@ -191,6 +239,13 @@ def update_profile(name: str) -> User:
     with _LOCK:
         USERS[me]["name"] = name
     return {"id": me, "name": name}
+
+
+@functions.client(affects=["counter"])
+def bump_counter() -> int:
+    with _LOCK:
+        COUNTER["value"] += 1
+        return COUNTER["value"]
 
 
 @functions.client(auth="superuser")

@@ -221,6 +221,8 @@ export interface EngineConfig {
   accessTtlSeconds?: U64;
   refreshTtlSeconds?: U64;
   tokenLeewaySeconds?: U64;
+  /** Per context, the most public (anonymous, shared) entries a store holds; default 1000, 0: unbounded. */
+  maxPublicEntries?: number;
 }
 
 export interface Identity {
@@ -262,10 +264,22 @@ export interface EngineResponse {
   body: string;
 }
 
+/** A public entry is stored only while `set` holds fewer than `maxEntries` live entries. */
+export interface CacheBound {
+  set: string;
+  maxEntries: number;
+}
+
 export interface CachePlan {
   key: string;
   indexKeys: string[];
   ttlSeconds: number;
+  /** For a public entry (no user): the set whose size bounds it. */
+  bound: CacheBound | null;
+}
+
+export interface CachePut extends CachePlan {
+  body: string;
 }
 
 export interface CallPlan {
@@ -307,7 +321,7 @@ export type FetchOutcome = { hit: string } | { results: { function: string; outc
 /** Run `purge` (after the function succeeded), then `cachePut`, then send `response`; log `diagnostics`. */
 export interface Finished {
   response: EngineResponse;
-  cachePut: { key: string; body: string; indexKeys: string[]; ttlSeconds: number } | null;
+  cachePut: CachePut | null;
   purge: PurgePlan | null;
   diagnostics: string[];
 }
@@ -341,6 +355,10 @@ export class Engine {
   finishCall(call: CallPlan | { function: string; args?: JsonObject; identity?: Identity | null }, outcome: Outcome): Finished;
   finishFetch(context: string, cache: CachePlan | null, outcome: FetchOutcome): Finished;
   errorResponse(error: ProtocolError): EngineResponse;
+  /** Whether `plan` takes the identity from a token header (or refuses a bad or ambiguous one) rather than the session. */
+  readsToken(request: EngineRequest): boolean;
+  /** Purges that failed, kept to retry: both plans, each scope once. */
+  mergePurgePlans(pending: PurgePlan, failed: PurgePlan): PurgePlan;
   purgePlan(entries: InvalidateEntry[]): PurgePlan;
   purgeUserPlan(user: string | number): PurgePlan;
   mintMwt(identity: Identity, now: U64): string;
@@ -360,6 +378,12 @@ export class OriginStore {
   put(key: string, body: string, indexKeys: string[], ttlSeconds: U64, now: U64): boolean;
   /** The deleted keys, sorted. */
   purge(plan: PurgePlan): string[];
+  /** The body (null: a miss) and the ticket a later `putEntry` presents. */
+  lookup(key: string, now: U64): { body: string | null; ticket: number };
+  /** Store the engine's put unless a purge of its sets started after `ticket` (null: no check) or its bound set is full. */
+  putEntry(put: CachePut, ticket: U64 | null, now: U64): boolean;
+  /** One step of a purge over at most `limit` set members (0: 256); cursor null: done. */
+  purgeStep(plan: PurgePlan, cursor?: string | null, limit?: number): { purged: string[]; cursor: string | null };
   sweep(now: U64): number;
   len(): number;
   indexSets(): number;
@@ -371,6 +395,8 @@ export class OriginStore {
 export function redisPutScript(): string;
 export function redisPurgeScript(): string;
 export function redisPlanJson(plan: PurgePlan): string;
+/** Whether `plan` purges an entry with these index keys. */
+export function purgeCovers(plan: PurgePlan, indexKeys: string[]): boolean;
 
 /** How many kernel instances this module has created (1 until a trap happened). */
 export function instanceGeneration(): number;

@@ -698,6 +698,8 @@ function engineConfig(config) {
   const out = {};
   for (const k of ENGINE_CONFIG_STR) out[k] = config[k] === undefined || config[k] === null ? undefined : str(`config.${k}`, config[k]);
   out.bodyLimit = config.bodyLimit === undefined || config.bodyLimit === null ? undefined : u32('config.bodyLimit', config.bodyLimit);
+  out.maxPublicEntries =
+    config.maxPublicEntries === undefined || config.maxPublicEntries === null ? undefined : u32('config.maxPublicEntries', config.maxPublicEntries);
   for (const k of ENGINE_CONFIG_U64) out[k] = config[k] === undefined || config[k] === null ? undefined : u64(`config.${k}`, config[k]);
   return out;
 }
@@ -760,13 +762,31 @@ const responseOut = (r) => ({ status: r.status, headers: r.headers.map((h) => [h
 
 const ttlOut = (v) => Number(v);
 
+/** A public entry's bound: `{set, maxEntries}` (null: none). */
+const boundOut = (b) => (b === undefined || b === null ? null : { set: b.set, maxEntries: b.maxEntries });
+
+function boundIn(b) {
+  if (b === undefined || b === null) return undefined;
+  return { set: str('bound.set', b.set), maxEntries: u32('bound.maxEntries', b.maxEntries) };
+}
+
 function cacheOut(c) {
-  return c === undefined || c === null ? null : { key: c.key, indexKeys: c.indexKeys, ttlSeconds: ttlOut(c.ttlSeconds) };
+  return c === undefined || c === null ? null : { key: c.key, indexKeys: c.indexKeys, ttlSeconds: ttlOut(c.ttlSeconds), bound: boundOut(c.bound) };
 }
 
 function cacheIn(c) {
   if (c === undefined || c === null) return undefined;
-  return { key: str('cache.key', c.key), indexKeys: strList('cache.indexKeys', c.indexKeys), ttlSeconds: u64('cache.ttlSeconds', c.ttlSeconds) };
+  return {
+    key: str('cache.key', c.key),
+    indexKeys: strList('cache.indexKeys', c.indexKeys),
+    ttlSeconds: u64('cache.ttlSeconds', c.ttlSeconds),
+    bound: boundIn(c.bound),
+  };
+}
+
+function cachePutIn(c) {
+  if (c === null || typeof c !== 'object') throw new TypeError('put must be {key, body, indexKeys, ttlSeconds, bound?}');
+  return { ...cacheIn(c), body: str('put.body', c.body) };
 }
 
 /**
@@ -856,7 +876,13 @@ function finishedOut(f) {
     cachePut:
       f.cachePut === undefined || f.cachePut === null
         ? null
-        : { key: f.cachePut.key, body: f.cachePut.body, indexKeys: f.cachePut.indexKeys, ttlSeconds: ttlOut(f.cachePut.ttlSeconds) },
+        : {
+            key: f.cachePut.key,
+            body: f.cachePut.body,
+            indexKeys: f.cachePut.indexKeys,
+            ttlSeconds: ttlOut(f.cachePut.ttlSeconds),
+            bound: boundOut(f.cachePut.bound),
+          },
     purge: f.purge === undefined || f.purge === null ? null : plan(f.purge),
     diagnostics: f.diagnostics,
   };
@@ -893,7 +919,7 @@ export class Engine {
   /**
    * `registry`: a Registry, its JSON form, or that as text. `config` (all optional): basePath,
    * bodyLimit, cacheSecret, safetyTtlSeconds, mwtSecret, mwtTtlSeconds, jwtSecret,
-   * accessTtlSeconds, refreshTtlSeconds, tokenLeewaySeconds.
+   * accessTtlSeconds, refreshTtlSeconds, tokenLeewaySeconds, maxPublicEntries.
    */
   static create(registry, config = {}) {
     return new Engine(registry, config);
@@ -944,6 +970,19 @@ export class Engine {
   errorResponse(error) {
     const e = protocolErrorIn(error);
     return responseOut(this.#do((x) => x.errorResponse(e)));
+  }
+
+  /** Whether `plan` takes the identity from a token header (or refuses a bad or ambiguous one) rather than the session. */
+  readsToken(request) {
+    const r = requestIn(request);
+    return this.#do((e) => e.readsToken(r));
+  }
+
+  /** Purges that failed, kept to retry: both plans, each scope once (every context, broadly, past the kernel's bound). */
+  mergePurgePlans(pending, failed) {
+    const a = purgePlanIn(pending);
+    const b = purgePlanIn(failed);
+    return plan(this.#do((e) => e.mergePurgePlans(a, b)));
   }
 
   purgePlan(entries) {
@@ -1050,6 +1089,31 @@ export class OriginStore {
     return this.#do((s) => s.purge(p));
   }
 
+  /** `{body, ticket}`: the body (null: a miss) and the ticket a later `putEntry` presents. */
+  lookup(key, now) {
+    str('key', key);
+    const t = u64('now', now);
+    const l = this.#do((s) => s.lookup(key, t));
+    return { body: l.body ?? null, ticket: Number(l.ticket) };
+  }
+
+  /** Store the engine's `cachePut` unless a purge of its sets started after `ticket` (null: no check) or its bound set is full. */
+  putEntry(put, ticket, now) {
+    const p = cachePutIn(put);
+    const k = ticket === undefined || ticket === null ? undefined : u64('ticket', ticket);
+    const t = u64('now', now);
+    return this.#do((s) => s.putEntry(p, k, t));
+  }
+
+  /** One step of a purge over at most `limit` set members (0: 256): `{purged, cursor}` (cursor null: done). */
+  purgeStep(purgePlan, cursor = null, limit = 0) {
+    const p = purgePlanIn(purgePlan);
+    const c = cursor === undefined || cursor === null ? undefined : str('cursor', cursor);
+    const l = u32('limit', limit);
+    const step = this.#do((s) => s.purgeStep(p, c, l));
+    return { purged: step.purged, cursor: step.cursor ?? null };
+  }
+
   /** Remove expired entries; returns how many. */
   sweep(now) {
     const t = u64('now', now);
@@ -1096,6 +1160,13 @@ export function redisPurgeScript() {
 export function redisPlanJson(purgePlan) {
   const p = purgePlanIn(purgePlan);
   return call((k) => k.server.redisPlanJson(p));
+}
+
+/** Whether `purgePlan` purges an entry with these index keys. */
+export function purgeCovers(purgePlan, indexKeys) {
+  const p = purgePlanIn(purgePlan);
+  strList('indexKeys', indexKeys);
+  return call((k) => k.server.purgeCovers(p, indexKeys));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! Kernel benchmarks: key derivation (single, batch of 100), header parse/format, invalidation
-//! resolution on a registry of 200 functions. `cargo bench -p mizan-kernel`.
+//! resolution on a registry of 200 functions, the server engine's per-request calls (plan a
+//! fetch, finish it; plan and finish a call), the client store. `cargo bench -p mizan-kernel`.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use mizan_kernel::header::{format_header, parse_header};
@@ -87,5 +88,38 @@ fn bench_store(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, bench_store);
+/// The server engine on a typical request: plan `GET /ctx/items/?page=2&category=fruit` with a
+/// cache, finish the fetch with two members' results (integers and floats), plan and finish a
+/// call that invalidates.
+fn bench_server(c: &mut Criterion) {
+    use mizan_kernel::server::{EngineConfig, FetchOutcome, Outcome, Plan, Request, ServerEngine};
+    let registry = json!({"functions": {
+        "items_list": {"context": "items", "inputs": {"page": "optional<integer>", "category": {"type": "string", "required": false}}, "output": "any", "cache": 60},
+        "item_count": {"context": "items", "output": "integer"},
+        "rename_item": {"inputs": {"id": "integer", "name": "string"}, "output": "any", "affects": ["items", "item"], "merge": ["items"]},
+        "item_detail": {"context": "item", "inputs": {"id": "integer"}, "output": "any"}
+    }});
+    let config = EngineConfig { cache_secret: Some(SECRET.into()), ..EngineConfig::default() };
+    let engine = ServerEngine::from_json(&registry.to_string(), config).unwrap();
+    let fetch = Request::get("/api/mizan/ctx/items/").with_query("page=2&category=fruit");
+    c.bench_function("engine.plan (fetch, cached context)", |b| b.iter(|| engine.plan(black_box(&fetch), None, 0)));
+    let Plan::Fetch(plan) = engine.plan(&fetch, None, 0) else { panic!("not a fetch") };
+    let items: Vec<Value> = (0..20).map(|i| json!({"id": i, "name": format!("item {i}"), "price": 1.25 * i as f64, "category": "fruit"})).collect();
+    let results = vec![
+        ("item_count".to_string(), Outcome::Ok("20".into())),
+        ("items_list".to_string(), Outcome::Ok(Value::Array(items).to_string())),
+    ];
+    c.bench_function("engine.finish_fetch (2 members, 20 items)", |b| {
+        b.iter(|| engine.finish_fetch("items", plan.cache.as_ref(), black_box(FetchOutcome::Results(results.clone()))))
+    });
+    let call = Request::post("/api/mizan/call/", r#"{"fn":"rename_item","args":{"id":7,"name":"pear"}}"#);
+    c.bench_function("engine.plan + finish_call (invalidating call)", |b| {
+        b.iter(|| {
+            let Plan::Call(plan) = engine.plan(black_box(&call), None, 0) else { panic!("not a call") };
+            engine.finish_call(&plan, Outcome::Ok(r#"{"id":7,"name":"pear","price":1.5,"category":"fruit"}"#.into()))
+        })
+    });
+}
+
+criterion_group!(benches, bench, bench_store, bench_server);
 criterion_main!(benches);

@@ -7,11 +7,50 @@ use serde_json::Value;
 use std::cmp::Ordering;
 
 /// Parse JSON text coming from a host. `what` names the argument in the error message.
+/// Numbers keep their digits (serde_json's `arbitrary_precision`); one too large for a double
+/// (`1e400`) is refused, as JSON parsers that read numbers as doubles refuse or mangle it.
 pub fn parse_json(text: &str, what: &str) -> Result<Value> {
+    let value = parse_json_unchecked(text, what)?;
+    if !all_finite(&value) {
+        return Err(out_of_range(what));
+    }
+    Ok(value)
+}
+
+/// [`parse_json`] without the walk for numbers out of range: for text the kernel writes back
+/// at once with [`write_json`], which reports them (one pass instead of two on a function's
+/// result, the bulk of a response).
+pub fn parse_json_unchecked(text: &str, what: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| {
         Error::invalid_json(format!("{what} is not valid JSON: {e}"))
             .with_details(serde_json::json!({"line": e.line(), "column": e.column()}))
     })
+}
+
+pub fn out_of_range(what: &str) -> Error {
+    Error::invalid_json(format!("{what} is not valid JSON: a number is out of range"))
+}
+
+/// Parse JSON bytes from outside (a request body, a function's result), refusing numbers out of
+/// a double's range like [`parse_json`]. `None` for anything that is not such JSON.
+pub fn parse_json_bytes(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<Value>(bytes).ok().filter(all_finite)
+}
+
+/// No number in `value` is out of a double's range (a fraction or exponent that overflows).
+/// Integers of any size are finite: they are kept as digits.
+fn all_finite(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => is_integer(n) || n.as_f64().is_some(),
+        Value::Array(items) => items.iter().all(all_finite),
+        Value::Object(map) => map.values().all(all_finite),
+        _ => true,
+    }
+}
+
+/// Written without a fraction or an exponent: JSON's integers, of any size.
+pub fn is_integer(n: &serde_json::Number) -> bool {
+    !n.as_str().contains(['.', 'e', 'E'])
 }
 
 /// Parse JSON text that must be an object (params, args).
@@ -36,30 +75,167 @@ pub fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// JavaScript `String(v)` for scalars; RFC 8785 canonical JSON for arrays and objects.
+/// JavaScript `String(v)` for scalars, except that an integer prints as its exact digits at any
+/// size (KERNEL.md §1); RFC 8785 canonical JSON for arrays and objects (with the same integers).
 pub fn stringify(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        Value::Number(n) => format_number(n),
+        Value::Number(n) => {
+            let mut out = String::new();
+            write_number(&mut out, n, NumberForm::EcmaScript);
+            out
+        }
         Value::Bool(b) => if *b { "true" } else { "false" }.to_string(),
         Value::Null => "null".to_string(),
         Value::Array(_) | Value::Object(_) => canonical_json(value),
     }
 }
 
-/// ECMAScript `Number::toString`: every JSON number is an IEEE double to JavaScript, so an
-/// integer past 2^53 prints as JavaScript prints it, identically on every host.
-fn format_number(n: &serde_json::Number) -> String {
-    // serde_json parses every JSON number into u64, i64 or a finite f64.
-    let f = n.as_f64().unwrap_or(0.0);
-    let mut buffer = ryu_js::Buffer::new();
-    buffer.format(f).to_string()
+/// How a fraction or exponent number is written; integers are always their digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NumberForm {
+    /// ECMAScript `Number::toString` (`1.0` → `1`, `1e21` → `1e+21`): keys, header, index.
+    EcmaScript,
+    /// serde_json's shortest round-trip form of the double (`1.0` → `1.0`, `1E21` → `1e+21`):
+    /// response bodies, so whatever a host's JSON library wrote (`1.50`, `1E21`), every host
+    /// sends the same bytes.
+    Serde,
 }
 
-/// RFC 8785 canonical JSON text: compact, keys in UTF-16 order, ECMAScript numbers, raw UTF-8.
+/// Append a number. An integer is its digits as written (JSON allows no leading zeros; `-0` is
+/// `0`), never through a double, so `9007199254740993` and `18446744073709551615` stay exact.
+/// Returns false for a number beyond a double's range (written `null`), which `parse_json`
+/// refuses and `parse_json_unchecked` lets through for the writer to report.
+pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) -> bool {
+    let text = n.as_str();
+    if is_integer(n) {
+        out.push_str(if text == "-0" { "0" } else { text });
+        return true;
+    }
+    let Some(f) = n.as_f64() else {
+        out.push_str("null");
+        return false;
+    };
+    match form {
+        NumberForm::EcmaScript => out.push_str(ryu_js::Buffer::new().format(f)),
+        NumberForm::Serde => out.push_str(zmij::Buffer::new().format_finite(f)),
+    }
+    true
+}
+
+/// The number in the one spelling [`write_json`] sends (`1E3` and `1000.0` alike are `1000.0`;
+/// integers their digits), so equal inputs are equal values whatever a host's JSON library wrote.
+pub fn normalize_number(n: &serde_json::Number) -> serde_json::Number {
+    let mut text = String::new();
+    if !write_number(&mut text, n, NumberForm::Serde) {
+        return n.clone();
+    }
+    serde_json::from_str(&text).unwrap_or_else(|_| n.clone())
+}
+
+/// RFC 8785 canonical JSON text: compact, keys in UTF-16 order, raw UTF-8, RFC 8785 string
+/// escaping, ECMAScript numbers — except integers, which keep their digits at any size (RFC 8785
+/// prints every number through a double; KERNEL.md §1 asks for exact integers, which is also
+/// why this is not the `serde_json_canonicalizer` crate any more).
 pub fn canonical_json(value: &Value) -> String {
-    // The canonicalizer only fails for non-finite floats, which a serde_json Value cannot hold.
-    serde_json_canonicalizer::to_string(value).unwrap_or_else(|_| "null".to_string())
+    let mut out = String::new();
+    write_canonical(&mut out, value);
+    out
+}
+
+fn write_canonical(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            out.push('{');
+            for (i, k) in utf16_order(&keys).into_iter().filter_map(|i| keys.get(i)).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(out, k);
+                out.push(':');
+                if let Some(v) = map.get(*k) {
+                    write_canonical(out, v);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, v);
+            }
+            out.push(']');
+        }
+        Value::Number(n) => {
+            write_number(out, n, NumberForm::EcmaScript);
+        }
+        scalar => write_scalar(out, scalar),
+    }
+}
+
+fn write_scalar(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => write_json_string(out, s),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        _ => out.push_str("null"),
+    }
+}
+
+/// Compact JSON text as the kernel sends it (response bodies, args, params): object keys in
+/// code-point order (serde_json's map), integers as their digits, other numbers in serde_json's
+/// form of the double, JSON-standard string escaping. Whatever spelling a host's JSON library
+/// used for a number, the bytes out are the same.
+///
+/// Returns false when a number was beyond a double's range (see [`write_number`]).
+pub fn write_json(out: &mut String, value: &Value) -> bool {
+    match value {
+        Value::Object(map) => write_json_map(out, map),
+        Value::Array(items) => {
+            out.push('[');
+            let mut finite = true;
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                finite &= write_json(out, v);
+            }
+            out.push(']');
+            finite
+        }
+        Value::Number(n) => write_number(out, n, NumberForm::Serde),
+        scalar => {
+            write_scalar(out, scalar);
+            true
+        }
+    }
+}
+
+/// [`write_json`] of an object.
+pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) -> bool {
+    out.push('{');
+    let mut finite = true;
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(out, k);
+        out.push(':');
+        finite &= write_json(out, v);
+    }
+    out.push('}');
+    finite
+}
+
+/// [`write_json`] into a new string.
+pub fn to_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value);
+    out
 }
 
 /// Order strings by UTF-16 code units (RFC 8785 and JavaScript's default sort). It differs from
@@ -103,21 +279,30 @@ pub fn stringified_params(params: &serde_json::Map<String, Value>) -> Vec<(Strin
 /// rules): `"` and `\` escaped, control characters as `\b \f \n \r \t` or `\u00xx`, all else raw.
 pub fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
+    // Copy the runs between characters that need escaping whole (they are ASCII, so every
+    // boundary is a char boundary): most strings are one run.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(run..i).unwrap_or_default());
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
         }
+        run = i + 1;
     }
+    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }
 
@@ -140,8 +325,13 @@ mod tests {
         assert_eq!(s("0.1"), "0.1");
         assert_eq!(s("-0"), "0");
         assert_eq!(s("-0.0"), "0");
-        assert_eq!(s("123456789012345678901"), "123456789012345680000");
-        assert_eq!(s("9007199254740993"), "9007199254740992");
+        // Integers are their digits at any size (KERNEL.md §1), never through a double.
+        assert_eq!(s("123456789012345678901"), "123456789012345678901");
+        assert_eq!(s("9007199254740993"), "9007199254740993");
+        assert_eq!(s("18446744073709551615"), "18446744073709551615");
+        assert_eq!(s("-9223372036854775809"), "-9223372036854775809");
+        assert_eq!(s("12.5e-1"), "1.25");
+        assert_eq!(s("100000000000000000000.0"), "100000000000000000000");
         assert_eq!(s("true"), "true");
         assert_eq!(s("false"), "false");
         assert_eq!(s("null"), "null");
@@ -169,6 +359,23 @@ mod tests {
         write_json_string(&mut out, "a\"b\\c\n\u{1}é\u{7f}");
         assert_eq!(out, "\"a\\\"b\\\\c\\n\\u0001é\u{7f}\"");
         assert_eq!(out, canonical_json(&json!("a\"b\\c\n\u{1}é\u{7f}")));
+    }
+
+    #[test]
+    fn numbers_beyond_a_double_are_refused_integers_of_any_size_kept() {
+        assert!(parse_json("{\"x\": 1e400}", "params").is_err());
+        assert!(parse_json("[-1.5e999]", "params").is_err());
+        assert!(parse_json_bytes(b"[1e400]").is_none());
+        let big = parse_json("[123456789012345678901234567890, 1e308]", "params").unwrap();
+        assert_eq!(canonical_json(&big), "[123456789012345678901234567890,1e+308]");
+        assert_eq!(to_json(&big), "[123456789012345678901234567890,1e+308]");
+    }
+
+    #[test]
+    fn response_json_normalizes_number_spellings() {
+        // Hosts spell numbers differently (1E21, 1.50, -0): one form out.
+        let v = parse_json(r#"{"b":[1E21,7.0,1.50,-0,0.1,-0.0],"a":"é\n"}"#, "v").unwrap();
+        assert_eq!(to_json(&v), r#"{"a":"é\n","b":[1e+21,7.0,1.5,0,0.1,-0.0]}"#);
     }
 
     #[test]

@@ -11,11 +11,15 @@
 //! | a param name             | `idx:{context}:n:{hex}`      | entries that have the param    |
 //! | a (param, value) pair    | `idx:{context}:v:{hex}`      | entries with that value        |
 //! | a user                   | `idx:{context}:u:{hex}`      | entries of that user           |
+//! | the public entries       | `idx:{context}:a:{hex}`      | entries with no user (bounded) |
+//!
+//! The public set is the engine's (docs/SERVER.md "Bounded public entries"): it is added to an
+//! anonymous or shared entry's index keys when the engine bounds them, so a store can count them.
 
 use crate::canon::{self, write_json_string};
 use crate::error::{Error, Result};
 use crate::invalidation::InvalidateEntry;
-use crate::keys::{KeyInput, Keyer};
+use crate::keys::{KeyInput, Keyer, Privilege};
 
 /// An entry key and the index sets it belongs to (context first, then names, values, user).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +91,20 @@ impl Keyer {
         self.index_key(context, "u", &Self::index_message(context, "user", &[("u", user)]))
     }
 
+    /// The set of a context's entries that belong to no user (anonymous and shared ones).
+    pub fn public_index(&self, context: &str) -> String {
+        self.index_key(context, "a", &Self::index_message(context, "public", &[]))
+    }
+
     /// The key to put an entry under and the index sets to add it to.
     pub fn index_entry(&self, input: &KeyInput) -> IndexedEntry {
+        self.index_entry_for(input, &Privilege::default())
+    }
+
+    /// [`index_entry`](Self::index_entry) for a caller with `privilege`: the key carries the
+    /// privilege, the index sets do not (a purge of the user or of a param value finds the
+    /// entries of every privilege).
+    pub fn index_entry_for(&self, input: &KeyInput, privilege: &Privilege) -> IndexedEntry {
         let mut index_keys = vec![self.context_index(&input.context)];
         let params = canon::stringified_params(&input.params);
         for (name, _) in &params {
@@ -100,7 +116,7 @@ impl Keyer {
         if let Some(user) = &input.user {
             index_keys.push(self.user_index(&input.context, user));
         }
-        IndexedEntry { key: self.derive(input), index_keys }
+        IndexedEntry { key: self.derive_for(input, privilege), index_keys }
     }
 
     /// The plan purging what an invalidation entry covers: a broad entry the whole context; a
@@ -142,6 +158,18 @@ impl Keyer {
     }
 }
 
+impl PurgeScope {
+    /// Whether a member of `base` passes every term: `in_set(index_key)` says whether the entry
+    /// is in that set.
+    pub fn passes(&self, in_set: impl Fn(&str) -> bool) -> bool {
+        self.terms.iter().all(|t| in_set(&t.param_equals) || !in_set(&t.has_param))
+    }
+}
+
+/// A union of pending purge plans larger than this many scopes is replaced by a broad purge of
+/// every context (a superset, so still correct, and bounded by the registry's size).
+pub const MAX_PENDING_SCOPES: usize = 1024;
+
 impl PurgePlan {
     /// Evaluate the plan against a set lookup (`members(index_key)` → entry keys). This is the
     /// reference semantics; the kernel's in-memory store runs it and the Redis Lua script mirrors it.
@@ -153,16 +181,28 @@ impl PurgePlan {
         for scope in &self.scopes {
             let Some(base) = members(&scope.base) else { continue };
             for entry in base {
-                let passes = scope.terms.iter().all(|t| {
-                    members(&t.param_equals).is_some_and(|s| s.contains(entry))
-                        || !members(&t.has_param).is_some_and(|s| s.contains(entry))
-                });
-                if passes {
+                if scope.passes(|set| members(set).is_some_and(|s| s.contains(entry))) {
                     out.insert(entry.clone());
                 }
             }
         }
         out.into_iter().collect()
+    }
+
+    /// Whether the plan purges an entry with these index keys (the entry need not be stored yet:
+    /// a host checks a fetch it is about to serve or store against a purge that has not run).
+    pub fn covers(&self, index_keys: &[String]) -> bool {
+        let has = |k: &str| index_keys.iter().any(|i| i == k);
+        self.scopes.iter().any(|s| has(&s.base) && s.passes(has))
+    }
+
+    /// Add `other`'s scopes (each once). What a host keeps of purges that failed, to run later.
+    pub fn merge(&mut self, other: &PurgePlan) {
+        for scope in &other.scopes {
+            if !self.scopes.contains(scope) {
+                self.scopes.push(scope.clone());
+            }
+        }
     }
 }
 

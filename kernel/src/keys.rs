@@ -1,6 +1,8 @@
 //! Origin-cache keys (KERNEL.md §2): `ctx:{context}:{hex}` where hex is HMAC-SHA256 over the
-//! canonical JSON message `{"c","p","r","u"?}`. Param values are stringified, so `5` and `"5"`
-//! (a query string and a typed mutation argument) give the same key.
+//! canonical JSON message `{"a"?,"c","p","r","u"?}`. Param values are stringified, so `5` and
+//! `"5"` (a query string and a typed mutation argument) give the same key. `a` is the caller's
+//! [`Privilege`] when it has any (KERNEL.md §8: a hit never outlives the authorization that
+//! produced it); a plain user's key has none, so it is §2's key exactly.
 
 use crate::canon::{self, write_json_string};
 use crate::error::{Error, Result};
@@ -23,6 +25,57 @@ pub struct KeyInput {
     pub rev: u64,
 }
 
+/// What an identity may do beyond being its subject: staff, superuser, a token's permission-set
+/// hash (`perm`). A function may read them (`if identity.staff`), so an answer produced under one
+/// privilege is keyed apart from the same subject's answer under another.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Privilege {
+    pub staff: bool,
+    pub superuser: bool,
+    pub perm: Option<String>,
+}
+
+impl Privilege {
+    /// A plain user: no flag, no permission set. Its keys carry no `a`.
+    pub fn is_plain(&self) -> bool {
+        !self.staff && !self.superuser && self.perm.is_none()
+    }
+
+    /// `"a":{"perm"?,"staff","superuser"},` — canonical (keys sorted), first in the message.
+    fn write(&self, out: &mut String) {
+        out.push_str("\"a\":{");
+        if let Some(perm) = &self.perm {
+            out.push_str("\"perm\":");
+            write_json_string(out, perm);
+            out.push(',');
+        }
+        out.push_str(if self.staff { "\"staff\":true," } else { "\"staff\":false," });
+        out.push_str(if self.superuser { "\"superuser\":true}," } else { "\"superuser\":false}," });
+    }
+}
+
+/// A user id in its one spelling (KERNEL.md §8: `01` and `1` are one user): an integer subject
+/// (`-?[0-9]+`) loses its leading zeros (`-0` is `0`), so a session that says `01`, a token that
+/// says `1` and `forget_user(1)` name the same user. Any other subject (a UUID, a username) is
+/// kept exactly as given.
+pub fn canonical_subject(subject: &str) -> std::borrow::Cow<'_, str> {
+    let (sign, digits) = match subject.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", subject),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return std::borrow::Cow::Borrowed(subject);
+    }
+    let trimmed = digits.trim_start_matches('0');
+    if trimmed.is_empty() {
+        return std::borrow::Cow::Borrowed("0");
+    }
+    if trimmed.len() == digits.len() {
+        return std::borrow::Cow::Borrowed(subject);
+    }
+    std::borrow::Cow::Owned(format!("{sign}{trimmed}"))
+}
+
 impl KeyInput {
     pub fn new(context: impl Into<String>, params: Map<String, Value>) -> Self {
         KeyInput { context: context.into(), params, user: None, rev: 0 }
@@ -41,8 +94,17 @@ impl KeyInput {
 
     /// The HMAC message: canonical JSON of `{"c": context, "p": {k: stringify(v)}, "r": rev, "u"?: user}`.
     pub fn message(&self) -> String {
+        self.message_with(&Privilege::default())
+    }
+
+    /// The message of this input as seen by a caller with `privilege`: `{"a"?: privilege, "c", …}`.
+    pub fn message_with(&self, privilege: &Privilege) -> String {
         let mut out = String::with_capacity(32 + self.context.len() + 16 * self.params.len());
-        out.push_str("{\"c\":");
+        out.push('{');
+        if !privilege.is_plain() {
+            privilege.write(&mut out);
+        }
+        out.push_str("\"c\":");
         write_json_string(&mut out, &self.context);
         out.push_str(",\"p\":{");
         for (i, (k, v)) in canon::stringified_params(&self.params).iter().enumerate() {
@@ -68,7 +130,7 @@ impl KeyInput {
 pub fn user_subject(value: &Value) -> Result<Option<String>> {
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::String(s) => Ok(Some(canonical_subject(s).into_owned())),
         Value::Number(_) => Ok(Some(canon::stringify(value))),
         other => Err(Error::invalid_argument(format!(
             "user must be a string, a number or null, got {}",
@@ -116,7 +178,13 @@ impl Keyer {
     }
 
     pub fn derive(&self, input: &KeyInput) -> String {
-        format!("ctx:{}:{}", input.context, self.hmac_hex(&input.message()))
+        self.derive_for(input, &Privilege::default())
+    }
+
+    /// The key of `input` for a caller with `privilege` (the same as [`derive`](Self::derive) for
+    /// a plain user).
+    pub fn derive_for(&self, input: &KeyInput, privilege: &Privilege) -> String {
+        format!("ctx:{}:{}", input.context, self.hmac_hex(&input.message_with(privilege)))
     }
 
     /// Many keys in one call: `items_json` is a JSON array of `{"context", "params"?, "user"?, "rev"?}`.
@@ -203,6 +271,27 @@ mod tests {
             k.derive(&input("user", json!({"user_id": "5"}), Some("5"), 0)),
             "ctx:user:30fc08eb46ee4ff2cf7d317e97dca90fd616511e0587304416f71dc863338dc2"
         );
+    }
+
+    #[test]
+    fn subjects_have_one_spelling() {
+        for (given, canonical) in [("1", "1"), ("01", "1"), ("007", "7"), ("0", "0"), ("000", "0"), ("-0", "0"), ("-012", "-12"),
+            ("abc", "abc"), ("0a", "0a"), ("", ""), ("-", "-"), (" 1", " 1"), ("uuid-0001", "uuid-0001")] {
+            assert_eq!(canonical_subject(given), canonical, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn privilege_is_keyed_and_a_plain_user_keeps_the_spec_key() {
+        let k = Keyer::new(PIN).unwrap();
+        let i = input("user", json!({"user_id": "5"}), Some("5"), 0);
+        assert_eq!(k.derive_for(&i, &Privilege::default()), k.derive(&i));
+        let staff = Privilege { staff: true, ..Privilege::default() };
+        assert_eq!(i.message_with(&staff), r#"{"a":{"staff":true,"superuser":false},"c":"user","p":{"user_id":"5"},"r":0,"u":"5"}"#);
+        let perm = Privilege { perm: Some("h\"1".into()), ..Privilege::default() };
+        assert_eq!(i.message_with(&perm), r#"{"a":{"perm":"h\"1","staff":false,"superuser":false},"c":"user","p":{"user_id":"5"},"r":0,"u":"5"}"#);
+        assert_ne!(k.derive_for(&i, &staff), k.derive(&i));
+        assert_ne!(k.derive_for(&i, &staff), k.derive_for(&i, &perm));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! | [`header`] | §5 | `X-Mizan-Invalidate` format and parse |
 //! | [`merge`] | §6 | merge resolution and application |
 //! | [`manifest`] | §9 | the edge manifest |
+//! | [`protocol_code`] | §8 | the error codes and their statuses (server and client alike) |
 //! | [`server`] | §2.1, §8, §10 | server protocol engine, tokens, origin-cache stores |
 //! | [`store`] | §7 | the reconciled client store (sans-IO) |
 
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod manifest;
 pub mod merge;
 pub mod policy;
+pub mod protocol_code;
 pub mod server;
 pub mod store;
 

@@ -185,6 +185,16 @@ fn origin_store_script(a: &Value) -> Result<Value, Error> {
             }
             "get" => json!(store.get(key, now)),
             "purge" => json!(store.purge(&redis::plan_from_json(&s["plan"])?)),
+            "lookup" => {
+                let l = store.lookup(key, now);
+                json!({"body": l.body, "ticket": l.ticket})
+            }
+            "put_entry" => json!(store.put_entry(&json_form::cache_put_from(&s["put"])?, s["ticket"].as_u64(), now)),
+            "purge_step" => {
+                let limit = s["limit"].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+                let step = store.purge_step(&redis::plan_from_json(&s["plan"])?, s["cursor"].as_str(), limit);
+                json!({"purged": step.purged, "cursor": step.cursor})
+            }
             "sweep" => json!(store.sweep(now)),
             "len" => json!(store.len()),
             "index_sets" => json!(store.stats().index_sets),

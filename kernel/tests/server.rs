@@ -212,8 +212,22 @@ fn routing_methods_and_base_path() {
     assert_eq!(r.header("Allow"), Some("POST"));
     let r = error_of(e.plan(&Request::post("/api/mizan/ctx/items/", "{}"), None, NOW), 405, "METHOD_NOT_ALLOWED", "Method not allowed");
     assert_eq!(r.header("Allow"), Some("GET, HEAD"));
-    // Without the trailing slash, lower-case methods, HEAD, and the query in the path.
-    assert!(matches!(e.plan(&Request::new("post", "/api/mizan/call").with_query(""), None, NOW), Plan::Respond(r) if r.status == 400));
+    // Without the trailing slash, HEAD, and the query in the path.
+    assert!(matches!(e.plan(&Request::new("POST", "/api/mizan/call").with_query(""), None, NOW), Plan::Respond(r) if r.status == 400));
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is no more GET than PROPFIND is.
+    for (method, path, allow) in [
+        ("get", "/api/mizan/session/", "GET, HEAD"),
+        ("head", "/api/mizan/ctx/items/", "GET, HEAD"),
+        ("post", "/api/mizan/call/", "POST"),
+        ("Post", "/api/mizan/call/", "POST"),
+        ("PROPFIND", "/api/mizan/ctx/items/", "GET, HEAD"),
+        ("TRACE", "/api/mizan/call/", "POST"),
+        ("OPTIONS", "/api/mizan/session/", "GET, HEAD"),
+        ("FOO", "/api/mizan/call/", "POST"),
+    ] {
+        let r = error_of(e.plan(&Request::new(method, path), None, NOW), 405, "METHOD_NOT_ALLOWED", "Method not allowed");
+        assert_eq!(r.header("Allow"), Some(allow), "{method} {path}");
+    }
     let f = as_fetch(e.plan(&Request::new("HEAD", "/api/mizan/ctx/items?page=2"), None, NOW));
     assert_eq!(f.params, obj(json!({"page": 2})));
     // Another base path; the root.
@@ -1043,9 +1057,11 @@ fn token_headers_set_the_identity_or_refuse_with_no_fallback() {
     // Not configured: the headers are not read.
     let c = as_call(engine().plan(&req.clone().with_header("X-Mizan-Token", "junk").with_header("Authorization", "Bearer junk"), Some(&host), NOW));
     assert_eq!(c.identity, Some(host.clone()));
-    // The token's identity keys the cache.
+    // The token's identity keys the cache: its subject and its permission set.
     let f = as_fetch(e.plan(&ctx("items", "").with_header("X-Mizan-Token", &mwt), Some(&host), NOW));
-    assert_eq!(f.cache.unwrap().key, key_of("items", json!({}), Some("token-user"), 2));
+    let input = KeyInput { context: "items".into(), params: Map::new(), user: Some("token-user".into()), rev: 2 };
+    let privilege = mizan_kernel::keys::Privilege { perm: Some("p".into()), ..Default::default() };
+    assert_eq!(f.cache.unwrap().key, Keyer::new(CACHE).unwrap().derive_for(&input, &privilege));
     // The session endpoint does not look at tokens.
     assert_eq!(responded(e.plan(&Request::get("/api/mizan/session/").with_header("X-Mizan-Token", "junk"), None, NOW)).status, 200);
 }
@@ -1190,9 +1206,49 @@ mod resp {
     }
 }
 
+/// `EVAL put` with the script's arguments: no ticket check and no bound unless given.
+fn redis_put(c: &mut resp::Conn, prefix: &str, key: &str, body: &str, ttl: u64, ticket: Option<u64>, bound: Option<(&str, u32)>, index_keys: &[String]) -> resp::Reply {
+    let (set, max) = bound.map_or((String::new(), "0".to_string()), |(s, m)| (s.to_string(), m.to_string()));
+    let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), key.into(), body.into(), ttl.to_string()];
+    args.extend([ticket.map(|t| t.to_string()).unwrap_or_default(), set, max]);
+    args.extend(index_keys.iter().cloned());
+    c.cmd(&args)
+}
+
+/// Run a purge in steps of `limit` members, as a host does; the purged keys, sorted, and the steps.
+fn redis_purge(c: &mut resp::Conn, prefix: &str, plan: &mizan_kernel::index::PurgePlan, limit: u32) -> (Vec<String>, usize) {
+    let (mut cursor, mut purged, mut steps) = (String::new(), Vec::new(), 0);
+    loop {
+        steps += 1;
+        let reply = c.cmd(&["EVAL", REDIS_PURGE_SCRIPT, "0", &plan_json(plan), prefix, &cursor, &limit.to_string()]);
+        let resp::Reply::Array(parts) = reply else { panic!("{reply:?}") };
+        let [resp::Reply::Bulk(Some(next)), resp::Reply::Array(keys)] = &parts[..] else { panic!("{parts:?}") };
+        purged.extend(keys.iter().map(|k| match k {
+            resp::Reply::Bulk(Some(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        }));
+        if next.is_empty() {
+            break;
+        }
+        cursor = next.clone();
+    }
+    purged.sort();
+    purged.dedup();
+    (purged, steps)
+}
+
+/// Every key but the purge counter and the marks.
+fn redis_data_keys(c: &mut resp::Conn, prefix: &str) -> Vec<String> {
+    c.strings(&["KEYS", "*"]).into_iter().filter(|k| !k.starts_with(&format!("{prefix}mark:")) && *k != format!("{prefix}purges")).collect()
+}
+
+/// The live tests FLUSHALL the one server: one at a time.
+static LIVE_REDIS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn redis_live_scripts_match_the_origin_store() {
     let Ok(addr) = std::env::var("MIZAN_TEST_REDIS") else { return };
+    let _one_at_a_time = LIVE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
     for prefix in ["", "{mizan}:"] {
         let mut c = resp::Conn::connect(&addr);
         assert_eq!(c.cmd(&["FLUSHALL"]), resp::Reply::Status("OK".into()));
@@ -1206,9 +1262,7 @@ fn redis_live_scripts_match_the_origin_store() {
                         let e = keyer.index_entry(&KeyInput { context: context.into(), params: obj(params.clone()), user: who.map(str::to_string), rev });
                         let body = format!("body-{}", entries.len());
                         mem.put(&e.key, &body, &e.index_keys, 600, 0);
-                        let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), e.key.clone(), body, "600".into()];
-                        args.extend(e.index_keys.clone());
-                        assert_eq!(c.cmd(&args), resp::Reply::Int(1));
+                        assert_eq!(redis_put(&mut c, prefix, &e.key, &body, 600, None, None, &e.index_keys), resp::Reply::Int(1));
                         entries.push(e);
                     }
                 }
@@ -1221,10 +1275,14 @@ fn redis_live_scripts_match_the_origin_store() {
             keyer.purge_plan(&[InvalidateEntry::Broad("items".into())]),
             keyer.purge_plan(&[InvalidateEntry::Broad("user".into())]),
         ];
-        for plan in plans {
-            let expect = mem.purge(&plan);
+        for (i, plan) in plans.iter().enumerate() {
+            let expect = mem.purge(plan);
             assert!(!expect.is_empty());
-            assert_eq!(c.strings(&["EVAL", REDIS_PURGE_SCRIPT, "0", &plan_json(&plan), prefix]), expect);
+            // In steps of 7 members (several steps per plan) and of the default size.
+            let limit = if i % 2 == 0 { 7 } else { mizan_kernel::server::redis::DEFAULT_PURGE_BATCH };
+            let (purged, steps) = redis_purge(&mut c, prefix, plan, limit);
+            assert_eq!(purged, expect);
+            assert!(limit > 7 || steps > 1 || expect.len() < 7, "a small limit takes several steps");
             let mut live: Vec<String> = entries.iter().filter(|e| mem.contains(&e.key)).map(|e| format!("{prefix}{}", e.key)).collect();
             live.sort();
             let stored: Vec<String> = c.strings(&["KEYS", &format!("{prefix}ctx:*")]).into_iter().filter(|k| !k.ends_with(":idx")).collect();
@@ -1237,17 +1295,396 @@ fn redis_live_scripts_match_the_origin_store() {
                 assert!(matches!(c.cmd(&["TTL", set.as_str()]), resp::Reply::Int(t) if t > 0 && t <= 600));
             }
         }
-        assert!(c.strings(&["KEYS", "*"]).is_empty(), "nothing left behind");
+        assert!(redis_data_keys(&mut c, prefix).is_empty(), "nothing left behind");
         // A replaced entry leaves its old index sets; a TTL of 0 stores nothing.
         let e = &entries[0];
-        let mut args = vec!["EVAL".to_string(), REDIS_PUT_SCRIPT.into(), "0".into(), prefix.into(), e.key.clone(), "v1".into(), "100".into()];
-        args.extend(e.index_keys.clone());
-        c.cmd(&args);
-        c.cmd(&["EVAL", REDIS_PUT_SCRIPT, "0", prefix, &e.key, "v2", "50", "idx:other"]);
-        assert_eq!(c.strings(&["KEYS", "*"]).len(), 3);
+        redis_put(&mut c, prefix, &e.key, "v1", 100, None, None, &e.index_keys);
+        redis_put(&mut c, prefix, &e.key, "v2", 50, None, None, &["idx:other".to_string()]);
+        assert_eq!(redis_data_keys(&mut c, prefix).len(), 3);
         assert_eq!(c.cmd(&["GET", &format!("{prefix}{}", e.key)]), resp::Reply::Bulk(Some("v2".into())));
-        assert_eq!(c.cmd(&["EVAL", REDIS_PUT_SCRIPT, "0", prefix, "k", "b", "0", "idx:x"]), resp::Reply::Int(0));
-        assert_eq!(c.cmd(&["EVAL", REDIS_PURGE_SCRIPT, "0", r#"{"scopes":[]}"#, prefix]), resp::Reply::Array(vec![]));
+        assert_eq!(redis_put(&mut c, prefix, "k", "b", 0, None, None, &["idx:x".to_string()]), resp::Reply::Int(0));
+        assert_eq!(redis_purge(&mut c, prefix, &Default::default(), 10), (vec![], 1));
         c.cmd(&["FLUSHALL"]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Big integers (issue 8, item 2): every integer is its digits, in keys, the header, the index,
+// bodies; `integer` inputs are signed 64-bit on every backend.
+
+#[test]
+fn integers_past_2_pow_53_keep_their_digits_in_keys_index_and_header() {
+    let e = cached();
+    let key = |page: &str| as_fetch(e.plan(&ctx("items", &format!("page={page}")), None, NOW)).cache.unwrap();
+    let (a, b) = (key("9007199255600047"), key("9007199255600048"));
+    assert_ne!(a.key, b.key, "a double would make these one key");
+    assert_ne!(a.index_keys, b.index_keys);
+    assert_eq!(key("09007199255600048").key, b.key, "leading zeros are coerced away");
+    assert_eq!(a.key, key_of("items", json!({"page": "9007199255600047"}), None, 2));
+    // The call's body, header and purge plan carry the same digits.
+    let c = as_call(e.plan(&call(json!({"fn": "update_profile", "args": {"user_id": 9007199254740993_i64, "name": "n"}})), Some(&user("1")), NOW));
+    let done = e.finish_call(&c, Outcome::Ok(r#"{"name":"n","id":9007199254740993}"#.into()));
+    assert_eq!(
+        done.response.body,
+        r#"{"result":{"id":9007199254740993,"name":"n"},"invalidate":[{"context":"user","params":{"user_id":9007199254740993}}]}"#
+    );
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), Some("user;user_id=9007199254740993"));
+    let keyer = Keyer::new(CACHE).unwrap();
+    let exact = keyer.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": "9007199254740993"})))]);
+    assert_eq!(done.purge, Some(exact));
+}
+
+#[test]
+fn integer_inputs_are_signed_64_bit_everywhere() {
+    let e = cached();
+    for (value, message) in [
+        ("9223372036854775808", "Input should be less than or equal to 9223372036854775807"),
+        ("18446744073709551615", "Input should be less than or equal to 9223372036854775807"),
+        ("100000000000000000000", "Input should be less than or equal to 9223372036854775807"),
+        ("-9223372036854775809", "Input should be greater than or equal to -9223372036854775808"),
+    ] {
+        let r = error_of(e.plan(&ctx("user", &format!("user_id={value}")), Some(&user("1")), NOW), 422, "VALIDATION_ERROR", "Input validation failed");
+        assert_eq!(body(&r)["error"]["details"], json!({"fields": {"user_id": [message]}}), "{value}");
+        let text = format!(r#"{{"fn":"update_profile","args":{{"user_id":{value},"name":"n"}}}}"#);
+        let r = error_of(e.plan(&Request::post("/api/mizan/call/", text), Some(&user("1")), NOW), 422, "VALIDATION_ERROR", "Input validation failed");
+        assert_eq!(body(&r)["error"]["details"], json!({"fields": {"user_id": [message]}}), "{value}");
+    }
+    let c = as_call(e.plan(&Request::post("/api/mizan/call/", r#"{"fn":"update_profile","args":{"user_id":9223372036854775807,"name":"n"}}"#), Some(&user("1")), NOW));
+    assert_eq!(c.args["user_id"].to_string(), "9223372036854775807");
+}
+
+#[test]
+fn numbers_of_any_size_pass_through_and_numbers_past_a_double_are_refused() {
+    let e = cached();
+    // A `number` input keeps an integer's digits past 2^64.
+    let text = r#"{"fn":"typed","args":{"count":1,"ratio":123456789012345678901234567890,"flag":true,"tags":[]}}"#;
+    let c = as_call(e.plan(&Request::post("/api/mizan/call/", text), None, NOW));
+    let mut args = String::new();
+    mizan_kernel::canon::write_json_map(&mut args, &c.args);
+    assert!(args.contains(r#""ratio":123456789012345678901234567890"#), "{args}");
+    // A result keeps its digits; host spellings of the same float are one spelling.
+    let done = e.finish_call(&c, Outcome::Ok("[18446744073709551616, 1E21, 2.50, -0]".into()));
+    assert_eq!(done.response.body, r#"{"result":[18446744073709551616,1e+21,2.5,0],"invalidate":[]}"#);
+    // Beyond a double: a request body is malformed, a result is a host failure.
+    let r = responded(e.plan(&Request::post("/api/mizan/call/", r#"{"fn":"typed","args":{"ratio":1e400}}"#), None, NOW));
+    assert_error(&r, 400, "BAD_REQUEST", Some("Invalid request body"));
+    let done = e.finish_call(&c, Outcome::Ok("1e400".into()));
+    assert_error(&done.response, 500, "INTERNAL_ERROR", Some("Internal server error"));
+    assert!(done.diagnostics[0].contains("out of range"), "{:?}", done.diagnostics);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization and the cache (issue 8, item 1): a hit never outlives the authorization that
+// produced it. Subjects are canonical (item 5).
+
+/// The registry of the issue's scenario: `user_orders` checks "caller is the user or staff"
+/// itself, inside the function, which a hit would skip.
+const ACCOUNTS: &str = r#"{"functions": {
+  "user_orders": {"context": "user", "inputs": {"user_id": "integer"}, "output": "any", "auth": "required"},
+  "report_summary": {"context": "reports", "output": "any", "auth": "predicate:can_read"},
+  "forget": {"inputs": {"user_id": "integer"}, "output": "any", "auth": "superuser"},
+  "rename_me": {"inputs": {"name": "string"}, "output": "any", "auth": "required", "affects": ["user"]}
+}}"#;
+
+fn accounts() -> ServerEngine {
+    ServerEngine::from_json(ACCOUNTS, full_config()).unwrap()
+}
+
+#[test]
+fn a_privileged_answer_is_never_served_to_a_plain_caller() {
+    let e = accounts();
+    let alice = user("1");
+    let q = ctx("user", "user_id=2");
+    // Plain alice: the function refuses (403 "Not your account") and nothing is stored.
+    let plain = as_fetch(e.plan(&q, Some(&alice), NOW)).cache.unwrap();
+    let refused = e.finish_fetch("user", Some(&plain), FetchOutcome::Results(vec![(
+        "user_orders".into(),
+        Outcome::Error(ProtocolError::new(ProtocolCode::Forbidden, "Not your account")),
+    )]));
+    assert_eq!(refused.response.status, 403);
+    assert!(refused.cache_put.is_none());
+    // The same subject with an MWT saying staff: the function allows it, 200 MISS, stored.
+    let mwt = e.mint_mwt(&Identity { staff: true, ..alice.clone() }, NOW).unwrap();
+    let as_staff = as_fetch(e.plan(&q.clone().with_header("X-Mizan-Token", &mwt), Some(&alice), NOW)).cache.unwrap();
+    let served = e.finish_fetch("user", Some(&as_staff), FetchOutcome::Results(vec![("user_orders".into(), Outcome::Ok("[\"bob's orders\"]".into()))]));
+    assert_eq!(served.response.header("X-Mizan-Cache"), Some("MISS"));
+    assert_eq!(served.cache_put.as_ref().unwrap().key, as_staff.key);
+    // Back on her plain session: another key, so the staff answer cannot be a hit for her.
+    assert_ne!(as_staff.key, plain.key);
+    assert_eq!(as_fetch(e.plan(&q, Some(&alice), NOW)).cache.unwrap().key, plain.key);
+    // Every privilege input has its own key; the subject's index set is shared, so a purge of
+    // the user (or of the param) finds the entries of every privilege.
+    let variants = [
+        Identity { superuser: true, ..alice.clone() },
+        Identity { perm: Some("h1".into()), ..alice.clone() },
+        Identity { perm: Some("h2".into()), ..alice.clone() },
+        Identity { session_id: Some("s".into()), ..alice.clone() },
+    ];
+    let keys: Vec<CachePlan> = variants.iter().map(|i| as_fetch(e.plan(&q, Some(i), NOW)).cache.unwrap()).collect();
+    assert_ne!(keys[0].key, plain.key);
+    assert_ne!(keys[1].key, keys[2].key);
+    assert_eq!(keys[3].key, plain.key, "a session id is not a privilege");
+    for k in &keys {
+        assert_eq!(k.index_keys, plain.index_keys);
+    }
+    // A plain user's key is §2's key exactly (the spec's vectors hold).
+    assert_eq!(plain.key, key_of("user", json!({"user_id": 2}), Some("1"), 0));
+}
+
+#[test]
+fn guards_and_predicates_run_before_every_lookup() {
+    let e = accounts();
+    // The predicate is asked on every request, before any cache plan exists: a hit for someone
+    // the predicate now refuses cannot happen.
+    let q = ctx("reports", "");
+    assert!(matches!(e.plan(&q, Some(&user("1")), NOW), Plan::CheckPredicates(_)));
+    error_of(e.plan_with(&q, Some(&user("1")), NOW, &[("can_read".into(), false)]), 403, "FORBIDDEN", "Permission denied");
+    assert!(as_fetch(e.plan_with(&q, Some(&user("1")), NOW, &[("can_read".into(), true)])).cache.is_some());
+    // A static guard likewise: anonymous is refused before the lookup.
+    error_of(e.plan(&ctx("user", "user_id=1"), None, NOW), 401, "UNAUTHORIZED", "Authentication required");
+}
+
+#[test]
+fn subjects_are_canonical_on_every_path() {
+    let e = accounts();
+    let q = ctx("user", "user_id=1");
+    let key = |i: &Identity| as_fetch(e.plan(&q, Some(i), NOW)).cache.unwrap().key;
+    assert_eq!(key(&user("01")), key(&user("1")));
+    assert_eq!(key(&user("-01")), key(&user("-1")));
+    assert_eq!(key(&user("000")), key(&user("0")));
+    assert_ne!(key(&user("a01")), key(&user("a1")), "only integer subjects are rewritten");
+    // The plan carries the canonical subject: the function sees `1`.
+    let f = as_fetch(e.plan(&q, Some(&user("007")), NOW));
+    assert_eq!(f.identity.unwrap().subject, "7");
+    // A token's subject too.
+    let mwt = e.mint_mwt(&user("0042"), NOW).unwrap();
+    let f = as_fetch(e.plan(&q.clone().with_header("X-Mizan-Token", &mwt), None, NOW));
+    assert_eq!(f.identity.unwrap().subject, "42");
+    // Purge by user and identity-scoped invalidation use the same spelling.
+    assert_eq!(e.purge_user_plan("01").unwrap(), e.purge_user_plan("1").unwrap());
+    let c = as_call(e.plan(&call(json!({"fn": "rename_me", "args": {"name": "n"}})), Some(&user("05")), NOW));
+    let done = e.finish_call(&c, Outcome::Ok("null".into()));
+    assert_eq!(done.response.header("X-Mizan-Invalidate"), Some("user;user_id=5"));
+    let host_spelled = CallPlan { identity: Some(user("0005")), ..c };
+    assert_eq!(e.finish_call(&host_spelled, Outcome::Ok("null".into())).response.header("X-Mizan-Invalidate"), Some("user;user_id=5"));
+    // The key API's JSON user as well.
+    assert_eq!(mizan_kernel::keys::user_subject(&json!("09")).unwrap(), Some("9".into()));
+}
+
+#[test]
+fn a_credential_given_twice_is_refused_as_ambiguous() {
+    let e = cached();
+    let host = user("1");
+    let a = e.mint_mwt(&user("2"), NOW).unwrap();
+    let b = e.mint_mwt(&user("3"), NOW).unwrap();
+    let pair = e.mint_jwt_pair(&user("4"), "s", NOW).unwrap();
+    let req = || ctx("user", "user_id=1");
+    let ambiguous = |r: Request| {
+        let r = error_of(e.plan(&r, Some(&host), NOW), 401, "UNAUTHORIZED", "Invalid token");
+        assert_eq!(body(&r)["error"]["details"], json!({"reason": "ambiguous"}));
+    };
+    // Two lines (FastAPI, Axum) or one comma-joined line (WSGI, proxies): the same answer.
+    ambiguous(req().with_header("X-Mizan-Token", &a).with_header("X-Mizan-Token", &b));
+    ambiguous(req().with_header("X-Mizan-Token", format!("{a},{b}")));
+    ambiguous(req().with_header("X-Mizan-Token", &a).with_header("x-mizan-token", ""));
+    ambiguous(req().with_header("X-Mizan-Token", format!("{a},")));
+    ambiguous(req().with_header("Authorization", format!("Bearer {}", pair.access)).with_header("Authorization", format!("Bearer {}", pair.access)));
+    ambiguous(req().with_header("Authorization", format!("Bearer {}, Bearer {}", pair.access, pair.access)));
+    ambiguous(req().with_header("Authorization", "Basic dTpw").with_header("Authorization", format!("Bearer {}", pair.access)));
+    ambiguous(req().with_header("Authorization", format!("Basic dTpw,Bearer {}", pair.access)));
+    // One of each is not ambiguous: the MWT comes first, as always.
+    let f = as_fetch(e.plan(&req().with_header("X-Mizan-Token", &a).with_header("Authorization", format!("Bearer {}", pair.access)), Some(&host), NOW));
+    assert_eq!(f.identity.unwrap().subject, "2");
+    // Another scheme alone (with its own commas) is not ours.
+    let f = as_fetch(e.plan(&req().with_header("Authorization", r#"Digest username="u", realm="r""#), Some(&host), NOW));
+    assert_eq!(f.identity, Some(host.clone()));
+    // Unconfigured headers are not read, so they are never ambiguous.
+    let f = as_fetch(engine().plan(&req().with_header("X-Mizan-Token", "x").with_header("X-Mizan-Token", "y"), Some(&host), NOW));
+    assert_eq!(f.identity, Some(host.clone()));
+}
+
+#[test]
+fn reads_token_says_when_the_session_is_not_used() {
+    let e = cached();
+    let t = e.mint_mwt(&user("2"), NOW).unwrap();
+    let r = || call(json!({"fn": "noop"}));
+    assert!(!e.reads_token(&r()));
+    assert!(!e.reads_token(&r().with_header("X-Mizan-Token", "  ")), "an empty token header is no token");
+    assert!(!e.reads_token(&r().with_header("Authorization", "Basic dTpw")), "another scheme is not a token");
+    assert!(e.reads_token(&r().with_header("X-Mizan-Token", &t)));
+    assert!(e.reads_token(&r().with_header("X-Mizan-Token", "junk")), "a bad token is refused, never the session");
+    assert!(e.reads_token(&r().with_header("Authorization", "Bearer junk")));
+    assert!(e.reads_token(&r().with_header("X-Mizan-Token", "a").with_header("X-Mizan-Token", "b")));
+    assert!(!engine().reads_token(&r().with_header("X-Mizan-Token", &t)), "no MWT secret: not read");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fetch that read before a purge never stores its answer after it (issue 8, item 4), and the
+// public entries of a context are bounded (item 7): the in-memory store and the Redis scripts
+// alike.
+
+#[test]
+fn a_put_that_read_before_a_purge_is_refused() {
+    let e = cached();
+    let mut store = OriginStore::default();
+    let plan = as_fetch(e.plan(&ctx("user", "user_id=5"), Some(&user("5")), NOW)).cache.unwrap();
+    let put = |body: &str| CachePut { key: plan.key.clone(), body: body.into(), index_keys: plan.index_keys.clone(), ttl_seconds: 60, bound: None };
+    // The fetch reads (miss, ticket), runs its functions; meanwhile a mutation purges.
+    let read = store.lookup(&plan.key, 0);
+    assert_eq!(read.body, None);
+    let purge = e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap();
+    store.purge(&purge);
+    assert!(!store.put_entry(&put("old answer"), Some(read.ticket), 1), "the old answer must not outlive the purge");
+    assert_eq!(store.get(&plan.key, 2), None);
+    // A fetch that read after the purge stores.
+    let read = store.lookup(&plan.key, 3);
+    assert!(store.put_entry(&put("new answer"), Some(read.ticket), 3));
+    assert_eq!(store.get(&plan.key, 4).as_deref(), Some("new answer"));
+    // A purge of another context, or of another user, does not fence this entry.
+    let read = store.lookup("other", 5);
+    store.purge(&e.purge_plan(&[InvalidateEntry::Broad("items".into())]).unwrap());
+    store.purge(&e.purge_user_plan("6").unwrap());
+    assert!(store.put_entry(&put("still fine"), Some(read.ticket), 5));
+    // Purging the user fences the user's entries; no ticket stores unconditionally.
+    let read = store.lookup("other", 6);
+    store.purge(&e.purge_user_plan("5").unwrap());
+    assert!(!store.put_entry(&put("x"), Some(read.ticket), 6));
+    assert!(store.put_entry(&put("warm-up"), None, 6));
+    // clear() keeps the marks.
+    let read = store.lookup("other", 7);
+    store.purge(&e.purge_user_plan("5").unwrap());
+    store.clear();
+    assert!(!store.put_entry(&put("x"), Some(read.ticket), 7));
+}
+
+#[test]
+fn forgotten_marks_refuse_old_tickets() {
+    let mut store = OriginStore::default();
+    let early = store.lookup("k", 0).ticket;
+    let plan = |i: usize| mizan_kernel::index::PurgePlan { scopes: vec![mizan_kernel::index::PurgeScope { base: format!("idx:c{i}"), terms: vec![] }] };
+    for i in 0..mizan_kernel::server::origin::MAX_MARKS + 1 {
+        store.purge(&plan(i));
+    }
+    let put = CachePut { key: "k".into(), body: "b".into(), index_keys: vec!["idx:unrelated".into()], ttl_seconds: 60, bound: None };
+    assert!(!store.put_entry(&put, Some(early), 0), "a ticket older than a forgotten mark is refused");
+    let late = store.lookup("k", 0).ticket;
+    assert!(store.put_entry(&put, Some(late), 0));
+}
+
+#[test]
+fn purges_run_in_bounded_steps() {
+    let e = cached();
+    let mut store = OriginStore::default();
+    for page in 0..25 {
+        let c = as_fetch(e.plan(&ctx("items", &format!("page={page}")), Some(&user("1")), NOW)).cache.unwrap();
+        store.put(&c.key, "b", &c.index_keys, 60, 0);
+    }
+    let other = as_fetch(e.plan(&ctx("user", "user_id=1"), Some(&user("1")), NOW)).cache.unwrap();
+    store.put(&other.key, "b", &other.index_keys, 60, 0);
+    let plan = e.purge_plan(&[InvalidateEntry::Broad("items".into())]).unwrap();
+    let mut step = store.purge_step(&plan, None, 10);
+    let (mut purged, mut steps) = (step.purged.len(), 1);
+    while let Some(cursor) = step.cursor.clone() {
+        assert!(step.purged.len() <= 10);
+        step = store.purge_step(&plan, Some(&cursor), 10);
+        purged += step.purged.len();
+        steps += 1;
+    }
+    assert_eq!((purged, steps), (25, 3));
+    assert_eq!(store.len(), 1);
+    // A cursor that is not one restarts the plan (it matches nothing more here).
+    assert_eq!(store.purge_step(&plan, Some("junk"), 10), PurgeStep { purged: vec![], cursor: None });
+}
+
+#[test]
+fn public_entries_are_bounded_per_context() {
+    let e = engine_with(EngineConfig { max_public_entries: 3, ..full_config() });
+    let mut store = OriginStore::default();
+    let public = |page: u32| as_fetch(e.plan(&ctx("items", &format!("page={page}")), None, NOW)).cache.unwrap();
+    let put_of = |c: &CachePlan| CachePut { key: c.key.clone(), body: "b".into(), index_keys: c.index_keys.clone(), ttl_seconds: 60, bound: c.bound.clone() };
+    let first = public(0);
+    let bound = first.bound.clone().expect("an anonymous entry is bounded");
+    assert_eq!(bound.max_entries, 3);
+    assert_eq!(first.index_keys.last(), Some(&bound.set), "the public set is one of its index keys");
+    for page in 0..3 {
+        assert!(store.put_entry(&put_of(&public(page)), None, 0));
+    }
+    assert!(!store.put_entry(&put_of(&public(3)), None, 0), "the context's public entries are full");
+    assert!(store.put_entry(&put_of(&public(1)), None, 0), "replacing one of them is fine");
+    // Other contexts, user entries, and shared contexts of their own are counted apart.
+    let mine = as_fetch(e.plan(&ctx("items", "page=9"), Some(&user("1")), NOW)).cache.unwrap();
+    assert!(mine.bound.is_none());
+    assert!(store.put_entry(&put_of(&mine), None, 0));
+    let shared = as_fetch(e.plan(&ctx("catalog", "q=x"), Some(&user("1")), NOW)).cache.unwrap();
+    assert!(shared.bound.is_some(), "a shared entry has no user: it is public");
+    assert!(store.put_entry(&put_of(&shared), None, 0));
+    // Expired entries leave room.
+    assert!(store.put_entry(&put_of(&public(3)), None, 61_000));
+    // Unbounded when configured so.
+    let free = engine_with(EngineConfig { max_public_entries: 0, ..full_config() });
+    assert!(as_fetch(free.plan(&ctx("items", "page=1"), None, NOW)).cache.unwrap().bound.is_none());
+}
+
+#[test]
+fn pending_purges_merge_and_cover() {
+    let e = cached();
+    let a = e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap();
+    let b = e.purge_user_plan("7").unwrap();
+    let merged = e.merge_purge_plans(&a, &b);
+    assert_eq!(merged.scopes.len(), a.scopes.len() + b.scopes.len());
+    assert_eq!(e.merge_purge_plans(&merged, &a), merged, "each scope once");
+    // covers: user 5's entries and entries without user_id, not user 6's; user 7's anywhere.
+    let keys = |q: &str, who: &str| as_fetch(e.plan(&ctx("user", q), Some(&user(who)), NOW)).cache.unwrap().index_keys;
+    assert!(merged.covers(&keys("user_id=5", "1")));
+    assert!(!merged.covers(&keys("user_id=6", "1")));
+    assert!(merged.covers(&keys("user_id=6", "7")));
+    assert!(!a.covers(&as_fetch(e.plan(&ctx("items", ""), None, NOW)).cache.unwrap().index_keys));
+    // Past the bound: every context, broadly.
+    let mut many = mizan_kernel::index::PurgePlan::default();
+    let mut collapsed = false;
+    for i in 0..=mizan_kernel::index::MAX_PENDING_SCOPES {
+        many = e.merge_purge_plans(&many, &e.purge_user_plan(&format!("u{i}")).unwrap());
+        assert!(many.scopes.len() <= mizan_kernel::index::MAX_PENDING_SCOPES);
+        if many.scopes.len() == e.registry().contexts.len() && many.covers(&keys("user_id=6", "1")) {
+            collapsed = true;
+        }
+    }
+    assert!(collapsed, "past the bound the pending plan is every context, broadly");
+}
+
+#[test]
+fn redis_live_tickets_bounds_and_steps() {
+    let Ok(addr) = std::env::var("MIZAN_TEST_REDIS") else { return };
+    let _one_at_a_time = LIVE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
+    let prefix = "{mizan}:";
+    let mut c = resp::Conn::connect(&addr);
+    c.cmd(&["FLUSHALL"]);
+    let e = engine_with(EngineConfig { max_public_entries: 3, ..full_config() });
+    let ticket = |c: &mut resp::Conn| match c.cmd(&["GET", &format!("{prefix}purges")]) {
+        resp::Reply::Bulk(Some(n)) => n.parse::<u64>().unwrap(),
+        _ => 0,
+    };
+    // A put whose ticket predates a purge of its set is refused; a later one stores.
+    let plan = as_fetch(e.plan(&ctx("user", "user_id=5"), Some(&user("5")), NOW)).cache.unwrap();
+    let t = ticket(&mut c);
+    redis_purge(&mut c, prefix, &e.purge_plan(&[InvalidateEntry::scoped("user", obj(json!({"user_id": 5})))]).unwrap(), 256);
+    assert_eq!(redis_put(&mut c, prefix, &plan.key, "old", 60, Some(t), None, &plan.index_keys), resp::Reply::Int(0));
+    let t = ticket(&mut c);
+    assert_eq!(redis_put(&mut c, prefix, &plan.key, "new", 60, Some(t), None, &plan.index_keys), resp::Reply::Int(1));
+    assert!(matches!(c.cmd(&["TTL", &format!("{prefix}mark:{}", plan.index_keys[0])]), resp::Reply::Int(t) if t > 0 && t <= 86_400));
+    // Public entries: three per context, replacements allowed, expired members make room.
+    let public = |page: u32| as_fetch(e.plan(&ctx("items", &format!("page={page}")), None, NOW)).cache.unwrap();
+    for page in 0..3 {
+        let p = public(page);
+        let b = p.bound.clone().unwrap();
+        assert_eq!(redis_put(&mut c, prefix, &p.key, "b", 60, None, Some((&b.set, b.max_entries)), &p.index_keys), resp::Reply::Int(1));
+    }
+    let (p3, p1) = (public(3), public(1));
+    let b = p3.bound.clone().unwrap();
+    assert_eq!(redis_put(&mut c, prefix, &p3.key, "b", 60, None, Some((&b.set, 3)), &p3.index_keys), resp::Reply::Int(0));
+    assert_eq!(redis_put(&mut c, prefix, &p1.key, "b2", 60, None, Some((&b.set, 3)), &p1.index_keys), resp::Reply::Int(1));
+    c.cmd(&["DEL", &format!("{prefix}{}", public(0).key)]); // as if it expired
+    assert_eq!(redis_put(&mut c, prefix, &p3.key, "b", 60, None, Some((&b.set, 3)), &p3.index_keys), resp::Reply::Int(1));
+    assert_eq!(c.cmd(&["SCARD", &format!("{prefix}{}", b.set)]), resp::Reply::Int(3));
+    c.cmd(&["FLUSHALL"]);
 }

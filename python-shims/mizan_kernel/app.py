@@ -17,6 +17,7 @@ import enum
 import json
 import logging
 import secrets as _secrets
+import threading
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -24,16 +25,20 @@ from ._jsonio import _NOT_JSON, _dump
 from .decorators import _CURRENT, Functions, FunctionSpec, RequestContext, default_functions
 from .origin import OriginCache, make_store
 from .server import (
+    CachePlan,
     Call,
     CheckPredicates,
     Engine,
     FetchOutcome,
     Identity,
     Outcome,
+    ProtocolError,
     PurgePlan,
     Request,
     Respond,
     Response,
+    purge_covers,
+    redis_plan_json,
 )
 
 log = logging.getLogger("mizan_kernel.server")
@@ -60,7 +65,7 @@ def _jsonable(v: Any) -> Any:
 
 def result_outcome(name: str, value: Any) -> Outcome:
     """A function's return value as the ``ok`` outcome (JSON text), or an exception outcome
-    when it cannot be sent as JSON (NaN, an unknown object)."""
+    when it cannot be sent as JSON (NaN, an unknown object; logged at error level)."""
     try:
         return Outcome("ok", _dump(value))
     except _NOT_JSON:
@@ -69,7 +74,26 @@ def result_outcome(name: str, value: Any) -> Outcome:
         text = json.dumps(value, default=_jsonable, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return Outcome("ok", text)
     except _NOT_JSON as e:
+        log.error("mizan: `%s` returned a value that is not JSON: %s", name, e)
         return Outcome("exception", f"`{name}` returned a value that is not JSON: {e}")
+
+
+def raw_query(raw: bytes) -> str:
+    """The query string as the engine takes it: the bytes as they arrived, with every byte that
+    is not printable ASCII percent-encoded, so raw non-UTF-8 bytes reach the kernel's strict
+    decoder (the documented 400 "Invalid query string") instead of a framework's guess."""
+    if all(0x21 <= b <= 0x7E for b in raw):
+        return raw.decode("ascii")
+    return "".join(chr(b) if 0x21 <= b <= 0x7E else f"%{b:02X}" for b in raw)
+
+
+def raised_outcome(name: str, e: BaseException) -> Outcome:
+    """What a function's exception answers. An error raised on purpose (``ProtocolError``,
+    ``NotImplementedError``) is the function's answer; anything else is a failure someone must
+    look at: logged at error level with its traceback, then a 500 that never leaks it."""
+    if not isinstance(e, (ProtocolError, NotImplementedError)):
+        log.error("mizan: `%s` raised", name, exc_info=e)
+    return Outcome.from_exception(e)
 
 
 class MizanApp:
@@ -130,13 +154,11 @@ class MizanApp:
         self.threadpool = threadpool
         self.base_path = self.engine.base_path
         self.body_limit = self.engine.body_limit
-        missing = sorted(
-            name
-            for name, f in self.engine.registry.to_json()["functions"].items()
-            if name not in self.functions and not f["private"]
-        )
-        if missing:
-            log.warning("mizan: no implementation for %s (calls answer 500)", ", ".join(missing))
+        _check_implementations(self.engine.registry.to_json()["functions"], self.functions)
+        # Purges that failed, merged, and a version (docs/SERVER.md "When a purge fails").
+        self._pending: Optional[PurgePlan] = None
+        self._pending_version = 0
+        self._pending_lock = threading.Lock()
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -154,7 +176,58 @@ class MizanApp:
             log.warning("mizan: %s", d)
 
     def _missing(self, name: str) -> Outcome:
+        log.error("mizan: no implementation registered for `%s`", name)
         return Outcome("exception", f"no implementation registered for `{name}`")
+
+    # --- purges that fail (docs/SERVER.md "When a purge fails") --------------------------------
+
+    def _keep_failed(self, plan: PurgePlan) -> None:
+        """Log a failed purge with its plan (the caller is in an ``except``: the traceback goes
+        along) and keep it to retry; until then what it covers is served without the cache."""
+        log.error(
+            "mizan: purge failed; the entries it covers are served without the cache until a retry succeeds; plan %s",
+            redis_plan_json(plan),
+            exc_info=True,
+        )
+        with self._pending_lock:
+            self._pending = plan if self._pending is None else self.engine.merge_purge_plans(self._pending, plan)
+            self._pending_version += 1
+
+    def _snapshot(self) -> "Tuple[Optional[PurgePlan], int]":
+        with self._pending_lock:
+            return self._pending, self._pending_version
+
+    def _settled(self, version: int) -> Optional[PurgePlan]:
+        """A retry of the pending plan of ``version`` succeeded: drop it unless another purge
+        failed meanwhile. What is still pending."""
+        with self._pending_lock:
+            if self._pending_version == version:
+                self._pending = None
+                log.warning("mizan: a purge that had failed succeeded on retry; the cache is used again")
+            return self._pending
+
+    def _fenced(self, pending: Optional[PurgePlan], cache: CachePlan) -> bool:
+        return pending is not None and purge_covers(pending, cache.index_keys)
+
+    def _settle_sync(self) -> Optional[PurgePlan]:
+        plan, version = self._snapshot()
+        if plan is None or self.store is None:
+            return plan
+        try:
+            self.store.purge(plan)
+        except Exception:
+            return plan
+        return self._settled(version)
+
+    async def _settle_async(self) -> Optional[PurgePlan]:
+        plan, version = self._snapshot()
+        if plan is None or self.store is None:
+            return plan
+        try:
+            await self.store.apurge(plan)
+        except Exception:
+            return plan
+        return self._settled(version)
 
     # --- sync (Django, WSGI) -------------------------------------------------------------------
 
@@ -193,7 +266,7 @@ class MizanApp:
             else:
                 value = spec.fn(**args)
         except Exception as e:
-            return Outcome.from_exception(e)
+            return raised_outcome(name, e)
         return result_outcome(name, value)
 
     def handle(self, request: Request, http_request: Any = None, identity: Optional[Identity] = None) -> Response:
@@ -218,12 +291,16 @@ class MizanApp:
                     try:
                         self.store.purge(fin.purge)
                     except Exception:
-                        log.exception("mizan: purge failed")
+                        self._keep_failed(fin.purge)
             else:
-                cache, store = plan.cache, self.store
-                if cache is not None and store is not None:
+                store = self.store
+                cache = plan.cache if store is not None else None
+                if cache is not None and self._pending is not None and self._fenced(self._settle_sync(), cache):
+                    cache = None  # a failed purge covers it: no read, no put
+                ticket = None
+                if cache is not None:
                     try:
-                        body = store.get(cache.key)
+                        body, ticket = store.lookup(cache.key)  # type: ignore[union-attr]
                     except Exception:
                         log.exception("mizan: cache read failed (served as a miss)")
                         body = None
@@ -231,9 +308,9 @@ class MizanApp:
                         return engine.finish_fetch(plan.context, cache, FetchOutcome("hit", body)).response
                 results = [(m.function, self._run_sync(m.function, m.args)) for m in plan.members]
                 fin = engine.finish_fetch(plan.context, cache, FetchOutcome("results", results))
-                if fin.cache_put is not None and store is not None:
+                if fin.cache_put is not None and cache is not None and not self._fenced(self._pending, cache):
                     try:
-                        store.put(fin.cache_put)
+                        store.put(fin.cache_put, ticket)  # type: ignore[union-attr]
                     except Exception:
                         log.exception("mizan: cache write failed")
         finally:
@@ -283,7 +360,7 @@ class MizanApp:
                 try:
                     out.append(result_outcome(name, await spec.fn(**args)))
                 except Exception as e:
-                    out.append(Outcome.from_exception(e))
+                    out.append(raised_outcome(name, e))
             elif self.threadpool:
                 from anyio import to_thread
 
@@ -315,12 +392,16 @@ class MizanApp:
                     try:
                         await self.store.apurge(fin.purge)
                     except Exception:
-                        log.exception("mizan: purge failed")
+                        self._keep_failed(fin.purge)
             else:
-                cache, store = plan.cache, self.store
-                if cache is not None and store is not None:
+                store = self.store
+                cache = plan.cache if store is not None else None
+                if cache is not None and self._pending is not None and self._fenced(await self._settle_async(), cache):
+                    cache = None  # a failed purge covers it: no read, no put
+                ticket = None
+                if cache is not None:
                     try:
-                        body = await store.aget(cache.key)
+                        body, ticket = await store.alookup(cache.key)  # type: ignore[union-attr]
                     except Exception:
                         log.exception("mizan: cache read failed (served as a miss)")
                         body = None
@@ -331,9 +412,9 @@ class MizanApp:
                 fin = engine.finish_fetch(
                     plan.context, cache, FetchOutcome("results", [(m.function, o) for m, o in zip(members, outcomes)])
                 )
-                if fin.cache_put is not None and store is not None:
+                if fin.cache_put is not None and cache is not None and not self._fenced(self._pending, cache):
                     try:
-                        await store.aput(fin.cache_put)
+                        await store.aput(fin.cache_put, ticket)  # type: ignore[union-attr]
                     except Exception:
                         log.exception("mizan: cache write failed")
         finally:
@@ -348,24 +429,55 @@ class MizanApp:
         return None if self.store is None else self.engine.purge_plan(list(entries))
 
     def purge(self, entries: Iterable[Any]) -> List[str]:
-        """Purge what invalidation entries cover (``"ctx"`` / ``{"context", "params"?}``)."""
+        """Purge what invalidation entries cover (``"ctx"`` / ``{"context", "params"?}``). A
+        failure is raised, and kept like a call's (served without the cache until a retry
+        succeeds)."""
         plan = self.purge_plan(entries)
-        return [] if plan is None else self.store.purge(plan)  # type: ignore[union-attr]
+        return [] if plan is None else self._purge_or_keep(plan)
 
     def purge_user(self, user: Union[str, int]) -> List[str]:
-        """Purge every origin-cache entry of one user, in every context (GDPR erasure)."""
+        """Purge every origin-cache entry of one user, in every context (GDPR erasure). A
+        failure is raised and kept, as :meth:`purge`'s."""
         if self.store is None:
             return []
-        return self.store.purge(self.engine.purge_user_plan(user))
+        return self._purge_or_keep(self.engine.purge_user_plan(user))
+
+    def _purge_or_keep(self, plan: PurgePlan) -> List[str]:
+        try:
+            return self.store.purge(plan)  # type: ignore[union-attr]
+        except Exception:
+            self._keep_failed(plan)
+            raise
+
+    async def _apurge_or_keep(self, plan: PurgePlan) -> List[str]:
+        try:
+            return await self.store.apurge(plan)  # type: ignore[union-attr]
+        except Exception:
+            self._keep_failed(plan)
+            raise
 
     async def apurge(self, entries: Iterable[Any]) -> List[str]:
         plan = self.purge_plan(entries)
-        return [] if plan is None else await self.store.apurge(plan)  # type: ignore[union-attr]
+        return [] if plan is None else await self._apurge_or_keep(plan)
 
     async def apurge_user(self, user: Union[str, int]) -> List[str]:
         if self.store is None:
             return []
-        return await self.store.apurge(self.engine.purge_user_plan(user))
+        return await self._apurge_or_keep(self.engine.purge_user_plan(user))
+
+
+def _check_implementations(declared: Mapping[str, Any], implemented: Mapping[str, Any]) -> None:
+    """Fail at start, naming them, when a public function of the registry has no implementation
+    or an implementation has a name the registry lacks (a typo would be a 500 at the first call)."""
+    missing = sorted(f"`{n}`" for n, f in declared.items() if n not in implemented and not f["private"])
+    unknown = sorted(f"`{n}`" for n in implemented if n not in declared)
+    problems = []
+    if missing:
+        problems.append("no implementation for " + ", ".join(missing))
+    if unknown:
+        problems.append(", ".join(unknown) + " registered, but the registry has no such function")
+    if problems:
+        raise ValueError("mizan: " + "; ".join(problems))
 
 
 def _collect(
@@ -399,4 +511,4 @@ def _specs(impls: Mapping[str, Callable[..., Any]]) -> Dict[str, FunctionSpec]:
     return {name: FunctionSpec(name, fn, {}, None) for name, fn in impls.items()}
 
 
-__all__ = ["MizanApp", "result_outcome"]
+__all__ = ["MizanApp", "result_outcome", "raised_outcome", "raw_query"]

@@ -1,30 +1,42 @@
-"""Django host: ``path("api/mizan/", include(mizan_urls(...)))`` serves the Mizan protocol through
-the kernel's engine, with a sync view.
+"""Django host: ``mizan_urls(...)`` → URL patterns serving the Mizan protocol at the engine's base
+path (``/api/mizan``) through the kernel's engine, with a sync view.
 
 ```python
 # urls.py
-from django.urls import include, path
 from mizan_kernel.django import mizan_urls
 from myapp.mizan import functions          # a Functions with @functions.client(...)
 
-urlpatterns = [path("api/mizan/", include(mizan_urls(functions, cache="memory")))]
+urlpatterns = [*mizan_urls(functions, cache="memory"), ...]     # at the root: the base path is the engine's
 ```
 
-- ``GET session/`` passes Django's CSRF token (``django.middleware.csrf.get_token``) as the
+- The patterns match the base path itself and everything under it (``/api/mizan``,
+  ``/api/mizan/``, ``/api/mizan/…``), so ``APPEND_SLASH`` never redirects a protocol request and
+  the engine answers every path and method (404, 405 with ``Allow``, 413…) in the same envelope as
+  every other backend. Add them at the root (``urlpatterns += mizan_urls(...)`` or
+  ``path("", include(mizan_urls(...)))``); ``base_path=`` moves them.
+- ``GET …/session/`` passes Django's CSRF token (``django.middleware.csrf.get_token``) as the
   request's ``csrf-token``; the engine answers ``{"csrfToken": …}``.
-- Every other path under the include goes to one catch-all view; the engine routes and answers
-  (404, 405 with ``Allow``, 413…) in the same envelope as every other backend.
+- The view passes the engine what arrived: the method as sent (``REQUEST_METHOD``; Django's
+  ``request.method`` is upper-cased), the raw path (``RAW_URI`` from gunicorn, ``REQUEST_URI``
+  from uWSGI, ``raw_path`` under ASGI; ``runserver`` has none, so there ``%2F`` is already
+  decoded), the raw query string (non-ASCII bytes percent-encoded), every line of the two token
+  headers, and at most ``body_limit + 1`` body bytes — read from the server's de-chunked stream
+  when the server says it terminates it (``wsgi.input_terminated``: gunicorn, uWSGI, mod_wsgi),
+  since Django reads a chunked body as empty.
 - The identity is ``request.user`` (subject ``str(pk)``, ``is_staff``, ``is_superuser``) unless
-  ``identity=fn(request)`` is given; a valid ``X-Mizan-Token`` / bearer JWT replaces it.
-- CSRF: the views are ``csrf_exempt`` and run Django's own CSRF check themselves for requests
-  that carry the session cookie (the ambient credential CSRF is about) and no token header;
-  a failure is answered ``engine.error_response(FORBIDDEN, "CSRF verification failed")`` — the
-  protocol envelope, not Django's HTML page. ``csrf=False`` turns the check off.
-- ``base_path`` (default ``/api/mizan``) must be the include's path, as ``request.path`` shows it.
+  ``identity=fn(request)`` is given; a valid ``X-Mizan-Token`` / bearer JWT replaces it. An
+  exception in it is the engine's 500 envelope, logged with its traceback.
+- CSRF: the views are ``csrf_exempt`` and run Django's own CSRF check themselves for unsafe
+  requests that carry the session cookie (the ambient credential CSRF is about) and that the
+  engine does not authenticate by token (``engine.reads_token``: an empty ``X-Mizan-Token`` or
+  an ``Authorization: Basic …`` is no token, so the check applies); a failure is answered
+  ``engine.error_response(FORBIDDEN, "CSRF verification failed")`` — the protocol envelope, not
+  Django's HTML page. ``csrf=False`` turns the check off.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, List, Optional
 
 from ._extras import need
@@ -38,7 +50,7 @@ from django.urls import re_path
 from django.utils.encoding import escape_uri_path
 from django.views.decorators.csrf import csrf_exempt
 
-from .app import MizanApp
+from .app import MizanApp, log, raw_query
 from .server import Identity, Request
 
 IdentityFn = Callable[[HttpRequest], Optional[Identity]]
@@ -66,9 +78,26 @@ def to_django(resp: Any, head: bool = False) -> HttpResponse:
 def _raw_path(request: HttpRequest) -> str:
     meta = request.META
     raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")  # gunicorn / uwsgi
+    if not raw:
+        scope = getattr(request, "scope", None)  # ASGI
+        raw_path = scope.get("raw_path") if isinstance(scope, dict) else None
+        if raw_path:
+            raw = raw_path.decode("latin-1")
     if raw:
         return raw.split("?", 1)[0]
     return escape_uri_path(request.path)
+
+
+def _body(request: HttpRequest, method: str, limit: int) -> bytes:
+    """At most ``limit + 1`` body bytes. A server that de-chunks a chunked body says so with
+    ``wsgi.input_terminated``, and Django (which trusts ``Content-Length`` alone) would read it as
+    empty: then read the server's stream directly."""
+    if method in ("GET", "HEAD"):
+        return b""
+    meta = request.META
+    if meta.get("wsgi.input_terminated") and "CONTENT_LENGTH" not in meta:
+        return meta["wsgi.input"].read(limit + 1)
+    return request.read(limit + 1)
 
 
 def _csrf_rejects(checker: CsrfViewMiddleware, request: HttpRequest) -> bool:
@@ -90,7 +119,7 @@ def mizan_urls(
     app: Optional[MizanApp] = None,
     **options: Any,
 ) -> List[Any]:
-    """URL patterns for ``include()``. ``functions`` and ``options`` are :class:`MizanApp`'s
+    """URL patterns for the root URLconf. ``functions`` and ``options`` are :class:`MizanApp`'s
     (``cache``, ``cache_secret``, ``mwt_secret``, ``jwt_secret``, ``predicates``, ``revoked``,
     ``base_path``, ``body_limit``…). The :class:`MizanApp` is ``mizan_urls(...).mizan``."""
     mizan = app if app is not None else MizanApp(functions, **options)
@@ -100,30 +129,33 @@ def mizan_urls(
 
     def serve(request: HttpRequest, csrf_token: Optional[str]) -> HttpResponse:
         meta = request.META
-        method = request.method or "GET"
+        method = meta.get("REQUEST_METHOD") or request.method or "GET"
+        head = method == "HEAD"
         headers = []
-        token = meta.get("HTTP_X_MIZAN_TOKEN")
-        if token is not None:
-            headers.append(("X-Mizan-Token", token))
-        auth = meta.get("HTTP_AUTHORIZATION")
-        if auth is not None:
-            headers.append(("Authorization", auth))
+        for key, name in (("HTTP_X_MIZAN_TOKEN", "X-Mizan-Token"), ("HTTP_AUTHORIZATION", "Authorization")):
+            if key in meta:
+                headers.append((name, meta[key]))  # repeated lines arrive comma-joined: the engine reads both forms
+        path = _raw_path(request)
         if (
             csrf
-            and not headers
             and method not in ("GET", "HEAD", "OPTIONS", "TRACE")
             and settings.SESSION_COOKIE_NAME in request.COOKIES
+            and not mizan.engine.reads_token(Request(method, path, "", headers))
             and _csrf_rejects(checker, request)
         ):
-            return to_django(mizan.engine.error_response("FORBIDDEN", "CSRF verification failed"))
-        body = b"" if method in ("GET", "HEAD") else request.read(limit + 1)
-        query = meta.get("QUERY_STRING", "")
-        req = Request(method, _raw_path(request), query, headers, body, csrf_token)
-        return to_django(mizan.handle(req, request, who(request)), method == "HEAD")
+            return to_django(mizan.engine.error_response("FORBIDDEN", "CSRF verification failed"), head)
+        try:
+            caller = who(request)
+        except Exception:
+            log.error("mizan: the identity callback raised", exc_info=True)
+            return to_django(mizan.engine.error_response("INTERNAL_ERROR"), head)
+        query = raw_query(meta.get("QUERY_STRING", "").encode("latin-1", "replace"))
+        req = Request(method, path, query, headers, _body(request, method, limit), csrf_token)
+        return to_django(mizan.handle(req, request, caller), head)
 
     @csrf_exempt
-    def session_view(request: HttpRequest) -> HttpResponse:
-        if request.method not in ("GET", "HEAD"):
+    def session_view(request: HttpRequest, rest: str = "") -> HttpResponse:
+        if request.META.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return serve(request, None)
         if "CSRF_COOKIE" not in request.META:  # CsrfViewMiddleware not installed: read the cookie
             checker.process_request(request)
@@ -134,7 +166,17 @@ def mizan_urls(
     def view(request: HttpRequest, rest: str = "") -> HttpResponse:
         return serve(request, None)
 
-    patterns: Any = _Patterns([re_path(r"^session/?$", session_view, name="mizan-session"), re_path(r"^(?P<rest>.*)$", view, name="mizan")])
+    # The views carry the app too, so `manage.py export_mizan_ir` finds it once the patterns are
+    # spread into a URLconf (a list spread loses `.mizan`).
+    session_view.mizan = view.mizan = mizan  # type: ignore[attr-defined]
+    base = re.escape(mizan.base_path.strip("/"))
+    under = f"{base}/" if base else ""
+    patterns: Any = _Patterns(
+        [
+            re_path(rf"^{under}session/?$", session_view, name="mizan-session"),
+            re_path(rf"^{base}(?:/(?P<rest>.*))?$" if base else r"^(?P<rest>.*)$", view, name="mizan"),
+        ]
+    )
     patterns.mizan = mizan
     return patterns  # type: ignore[no-any-return]
 

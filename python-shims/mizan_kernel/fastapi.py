@@ -9,12 +9,15 @@ app = FastAPI()
 app.include_router(mizan_router(functions, cache="memory", identity=lambda request: ...))
 ```
 
-One catch-all route per base path (every method): the engine routes ``/session/``, ``/call/``
-and ``/ctx/{name}/`` itself and answers everything else under the base path (unknown paths 404,
-wrong methods 405 with ``Allow``) in the same envelope, so nothing here is protocol logic. The
-endpoint reads at most ``body_limit + 1`` body bytes, passes the raw path, the raw query string
-and the two token headers, and sends the engine's status, headers and body bytes as they are
-(for ``HEAD``: the headers, with the body's ``Content-Length``, and no body).
+One catch-all route per base path, for every method whatever it is (``PROPFIND``, ``get``):
+the engine routes ``/session/``, ``/call/`` and ``/ctx/{name}/`` itself and answers everything
+else under the base path (unknown paths 404, wrong methods 405 with ``Allow``) in the same
+envelope, so nothing here is protocol logic and Starlette never answers with its own
+``{"detail": …}``. The endpoint reads at most ``body_limit + 1`` body bytes, passes the method as
+it arrived, the raw path, the raw query string (non-ASCII bytes percent-encoded) and every line
+of the two token headers, and sends the engine's status, headers and body bytes as they are (for
+``HEAD``: the headers, with the body's ``Content-Length``, and no body). An exception in the
+``identity`` callback is the engine's 500 envelope, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -26,17 +29,18 @@ from ._extras import need
 need("starlette", "fastapi", "mizan_kernel.fastapi")
 need("fastapi", "fastapi", "mizan_kernel.fastapi")
 
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
+from starlette.routing import Route
 
 from fastapi import APIRouter
 
-from .app import MizanApp
+from .app import MizanApp, log, raw_query
 from .server import Identity, Request
 
 IdentityFn = Callable[[StarletteRequest], Union[Optional[Identity], Awaitable[Optional[Identity]]]]
 
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _TOKEN, _AUTH = b"x-mizan-token", b"authorization"
 
 
@@ -71,7 +75,7 @@ def mizan_router(
         method = scope["method"]
         raw = scope.get("raw_path")
         path = raw.decode("utf-8", "replace") if raw else scope["path"]
-        query = scope.get("query_string", b"").decode("latin-1")
+        query = raw_query(scope.get("query_string", b""))
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
@@ -81,25 +85,36 @@ def mizan_router(
         if method != "GET" and method != "HEAD":
             chunks = []
             size = 0
-            async for chunk in request.stream():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    break
+            try:
+                async for chunk in request.stream():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        break
+            except ClientDisconnect:  # the body never arrived whole: the engine's 400, as on Axum
+                return to_starlette(mizan.engine.error_response("BAD_REQUEST", "Invalid request body"), method == "HEAD")
             body = b"".join(chunks)[: limit + 1]
         who = None
         if identity is not None:
-            who = identity(request)
-            if hasattr(who, "__await__"):
-                who = await who  # type: ignore[misc]
+            try:
+                who = identity(request)
+                if hasattr(who, "__await__"):
+                    who = await who  # type: ignore[misc]
+            except Exception:
+                log.error("mizan: the identity callback raised", exc_info=True)
+                return to_starlette(mizan.engine.error_response("INTERNAL_ERROR"), method == "HEAD")
         resp = await handle(Request(method, path, query, headers, body), request, who)
         return to_starlette(resp, method == "HEAD")
 
     router = APIRouter()
     base = mizan.base_path
-    router.add_route(base + "/{path:path}", endpoint, methods=_METHODS, include_in_schema=False, name="mizan")
-    if base:
-        router.add_route(base, endpoint, methods=_METHODS, include_in_schema=False, name="mizan-base")
+    paths = [(base + "/{path:path}", "mizan")] + ([(base, "mizan-base")] if base else [])
+    for path, name in paths:
+        route = Route(path, endpoint, include_in_schema=False, name=name)
+        # Every method reaches the engine (PROPFIND, `get`…): a route without methods matches
+        # them all. Starlette defaults a function endpoint to GET, so the list is cleared here.
+        route.methods = None
+        router.routes.append(route)
     router.mizan = mizan  # type: ignore[attr-defined]
     # An app that includes the router keeps only its routes: this lets `python -m mizan_kernel ir
     # main:app` find the functions from the app (mizan_kernel.ir_export).

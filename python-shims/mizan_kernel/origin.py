@@ -1,15 +1,18 @@
 """Origin-cache stores behind one small interface (KERNEL.md §2.1; docs/SERVER.md "Redis").
 
-A store does three things, each both sync and async (``aget``/``aput``/``apurge``), so one store
+A store does these, each both sync and async (``alookup``/``aput``/``apurge``…), so one store
 serves a Django (threads) and a FastAPI (asyncio) host:
 
-- ``get(key) -> body | None``
-- ``put(put: CachePut) -> None`` — the entry and its reverse-index sets
-- ``purge(plan: PurgePlan) -> [deleted keys]`` — every user, every rev, atomically
+- ``lookup(key) -> Lookup(body | None, ticket)`` — ``get(key)`` is the body alone
+- ``put(put: CachePut, ticket) -> bool`` — the entry and its reverse-index sets, unless a purge
+  of one of its sets started after ``ticket`` was handed out (the fetch read before a mutation's
+  purge: its answer may be older) or its public-entry bound is full
+- ``purge(plan: PurgePlan) -> [deleted keys]`` — every user, every rev, in bounded atomic steps
 
-Keys, index keys, TTLs and purge plans all come from the engine (``Fetch.cache``,
+Keys, index keys, TTLs, bounds and purge plans all come from the engine (``Fetch.cache``,
 ``Finished.cache_put``, ``Finished.purge``, ``Engine.purge_user_plan``); a store never derives
-or matches anything itself.
+or matches anything itself: the in-memory store is the kernel's, the Redis one runs the kernel's
+scripts (docs/SERVER.md).
 
 - :class:`MemoryOriginStore` — the kernel's own in-memory store (``server.OriginStore``), one
   per process, behind one lock.
@@ -25,17 +28,21 @@ import threading
 from typing import Any, List, Optional, Union
 
 from ._extras import need
-from .server import CachePut, OriginStore, PurgePlan, now_ms, redis_plan_json, redis_purge_script, redis_put_script
+from .server import CachePut, Lookup, OriginStore, PurgePlan, now_ms, redis_plan_json, redis_purge_script, redis_put_script
 
 
 class OriginCache:
     """The interface every host uses. Subclasses implement the sync methods; the async ones
-    default to calling them (right for an in-memory store)."""
+    default to calling them (right for an in-memory store). A store without tickets (``lookup``
+    not overridden) stores every put: it cannot tell a fetch that read before a purge."""
 
     def get(self, key: str) -> Optional[str]:
         raise NotImplementedError
 
-    def put(self, put: CachePut) -> None:
+    def lookup(self, key: str) -> Lookup:
+        return Lookup(self.get(key), None)
+
+    def put(self, put: CachePut, ticket: Optional[int] = None) -> bool:
         raise NotImplementedError
 
     def purge(self, plan: PurgePlan) -> List[str]:
@@ -44,8 +51,11 @@ class OriginCache:
     async def aget(self, key: str) -> Optional[str]:
         return self.get(key)
 
-    async def aput(self, put: CachePut) -> None:
-        self.put(put)
+    async def alookup(self, key: str) -> Lookup:
+        return self.lookup(key)
+
+    async def aput(self, put: CachePut, ticket: Optional[int] = None) -> bool:
+        return self.put(put, ticket)
 
     async def apurge(self, plan: PurgePlan) -> List[str]:
         return self.purge(plan)
@@ -70,13 +80,25 @@ class MemoryOriginStore(OriginCache):
         with self.lock:
             return self.store.get(key, now_ms())
 
-    def put(self, put: CachePut) -> None:
+    def lookup(self, key: str) -> Lookup:
         with self.lock:
-            self.store.put(put.key, put.body, put.index_keys, put.ttl_seconds, now_ms())
+            return self.store.lookup(key, now_ms())
+
+    def put(self, put: CachePut, ticket: Optional[int] = None) -> bool:
+        with self.lock:
+            return self.store.put_entry(put, ticket, now_ms())
 
     def purge(self, plan: PurgePlan) -> List[str]:
-        with self.lock:
-            return self.store.purge(plan)
+        """In steps of 256 set members, the lock released between them."""
+        purged: List[str] = []
+        cursor: Optional[str] = None
+        first = True
+        while first or cursor is not None:
+            with self.lock:
+                step = self.store.purge_step(plan, cursor, 0)
+            purged.extend(step.purged)
+            cursor, first = step.cursor, False
+        return sorted(set(purged))
 
     def __len__(self) -> int:
         with self.lock:
@@ -105,8 +127,9 @@ class RedisOriginStore(OriginCache):
     (``decode_responses`` either way).
 
     Layout (docs/SERVER.md): ``{prefix}ctx:…`` entries (string, the entry's TTL), their
-    ``…:idx`` companions (set of index keys, same TTL) and ``{prefix}idx:…`` index sets whose
-    TTL is raised to at least each member's on put."""
+    ``…:idx`` companions (set of index keys, same TTL), ``{prefix}idx:…`` index sets whose
+    TTL is raised to at least each member's on put, the purge counter ``{prefix}purges`` and the
+    purges' marks ``{prefix}mark:…`` (a day)."""
 
     def __init__(
         self,
@@ -186,29 +209,56 @@ class RedisOriginStore(OriginCache):
 
     # --- the interface -------------------------------------------------------------------------
 
+    # A read is MGET of the entry and the purge counter (the ticket); a put runs the put script
+    # with the ticket and the bound; a purge runs the purge script in bounded steps.
+
+    def _put_args(self, put: CachePut, ticket: Optional[int]) -> list:
+        bound_set, bound_max = ("", 0) if put.bound is None else (put.bound.set, put.bound.max_entries)
+        return [self.prefix, put.key, put.body, put.ttl_seconds, "" if ticket is None else ticket, bound_set, bound_max, *put.index_keys]
+
+    def _lookup(self, reply: Any) -> Lookup:
+        body, ticket = reply
+        return Lookup(_text(body), int(ticket) if ticket is not None else 0)
+
     def get(self, key: str) -> Optional[str]:
         return _text(self.client.get(self.prefix + key))
 
-    def put(self, put: CachePut) -> None:
-        self._evalsha(self.put_script, self.prefix, put.key, put.body, put.ttl_seconds, *put.index_keys)
+    def lookup(self, key: str) -> Lookup:
+        return self._lookup(self.client.mget(self.prefix + key, self.prefix + "purges"))
+
+    def put(self, put: CachePut, ticket: Optional[int] = None) -> bool:
+        return int(self._evalsha(self.put_script, *self._put_args(put, ticket))) == 1
 
     def purge(self, plan: PurgePlan) -> List[str]:
         if not plan.scopes:
             return []
-        out = self._evalsha(self.purge_script, redis_plan_json(plan), self.prefix)
-        return [_text(k) for k in out or []]  # type: ignore[misc]
+        plan_json, cursor, purged = redis_plan_json(plan), "", []  # type: ignore[var-annotated]
+        while True:
+            next_cursor, keys = self._evalsha(self.purge_script, plan_json, self.prefix, cursor)
+            purged.extend(_text(k) for k in keys or [])
+            cursor = _text(next_cursor) or ""
+            if not cursor:
+                return sorted(set(purged))
 
     async def aget(self, key: str) -> Optional[str]:
         return _text(await self.async_client.get(self.prefix + key))
 
-    async def aput(self, put: CachePut) -> None:
-        await self._aevalsha(self.put_script, self.prefix, put.key, put.body, put.ttl_seconds, *put.index_keys)
+    async def alookup(self, key: str) -> Lookup:
+        return self._lookup(await self.async_client.mget(self.prefix + key, self.prefix + "purges"))
+
+    async def aput(self, put: CachePut, ticket: Optional[int] = None) -> bool:
+        return int(await self._aevalsha(self.put_script, *self._put_args(put, ticket))) == 1
 
     async def apurge(self, plan: PurgePlan) -> List[str]:
         if not plan.scopes:
             return []
-        out = await self._aevalsha(self.purge_script, redis_plan_json(plan), self.prefix)
-        return [_text(k) for k in out or []]  # type: ignore[misc]
+        plan_json, cursor, purged = redis_plan_json(plan), "", []  # type: ignore[var-annotated]
+        while True:
+            next_cursor, keys = await self._aevalsha(self.purge_script, plan_json, self.prefix, cursor)
+            purged.extend(_text(k) for k in keys or [])
+            cursor = _text(next_cursor) or ""
+            if not cursor:
+                return sorted(set(purged))
 
     def close(self) -> None:
         if self._client is not None:

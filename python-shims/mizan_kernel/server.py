@@ -32,6 +32,8 @@ _E = {
         "finish_call": "[method]engine.finish-call",
         "finish_fetch": "[method]engine.finish-fetch",
         "error_response": "[method]engine.error-response",
+        "reads_token": "[method]engine.reads-token",
+        "merge_purge_plans": "[method]engine.merge-purge-plans",
         "purge_plan": "[method]engine.purge-plan",
         "purge_user_plan": "[method]engine.purge-user-plan",
         "mint_mwt": "[method]engine.mint-mwt",
@@ -42,10 +44,14 @@ _E = {
         "store_get": "[method]origin-store.get",
         "store_put": "[method]origin-store.put",
         "store_purge": "[method]origin-store.purge",
+        "store_lookup": "[method]origin-store.lookup",
+        "store_put_entry": "[method]origin-store.put-entry",
+        "store_purge_step": "[method]origin-store.purge-step",
         "store_sweep": "[method]origin-store.sweep",
         "store_len": "[method]origin-store.len",
         "store_index_sets": "[method]origin-store.index-sets",
         "store_clear": "[method]origin-store.clear",
+        "purge_covers": "purge-covers",
         "redis_put_script": "redis-put-script",
         "redis_purge_script": "redis-purge-script",
         "redis_plan_json": "redis-plan-json",
@@ -162,12 +168,35 @@ def _response(rec: Dict[str, Any]) -> Response:
 
 
 @dataclass(frozen=True)
+class CacheBound:
+    """A public entry is stored only while ``set`` (one of its index keys) holds fewer than
+    ``max_entries`` live entries (docs/SERVER.md "Bounded public entries")."""
+
+    set: str
+    max_entries: int
+
+
+def _bound_out(rec: Optional[Dict[str, Any]]) -> Optional[CacheBound]:
+    return None if rec is None else CacheBound(rec["set"], rec["max-entries"])
+
+
+def _bound_in(b: Any) -> Optional[Tuple[str, int]]:
+    if b is None:
+        return None
+    if isinstance(b, CacheBound):
+        return (b.set, b.max_entries)
+    return (b["set"], b["max_entries"])
+
+
+@dataclass(frozen=True)
 class CachePlan:
-    """Read ``key``; on a miss the finished fetch carries the put."""
+    """Read ``key``; on a miss the finished fetch carries the put. ``bound``: for a public
+    entry, the set whose size bounds it."""
 
     key: str
     index_keys: List[str]
     ttl_seconds: int
+    bound: Optional[CacheBound] = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +260,7 @@ Plan = Union[Respond, CheckPredicates, Call, Fetch]
 def _cache_out(rec: Optional[Dict[str, Any]]) -> Optional[CachePlan]:
     if rec is None:
         return None
-    return CachePlan(rec["key"], rec["index-keys"], rec["ttl-seconds"])
+    return CachePlan(rec["key"], rec["index-keys"], rec["ttl-seconds"], _bound_out(rec["bound"]))
 
 
 def _plan(v: Tuple[str, Any]) -> Plan:
@@ -255,12 +284,32 @@ def _plan(v: Tuple[str, Any]) -> Plan:
 
 @dataclass(frozen=True)
 class CachePut:
-    """Store ``body`` under ``key`` and in ``index_keys`` for ``ttl_seconds``."""
+    """Store ``body`` under ``key`` and in ``index_keys`` for ``ttl_seconds`` (unless its
+    ``bound`` set is full)."""
 
     key: str
     body: str
     index_keys: List[str]
     ttl_seconds: int
+    bound: Optional[CacheBound] = None
+
+    def _wit(self) -> Tuple[Any, ...]:
+        return (self.key, self.body, self.index_keys, self.ttl_seconds, _bound_in(self.bound))
+
+
+class Lookup(NamedTuple):
+    """What a read found (``body`` ``None``: a miss) and the ticket a later put presents
+    (``None``: the store has none, and puts unconditionally)."""
+
+    body: Optional[str]
+    ticket: Optional[int]
+
+
+class PurgeStep(NamedTuple):
+    """One bounded step of a purge: what it deleted, and the next step's cursor (``None``: done)."""
+
+    purged: List[str]
+    cursor: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -279,7 +328,7 @@ def _finished(rec: Dict[str, Any]) -> Finished:
     purge = rec["purge"]
     return Finished(
         _response(rec["response"]),
-        None if put is None else CachePut(put["key"], put["body"], put["index-keys"], put["ttl-seconds"]),
+        None if put is None else CachePut(put["key"], put["body"], put["index-keys"], put["ttl-seconds"], _bound_out(put["bound"])),
         None if purge is None else PurgePlan._from_wit(purge),
         rec["diagnostics"],
     )
@@ -450,6 +499,7 @@ _CONFIG_FIELDS = (
     "access_ttl_seconds",
     "refresh_ttl_seconds",
     "token_leeway_seconds",
+    "max_public_entries",
 )
 
 
@@ -505,8 +555,8 @@ def _cache_in(cache: Any) -> Optional[Tuple[Any, ...]]:
     if cache is None:
         return None
     if isinstance(cache, CachePlan):
-        return (cache.key, cache.index_keys, cache.ttl_seconds)
-    return (cache["key"], cache["index_keys"], cache["ttl_seconds"])
+        return (cache.key, cache.index_keys, cache.ttl_seconds, _bound_in(cache.bound))
+    return (cache["key"], cache["index_keys"], cache["ttl_seconds"], _bound_in(cache.get("bound")))
 
 
 def _plan_in(plan: Any) -> Tuple[Any, ...]:
@@ -542,7 +592,8 @@ class Engine(_wit.Resource):
     arguments): ``base_path`` (``/api/mizan``), ``body_limit`` (1 MiB), ``cache_secret`` (none:
     no cache), ``safety_ttl_seconds`` (24 h), ``mwt_secret``, ``mwt_ttl_seconds`` (300),
     ``jwt_secret``, ``access_ttl_seconds`` (300), ``refresh_ttl_seconds`` (7 days),
-    ``token_leeway_seconds`` (0). The kernel refuses empty or reused secrets.
+    ``token_leeway_seconds`` (0), ``max_public_entries`` (1000 per context; 0: unbounded). The
+    kernel refuses empty or reused secrets.
     """
 
     __slots__ = ("_registry_text", "_config", "_registry")
@@ -618,6 +669,17 @@ class Engine(_wit.Resource):
         err = code if isinstance(code, ProtocolError) else ProtocolError(code, message, details)
         return _response(self._m(_E["error_response"], err._wit()))
 
+    def reads_token(self, request: Request) -> bool:
+        """Whether :meth:`plan` takes the identity from a token header (or refuses a bad or
+        ambiguous one) rather than the session: a CSRF check applies exactly when not."""
+        req = request._wit() if isinstance(request, Request) else request
+        return self._m(_E["reads_token"], req)
+
+    def merge_purge_plans(self, pending: PurgePlan, failed: PurgePlan) -> PurgePlan:
+        """Purges that failed, kept to retry: both plans, each scope once (a broad purge of
+        every context past the kernel's bound). docs/SERVER.md "When a purge fails"."""
+        return PurgePlan._from_wit(self._m(_E["merge_purge_plans"], _plan_in(pending), _plan_in(failed)))
+
     def purge_plan(self, entries: Sequence[Union[str, Mapping[str, JSON]]]) -> PurgePlan:
         """What invalidation entries (``"ctx"`` / ``{"context", "params"?}``) cover; needs a cache."""
         return PurgePlan._from_wit(self._m(_E["purge_plan"], _json(entries, "entries")))
@@ -672,6 +734,22 @@ class OriginStore(_wit.Resource):
         """Delete what the plan matches, every user and rev; the deleted keys, sorted."""
         return self._m(_E["store_purge"], _plan_in(plan))
 
+    def lookup(self, key: str, now: Optional[int] = None) -> Lookup:
+        """:meth:`get` and the ticket a later :meth:`put_entry` presents."""
+        rec = self._m(_E["store_lookup"], key, now_ms() if now is None else now)
+        return Lookup(rec["body"], rec["ticket"])
+
+    def put_entry(self, put: CachePut, ticket: Optional[int] = None, now: Optional[int] = None) -> bool:
+        """Store the engine's put unless a purge of one of its sets started after ``ticket``
+        (``None``: no check) or its bound set is full. False when nothing was stored."""
+        return self._m(_E["store_put_entry"], put._wit(), ticket, now_ms() if now is None else now)
+
+    def purge_step(self, plan: Union[PurgePlan, Mapping[str, Any]], cursor: Optional[str] = None, limit: int = 0) -> PurgeStep:
+        """One step of a purge over at most ``limit`` set members (0: 256); the first step
+        (``cursor=None``) fences the puts that read before it."""
+        rec = self._m(_E["store_purge_step"], _plan_in(plan), cursor, limit)
+        return PurgeStep(rec["purged"], rec["cursor"])
+
     def sweep(self, now: Optional[int] = None) -> int:
         return self._m(_E["store_sweep"], now_ms() if now is None else now)
 
@@ -689,13 +767,20 @@ class OriginStore(_wit.Resource):
         self._m(_E["store_clear"])
 
 
+def purge_covers(plan: Union[PurgePlan, Mapping[str, Any]], index_keys: Sequence[str]) -> bool:
+    """Whether ``plan`` purges an entry with these index keys."""
+    return _wit.call(_E["purge_covers"], _plan_in(plan), list(index_keys))
+
+
 def redis_put_script() -> str:
-    """``EVAL put 0 prefix key body ttl_seconds index_key…`` (docs/SERVER.md)."""
+    """``EVALSHA put 0 prefix key body ttl_seconds ticket bound_set bound_max index_key…``;
+    1 when stored (docs/SERVER.md "Redis")."""
     return _wit.call(_E["redis_put_script"])
 
 
 def redis_purge_script() -> str:
-    """``EVAL purge 0 plan_json prefix``; returns the purged keys."""
+    """``EVALSHA purge 0 plan_json prefix cursor``: one bounded step; ``[next_cursor, [keys]]``,
+    again with the cursor until it is empty."""
     return _wit.call(_E["redis_purge_script"])
 
 
@@ -716,8 +801,12 @@ __all__ = [
     "Fetch",
     "Plan",
     "MemberCall",
+    "CacheBound",
     "CachePlan",
     "CachePut",
+    "Lookup",
+    "PurgeStep",
+    "purge_covers",
     "Finished",
     "Claims",
     "JwtPair",

@@ -165,7 +165,7 @@ def server_finish_fetch(a: Dict[str, Any]) -> Any:
         outcome = srv.FetchOutcome.hit(o["hit"])
     else:
         outcome = srv.FetchOutcome.results([(r["function"], _outcome(r["outcome"])) for r in o["results"]])
-    plan = None if cache is None else srv.CachePlan(cache["key"], cache["index_keys"], cache["ttl_seconds"])
+    plan = None if cache is None else srv.CachePlan(cache["key"], cache["index_keys"], cache["ttl_seconds"], _bound(cache.get("bound")))
     return _finished_json(_engine(a).finish_fetch(a["context"], plan, outcome))
 
 
@@ -184,10 +184,21 @@ def token_verify(a: Dict[str, Any]) -> Any:
     return dataclasses.asdict(engine.verify_jwt(a["token"], a["kind"], a["now"]))
 
 
+def _bound(b: Any) -> Any:
+    return None if b is None else srv.CacheBound(b["set"], b["max_entries"])
+
+
+def _cache_put(p: Dict[str, Any]) -> srv.CachePut:
+    return srv.CachePut(p["key"], p["body"], p["index_keys"], p["ttl_seconds"], _bound(p.get("bound")))
+
+
 ORIGIN_STEPS: Dict[str, Callable[[srv.OriginStore, Dict[str, Any]], Any]] = {
     "put": lambda s, a: s.put(a["key"], a["body"], a["index_keys"], a["ttl_seconds"], a.get("now", 0)),
     "get": lambda s, a: s.get(a["key"], a.get("now", 0)),
     "purge": lambda s, a: s.purge(a["plan"]),
+    "lookup": lambda s, a: s.lookup(a["key"], a.get("now", 0))._asdict(),
+    "put_entry": lambda s, a: s.put_entry(_cache_put(a["put"]), a.get("ticket"), a.get("now", 0)),
+    "purge_step": lambda s, a: s.purge_step(a["plan"], a.get("cursor"), a.get("limit", 0))._asdict(),
     "sweep": lambda s, a: s.sweep(a.get("now", 0)),
     "len": lambda s, a: s.len(),
     "index_sets": lambda s, a: s.index_sets(),

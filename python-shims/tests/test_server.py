@@ -420,15 +420,30 @@ def test_app_flow_sync_and_async() -> None:
     assert app.purge_user("4") == [] or True
 
 
-def test_app_without_cache_and_missing_implementation() -> None:
-    app = MizanApp((REPO / "tests" / "wire" / "app.kdl").read_text(), implementations={"item_count": lambda: 3})
+KDL_TWO = """mizan-ir version=1
+context items {
+    member item_count
+}
+function item_count context=items output=integer
+function fail output=any {
+    input kind type=string
+}
+"""
+
+
+def test_app_without_cache_and_implementations_checked_at_start() -> None:
+    app = MizanApp(KDL_TWO, implementations={"item_count": lambda: 3, "fail": lambda kind: kind})
     assert app.store is None and app.purge(["items"]) == [] and app.purge_user(1) == []
     r = app.handle(srv.Request("POST", "/api/mizan/call/", body=call_body("item_count")))
     assert r.body == '{"result":3,"invalidate":[]}'
-    r = app.handle(srv.Request("POST", "/api/mizan/call/", body=call_body("fail", {"kind": "x"})))
-    assert r.status == 500
     with pytest.raises(ValueError):
         MizanApp(app.engine.registry, cache=MemoryOriginStore())  # a shared store needs an explicit secret
+    # A registry function without an implementation, or an implementation the registry lacks,
+    # fails at start, naming it (not as a 500 at the first call).
+    with pytest.raises(ValueError, match=r"^mizan: no implementation for `fail`$"):
+        MizanApp(KDL_TWO, implementations={"item_count": lambda: 3})
+    with pytest.raises(ValueError, match=r"`item_cuont` registered, but the registry has no such function"):
+        MizanApp(KDL_TWO, implementations={"item_count": lambda: 3, "fail": lambda kind: kind, "item_cuont": lambda: 3})
 
 
 def test_module_level_client_and_function_lists() -> None:

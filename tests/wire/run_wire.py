@@ -20,6 +20,7 @@ import http.client
 import json
 import random
 import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -44,7 +45,7 @@ def mint(spec: Dict[str, Any], users: Dict[str, Any], config: Dict[str, Any], no
     variant = spec.get("variant", "valid")
     if variant == "malformed":
         return "not-a-token"
-    user = users[spec["user"]]
+    user = dict(users[spec["user"]], **spec.get("claims", {}))  # "claims": a privilege the user has not
     secret = config["mwt_secret"] if kind == "mwt" else config["jwt_secret"]
     header: Dict[str, Any] = {"alg": "HS256", "typ": "mwt+jwt" if kind == "mwt" else "JWT"}
     payload: Dict[str, Any] = {"sub": user["id"]}
@@ -74,6 +75,26 @@ def mint(spec: Dict[str, Any], users: Dict[str, Any], config: Dict[str, Any], no
         payload["staff"] = payload["super"] = True
         signing = f"{_b64(_json(header))}.{_b64(_json(payload))}"
     return f"{signing}.{sig}"
+
+
+def stripe_signature(variant: str, body: bytes, secret: str, now: int) -> Optional[str]:
+    """A ``Stripe-Signature`` header: ``t=<now>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``;
+    variants ``valid``, ``wrong-secret``, ``stale`` (t 10 minutes old), ``tampered`` (signed
+    over another body), ``absent`` (no header)."""
+    if variant == "absent":
+        return None
+    t = now - 600 if variant == "stale" else now
+    key = secret + "-not-the-secret" if variant == "wrong-secret" else secret
+    signed = body + b" " if variant == "tampered" else body
+    return f"t={t},v1=" + hmac.new(key.encode(), f"{t}.".encode() + signed, hashlib.sha256).hexdigest()
+
+
+class _Connection(http.client.HTTPConnection):
+    """Sends the request line as latin-1, so a probe's path may carry raw bytes 0x80–0xFF
+    (written as \u0080–\u00ff in probes.json): what a non-UTF-8 query looks like on the wire."""
+
+    def _encode_request(self, request: str) -> bytes:  # type: ignore[override]
+        return request.encode("latin-1")
 
 
 # --- matching -----------------------------------------------------------------------------------
@@ -200,21 +221,38 @@ class Runner:
         if "as" in req:
             headers["X-Wire-User"] = self.users[req["as"]]["id"]
         now = int(time.time())
+        lines: List[Tuple[str, str]] = [tuple(h) for h in req.get("header_lines", [])]  # type: ignore[misc]
         if "token" in req:
-            headers["X-Mizan-Token"] = mint(req["token"], self.users, self.config, now)
+            token = mint(req["token"], self.users, self.config, now)
+            headers["X-Mizan-Token"] = token
+            if req.get("token_twice"):  # the same credential header on two lines
+                lines.append(("X-Mizan-Token", token))
         if "bearer" in req:
-            headers["Authorization"] = "Bearer " + mint(req["bearer"], self.users, self.config, now)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            bearer = "Bearer " + mint(req["bearer"], self.users, self.config, now)
+            headers["Authorization"] = bearer
+            if req.get("bearer_twice"):
+                lines.append(("Authorization", bearer))
+        if "stripe_signature" in req:
+            sig = stripe_signature(req["stripe_signature"], body or b"", self.config["webhook_secret"], now)
+            if sig is not None:
+                headers["Stripe-Signature"] = sig
+        chunked = bool(req.get("chunked"))
+        conn = _Connection(self.host, self.port, timeout=self.timeout)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
-            for k, v in headers.items():
+            for k, v in list(headers.items()) + lines:
                 conn.putheader(k, v)
-            if body is not None or method in ("POST", "PUT", "PATCH"):
+            if chunked:
+                conn.putheader("Transfer-Encoding", "chunked")
+            elif body is not None or method in ("POST", "PUT", "PATCH"):
                 conn.putheader("Content-Length", str(len(body or b"")))
             conn.endheaders()
-            if body:
+            data = body or b""
+            if chunked:  # 4 KiB chunks, then the last (empty) one
+                data = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (data[i : i + 4096] for i in range(0, len(data), 4096))) + b"0\r\n\r\n"
+            if data:
                 try:
-                    conn.send(body)
+                    conn.send(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the server answered before reading everything (an oversize body)
             resp = conn.getresponse()
@@ -276,20 +314,44 @@ class Runner:
             problems.append(f"body length {len(res.body)}, expected {exp['body_length']}")
         return problems
 
+    def concurrent(self, group: List[Dict[str, Any]]) -> List[Any]:
+        """Send the group's requests at once (each after its ``delay_ms``); the results (or the
+        exception) in the group's order."""
+        out: List[Any] = [None] * len(group)
+
+        def send(i: int, step: Dict[str, Any]) -> None:
+            time.sleep(step.get("delay_ms", 0) / 1000)
+            try:
+                out[i] = self.request(step["request"])
+            except (OSError, http.client.HTTPException) as e:
+                out[i] = e
+
+        threads = [threading.Thread(target=send, args=(i, s)) for i, s in enumerate(group)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return out
+
     def run_probe(self, probe: Dict[str, Any]) -> List[str]:
         steps = probe.get("steps") or [{k: probe[k] for k in ("request", "expect", "expect_csrf") if k in probe}]
         named: Dict[str, Result] = {}
         for i, step in enumerate(steps):
-            try:
-                res = self.request(step["request"])
-            except (OSError, http.client.HTTPException) as e:
-                return [f"step {i + 1}: {type(e).__name__}: {e}"]
-            problems = self.check(step, res, named)
-            if "name" in step:
-                named[step["name"]] = res
-            if problems:
-                r = step["request"]
-                return [f"step {i + 1} ({r.get('method', 'GET')} {r['path']}): {p}" for p in problems]
+            group = step.get("concurrent") or [step]  # "concurrent": requests sent at once
+            results = self.concurrent(group) if "concurrent" in step else [None]
+            for j, sub in enumerate(group):
+                try:
+                    res = results[j] if "concurrent" in step else self.request(sub["request"])
+                    if isinstance(res, Exception):
+                        raise res
+                except (OSError, http.client.HTTPException) as e:
+                    return [f"step {i + 1}: {type(e).__name__}: {e}"]
+                problems = self.check(sub, res, named)
+                if "name" in sub:
+                    named[sub["name"]] = res
+                if problems:
+                    r = sub["request"]
+                    return [f"step {i + 1} ({r.get('method', 'GET')} {r['path']}): {p}" for p in problems]
         return []
 
     def run(self, only: Optional[str] = None) -> Tuple[int, int, int]:

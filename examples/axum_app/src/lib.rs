@@ -24,7 +24,11 @@ pub const APP_KDL: &str = include_str!("../../../tests/wire/app.kdl");
 pub const CACHE_SECRET: &str = "wire-cache-secret-for-tests-only-0001";
 pub const MWT_SECRET: &str = "wire-mwt-secret-for-tests-only-00002";
 pub const JWT_SECRET: &str = "wire-jwt-secret-for-tests-only-00003";
+pub const WEBHOOK_SECRET: &str = "wire-webhook-secret-for-tests-only-4";
 pub const BODY_LIMIT: u32 = 65536;
+pub const MAX_PUBLIC_ENTRIES: u32 = 64;
+/// How old a webhook's signature may be (Stripe's default tolerance), seconds.
+pub const WEBHOOK_TOLERANCE: u64 = 300;
 const PAGE_SIZE: i64 = 2;
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +66,8 @@ pub struct Data {
     users: BTreeMap<i64, Account>,
     items: BTreeMap<i64, Item>,
     orders: Vec<Order>,
+    /// What `counter_value` reads and `bump_counter` raises.
+    counter: i64,
 }
 
 impl Default for Data {
@@ -81,6 +87,7 @@ impl Default for Data {
                 (3, item(3, "cheese", 7.0, "dairy")),
             ]),
             orders: Vec::new(),
+            counter: 0,
         }
     }
 }
@@ -94,12 +101,18 @@ impl State {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The app's stand-in for a session: `X-Wire-User: <id>` of a known user.
+    /// The app's stand-in for a session: `X-Wire-User: <id>` of a known user, as the header
+    /// spells it (`01` is user 1: the kernel canonicalises the subject). `raise` stands for a
+    /// session store that fails: the lookup panics.
     pub fn session_identity(&self, user_id: Option<&str>) -> Option<Identity> {
-        let id: i64 = user_id.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()?;
+        if user_id == Some("raise") {
+            panic!("the session store is down");
+        }
+        let spelled = user_id.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?;
+        let id: i64 = spelled.parse().ok()?;
         let data = self.lock();
         let u = data.users.get(&id)?;
-        Some(Identity { subject: id.to_string(), staff: u.staff, superuser: u.superuser, ..Identity::default() })
+        Some(Identity { subject: spelled.to_string(), staff: u.staff, superuser: u.superuser, ..Identity::default() })
     }
 
     /// The predicate `has_reports`: a known user whose `reports` is yes.
@@ -222,6 +235,38 @@ struct FailArgs {
     kind: String,
 }
 
+#[derive(Deserialize)]
+struct SearchArgs {
+    q: String,
+}
+
+#[derive(Deserialize)]
+struct CounterArgs {
+    pause_ms: u64,
+}
+
+/// Stripe's scheme: `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+/// (several `v1` during a secret rotation): one `v1` must match (in constant time) and `t` be
+/// within the tolerance of `now` (seconds).
+pub fn webhook_signature_ok(header: Option<&str>, payload: &[u8], secret: &str, now: u64) -> bool {
+    use hmac::{Hmac, Mac};
+    let Some(header) = header else { return false };
+    let parts: Vec<(&str, &str)> = header.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    let stamps: Vec<&str> = parts.iter().filter(|(k, _)| *k == "t").map(|(_, v)| *v).collect();
+    let [stamp] = stamps[..] else { return false };
+    let Some(t) = stamp.parse::<u64>().ok().filter(|_| stamp.bytes().all(|b| b.is_ascii_digit())) else { return false };
+    if now.abs_diff(t) > WEBHOOK_TOLERANCE {
+        return false;
+    }
+    parts.iter().filter(|(k, _)| *k == "v1").any(|(_, sig)| {
+        let Ok(sig) = hex::decode(sig) else { return false };
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(payload);
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
 /// Which origin cache the app uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheKind {
@@ -240,9 +285,11 @@ pub async fn mizan(kernel: &Kernel, state: &State, cache: &CacheKind) -> mizan_h
         .mwt_secret(MWT_SECRET)
         .jwt_secret(JWT_SECRET)
         .body_limit(BODY_LIMIT)
+        .config(mizan_host::EngineConfig { max_public_entries: Some(MAX_PUBLIC_ENTRIES), ..Default::default() })
         .identity(move |parts| s.session_identity(parts.headers.get("x-wire-user").and_then(|v| v.to_str().ok())))
         .revoked(|sid| sid.starts_with("revoked"))
-        .on_diagnostic(|d| eprintln!("mizan: {d}"));
+        .on_diagnostic(|d| eprintln!("mizan: {d}"))
+        .on_error(|e| eprintln!("mizan error: {e}"));
     b = match cache {
         CacheKind::None => b,
         CacheKind::Memory => b.memory_cache().cache_secret(CACHE_SECRET),
@@ -316,6 +363,21 @@ pub async fn mizan(kernel: &Kernel, state: &State, cache: &CacheKind) -> mizan_h
         async move { Ok(summary) }
     });
     b = b.function("subscription_status", |_: Value, _ctx: Ctx| async move { Ok("active") });
+    let s = state.clone();
+    b = b.function("search_items", move |a: SearchArgs, _ctx: Ctx| {
+        let found: Vec<Item> = s.lock().items.values().filter(|i| i.name.contains(&a.q)).cloned().collect();
+        async move { Ok(found) }
+    });
+    let s = state.clone();
+    b = b.function("counter_value", move |a: CounterArgs, _ctx: Ctx| {
+        // Read first, answer after the pause: a slow query, the window in which a mutation may
+        // write and purge.
+        let value = s.lock().counter;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(a.pause_ms)).await;
+            Ok(value)
+        }
+    });
 
     // --- mutations -----------------------------------------------------------------------------
     let s = state.clone();
@@ -356,6 +418,13 @@ pub async fn mizan(kernel: &Kernel, state: &State, cache: &CacheKind) -> mizan_h
             Ok(User { id: me, name: a.name })
         }
     });
+    let s = state.clone();
+    b = b.function("bump_counter", move |_: Value, _ctx: Ctx| {
+        let mut data = s.lock();
+        data.counter += 1;
+        let value = data.counter;
+        async move { Ok(value) }
+    });
     b = b.function("forget_user", |a: UserArgs, ctx: Ctx| async move {
         // GDPR erasure: every origin-cache entry of the user, in every context.
         let purged = ctx.mizan().purge_user(&a.user_id.to_string()).await.map_err(|e| FnError::exception(e.to_string()))?;
@@ -384,9 +453,15 @@ pub async fn mizan(kernel: &Kernel, state: &State, cache: &CacheKind) -> mizan_h
     b.build()
 }
 
-/// The webhook's own route (a view, outside the protocol): run it, then purge what its
-/// `affects` covers — the kernel resolves the entries, the header and the plan.
-async fn stripe_webhook(mizan: Mizan) -> axum::response::Response {
+/// The webhook's own route (a view, outside the protocol): only the payment provider may call
+/// it (a valid `Stripe-Signature` over the body, else 401 in the engine's envelope); then run
+/// it and purge what its `affects` covers — the kernel resolves the entries, the header and
+/// the plan.
+async fn stripe_webhook(mizan: Mizan, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    if !webhook_signature_ok(signature, &body, WEBHOOK_SECRET, mizan_host::now_ms() / 1000) {
+        return mizan_host::axum::to_axum(mizan.error_response(mizan_host::ProtocolCode::Unauthorized, "Invalid signature"));
+    }
     let result = json!({"received": true});
     let internal = || (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "webhook failed").into_response();
     let Ok(inv) = mizan.registry().resolve_invalidation("stripe_webhook", &json!({}), None) else { return internal() };
@@ -406,7 +481,7 @@ async fn stripe_webhook(mizan: Mizan) -> axum::response::Response {
 /// The wire app's router: the protocol under `/api/mizan` plus `POST /webhooks/stripe/`.
 pub fn router(mizan: &Mizan) -> Router {
     let m = mizan.clone();
-    mizan.router().route("/webhooks/stripe/", post(move || stripe_webhook(m.clone())))
+    mizan.router().route("/webhooks/stripe/", post(move |headers, body| stripe_webhook(m.clone(), headers, body)))
 }
 
 /// `/plain/call/` and `/plain/ctx/items/`: what the Mizan endpoints do for the bench's requests,

@@ -47,7 +47,7 @@ use std::sync::Arc;
 
 use crate::server::{Identity, ProtocolCode, Request, Response};
 
-pub use crate::app::{Ctx, FnError, HostRequest, Mizan, MizanBuilder};
+pub use crate::app::{Ctx, FnError, HostRequest, Mizan, MizanBuilder, error_chain};
 
 impl Ctx {
     /// The HTTP request's method, URI, headers and extensions (a session layer's data…); `None`
@@ -64,8 +64,11 @@ impl MizanBuilder {
     where
         F: Fn(&Parts) -> Option<Identity> + Send + Sync + 'static,
     {
+        let f = Arc::new(f);
+        // Called inside the future, so a panic in it is caught where the future is polled.
         self.identity = Some(Arc::new(move |request: HostRequest| {
-            Box::pin(std::future::ready(request.downcast_ref::<Parts>().and_then(&f)))
+            let f = f.clone();
+            Box::pin(async move { request.downcast_ref::<Parts>().and_then(|p| f(p)) })
         }));
         self
     }
@@ -141,7 +144,10 @@ impl Mizan {
         };
         let request = Request::new(method, uri.path(), uri.query().unwrap_or(""), headers, body);
         let parts: HostRequest = Arc::new(parts);
-        let identity = self.identify(parts.clone()).await;
+        let identity = match self.identify(parts.clone()).await {
+            Ok(identity) => identity,
+            Err(failed) => return to_axum(failed),
+        };
         to_axum(self.handle(&request, parts, identity).await)
     }
 }

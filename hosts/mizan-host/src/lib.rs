@@ -84,8 +84,9 @@ pub use origin::{BoxFuture, MemoryOriginStore, OriginCache};
 pub use redis_store::RedisOriginStore;
 pub use registry::{ContextPolicy, Invalidation, MergeResolution, Registry};
 pub use server::{
-    CachePlan, CachePut, CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Finished, Identity, JwtPair, MemberCall,
-    OriginStore, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError, Request, Response, TokenClaims, TokenKind, now_ms,
+    CacheBound, CachePlan, CachePut, CallPlan, Engine, EngineConfig, FetchOutcome, FetchPlan, Finished, Identity, JwtPair, Lookup,
+    MemberCall, OriginStore, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError, PurgeStep, Request, Response, TokenClaims,
+    TokenKind, now_ms,
 };
 pub use store::Store;
 

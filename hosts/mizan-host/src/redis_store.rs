@@ -9,7 +9,11 @@
 //! |---|---|---|---|
 //! | `{prefix}ctx:{context}:{hex}` | string | the response body | the entry's |
 //! | `{prefix}ctx:{context}:{hex}:idx` | set | the entry's index keys (the companion) | the entry's |
-//! | `{prefix}idx:…` | set | entry keys of a context / param / (param, value) / user | ≥ its longest-lived member |
+//! | `{prefix}idx:…` | set | entry keys of a context / param / (param, value) / user / the public ones | ≥ its longest-lived member |
+//! | `{prefix}purges`, `{prefix}mark:{set}` | counters | purges started; the latest that marked a set | none; a day |
+//!
+//! A read is `MGET key {prefix}purges` (the body and the ticket); a purge runs the script in
+//! bounded steps (`cursor` until empty), so a purge of a huge context never blocks Redis for long.
 
 use redis::aio::ConnectionManager;
 
@@ -17,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::keyer::PurgePlan;
 use crate::origin::{BoxFuture, OriginCache};
-use crate::server::CachePut;
+use crate::server::{CachePut, Lookup};
 
 /// The Redis origin store. `Clone` (the connection is multiplexed), `Send + Sync`.
 #[derive(Clone)]
@@ -96,18 +100,33 @@ impl RedisOriginStore {
         }
     }
 
-    async fn get_entry(&self, key: &str) -> Result<Option<String>> {
+    async fn get_entry(&self, key: &str) -> Result<Lookup> {
         let mut conn = self.conn.clone();
-        let full = format!("{}{key}", self.prefix);
-        redis::cmd("GET").arg(full).query_async(&mut conn).await.map_err(|e| redis_error("GET", e))
+        let (body, ticket): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(format!("{}{key}", self.prefix))
+            .arg(format!("{}purges", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("MGET", e))?;
+        Ok(Lookup { body, ticket: ticket.and_then(|t| t.parse().ok()).unwrap_or(0) })
     }
 
-    async fn put_entry(&self, put: &CachePut) -> Result<()> {
+    async fn put_entry(&self, put: &CachePut, ticket: Option<u64>) -> Result<bool> {
         let ttl = put.ttl_seconds.to_string();
-        let mut args: Vec<&[u8]> = vec![self.prefix.as_bytes(), put.key.as_bytes(), put.body.as_bytes(), ttl.as_bytes()];
+        let ticket = ticket.map(|t| t.to_string()).unwrap_or_default();
+        let (set, max) = put.bound.as_ref().map_or((String::new(), "0".to_string()), |b| (b.set.clone(), b.max_entries.to_string()));
+        let mut args: Vec<&[u8]> = vec![
+            self.prefix.as_bytes(),
+            put.key.as_bytes(),
+            put.body.as_bytes(),
+            ttl.as_bytes(),
+            ticket.as_bytes(),
+            set.as_bytes(),
+            max.as_bytes(),
+        ];
         args.extend(put.index_keys.iter().map(|k| k.as_bytes()));
-        let _: redis::Value = self.evalsha(&self.put, &args).await?;
-        Ok(())
+        let stored: i64 = self.evalsha(&self.put, &args).await?;
+        Ok(stored == 1)
     }
 
     async fn purge_plan(&self, plan: &PurgePlan) -> Result<Vec<String>> {
@@ -115,17 +134,29 @@ impl RedisOriginStore {
             return Ok(Vec::new());
         }
         let plan_json = self.kernel.redis_plan_json(plan)?;
-        self.evalsha(&self.purge, &[plan_json.as_bytes(), self.prefix.as_bytes()]).await
+        let (mut cursor, mut purged) = (String::new(), Vec::new());
+        loop {
+            let (next, mut keys): (String, Vec<String>) =
+                self.evalsha(&self.purge, &[plan_json.as_bytes(), self.prefix.as_bytes(), cursor.as_bytes()]).await?;
+            purged.append(&mut keys);
+            if next.is_empty() {
+                break;
+            }
+            cursor = next;
+        }
+        purged.sort();
+        purged.dedup();
+        Ok(purged)
     }
 }
 
 impl OriginCache for RedisOriginStore {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Lookup>> {
         Box::pin(self.get_entry(key))
     }
 
-    fn put<'a>(&'a self, put: &'a CachePut) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.put_entry(put))
+    fn put<'a>(&'a self, put: &'a CachePut, ticket: Option<u64>) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.put_entry(put, ticket))
     }
 
     fn purge<'a>(&'a self, plan: &'a PurgePlan) -> BoxFuture<'a, Result<Vec<String>>> {

@@ -193,17 +193,35 @@ pub struct CachePlan {
     pub key: String,
     pub index_keys: Vec<String>,
     pub ttl_seconds: u64,
+    /// For a public entry (no user): the set whose size bounds it.
+    pub bound: Option<CacheBound>,
+}
+
+/// An entry is stored only while `set` (one of its index keys) holds fewer than `max_entries`
+/// live entries: the bound on a context's public (anonymous, shared) entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheBound {
+    pub set: String,
+    pub max_entries: u32,
+}
+
+fn bound_out(b: Option<wit::CacheBound>) -> Option<CacheBound> {
+    b.map(|b| CacheBound { set: b.set, max_entries: b.max_entries })
+}
+
+fn bound_in(b: &Option<CacheBound>) -> Option<wit::CacheBound> {
+    b.as_ref().map(|b| wit::CacheBound { set: b.set.clone(), max_entries: b.max_entries })
 }
 
 impl From<wit::CachePlan> for CachePlan {
     fn from(c: wit::CachePlan) -> Self {
-        CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds }
+        CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds, bound: bound_out(c.bound) }
     }
 }
 
 impl From<&CachePlan> for wit::CachePlan {
     fn from(c: &CachePlan) -> Self {
-        wit::CachePlan { key: c.key.clone(), index_keys: c.index_keys.clone(), ttl_seconds: c.ttl_seconds }
+        wit::CachePlan { key: c.key.clone(), index_keys: c.index_keys.clone(), ttl_seconds: c.ttl_seconds, bound: bound_in(&c.bound) }
     }
 }
 
@@ -413,6 +431,19 @@ pub struct CachePut {
     pub body: String,
     pub index_keys: Vec<String>,
     pub ttl_seconds: u64,
+    pub bound: Option<CacheBound>,
+}
+
+impl From<&CachePut> for wit::CachePut {
+    fn from(c: &CachePut) -> Self {
+        wit::CachePut {
+            key: c.key.clone(),
+            body: c.body.clone(),
+            index_keys: c.index_keys.clone(),
+            ttl_seconds: c.ttl_seconds,
+            bound: bound_in(&c.bound),
+        }
+    }
 }
 
 /// Run `purge` (after the function succeeded), then store `cache_put`, then send `response`;
@@ -429,7 +460,13 @@ impl From<wit::Finished> for Finished {
     fn from(f: wit::Finished) -> Self {
         Finished {
             response: f.response.into(),
-            cache_put: f.cache_put.map(|c| CachePut { key: c.key, body: c.body, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds }),
+            cache_put: f.cache_put.map(|c| CachePut {
+                key: c.key,
+                body: c.body,
+                index_keys: c.index_keys,
+                ttl_seconds: c.ttl_seconds,
+                bound: bound_out(c.bound),
+            }),
             purge: f.purge.map(Into::into),
             diagnostics: f.diagnostics,
         }
@@ -457,7 +494,7 @@ impl From<&PurgePlan> for wit_keys::PurgePlan {
 
 /// The engine's settings. `None` takes the default: base path `/api/mizan`, body limit 1 MiB,
 /// no cache, safety TTL 24 h, no tokens, MWT and access TTL 300 s, refresh TTL 7 days, no
-/// leeway. The three secrets must differ.
+/// leeway, 1000 public entries per context. The three secrets must differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineConfig {
     pub base_path: Option<String>,
@@ -473,6 +510,9 @@ pub struct EngineConfig {
     pub access_ttl_seconds: Option<u64>,
     pub refresh_ttl_seconds: Option<u64>,
     pub token_leeway_seconds: Option<u64>,
+    /// Per context, the most public entries (anonymous requests, shared contexts) a store
+    /// holds; 0: unbounded.
+    pub max_public_entries: Option<u32>,
 }
 
 impl From<&EngineConfig> for wit::EngineConfig {
@@ -488,6 +528,7 @@ impl From<&EngineConfig> for wit::EngineConfig {
             access_ttl_seconds: c.access_ttl_seconds,
             refresh_ttl_seconds: c.refresh_ttl_seconds,
             token_leeway_seconds: c.token_leeway_seconds,
+            max_public_entries: c.max_public_entries,
         }
     }
 }
@@ -745,6 +786,19 @@ impl Engine {
         Ok(self.call(|s, g, h| g.call_error_response(s, h, &error).map(Ok::<_, Error>))?.into())
     }
 
+    /// Whether `plan` takes this request's identity from a token header (or refuses it for a
+    /// bad or ambiguous one) instead of the session: a CSRF check applies exactly when not.
+    pub fn reads_token(&self, request: &Request) -> Result<bool> {
+        self.call(|s, g, h| g.call_reads_token(s, h, &request.0).map(Ok::<_, Error>))
+    }
+
+    /// Purges that failed, kept to retry: both plans, each scope once (a broad purge of every
+    /// context past the kernel's bound). docs/SERVER.md "When a purge fails".
+    pub fn merge_purge_plans(&self, pending: &PurgePlan, failed: &PurgePlan) -> Result<PurgePlan> {
+        let (a, b) = (wit_keys::PurgePlan::from(pending), wit_keys::PurgePlan::from(failed));
+        Ok(self.call(|s, g, h| g.call_merge_purge_plans(s, h, &a, &b).map(Ok::<_, Error>))?.into())
+    }
+
     /// Purge what invalidation entries cover (`["ctx", {"context", "params"?}]`); needs a cache.
     pub fn purge_plan(&self, entries: &Value) -> Result<PurgePlan> {
         let entries = entries.to_string();
@@ -795,6 +849,20 @@ impl std::fmt::Debug for Engine {
 }
 
 // --- the in-memory origin store -----------------------------------------------------------------
+
+/// What a lookup found (`None`: a miss) and the ticket a later put presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub body: Option<String>,
+    pub ticket: u64,
+}
+
+/// One bounded step of a purge: what it deleted, and where the next step goes on (`None`: done).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeStep {
+    pub purged: Vec<String>,
+    pub cursor: Option<String>,
+}
 
 /// The kernel's in-memory origin cache (the WIT `origin-store` resource): entries, their index
 /// sets and purge plans, LRU bounds. One per process; `Send + Sync`, calls serialized by its
@@ -847,6 +915,27 @@ impl OriginStore {
         self.call(|s, g, h| g.call_purge(s, h, &plan))
     }
 
+    /// [`get`](Self::get) and the ticket a later [`put_entry`](Self::put_entry) presents.
+    pub fn lookup(&self, key: &str, now: u64) -> Result<Lookup> {
+        let l = self.call(|s, g, h| g.call_lookup(s, h, key, now))?;
+        Ok(Lookup { body: l.body, ticket: l.ticket })
+    }
+
+    /// Store the engine's put unless a purge of one of its sets started after `ticket`, or its
+    /// bound set is full. `ticket: None` skips the first check. False when nothing was stored.
+    pub fn put_entry(&self, put: &CachePut, ticket: Option<u64>, now: u64) -> Result<bool> {
+        let put = wit::CachePut::from(put);
+        self.call(|s, g, h| g.call_put_entry(s, h, &put, ticket, now))
+    }
+
+    /// One step of a purge, looking at no more than `limit` set members (0: 256); the first
+    /// step (`cursor: None`) fences the puts that read before it.
+    pub fn purge_step(&self, plan: &PurgePlan, cursor: Option<&str>, limit: u32) -> Result<PurgeStep> {
+        let plan = wit_keys::PurgePlan::from(plan);
+        let step = self.call(|s, g, h| g.call_purge_step(s, h, &plan, cursor, limit))?;
+        Ok(PurgeStep { purged: step.purged, cursor: step.cursor })
+    }
+
     /// Remove expired entries; how many.
     pub fn sweep(&self, now: u64) -> Result<u32> {
         self.call(|s, g, h| g.call_sweep(s, h, now))
@@ -887,6 +976,12 @@ impl Kernel {
     /// `EVAL purge-script 0 plan-json prefix`; returns the purged keys.
     pub fn redis_purge_script(&self) -> Result<String> {
         self.call_raw(|s, b| b.mizan_kernel_server().call_redis_purge_script(s))
+    }
+
+    /// Whether `plan` purges an entry with these index keys.
+    pub fn purge_covers(&self, plan: &PurgePlan, index_keys: &[String]) -> Result<bool> {
+        let plan = wit_keys::PurgePlan::from(plan);
+        self.call_raw(|s, b| b.mizan_kernel_server().call_purge_covers(s, &plan, index_keys))
     }
 
     /// The plan as the purge script's `plan-json` argument.

@@ -147,6 +147,9 @@ async fn a_revoked_session_is_refused() {
         .kernel(kernel)
         .jwt_secret("axum-test-jwt-secret-of-32-bytes!!!")
         .function("rename", |_: Value, _ctx: Ctx| async move { Ok(1) })
+        .function("item_detail", |_: Value, _ctx: Ctx| async move { Ok(1) })
+        .function("secret", |_: Value, _ctx: Ctx| async move { Ok(1) })
+        .function("crash", |_: Value, _ctx: Ctx| async move { Ok(1) })
         .revoked(|sid| sid == "gone")
         .on_diagnostic(|_| {})
         .build()
@@ -214,8 +217,10 @@ async fn the_redis_store_runs_the_kernel_scripts() {
         .cache_secret("axum-test-cache-secret-of-32-bytes!")
         .function("item_detail", |args: Value, _ctx: Ctx| async move { Ok(json!({"id": args["id"]})) })
         .function("rename", |_: Value, _ctx: Ctx| async move { Ok(1) })
+        .function("secret", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .function("crash", |_: Value, _ctx: Ctx| async move { Ok(0) })
         .identity(|parts| parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(Identity::user))
-        .on_diagnostic(|d| assert!(d.starts_with("no implementation for"), "diagnostic: {d}"))
+        .on_diagnostic(|d| panic!("diagnostic: {d}"))
         .build()
         .unwrap();
     let router: axum::Router = mizan.router();
@@ -231,6 +236,7 @@ async fn the_redis_store_runs_the_kernel_scripts() {
     let mut conn = store.connection();
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
     assert!(keys.iter().all(|k| k.starts_with("t:ctx:item:") || k.starts_with("t:idx:item")), "{keys:?}");
+    let data_keys = |keys: Vec<String>| -> Vec<String> { keys.into_iter().filter(|k| !k.starts_with("t:mark:") && k != "t:purges").collect() };
     assert_eq!(keys.iter().filter(|k| k.starts_with("t:ctx:") && !k.ends_with(":idx")).count(), 3);
 
     // The scripts were flushed (a restart, a failover): NOSCRIPT → SCRIPT LOAD → retry.
@@ -248,6 +254,227 @@ async fn the_redis_store_runs_the_kernel_scripts() {
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
     assert_eq!(mizan.purge(&json!(["item"])).await.unwrap().len(), 1); // (2, a) is left
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
-    assert!(keys.is_empty(), "{keys:?}");
-    assert_eq!(store.get("ctx:item:nope").await.unwrap(), None);
+    assert!(data_keys(keys).is_empty(), "nothing left but the purge counter and marks");
+    assert_eq!(store.get("ctx:item:nope").await.unwrap().body, None);
+}
+
+// --- debuggable servers (issue 8) ----------------------------------------------------------------
+
+fn all_but(skip: &str, extra: Option<&str>) -> mizan_host::Result<Mizan> {
+    let mut b = Mizan::builder(KDL).on_diagnostic(|_| {});
+    for name in ["item_detail", "rename", "secret", "crash"].into_iter().filter(|n| *n != skip).chain(extra) {
+        b = b.function(name, |_: Value, _ctx: Ctx| async move { Ok(0) });
+    }
+    b.build()
+}
+
+#[test]
+fn a_missing_or_unknown_implementation_fails_at_start_naming_it() {
+    let e = all_but("secret", None).err().expect("a registry function without an implementation");
+    assert_eq!(e.to_string(), "mizan-host registration: no implementation for `secret`");
+    let e = all_but("", Some("renamee")).err().expect("an implementation the registry lacks");
+    assert_eq!(e.to_string(), "mizan-host registration: `renamee` registered, but the registry has no such function");
+    assert!(all_but("", None).is_ok());
+}
+
+#[derive(Debug)]
+struct Outer(Inner);
+#[derive(Debug)]
+struct Inner;
+impl std::fmt::Display for Outer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("loading the order failed")
+    }
+}
+impl std::fmt::Display for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection refused")
+    }
+}
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+impl std::error::Error for Inner {}
+
+#[tokio::test]
+async fn failures_are_logged_at_error_level_with_their_chain_and_answered_in_the_envelope() {
+    let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = errors.clone();
+    let mizan = Mizan::builder(KDL)
+        .function("item_detail", |_: Value, _ctx: Ctx| async move {
+            let failed: Result<u32, Outer> = Err(Outer(Inner));
+            Ok(failed?)
+        })
+        .function("crash", |_: Value, _ctx: Ctx| async move {
+            if true {
+                panic!("boom");
+            }
+            Ok(0)
+        })
+        .function("rename", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .function("secret", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .identity(|parts| {
+            if parts.headers.contains_key("x-explode") {
+                panic!("the session store is down");
+            }
+            None
+        })
+        .on_diagnostic(|_| {})
+        .on_error(move |e| seen.lock().unwrap().push(e.to_string()))
+        .build()
+        .unwrap();
+    let router = mizan.router();
+    let internal = r#"{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}"#;
+    let (status, _, body) = send(&router, Request::get("/api/mizan/ctx/item/?id=1").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, internal));
+    let (status, _, body) = send(&router, Request::post("/api/mizan/call/").body(Body::from(r#"{"fn":"crash"}"#)).unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, internal));
+    // The identity callback is inside the protocol path: its failure is the engine's envelope,
+    // on a public context too.
+    let req = Request::get("/api/mizan/ctx/item/?id=1").header("x-explode", "1").body(Body::empty()).unwrap();
+    let (status, headers, body) = send(&router, req).await;
+    assert_eq!((status, body.as_str(), header(&headers, "cache-control")), (StatusCode::INTERNAL_SERVER_ERROR, internal, Some("no-store")));
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(
+        errors,
+        [
+            "`item_detail` failed: loading the order failed: connection refused",
+            "`crash` failed: `crash` panicked: boom",
+            "the identity callback panicked: the session store is down",
+        ]
+    );
+}
+
+// --- the read/put race and failed purges (issue 8, items 3 and 4) ----------------------------------
+
+/// The race, made deterministic: the fetch reads the count and then waits at a gate while a
+/// call bumps the count and purges; only then may the fetch store what it read.
+fn racing_app(store: Arc<dyn OriginCache>, gate: Arc<tokio::sync::Notify>, reached: Arc<tokio::sync::Notify>) -> Mizan {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (read, write) = (count.clone(), count);
+    Mizan::builder(KDL)
+        .function("item_detail", move |_: Value, _ctx: Ctx| {
+            let seen = read.load(Ordering::SeqCst);
+            let (gate, reached) = (gate.clone(), reached.clone());
+            async move {
+                reached.notify_one();
+                gate.notified().await;
+                Ok(json!({"count": seen}))
+            }
+        })
+        .function("rename", move |_: Value, _ctx: Ctx| {
+            write.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(0) }
+        })
+        .function("secret", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .function("crash", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .identity(|_| Some(Identity::user("7")))
+        .cache(store)
+        .cache_secret("axum-test-cache-secret-of-32-bytes!")
+        .on_diagnostic(|_| {})
+        .on_error(|_| {})
+        .build()
+        .unwrap()
+}
+
+async fn read_then_purge_then_put(store: Arc<dyn OriginCache>) {
+    let (gate, reached) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let mizan = racing_app(store, gate.clone(), reached.clone());
+    let router = mizan.router();
+    let get = || Request::get("/api/mizan/ctx/item/?id=1").body(Body::empty()).unwrap();
+    let fetch = tokio::spawn({
+        let router = router.clone();
+        async move { send(&router, get()).await }
+    });
+    reached.notified().await; // the fetch has read count 0 and waits
+    let call = Request::post("/api/mizan/call/").body(Body::from(r#"{"fn":"rename","args":{"id":1,"name":"x"}}"#)).unwrap();
+    assert_eq!(send(&router, call).await.0, StatusCode::OK); // count 1, item purged
+    gate.notify_one();
+    let (_, headers, body) = fetch.await.unwrap();
+    assert_eq!((header(&headers, "x-mizan-cache"), body.as_str()), (Some("MISS"), r#"{"item_detail":{"count":0}}"#));
+    // The next read must not be the old answer from the cache: it runs the function (a hit
+    // would answer without reaching the gate).
+    let mut next = tokio::spawn({
+        let router = router.clone();
+        async move { send(&router, get()).await }
+    });
+    tokio::select! {
+        _ = reached.notified() => gate.notify_one(),
+        answered = &mut next => panic!("served without running the function: {:?}", answered.unwrap()),
+    }
+    let (_, headers, body) = next.await.unwrap();
+    assert_eq!((header(&headers, "x-mizan-cache"), body.as_str()), (Some("MISS"), r#"{"item_detail":{"count":1}}"#));
+}
+
+#[tokio::test]
+async fn a_read_that_started_before_a_purge_never_stores_its_answer_memory() {
+    read_then_purge_then_put(Arc::new(mizan_host::MemoryOriginStore::new(&Kernel::new().unwrap()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn a_read_that_started_before_a_purge_never_stores_its_answer_redis() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("SKIP: redis-server is not installed");
+        return;
+    };
+    let kernel = Kernel::new().unwrap();
+    let store = RedisOriginStore::connect(&kernel, &format!("redis://127.0.0.1:{}/0", server.1), "race:").await.unwrap();
+    read_then_purge_then_put(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn a_failed_purge_never_leaves_a_stale_entry_served() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("SKIP: redis-server is not installed");
+        return;
+    };
+    let kernel = Kernel::new().unwrap();
+    let store = RedisOriginStore::connect(&kernel, &format!("redis://127.0.0.1:{}/0", server.1), "fail:").await.unwrap();
+    let mut admin = store.connection();
+    let count = Arc::new(AtomicUsize::new(0));
+    let (read, write) = (count.clone(), count);
+    let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = errors.clone();
+    let mizan = Mizan::builder(KDL)
+        .function("item_detail", move |_: Value, _ctx: Ctx| {
+            let n = read.load(Ordering::SeqCst);
+            async move { Ok(json!({"count": n})) }
+        })
+        .function("rename", move |_: Value, _ctx: Ctx| {
+            write.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(0) }
+        })
+        .function("secret", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .function("crash", |_: Value, _ctx: Ctx| async move { Ok(0) })
+        .identity(|_| Some(Identity::user("7")))
+        .cache(Arc::new(store))
+        .cache_secret("axum-test-cache-secret-of-32-bytes!")
+        .on_diagnostic(|_| {})
+        .on_error(move |e| seen.lock().unwrap().push(e.to_string()))
+        .build()
+        .unwrap();
+    let router = mizan.router();
+    let get = || Request::get("/api/mizan/ctx/item/?id=1").body(Body::empty()).unwrap();
+    let rename = || Request::post("/api/mizan/call/").body(Body::from(r#"{"fn":"rename","args":{"id":1,"name":"x"}}"#)).unwrap();
+    send(&router, get()).await;
+    let (_, headers, body) = send(&router, get()).await;
+    assert_eq!((header(&headers, "x-mizan-cache"), body.as_str()), (Some("HIT"), r#"{"item_detail":{"count":0}}"#));
+    // Redis is full: reads work, every script that writes is refused (OOM) — the purge fails.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1").query_async(&mut admin).await.unwrap();
+    let (status, headers, _) = send(&router, rename()).await;
+    assert_eq!((status, header(&headers, "x-mizan-invalidate")), (StatusCode::OK, Some("item;id=1")), "the mutation happened");
+    assert!(errors.lock().unwrap().iter().any(|e| e.starts_with("purge failed:") && e.contains("plan {\"scopes\"")), "{errors:?}");
+    // The stale entry is still in Redis, but it is never served: the failed purge covers it.
+    let (_, headers, body) = send(&router, get()).await;
+    assert_eq!((header(&headers, "x-mizan-cache"), body.as_str()), (Some("MISS"), r#"{"item_detail":{"count":1}}"#));
+    let stale: Vec<String> = redis::cmd("KEYS").arg("fail:ctx:*").query_async(&mut admin).await.unwrap();
+    assert!(!stale.is_empty(), "the entry the purge missed is still there");
+    // Redis recovers: the next request retries the purge, which succeeds; the cache is used again.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query_async(&mut admin).await.unwrap();
+    let (_, headers, body) = send(&router, get()).await;
+    assert_eq!((header(&headers, "x-mizan-cache"), body.as_str()), (Some("MISS"), r#"{"item_detail":{"count":1}}"#));
+    let (_, headers, body) = send(&router, get()).await;
+    assert_eq!((header(&headers, "x-mizan-cache"), body.as_str()), (Some("HIT"), r#"{"item_detail":{"count":1}}"#));
 }

@@ -5,7 +5,7 @@
 //! is never missed silently.
 
 use mizan_host::{
-    CachePlan, CallPlan, Engine, EngineConfig, Error, FetchOutcome, Finished, Identity, Kernel, OriginStore, Outcome, Plan,
+    CacheBound, CachePlan, CachePut, CallPlan, Engine, EngineConfig, Error, FetchOutcome, Finished, Identity, Kernel, OriginStore, Outcome, Plan,
     ProtocolCode, ProtocolError, PurgePlan, PurgeScope, PurgeTerm, Registry, Request, Response, Store, TokenKind,
 };
 use serde_json::{Value, json};
@@ -196,7 +196,17 @@ fn config_from(c: Option<&Value>) -> Result<EngineConfig, Bad> {
         access_ttl_seconds: opt_u64(c, "access_ttl_seconds")?,
         refresh_ttl_seconds: opt_u64(c, "refresh_ttl_seconds")?,
         token_leeway_seconds: opt_u64(c, "token_leeway_seconds")?,
+        max_public_entries: opt_u64(c, "max_public_entries")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     })
+}
+
+fn bound_json(b: &Option<CacheBound>) -> Value {
+    b.as_ref().map_or(Value::Null, |b| json!({"set": b.set, "max_entries": b.max_entries}))
+}
+
+fn bound_from(v: Option<&Value>) -> Option<CacheBound> {
+    let b = v.filter(|b| !b.is_null())?;
+    Some(CacheBound { set: b["set"].as_str()?.to_string(), max_entries: u32::try_from(b["max_entries"].as_u64()?).ok()? })
 }
 
 fn identity_from(v: Option<&Value>) -> Result<Option<Identity>, Bad> {
@@ -257,7 +267,7 @@ fn plan_out(p: Plan) -> Value {
             "params": parsed(&f.params_json),
             "members": f.members.iter().map(|m| json!({"function": m.function, "args": parsed(&m.args_json)})).collect::<Vec<_>>(),
             "identity": identity_json(f.identity.as_ref()),
-            "cache": f.cache.map(|c| json!({"key": c.key, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds})),
+            "cache": f.cache.map(|c| json!({"key": c.key, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds, "bound": bound_json(&c.bound)})),
         }}),
     }
 }
@@ -265,7 +275,7 @@ fn plan_out(p: Plan) -> Value {
 fn finished_json(f: Finished) -> Value {
     json!({
         "response": response_json(&f.response),
-        "cache_put": f.cache_put.map(|c| json!({"key": c.key, "body": c.body, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds})),
+        "cache_put": f.cache_put.map(|c| json!({"key": c.key, "body": c.body, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds, "bound": bound_json(&c.bound)})),
         "purge": f.purge.map(plan_json),
         "diagnostics": f.diagnostics,
     })
@@ -361,6 +371,7 @@ fn server_op(kernel: &Kernel, op: &str, a: &Value, sources: &Value) -> Result<Re
                     key: str_arg(c, "key")?.to_string(),
                     index_keys: strings(c, "index_keys")?,
                     ttl_seconds: c["ttl_seconds"].as_u64().unwrap_or(0),
+                    bound: bound_from(c.get("bound")),
                 }),
             };
             let o = &a["outcome"];
@@ -419,6 +430,24 @@ fn origin_store_script(kernel: &Kernel, a: &Value) -> Result<Result<Value, Error
                 .map(Value::from),
             "get" => store.get(str_arg(s, "key")?, now).map(|b| b.map(Value::from).unwrap_or(Value::Null)),
             "purge" => store.purge(&plan_from(&s["plan"])?).map(Value::from),
+            "lookup" => store.lookup(str_arg(s, "key")?, now).map(|l| json!({"body": l.body, "ticket": l.ticket})),
+            "put_entry" => {
+                let p = &s["put"];
+                let put = CachePut {
+                    key: str_arg(p, "key")?.to_string(),
+                    body: str_arg(p, "body")?.to_string(),
+                    index_keys: strings(p, "index_keys")?,
+                    ttl_seconds: p["ttl_seconds"].as_u64().unwrap_or(0),
+                    bound: bound_from(p.get("bound")),
+                };
+                store.put_entry(&put, s["ticket"].as_u64(), now).map(Value::from)
+            }
+            "purge_step" => {
+                let limit = u32::try_from(s["limit"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+                store
+                    .purge_step(&plan_from(&s["plan"])?, s["cursor"].as_str(), limit)
+                    .map(|step| json!({"purged": step.purged, "cursor": step.cursor}))
+            }
             "sweep" => store.sweep(now).map(Value::from),
             "len" => store.len().map(Value::from),
             "index_sets" => store.index_sets().map(Value::from),

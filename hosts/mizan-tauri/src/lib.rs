@@ -169,7 +169,7 @@ async fn mizan_invoke<R: Runtime>(
         Some(identify) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| identify(&webview))) {
             Ok(identity) => identity,
             Err(_) => {
-                served.mizan.diagnostic("the identity callback panicked: answered 500");
+                served.mizan.error("the identity callback panicked: answered 500");
                 return mizan_host::app::ipc::reply(served.mizan.error_response(ProtocolCode::InternalError, "Internal server error"));
             }
         },

@@ -38,11 +38,35 @@ fn identity_out(i: ks::Identity) -> wserver::Identity {
 }
 
 fn json(map: &serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_string())
+    let mut out = String::new();
+    mizan_kernel::canon::write_json_map(&mut out, map);
+    out
+}
+
+fn bound_out(b: Option<ks::CacheBound>) -> Option<wserver::CacheBound> {
+    b.map(|b| wserver::CacheBound { set: b.set, max_entries: b.max_entries })
+}
+
+fn bound_in(b: Option<wserver::CacheBound>) -> Option<ks::CacheBound> {
+    b.map(|b| ks::CacheBound { set: b.set, max_entries: b.max_entries })
 }
 
 fn cache_plan_out(c: ks::CachePlan) -> wserver::CachePlan {
-    wserver::CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds }
+    wserver::CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds, bound: bound_out(c.bound) }
+}
+
+fn request_in(request: wserver::Request) -> ks::Request {
+    ks::Request {
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        body: match request.body {
+            wserver::RequestBody::Text(text) => text.into_bytes(),
+            wserver::RequestBody::Bytes(bytes) => bytes,
+        },
+        csrf_token: request.csrf_token,
+    }
 }
 
 fn code_in(c: wserver::ProtocolCode) -> ks::ProtocolCode {
@@ -76,7 +100,13 @@ fn outcome_in(o: wserver::Outcome) -> ks::Outcome {
 fn finished(f: ks::Finished) -> wserver::Finished {
     wserver::Finished {
         response: response(f.response),
-        cache_put: f.cache_put.map(|c| wserver::CachePut { key: c.key, body: c.body, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds }),
+        cache_put: f.cache_put.map(|c| wserver::CachePut {
+            key: c.key,
+            body: c.body,
+            index_keys: c.index_keys,
+            ttl_seconds: c.ttl_seconds,
+            bound: bound_out(c.bound),
+        }),
         purge: f.purge.map(crate::plan),
         diagnostics: f.diagnostics,
     }
@@ -120,6 +150,7 @@ fn config_in(c: wserver::EngineConfig) -> ks::EngineConfig {
         access_ttl_seconds: c.access_ttl_seconds.unwrap_or(d.access_ttl_seconds),
         refresh_ttl_seconds: c.refresh_ttl_seconds.unwrap_or(d.refresh_ttl_seconds),
         token_leeway_seconds: c.token_leeway_seconds.unwrap_or(d.token_leeway_seconds),
+        max_public_entries: c.max_public_entries.unwrap_or(d.max_public_entries),
     }
 }
 
@@ -137,6 +168,10 @@ impl wserver::Guest for Kernel {
 
     fn redis_plan_json(plan: wkeys::PurgePlan) -> String {
         redis::plan_json(&to_kernel_plan(plan))
+    }
+
+    fn purge_covers(plan: wkeys::PurgePlan, index_keys: Vec<String>) -> bool {
+        to_kernel_plan(plan).covers(&index_keys)
     }
 }
 
@@ -159,17 +194,7 @@ impl wserver::GuestEngine for Engine {
         now: u64,
         answers: Vec<wserver::PredicateAnswer>,
     ) -> wserver::Plan {
-        let request = ks::Request {
-            method: request.method,
-            path: request.path,
-            query: request.query,
-            headers: request.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-            body: match request.body {
-                wserver::RequestBody::Text(text) => text.into_bytes(),
-                wserver::RequestBody::Bytes(bytes) => bytes,
-            },
-            csrf_token: request.csrf_token,
-        };
+        let request = request_in(request);
         let identity = identity.map(identity_in);
         let answers: Vec<(String, bool)> = answers.into_iter().map(|a| (a.name, a.allowed)).collect();
         match self.0.plan_with(&request, identity.as_ref(), now, &answers) {
@@ -198,7 +223,7 @@ impl wserver::GuestEngine for Engine {
     }
 
     fn finish_fetch(&self, context: String, cache: Option<wserver::CachePlan>, outcome: wserver::FetchOutcome) -> wserver::Finished {
-        let cache = cache.map(|c| ks::CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds });
+        let cache = cache.map(|c| ks::CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds, bound: bound_in(c.bound) });
         let outcome = match outcome {
             wserver::FetchOutcome::Hit(body) => ks::FetchOutcome::Hit(body),
             wserver::FetchOutcome::Results(list) => {
@@ -210,6 +235,14 @@ impl wserver::GuestEngine for Engine {
 
     fn error_response(&self, error: wserver::ProtocolError) -> wserver::Response {
         response(self.0.error_response(&protocol_error_in(error)))
+    }
+
+    fn reads_token(&self, request: wserver::Request) -> bool {
+        self.0.reads_token(&request_in(request))
+    }
+
+    fn merge_purge_plans(&self, pending: wkeys::PurgePlan, failed: wkeys::PurgePlan) -> wkeys::PurgePlan {
+        crate::plan(self.0.merge_purge_plans(&to_kernel_plan(pending), &to_kernel_plan(failed)))
     }
 
     fn purge_plan(&self, entries_json: String) -> R<wkeys::PurgePlan> {
@@ -267,6 +300,27 @@ impl wserver::GuestOriginStore for OriginStore {
 
     fn purge(&self, plan: wkeys::PurgePlan) -> Vec<String> {
         self.0.borrow_mut().purge(&to_kernel_plan(plan))
+    }
+
+    fn lookup(&self, key: String, now: u64) -> wserver::Lookup {
+        let l = self.0.borrow_mut().lookup(&key, now);
+        wserver::Lookup { body: l.body, ticket: l.ticket }
+    }
+
+    fn put_entry(&self, entry: wserver::CachePut, ticket: Option<u64>, now: u64) -> bool {
+        let put = ks::CachePut {
+            key: entry.key,
+            body: entry.body,
+            index_keys: entry.index_keys,
+            ttl_seconds: entry.ttl_seconds,
+            bound: bound_in(entry.bound),
+        };
+        self.0.borrow_mut().put_entry(&put, ticket, now)
+    }
+
+    fn purge_step(&self, plan: wkeys::PurgePlan, cursor: Option<String>, limit: u32) -> wserver::PurgeStep {
+        let step = self.0.borrow_mut().purge_step(&to_kernel_plan(plan), cursor.as_deref(), limit as usize);
+        wserver::PurgeStep { purged: step.purged, cursor: step.cursor }
     }
 
     fn sweep(&self, now: u64) -> u32 {

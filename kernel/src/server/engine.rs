@@ -25,7 +25,7 @@ use crate::header::format_header;
 use crate::index::PurgePlan;
 use crate::invalidation::entries_to_json;
 use crate::ir::{Auth, Function, Registry, is_identifier};
-use crate::keys::{KeyInput, Keyer};
+use crate::keys::{KeyInput, Keyer, Privilege, canonical_subject};
 use crate::policy::DEFAULT_SAFETY_TTL_SECONDS;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -33,6 +33,8 @@ use std::fmt;
 
 pub const DEFAULT_BASE_PATH: &str = "/api/mizan";
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Per context, the most entries with no user (anonymous requests, shared contexts) a store holds.
+pub const DEFAULT_MAX_PUBLIC_ENTRIES: u32 = 1000;
 
 /// How an engine is set up. `Default` is the spec's defaults with no cache and no tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,6 +56,10 @@ pub struct EngineConfig {
     pub refresh_ttl_seconds: u64,
     /// Allowed clock skew on `exp`/`nbf`, seconds. 0 unless configured.
     pub token_leeway_seconds: u64,
+    /// Per context, the most public entries (no user: anonymous requests and shared contexts)
+    /// a store holds; a put beyond it stores nothing. 0: unbounded. Anyone can make a public
+    /// entry by varying a query string, so without it an anonymous flood fills the store.
+    pub max_public_entries: u32,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +75,7 @@ impl Default for EngineConfig {
             access_ttl_seconds: token::DEFAULT_ACCESS_TTL_SECONDS,
             refresh_ttl_seconds: token::DEFAULT_REFRESH_TTL_SECONDS,
             token_leeway_seconds: 0,
+            max_public_entries: DEFAULT_MAX_PUBLIC_ENTRIES,
         }
     }
 }
@@ -84,6 +91,7 @@ impl fmt::Debug for EngineConfig {
             .field("mwt_secret", &set(&self.mwt_secret))
             .field("jwt_secret", &set(&self.jwt_secret))
             .field("token_leeway_seconds", &self.token_leeway_seconds)
+            .field("max_public_entries", &self.max_public_entries)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +116,20 @@ impl Identity {
     fn from_claims(c: Claims) -> Self {
         Identity { subject: c.subject, staff: c.staff, superuser: c.superuser, session_id: c.session_id, perm: c.perm }
     }
+
+    /// The same identity with its subject in its one spelling ([`canonical_subject`]).
+    fn canonical(mut self) -> Self {
+        let canonical = canonical_subject(&self.subject);
+        if canonical != self.subject.as_str() {
+            self.subject = canonical.into_owned();
+        }
+        self
+    }
+
+    /// What the identity may do beyond being its subject (part of its cache keys).
+    pub fn privilege(&self) -> Privilege {
+        Privilege { staff: self.staff, superuser: self.superuser, perm: self.perm.clone() }
+    }
 }
 
 /// Run `function` with `args` (declared inputs only, coerced) as `identity`.
@@ -130,6 +152,16 @@ pub struct CachePlan {
     pub key: String,
     pub index_keys: Vec<String>,
     pub ttl_seconds: u64,
+    /// For a public entry: the set whose size bounds it.
+    pub bound: Option<CacheBound>,
+}
+
+/// An entry is stored only while `set` (one of its index keys) holds fewer than `max_entries`
+/// live entries: the bound on a context's public entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheBound {
+    pub set: String,
+    pub max_entries: u32,
 }
 
 /// Fetch a context: on a cache hit serve the stored body, else run every member.
@@ -188,6 +220,7 @@ pub struct CachePut {
     pub body: String,
     pub index_keys: Vec<String>,
     pub ttl_seconds: u64,
+    pub bound: Option<CacheBound>,
 }
 
 /// A finished request: send `response` after running `purge` (so a client's refetch cannot read
@@ -223,6 +256,20 @@ enum Route<'a> {
     Session,
     Call,
     Context(&'a str),
+}
+
+enum Credential<'a> {
+    None,
+    Ambiguous,
+    /// The MWT secret and the token.
+    Mwt(&'a str, &'a str),
+    /// The JWT secret and the access token.
+    Bearer(&'a str, &'a str),
+}
+
+/// An HTTP token (RFC 9110 `tchar`s): what an auth scheme's name is made of.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 enum Guard {
@@ -336,7 +383,8 @@ impl ServerEngine {
         let Some(route) = self.route(path) else {
             return respond(ProtocolError::new(ProtocolCode::NotFound, messages::NOT_FOUND));
         };
-        let method = request.method.to_ascii_uppercase();
+        // Methods are case-sensitive tokens (RFC 9110 §9.1): `get` is an unknown method.
+        let method = request.method.as_str();
         let (allowed, allow) = match route {
             Route::Session | Route::Context(_) => (method == "GET" || method == "HEAD", "GET, HEAD"),
             Route::Call => (method == "POST", "POST"),
@@ -384,27 +432,64 @@ impl ServerEngine {
         }
     }
 
-    /// The effective identity: a valid MWT, else a valid bearer JWT, else the host's.
+    /// The effective identity, its subject canonical: a valid MWT, else a valid bearer JWT, else
+    /// the host's.
     fn identity(&self, request: &Request, host: Option<&Identity>, now_ms: u64) -> Result<Option<Identity>, ProtocolError> {
+        self.raw_identity(request, host, now_ms).map(|i| i.map(Identity::canonical))
+    }
+
+    fn raw_identity(&self, request: &Request, host: Option<&Identity>, now_ms: u64) -> Result<Option<Identity>, ProtocolError> {
         let leeway = self.config.token_leeway_seconds;
         let refuse = |e: token::TokenError| {
             ProtocolError::new(ProtocolCode::Unauthorized, messages::INVALID_TOKEN)
                 .with_details(serde_json::json!({"reason": e.reason()}))
         };
-        if let Some(secret) = &self.config.mwt_secret
-            && let Some(t) = request.header(http::X_MIZAN_TOKEN).map(str::trim).filter(|t| !t.is_empty())
-        {
-            return token::verify(secret, t, TokenKind::Mwt, now_ms, leeway).map(|c| Some(Identity::from_claims(c))).map_err(refuse);
+        let verified = |secret: &str, text: &str, kind| {
+            token::verify(secret, text, kind, now_ms, leeway).map(|c| Some(Identity::from_claims(c))).map_err(refuse)
+        };
+        match self.credential(request) {
+            Credential::None => Ok(host.cloned()),
+            Credential::Ambiguous => Err(refuse(token::TokenError::Ambiguous)),
+            Credential::Mwt(secret, text) => verified(secret, text, TokenKind::Mwt),
+            Credential::Bearer(secret, text) => verified(secret, text, TokenKind::Access),
         }
-        if let Some(secret) = &self.config.jwt_secret
-            && let Some(auth) = request.header("Authorization").map(str::trim)
-            && let Some(t) = auth.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).and_then(|_| auth.get(7..))
-        {
-            return token::verify(secret, t.trim(), TokenKind::Access, now_ms, leeway)
-                .map(|c| Some(Identity::from_claims(c)))
-                .map_err(refuse);
+    }
+
+    /// The token a request authenticates with, if the engine reads one: a non-empty
+    /// `X-Mizan-Token` (with an MWT secret), else `Authorization: Bearer` (with a JWT secret).
+    /// Given more than once — two lines, or a comma-joined line — it is ambiguous.
+    fn credential<'r>(&'r self, request: &'r Request) -> Credential<'r> {
+        let lines = |name: &'r str| request.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        if let Some(secret) = &self.config.mwt_secret {
+            let parts: Vec<&str> = lines(http::X_MIZAN_TOKEN).flat_map(|v| v.split(',')).map(str::trim).collect();
+            match parts.as_slice() {
+                [] | [""] => {}
+                [one] => return Credential::Mwt(secret, one),
+                _ => return Credential::Ambiguous,
+            }
         }
-        Ok(host.cloned())
+        if let Some(secret) = &self.config.jwt_secret {
+            // Credentials are the comma-separated parts that start with a scheme (`Bearer x`,
+            // `Basic y`); a Digest credential's own `, realm=…` parameters do not.
+            let credentials: Vec<(&str, &str)> = lines("Authorization")
+                .flat_map(|v| v.split(','))
+                .filter_map(|part| part.trim().split_once(' ').filter(|(scheme, _)| is_token(scheme)))
+                .collect();
+            let bearer = |c: &&(&str, &str)| c.0.eq_ignore_ascii_case("bearer");
+            match (credentials.iter().filter(bearer).count(), credentials.len()) {
+                (0, _) => {}
+                (1, 1) => return Credential::Bearer(secret, credentials[0].1.trim()),
+                _ => return Credential::Ambiguous,
+            }
+        }
+        Credential::None
+    }
+
+    /// Whether `plan` takes this request's identity from a token header (or refuses the request
+    /// for a bad or ambiguous one) instead of the host's session. A host's CSRF check is about the
+    /// session's ambient credential: it applies exactly when this is false.
+    pub fn reads_token(&self, request: &Request) -> bool {
+        !matches!(self.credential(request), Credential::None)
     }
 
     /// Static guards of every function first (in order), then predicates.
@@ -438,7 +523,7 @@ impl ServerEngine {
     }
 
     fn plan_call(&self, body: &[u8], identity: Option<Identity>, answers: &[(String, bool)]) -> Plan {
-        let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(body) else {
+        let Some(Value::Object(mut body)) = crate::canon::parse_json_bytes(body) else {
             return respond(ProtocolError::bad_body());
         };
         let name = match body.remove("fn") {
@@ -512,15 +597,30 @@ impl ServerEngine {
 
     /// The entry a fetch reads and writes: user-scoped for an authenticated caller unless the
     /// context is `shared`; public for an anonymous one. None when uncacheable.
+    ///
+    /// The key carries everything about the caller that can change the answer or its permission
+    /// (KERNEL.md §8): the subject and its privilege (staff, superuser, token `perm`), because a
+    /// function may check them itself (`if not identity.staff: raise Forbidden`) and a hit skips
+    /// the function. Auth guards and predicates need not be keyed: `plan` runs them before every
+    /// lookup, so a hit is only ever served to a caller they let through. A `shared` context is
+    /// the app's promise that its answer depends on no caller: one key for all.
     fn cache_plan(&self, context: &str, params: &Map<String, Value>, identity: Option<&Identity>) -> Option<CachePlan> {
         let keyer = self.keyer.as_ref()?;
         let policy = self.registry.context_policy(context).ok()?;
         let ttl_seconds = policy.effective_ttl(self.config.safety_ttl_seconds).filter(|t| *t > 0)?;
         let shared = self.registry.context(context).is_some_and(|c| c.shared);
-        let user = if shared { None } else { identity.map(|i| i.subject.clone()) };
+        let caller = if shared { None } else { identity };
+        let user = caller.map(|i| i.subject.clone());
+        let privilege = caller.map(Identity::privilege).unwrap_or_default();
+        let public = user.is_none();
         let input = KeyInput { context: context.to_string(), params: params.clone(), user, rev: policy.rev };
-        let entry = keyer.index_entry(&input);
-        Some(CachePlan { key: entry.key, index_keys: entry.index_keys, ttl_seconds })
+        let mut entry = keyer.index_entry_for(&input, &privilege);
+        let max = self.config.max_public_entries;
+        let bound = (public && max > 0).then(|| CacheBound { set: keyer.public_index(context), max_entries: max });
+        if let Some(b) = &bound {
+            entry.index_keys.push(b.set.clone());
+        }
+        Some(CachePlan { key: entry.key, index_keys: entry.index_keys, ttl_seconds, bound })
     }
 
     fn failure(&self, function: &str, outcome: Outcome) -> Finished {
@@ -548,12 +648,12 @@ impl ServerEngine {
             Outcome::Ok(text) => text,
             other => return self.failure(&call.function, other),
         };
-        let result: Value = match serde_json::from_str(&text) {
+        let result: Value = match crate::canon::parse_json_unchecked(&text, "the result") {
             Ok(v) => v,
-            Err(e) => return Finished::internal(format!("`{}` returned text that is not JSON: {e}", call.function)),
+            Err(e) => return Finished::internal(format!("`{}` returned {}", call.function, e.message)),
         };
-        let subject = call.identity.as_ref().map(|i| i.subject.as_str());
-        let entries = match self.registry.resolve_invalidation(&call.function, &call.args, subject) {
+        let subject = call.identity.as_ref().map(|i| canonical_subject(&i.subject));
+        let entries = match self.registry.resolve_invalidation(&call.function, &call.args, subject.as_deref()) {
             Ok(entries) => entries,
             Err(e) => return Finished::internal(format!("finish_call: {e}")),
         };
@@ -565,7 +665,9 @@ impl ServerEngine {
         diagnostics.extend(merges.diagnostics.iter().map(|d| d.message.clone()));
         let mut body = String::with_capacity(text.len() + 64);
         body.push_str("{\"result\":");
-        push_value(&mut body, &result);
+        if !http::push_result(&mut body, &result) {
+            return Finished::internal(format!("`{}` returned {}", call.function, crate::canon::out_of_range("the result").message));
+        }
         if !merges.merges.is_empty() {
             body.push_str(",\"merge\":");
             push_value(&mut body, &merges.merges_json());
@@ -624,9 +726,9 @@ impl ServerEngine {
                 return Finished::internal(format!("finish_fetch: no outcome for member `{}` of `{context}`", f.name));
             };
             match results.swap_remove(i).1 {
-                Outcome::Ok(text) => match serde_json::from_str::<Value>(&text) {
+                Outcome::Ok(text) => match crate::canon::parse_json_unchecked(&text, "the result") {
                     Ok(v) => values.push((f.name.as_str(), v)),
-                    Err(e) => return Finished::internal(format!("`{}` returned text that is not JSON: {e}", f.name)),
+                    Err(e) => return Finished::internal(format!("`{}` returned {}", f.name, e.message)),
                 },
                 failure => {
                     let mut finished = self.failure(&f.name, failure);
@@ -644,7 +746,9 @@ impl ServerEngine {
             }
             write_json_string(&mut body, name);
             body.push(':');
-            push_value(&mut body, value);
+            if !http::push_result(&mut body, value) {
+                return Finished::internal(format!("`{name}` returned {}", crate::canon::out_of_range("the result").message));
+            }
         }
         body.push('}');
         let cache_put = cache.map(|c| CachePut {
@@ -652,6 +756,7 @@ impl ServerEngine {
             body: body.clone(),
             index_keys: c.index_keys.clone(),
             ttl_seconds: c.ttl_seconds,
+            bound: c.bound.clone(),
         });
         let mut response = Response::json(200, body);
         if self.keyer.is_some() {
@@ -664,7 +769,23 @@ impl ServerEngine {
     pub fn purge_user_plan(&self, user: &str) -> Result<PurgePlan> {
         let keyer = self.keyer.as_ref().ok_or_else(|| Error::invalid_argument("no cache secret is configured"))?;
         let contexts: Vec<String> = self.registry.contexts.keys().cloned().collect();
-        keyer.purge_user_plan(&contexts, user)
+        keyer.purge_user_plan(&contexts, &canonical_subject(user))
+    }
+
+    /// What a host keeps of purges that failed, to retry before its cache serves or stores
+    /// anything they cover (docs/SERVER.md "When a purge fails"): `pending` and `failed`
+    /// together, each scope once; past [`MAX_PENDING_SCOPES`](crate::index::MAX_PENDING_SCOPES)
+    /// scopes, a broad purge of every context instead (a superset, bounded by the registry).
+    pub fn merge_purge_plans(&self, pending: &PurgePlan, failed: &PurgePlan) -> PurgePlan {
+        let mut merged = pending.clone();
+        merged.merge(failed);
+        if merged.scopes.len() > crate::index::MAX_PENDING_SCOPES
+            && let Some(keyer) = &self.keyer
+        {
+            let every: Vec<crate::InvalidateEntry> = self.registry.contexts.keys().map(|c| crate::InvalidateEntry::Broad(c.clone())).collect();
+            return keyer.purge_plan(&every);
+        }
+        merged
     }
 
     /// The plan purging what a JSON list of invalidation entries covers (a webhook, an admin action).

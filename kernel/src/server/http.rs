@@ -5,67 +5,7 @@
 use crate::canon::write_json_string;
 use serde_json::Value;
 
-/// The error codes of the wire protocol and their statuses. `PayloadTooLarge` and
-/// `MethodNotAllowed` extend the spec's list (413 and 405 are what HTTP says; docs/SERVER.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProtocolCode {
-    NotFound,
-    BadRequest,
-    ValidationError,
-    Unauthorized,
-    Forbidden,
-    NotImplemented,
-    InternalError,
-    PayloadTooLarge,
-    MethodNotAllowed,
-}
-
-impl ProtocolCode {
-    pub const ALL: [ProtocolCode; 9] = [
-        ProtocolCode::NotFound,
-        ProtocolCode::BadRequest,
-        ProtocolCode::ValidationError,
-        ProtocolCode::Unauthorized,
-        ProtocolCode::Forbidden,
-        ProtocolCode::NotImplemented,
-        ProtocolCode::InternalError,
-        ProtocolCode::PayloadTooLarge,
-        ProtocolCode::MethodNotAllowed,
-    ];
-
-    /// The wire spelling, `SCREAMING_SNAKE_CASE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProtocolCode::NotFound => "NOT_FOUND",
-            ProtocolCode::BadRequest => "BAD_REQUEST",
-            ProtocolCode::ValidationError => "VALIDATION_ERROR",
-            ProtocolCode::Unauthorized => "UNAUTHORIZED",
-            ProtocolCode::Forbidden => "FORBIDDEN",
-            ProtocolCode::NotImplemented => "NOT_IMPLEMENTED",
-            ProtocolCode::InternalError => "INTERNAL_ERROR",
-            ProtocolCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ProtocolCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ProtocolCode> {
-        Self::ALL.into_iter().find(|c| c.as_str() == text)
-    }
-
-    pub fn status(self) -> u16 {
-        match self {
-            ProtocolCode::NotFound => 404,
-            ProtocolCode::BadRequest => 400,
-            ProtocolCode::ValidationError => 422,
-            ProtocolCode::Unauthorized => 401,
-            ProtocolCode::Forbidden => 403,
-            ProtocolCode::NotImplemented => 501,
-            ProtocolCode::InternalError => 500,
-            ProtocolCode::PayloadTooLarge => 413,
-            ProtocolCode::MethodNotAllowed => 405,
-        }
-    }
-}
+pub use crate::protocol_code::ProtocolCode;
 
 /// `{"error": {"code", "message", "details"?}}` on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +47,8 @@ impl ProtocolError {
 
     /// From a host's parts; `details_json` that is not JSON is kept as a string.
     pub fn from_parts(code: ProtocolCode, message: impl Into<String>, details_json: Option<&str>) -> Self {
-        let details = details_json.map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())));
+        let details =
+            details_json.map(|t| crate::canon::parse_json_bytes(t.as_bytes()).unwrap_or_else(|| Value::String(t.to_string())));
         ProtocolError { code, message: message.into(), details }
     }
 
@@ -136,14 +77,16 @@ impl ProtocolError {
     }
 }
 
-/// Append a JSON value as compact text (serde_json: object keys in code-point order).
+/// Append a JSON value as compact text: object keys in code-point order, integers as their
+/// digits, other numbers in one spelling whatever the host's JSON library wrote.
 pub(crate) fn push_value(out: &mut String, value: &Value) {
-    // Serializing a `Value` into a String cannot fail: every key is a string and every number finite.
-    if let Ok(text) = serde_json::to_string(value) {
-        out.push_str(&text);
-    } else {
-        out.push_str("null");
-    }
+    crate::canon::write_json(out, value);
+}
+
+/// [`push_value`] of a function's result, parsed with `parse_json_unchecked`: false when a
+/// number in it was beyond a double's range.
+pub(crate) fn push_result(out: &mut String, value: &Value) -> bool {
+    crate::canon::write_json(out, value)
 }
 
 pub const CONTENT_TYPE: &str = "Content-Type";
@@ -244,9 +187,5 @@ mod tests {
             e.body(),
             r#"{"error":{"code":"VALIDATION_ERROR","message":"Input validation failed","details":{"fields":{"a":["Field required"]}}}}"#
         );
-        for c in ProtocolCode::ALL {
-            assert_eq!(ProtocolCode::parse(c.as_str()), Some(c));
-        }
-        assert_eq!(ProtocolCode::parse("nope"), None);
     }
 }

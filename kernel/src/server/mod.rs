@@ -22,11 +22,11 @@ pub mod token;
 pub mod validate;
 
 pub use engine::{
-    CachePlan, CachePut, CallPlan, EngineConfig, FetchOutcome, FetchPlan, Finished, Identity, JwtPair, MemberCall, Outcome,
-    Plan, PredicateCheck, ServerEngine,
+    CacheBound, CachePlan, CachePut, CallPlan, EngineConfig, FetchOutcome, FetchPlan, Finished, Identity, JwtPair, MemberCall,
+    Outcome, Plan, PredicateCheck, ServerEngine,
 };
 pub use http::{ProtocolCode, ProtocolError, Request, Response};
-pub use origin::OriginStore;
+pub use origin::{Lookup, OriginStore, PurgeStep};
 pub use token::{Claims, TokenError, TokenKind};
 
 use serde_json::{Map, Value, json};
@@ -68,10 +68,22 @@ pub mod json_form {
         }
     }
 
+    pub fn bound(b: &Option<CacheBound>) -> Value {
+        b.as_ref().map_or(Value::Null, |b| json!({"set": b.set, "max_entries": b.max_entries}))
+    }
+
+    fn bound_from(v: Option<&Value>) -> Option<CacheBound> {
+        let b = v?.as_object()?;
+        Some(CacheBound {
+            set: b.get("set")?.as_str()?.to_string(),
+            max_entries: u32::try_from(b.get("max_entries")?.as_u64()?).unwrap_or(u32::MAX),
+        })
+    }
+
     pub fn cache_plan(c: &Option<CachePlan>) -> Value {
         match c {
             None => Value::Null,
-            Some(c) => json!({"key": c.key, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds}),
+            Some(c) => json!({"key": c.key, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds, "bound": bound(&c.bound)}),
         }
     }
 
@@ -86,9 +98,22 @@ pub mod json_form {
                     .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                     .unwrap_or_default(),
                 ttl_seconds: m.get("ttl_seconds").and_then(Value::as_u64).unwrap_or(0),
+                bound: bound_from(m.get("bound")),
             })),
             _ => Err(crate::Error::invalid_json("cache plan: must be an object or null")),
         }
+    }
+
+    /// `{"key", "body", "index_keys", "ttl_seconds", "bound"?}` (the conformance origin scripts).
+    pub fn cache_put_from(v: &Value) -> crate::Result<CachePut> {
+        let plan = cache_plan_from(v)?.ok_or_else(|| crate::Error::invalid_json("cache put: must be an object"))?;
+        Ok(CachePut {
+            body: v.get("body").and_then(Value::as_str).unwrap_or_default().to_string(),
+            key: plan.key,
+            index_keys: plan.index_keys,
+            ttl_seconds: plan.ttl_seconds,
+            bound: plan.bound,
+        })
     }
 
     /// `{"respond": response}`, `{"check_predicates": {...}}`, `{"call": {...}}` or `{"fetch": {...}}`.
@@ -110,7 +135,8 @@ pub mod json_form {
     pub fn finished(f: &Finished) -> Value {
         json!({
             "response": response(&f.response),
-            "cache_put": f.cache_put.as_ref().map(|c| json!({"key": c.key, "body": c.body, "index_keys": c.index_keys, "ttl_seconds": c.ttl_seconds})),
+            "cache_put": f.cache_put.as_ref().map(|c| json!({"key": c.key, "body": c.body, "index_keys": c.index_keys,
+                                                             "ttl_seconds": c.ttl_seconds, "bound": bound(&c.bound)})),
             "purge": f.purge.as_ref().map(|p| serde_json::from_str::<Value>(&super::redis::plan_json(p)).unwrap_or(Value::Null)),
             "diagnostics": f.diagnostics,
         })
@@ -177,6 +203,7 @@ pub mod json_form {
             access_ttl_seconds: num("access_ttl_seconds", d.access_ttl_seconds)?,
             refresh_ttl_seconds: num("refresh_ttl_seconds", d.refresh_ttl_seconds)?,
             token_leeway_seconds: num("token_leeway_seconds", d.token_leeway_seconds)?,
+            max_public_entries: u32::try_from(num("max_public_entries", u64::from(d.max_public_entries))?).unwrap_or(u32::MAX),
         })
     }
 

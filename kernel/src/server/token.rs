@@ -69,6 +69,10 @@ pub enum TokenError {
     NotYetValid,
     /// A claim of the wrong type, or a required claim missing (`sub`, `sid`).
     Claims,
+    /// The request carries the credential more than once (two header lines, or one line with a
+    /// comma, which is how proxies and WSGI servers join repeated lines): which one is meant is
+    /// ambiguous, so neither is taken. Only the engine reports it.
+    Ambiguous,
 }
 
 impl TokenError {
@@ -82,6 +86,7 @@ impl TokenError {
             TokenError::Expired => "expired",
             TokenError::NotYetValid => "not-yet-valid",
             TokenError::Claims => "claims",
+            TokenError::Ambiguous => "ambiguous",
         }
     }
 
@@ -163,8 +168,8 @@ pub fn mint(secret: &str, claims: &Claims) -> Result<String, Error> {
 
 fn decode_object(part: &str) -> Result<Map<String, Value>, TokenError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m),
+    match crate::canon::parse_json_bytes(&bytes) {
+        Some(Value::Object(m)) => Ok(m),
         _ => Err(TokenError::Malformed),
     }
 }

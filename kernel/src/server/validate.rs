@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 pub const FIELD_REQUIRED: &str = "Field required";
 pub const NOT_STRING: &str = "Input should be a valid string";
 pub const NOT_INTEGER: &str = "Input should be a valid integer";
+/// `integer` inputs are signed 64-bit: what a Rust `i64`, a SQL `BIGINT` and every typed backend
+/// hold, so no backend fails (or answers differently) on a value another one accepted.
+pub const INTEGER_TOO_LARGE: &str = "Input should be less than or equal to 9223372036854775807";
+pub const INTEGER_TOO_SMALL: &str = "Input should be greater than or equal to -9223372036854775808";
 pub const NOT_NUMBER: &str = "Input should be a valid number";
 pub const NOT_BOOLEAN: &str = "Input should be a valid boolean";
 pub const NOT_NULL: &str = "Input should be null";
@@ -92,19 +96,34 @@ fn join(path: &str, part: &str) -> String {
     format!("{path}.{part}")
 }
 
-fn parse_integer(text: &str) -> Option<Number> {
+/// A decimal integer in the signed 64-bit range, or the message saying why not.
+fn parse_integer(text: &str) -> Result<Number, &'static str> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(NOT_INTEGER);
     }
-    if let Ok(i) = text.parse::<i64>() {
-        return Some(Number::from(i));
+    match text.parse::<i64>() {
+        Ok(i) => Ok(Number::from(i)),
+        Err(_) if text.starts_with('-') => Err(INTEGER_TOO_SMALL),
+        Err(_) => Err(INTEGER_TOO_LARGE),
     }
-    text.parse::<u64>().ok().map(Number::from)
+}
+
+/// A JSON number as an `integer` input: an integer in range, or a double with no fraction that
+/// a double holds exactly (`5.0`).
+fn integer_of(n: &Number) -> Result<Number, &'static str> {
+    if crate::canon::is_integer(n) {
+        return parse_integer(n.as_str());
+    }
+    match n.as_f64() {
+        // The bound keeps the conversion exact.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Ok(Number::from(f as i64)),
+        _ => Err(NOT_INTEGER),
+    }
 }
 
 fn parse_number(text: &str) -> Option<Number> {
-    if let Some(n) = parse_integer(text) {
+    if let Ok(n) = parse_integer(text) {
         return Some(n);
     }
     // Rust's float syntax is wider than JSON's ("inf", "NaN", "+1", "1."): accept only what a
@@ -113,6 +132,10 @@ fn parse_number(text: &str) -> Option<Number> {
     let ok_chars = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
     if t.is_empty() || !ok_chars || !t.as_bytes()[0].is_ascii_digit() {
         return None;
+    }
+    // A JSON number keeps its digits (a `number` input may be an integer past 2^64).
+    if let Ok(n) = serde_json::from_str::<Number>(text) {
+        return (crate::canon::is_integer(&n) || n.as_f64().is_some()).then(|| crate::canon::normalize_number(&n));
     }
     text.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(Number::from_f64)
 }
@@ -142,20 +165,18 @@ pub fn coerce_json(registry: &Registry, ty: &TypeRef, value: &Value, path: &str,
             _ => fail(errors, NOT_STRING),
         },
         TypeRef::Integer => match value {
-            Value::Number(n) if n.is_i64() || n.is_u64() => Some(value.clone()),
-            Value::Number(n) => match n.as_f64() {
-                // 5.0 is the integer 5; the bounds keep the conversion exact.
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Some(Value::from(f as i64)),
-                _ => fail(errors, NOT_INTEGER),
+            Value::Number(n) => match integer_of(n) {
+                Ok(n) => Some(Value::Number(n)),
+                Err(message) => fail(errors, message),
             },
             Value::String(s) => match parse_integer(s) {
-                Some(n) => Some(Value::Number(n)),
-                None => fail(errors, NOT_INTEGER),
+                Ok(n) => Some(Value::Number(n)),
+                Err(message) => fail(errors, message),
             },
             _ => fail(errors, NOT_INTEGER),
         },
         TypeRef::Number => match value {
-            Value::Number(_) => Some(value.clone()),
+            Value::Number(n) => Some(Value::Number(crate::canon::normalize_number(n))),
             Value::String(s) => match parse_number(s) {
                 Some(n) => Some(Value::Number(n)),
                 None => fail(errors, NOT_NUMBER),
@@ -286,9 +307,9 @@ pub fn coerce_query(registry: &Registry, ty: &TypeRef, values: &[String], path: 
 }
 
 fn coerce_json_text(registry: &Registry, ty: &TypeRef, text: &str, path: &str, errors: &mut FieldErrors, message: &str) -> Option<Value> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => coerce_json(registry, ty, &v, path, 0, errors),
-        Err(_) => {
+    match crate::canon::parse_json_bytes(text.as_bytes()) {
+        Some(v) => coerce_json(registry, ty, &v, path, 0, errors),
+        None => {
             errors.add(path, message);
             None
         }
@@ -302,13 +323,23 @@ mod tests {
 
     #[test]
     fn numbers_from_strings() {
-        assert_eq!(parse_integer("-12"), Some(Number::from(-12)));
-        assert_eq!(parse_integer("18446744073709551615"), Some(Number::from(u64::MAX)));
-        assert_eq!(parse_integer("1.0"), None);
-        assert_eq!(parse_integer("+1"), None);
-        assert_eq!(parse_integer(""), None);
-        assert_eq!(parse_number("2.5"), Number::from_f64(2.5));
+        assert_eq!(parse_integer("-12"), Ok(Number::from(-12)));
+        assert_eq!(parse_integer("007"), Ok(Number::from(7)));
+        assert_eq!(parse_integer("9223372036854775807"), Ok(Number::from(i64::MAX)));
+        assert_eq!(parse_integer("9223372036854775808"), Err(INTEGER_TOO_LARGE));
+        assert_eq!(parse_integer("18446744073709551615"), Err(INTEGER_TOO_LARGE));
+        assert_eq!(parse_integer("-9223372036854775809"), Err(INTEGER_TOO_SMALL));
+        assert_eq!(parse_integer("1.0"), Err(NOT_INTEGER));
+        assert_eq!(parse_integer("+1"), Err(NOT_INTEGER));
+        assert_eq!(parse_integer(""), Err(NOT_INTEGER));
+        assert_eq!(parse_number("2.5").map(|n| n.to_string()), Some("2.5".into()));
         assert_eq!(parse_number("7"), Some(Number::from(7)));
+        assert_eq!(parse_number("18446744073709551616").map(|n| n.to_string()), Some("18446744073709551616".into()));
+        let n = |t: &str| serde_json::from_str::<Number>(t).unwrap();
+        assert_eq!(integer_of(&n("5.0")), Ok(Number::from(5)));
+        assert_eq!(integer_of(&n("-0")), Ok(Number::from(0)));
+        assert_eq!(integer_of(&n("1e20")), Err(NOT_INTEGER));
+        assert_eq!(integer_of(&n("9223372036854775808")), Err(INTEGER_TOO_LARGE));
         for bad in ["inf", "NaN", "-", ".5", "1e999", "0x1", " 1"] {
             assert_eq!(parse_number(bad), None, "{bad}");
         }

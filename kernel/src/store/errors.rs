@@ -3,19 +3,9 @@
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 
-/// The wire statuses of the protocol's error codes (KERNEL.md §8), for errors that arrive
-/// without an HTTP status (Tauri IPC's bare `{code, message}`).
-pub fn status_of_code(code: &str) -> u16 {
-    match code {
-        "NOT_FOUND" => 404,
-        "BAD_REQUEST" => 400,
-        "VALIDATION_ERROR" => 422,
-        "UNAUTHORIZED" => 401,
-        "FORBIDDEN" => 403,
-        "NOT_IMPLEMENTED" => 501,
-        _ => 500,
-    }
-}
+/// The wire status of a protocol error code, for errors that arrive without an HTTP status
+/// (Tauri IPC's bare `{code, message}`): the engine's own table.
+pub use crate::protocol_code::status_of_code;
 
 /// A request failure: a network failure (no response) or an error response.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,5 +60,20 @@ impl RequestError {
             v["details"] = d.clone();
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipc_errors_take_the_engines_statuses() {
+        // An IPC error has no HTTP status: its code decides, through the engine's one table.
+        for (code, status) in [("PAYLOAD_TOO_LARGE", 413), ("METHOD_NOT_ALLOWED", 405), ("NOT_FOUND", 404), ("INTERNAL_ERROR", 500)] {
+            let e = RequestError::from_json(&json!({"code": code, "message": "m"})).unwrap();
+            assert_eq!(e.status, Some(status), "{code}");
+            assert_eq!(e.retryable(), status >= 500, "{code}");
+        }
     }
 }

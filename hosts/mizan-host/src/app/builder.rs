@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::unwind::catch_unwind;
-use super::{Ctx, DiagnosticFn, FnError, Handler, IdentityFn, Inner, Mizan, PredicateFn, RevokedFn, States};
+use super::{Ctx, DiagnosticFn, ErrorFn, FnError, Handler, IdentityFn, Inner, Mizan, PredicateFn, RevokedFn, States};
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::origin::{MemoryOriginStore, OriginCache};
@@ -27,6 +27,7 @@ pub struct MizanBuilder {
     pub(crate) identity: Option<IdentityFn>,
     revoked: Option<RevokedFn>,
     diagnostic: Option<DiagnosticFn>,
+    error: Option<ErrorFn>,
     states: States,
 }
 
@@ -48,6 +49,7 @@ impl Mizan {
             identity: None,
             revoked: None,
             diagnostic: None,
+            error: None,
             states: States::default(),
         }
     }
@@ -84,7 +86,8 @@ impl MizanBuilder {
                     Ok(a) => a,
                     Err(e) => return Outcome::Exception(format!("`{label}`: arguments {args_json} do not fit its Rust type: {e}")),
                 };
-                match catch_unwind(f(args, ctx)).await {
+                // The closure's synchronous part runs inside the caught future too.
+                match catch_unwind(async move { f(args, ctx).await }).await {
                     Ok(Ok(value)) => match serde_json::to_string(&value) {
                         Ok(text) => Outcome::Ok(text),
                         Err(e) => Outcome::Exception(format!("`{label}` returned a value that is not JSON: {e}")),
@@ -108,8 +111,8 @@ impl MizanBuilder {
     {
         let f = Arc::new(f);
         let p: PredicateFn = Arc::new(move |ctx| {
-            let fut = f(ctx);
-            Box::pin(async move { catch_unwind(fut).await.unwrap_or(false) })
+            let f = f.clone();
+            Box::pin(async move { catch_unwind(async move { f(ctx).await }).await.unwrap_or(false) })
         });
         self.predicates.insert(name.into(), p);
         self
@@ -140,6 +143,17 @@ impl MizanBuilder {
         F: Fn(&str) + Send + Sync + 'static,
     {
         self.diagnostic = Some(Arc::new(f));
+        self
+    }
+
+    /// Where failures go that need someone's attention: a function that failed unexpectedly
+    /// (its error chain, or its panic), an identity callback that panicked, a purge that failed
+    /// (with its plan); default: `tracing::error!`.
+    pub fn on_error<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&str) + Send + Sync + 'static,
+    {
+        self.error = Some(Arc::new(f));
         self
     }
 
@@ -201,8 +215,10 @@ impl MizanBuilder {
         self
     }
 
-    /// Parse the registry, create the engine, check the config. Logs the engine's warnings and
-    /// the public functions without an implementation (calls to them answer 500).
+    /// Parse the registry, create the engine, check the config, log the engine's warnings.
+    /// Fails, naming them, when a public function of the registry has no implementation or an
+    /// implementation is registered under a name the registry lacks (a typo would otherwise be
+    /// a 500 at the first call).
     pub fn build(self) -> Result<Mizan> {
         let kernel = match self.kernel {
             Some(k) => k,
@@ -236,18 +252,26 @@ impl MizanBuilder {
             diagnostic(&w);
         }
         let json = registry.to_json()?;
-        let mut missing: Vec<&String> = json["functions"]
-            .as_object()
-            .into_iter()
-            .flatten()
+        let declared = json["functions"].as_object().cloned().unwrap_or_default();
+        let mut missing: Vec<String> = declared
+            .iter()
             .filter(|(name, f)| !self.functions.contains_key(*name) && !f["private"].as_bool().unwrap_or(false))
-            .map(|(name, _)| name)
+            .map(|(name, _)| format!("`{name}`"))
             .collect();
+        let mut unknown: Vec<String> = self.functions.keys().filter(|n| !declared.contains_key(*n)).map(|n| format!("`{n}`")).collect();
         missing.sort();
+        unknown.sort();
+        let mut problems = Vec::new();
         if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            diagnostic(&format!("no implementation for {} (calls answer 500)", names.join(", ")));
+            problems.push(format!("no implementation for {}", missing.join(", ")));
         }
+        if !unknown.is_empty() {
+            problems.push(format!("{} registered, but the registry has no such function", unknown.join(", ")));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Registration(problems.join("; ")));
+        }
+        let error: ErrorFn = self.error.unwrap_or_else(|| Arc::new(|e: &str| tracing::error!("mizan: {e}")));
         Ok(Mizan {
             inner: Arc::new(Inner {
                 kernel,
@@ -259,6 +283,8 @@ impl MizanBuilder {
                 identity: self.identity,
                 revoked: self.revoked,
                 diagnostic,
+                error,
+                pending: std::sync::Mutex::new(None),
                 states: self.states,
             }),
         })

@@ -108,7 +108,21 @@ impl FnError {
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for FnError {
+    /// An exception whose text is the whole error chain, `outer: cause: root cause` (what the
+    /// host logs at error level; the client gets 500 "Internal server error").
     fn from(e: E) -> Self {
-        FnError::exception(e.to_string())
+        FnError::exception(error_chain(&e))
     }
+}
+
+/// `error: its source: that one's source…`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -19,8 +19,8 @@ use crate::keyer::PurgePlan;
 use crate::origin::{BoxFuture, OriginCache};
 use crate::registry::Registry;
 use crate::server::{
-    CallPlan, Engine, FetchOutcome, FetchPlan, Identity, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError,
-    Request, Response, now_ms,
+    CachePlan, CallPlan, Engine, FetchOutcome, FetchPlan, Identity, Lookup, Outcome, Plan, PredicateCheck, ProtocolCode,
+    ProtocolError, Request, Response, now_ms,
 };
 
 mod builder;
@@ -30,7 +30,7 @@ pub mod ipc;
 mod unwind;
 
 pub use builder::MizanBuilder;
-pub use ctx::{Ctx, FnError, HostRequest};
+pub use ctx::{Ctx, FnError, HostRequest, error_chain};
 pub(crate) use unwind::catch_unwind;
 
 pub(crate) type Handler = Arc<dyn Fn(String, Ctx) -> BoxFuture<'static, Outcome> + Send + Sync>;
@@ -38,6 +38,7 @@ pub(crate) type PredicateFn = Arc<dyn Fn(Ctx) -> BoxFuture<'static, bool> + Send
 pub(crate) type IdentityFn = Arc<dyn Fn(HostRequest) -> BoxFuture<'static, Option<Identity>> + Send + Sync>;
 pub(crate) type RevokedFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) type DiagnosticFn = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type ErrorFn = Arc<dyn Fn(&str) + Send + Sync>;
 /// The values of [`MizanBuilder::state`], by type.
 pub(crate) type States = HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
 
@@ -51,6 +52,10 @@ pub(crate) struct Inner {
     pub(crate) identity: Option<IdentityFn>,
     pub(crate) revoked: Option<RevokedFn>,
     pub(crate) diagnostic: DiagnosticFn,
+    pub(crate) error: ErrorFn,
+    /// Purges that failed, merged, with a version (docs/SERVER.md "When a purge fails"): retried
+    /// before the cache is used; what they cover is served without the cache until one succeeds.
+    pub(crate) pending: std::sync::Mutex<Option<(PurgePlan, u64)>>,
     pub(crate) states: States,
 }
 
@@ -122,25 +127,95 @@ impl Mizan {
 
     /// Purge what invalidation entries cover (`["ctx", {"context", "params"?}]`): webhooks,
     /// admin actions. The purged keys; nothing without a cache.
+    /// A failure is returned, and kept like a call's: until a retry succeeds, the entries the
+    /// plan covers are served without the cache.
     pub async fn purge(&self, entries: &Value) -> Result<Vec<String>> {
-        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
-        let plan = self.inner.engine.purge_plan(entries)?;
-        cache.purge(&plan).await
-    }
-
-    /// Purge every origin-cache entry of one user, in every context (GDPR erasure).
-    pub async fn purge_user(&self, user: &str) -> Result<Vec<String>> {
-        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
-        let plan = self.inner.engine.purge_user_plan(user)?;
-        cache.purge(&plan).await
-    }
-
-    async fn run_purge(&self, plan: &PurgePlan) {
-        if let Some(cache) = &self.inner.cache
-            && let Err(e) = cache.purge(plan).await
-        {
-            self.diagnostic(&format!("purge failed: {e}"));
+        if self.inner.cache.is_none() {
+            return Ok(Vec::new());
         }
+        let plan = self.inner.engine.purge_plan(entries)?;
+        self.purge_or_keep(&plan).await
+    }
+
+    /// Purge every origin-cache entry of one user, in every context (GDPR erasure). A failure
+    /// is returned and kept, as [`Mizan::purge`]'s.
+    pub async fn purge_user(&self, user: &str) -> Result<Vec<String>> {
+        if self.inner.cache.is_none() {
+            return Ok(Vec::new());
+        }
+        let plan = self.inner.engine.purge_user_plan(user)?;
+        self.purge_or_keep(&plan).await
+    }
+
+    async fn purge_or_keep(&self, plan: &PurgePlan) -> Result<Vec<String>> {
+        let Some(cache) = &self.inner.cache else { return Ok(Vec::new()) };
+        match cache.purge(plan).await {
+            Ok(purged) => Ok(purged),
+            Err(e) => {
+                self.keep_failed(plan, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Send a failure that needs someone's attention to the app's error log (`on_error`).
+    pub fn error(&self, text: &str) {
+        (self.inner.error)(text)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Option<(PurgePlan, u64)>> {
+        self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run a call's purge. A failure is logged with its plan and kept: until a retry succeeds,
+    /// the entries it covers are neither read from nor stored in the cache, so a stale entry
+    /// is never served (docs/SERVER.md "When a purge fails").
+    async fn run_purge(&self, plan: &PurgePlan) {
+        let _ = self.purge_or_keep(plan).await;
+    }
+
+    /// Log a failed purge with its plan and keep it to retry.
+    fn keep_failed(&self, plan: &PurgePlan, e: &Error) {
+        let json = self.inner.kernel.redis_plan_json(plan).unwrap_or_default();
+        self.error(&format!("purge failed: {e}; the entries it covers are served without the cache until a retry succeeds; plan {json}"));
+        let mut pending = self.pending();
+        let merged = match pending.take() {
+            None => (plan.clone(), 1),
+            Some((p, v)) => {
+                let merged = self.inner.engine.merge_purge_plans(&p, plan).unwrap_or_else(|_| {
+                    // The kernel failed (a trap): keep both plans whole, never less.
+                    let mut both = p.clone();
+                    both.scopes.extend(plan.scopes.iter().cloned());
+                    both
+                });
+                (merged, v + 1)
+            }
+        };
+        *pending = Some(merged);
+    }
+
+    /// Retry the pending purges (if any); what they still cover (`None`: nothing pending).
+    async fn settle_pending(&self) -> Option<PurgePlan> {
+        let (plan, version) = self.pending().clone()?;
+        let cache = self.inner.cache.as_ref()?;
+        match cache.purge(&plan).await {
+            Ok(_) => {
+                let mut pending = self.pending();
+                if pending.as_ref().is_some_and(|(_, v)| *v == version) {
+                    *pending = None;
+                    drop(pending);
+                    self.diagnostic("a purge that had failed succeeded on retry; the cache is used again");
+                    return None;
+                }
+                pending.as_ref().map(|(p, _)| p.clone())
+            }
+            Err(_) => Some(plan),
+        }
+    }
+
+    /// Whether a pending (failed) purge covers this entry: then it is served without the cache.
+    fn fenced(&self, pending: Option<&PurgePlan>, cache: &CachePlan) -> bool {
+        pending.is_some_and(|p| self.inner.kernel.purge_covers(p, &cache.index_keys).unwrap_or(true))
     }
 
     /// The host's revocation check on a plan's identity (a JWT `sid`).
@@ -166,18 +241,30 @@ impl Mizan {
     }
 
     async fn run(&self, function: &str, args_json: String, ctx: Ctx) -> Outcome {
-        match self.inner.functions.get(function) {
+        let outcome = match self.inner.functions.get(function) {
             Some(handler) => handler(args_json, ctx).await,
             None => Outcome::Exception(format!("no implementation registered for `{function}`")),
+        };
+        if let Outcome::Exception(text) = &outcome {
+            self.error(&format!("`{function}` failed: {text}"));
         }
+        outcome
     }
 
     /// The session identity of a host's request, from the resolver the host set (Axum:
-    /// `MizanBuilder::identity`); `None` without one.
-    pub async fn identify(&self, host_request: HostRequest) -> Option<Identity> {
+    /// `MizanBuilder::identity`); `None` without one. The app's session lookup is inside the
+    /// protocol path: when it panics, the answer is the engine's 500 envelope (`Err`), like any
+    /// other failure, never the framework's.
+    pub async fn identify(&self, host_request: HostRequest) -> std::result::Result<Option<Identity>, Response> {
         match &self.inner.identity {
-            Some(f) => f(host_request).await,
-            None => None,
+            Some(f) => match catch_unwind(f(host_request)).await {
+                Ok(identity) => Ok(identity),
+                Err(panic) => {
+                    self.error(&format!("the identity callback panicked: {panic}"));
+                    Err(self.error_response(ProtocolCode::InternalError, "Internal server error"))
+                }
+            },
+            None => Ok(None),
         }
     }
 
@@ -232,16 +319,26 @@ impl Mizan {
 
     async fn fetch(&self, fetch: FetchPlan, request: HostRequest) -> Response {
         let engine = &self.inner.engine;
-        let cache = self.inner.cache.as_ref().zip(fetch.cache.as_ref());
-        if let Some((store, plan)) = cache {
+        let mut cache_plan = fetch.cache.clone().filter(|_| self.inner.cache.is_some());
+        let any_pending = self.pending().is_some();
+        if let Some(plan) = &cache_plan
+            && any_pending
+        {
+            let pending = self.settle_pending().await;
+            if self.fenced(pending.as_ref(), plan) {
+                cache_plan = None; // a failed purge covers it: no read, no put
+            }
+        }
+        let mut ticket = None;
+        if let (Some(store), Some(plan)) = (&self.inner.cache, &cache_plan) {
             match store.get(&plan.key).await {
-                Ok(Some(body)) => {
+                Ok(Lookup { body: Some(body), .. }) => {
                     return match engine.finish_fetch(&fetch.context, Some(plan), FetchOutcome::Hit(body)) {
                         Ok(fin) => fin.response,
                         Err(e) => self.internal(e),
                     };
                 }
-                Ok(None) => {}
+                Ok(Lookup { body: None, ticket: t }) => ticket = Some(t),
                 Err(e) => self.diagnostic(&format!("cache read failed (served as a miss): {e}")),
             }
         }
@@ -251,14 +348,18 @@ impl Mizan {
             let outcome = self.run(&m.function, m.args_json, ctx.clone()).await;
             results.push((m.function, outcome));
         }
-        let fin = match engine.finish_fetch(&fetch.context, fetch.cache.as_ref(), FetchOutcome::Results(results)) {
+        let fin = match engine.finish_fetch(&fetch.context, cache_plan.as_ref(), FetchOutcome::Results(results)) {
             Ok(f) => f,
             Err(e) => return self.internal(e),
         };
-        if let (Some(put), Some(store)) = (&fin.cache_put, &self.inner.cache)
-            && let Err(e) = store.put(put).await
-        {
-            self.diagnostic(&format!("cache write failed: {e}"));
+        if let (Some(put), Some(store), Some(plan)) = (&fin.cache_put, &self.inner.cache, &cache_plan) {
+            // A purge may have failed while the members ran.
+            let pending = { self.pending().as_ref().map(|(p, _)| p.clone()) };
+            if !self.fenced(pending.as_ref(), plan)
+                && let Err(e) = store.put(put, ticket).await
+            {
+                self.diagnostic(&format!("cache write failed: {e}"));
+            }
         }
         for d in &fin.diagnostics {
             self.diagnostic(d);

@@ -68,7 +68,12 @@ impl Args {
     }
 
     fn convert<T: DeserializeOwned>(&mut self, name: &str, value: Value) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value) {
+        // From the value's JSON text, not the `Value`: with `arbitrary_precision` (numbers keep
+        // their digits, docs/SERVER.md) a `Value`'s number reports a misfit as a bare "invalid
+        // number", where the text deserializer names it ("invalid value: integer `300`,
+        // expected u8").
+        let text = value.to_string();
+        match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(&text)) {
             Ok(v) => Some(v),
             Err(e) => {
                 let mut path = name.to_string();
@@ -81,7 +86,11 @@ impl Args {
                         Segment::Unknown => {}
                     }
                 }
-                self.problem(path, e.into_inner().to_string());
+                let e = e.into_inner();
+                // The text's position means nothing to the caller (it is this value's text).
+                let message = e.to_string();
+                let at = format!(" at line {} column {}", e.line(), e.column());
+                self.problem(path, message.strip_suffix(&at).unwrap_or(&message).to_string());
                 None
             }
         }

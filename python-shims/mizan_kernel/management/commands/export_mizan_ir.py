@@ -11,7 +11,7 @@ from typing import Any, List
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.urls import URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from mizan_kernel.app import MizanApp
 from mizan_kernel.ir_export import ExportError, load
@@ -23,6 +23,10 @@ def _mounted(patterns: Any, found: List[MizanApp]) -> None:
     if isinstance(mizan, MizanApp) and mizan not in found:
         found.append(mizan)
     for p in patterns if isinstance(patterns, list) else []:
+        if isinstance(p, URLPattern):  # mizan_urls(...) spread into a URLconf: its views carry the app
+            view = getattr(p.callback, "mizan", None)
+            if isinstance(view, MizanApp) and view not in found:
+                found.append(view)
         if isinstance(p, URLResolver):
             _mounted(p.urlconf_name, found)
             if not isinstance(p.urlconf_name, list):

@@ -1,7 +1,6 @@
-from django.urls import include, path
-
 from mizan_kernel.django import mizan_urls
 
 from .shop import functions
 
-urlpatterns = [path("api/mizan/", include(mizan_urls(functions)))]
+# The patterns carry the base path (/api/mizan): they go at the root.
+urlpatterns = [*mizan_urls(functions)]
