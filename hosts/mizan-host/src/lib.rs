@@ -34,11 +34,14 @@
 //!   pooled instance. [`OriginStore`] is the kernel's in-memory origin cache; [`OriginCache`] is
 //!   the interface of every origin-cache store ([`MemoryOriginStore`], `RedisOriginStore` with
 //!   the feature `redis`).
-//! - Feature `axum`: [`axum::Mizan`] — register functions and predicates, get an
-//!   `axum::Router` serving the protocol through the engine.
+//! - [`app::Mizan`]: an app — register functions and predicates (or collect the code-first
+//!   ones), and serve requests through the engine with [`app::Mizan::handle`], the one request
+//!   flow every host runs (IPC envelopes: [`app::Mizan::handle_ipc`]).
+//! - Feature `axum`: [`axum`] — an `axum::Router` serving an app; the Tauri plugin is the crate
+//!   `tauri-plugin-mizan` (`hosts/mizan-tauri`).
 //! - Code-first ([`code_first`]): `#[client(…)]` functions, `#[predicate]`s, `context!` and
 //!   `#[derive(Mizan)]` types, collected at link time; [`build_ir`] has the kernel write their
-//!   IR, [`emit_ir_main`] prints it, `MizanBuilder::code_functions` serves them.
+//!   IR, [`emit_ir_main`] prints it, [`app::MizanBuilder::code_functions`] serves them.
 //!
 //! Returned [`serde_json::Value`]s use serde_json's default sorted maps (the kernel emits its
 //! object keys in alphabetical order too, `wit/README.md`).
@@ -47,6 +50,7 @@
 // expand inside this crate too (its unit tests).
 extern crate self as mizan_host;
 
+pub mod app;
 mod artifact;
 pub mod code_first;
 mod dedicated;

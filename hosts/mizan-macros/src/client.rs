@@ -51,7 +51,7 @@ fn take_param_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<ParamAttrs> 
     Ok(out)
 }
 
-/// The last path segment of a type, through references: `&mizan_host::axum::Ctx` → `Ctx`.
+/// The last path segment of a type, through references: `&mizan_host::app::Ctx` → `Ctx`.
 fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
         Type::Reference(r) => last_segment(&r.elem),

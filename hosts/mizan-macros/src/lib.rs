@@ -6,7 +6,7 @@
 //!
 //! ```ignore
 //! use mizan_host as mizan;
-//! use mizan_host::axum::{Ctx, FnError};
+//! use mizan_host::app::{Ctx, FnError};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, mizan::Mizan)]
 //! struct Profile { id: i64, name: String }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod store;
 
-pub use mizan_host::axum::{Ctx, FnError};
+pub use mizan_host::app::{Ctx, FnError};
 pub use store::{STORE, TodoStore};
 
 /// Titles longer than this (in characters) are refused with a 422, on every backend.

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use crate::server::{Outcome, ProtocolCode, ProtocolError};
 
 /// The request context as the host hands it to a registration: the host's own context type
-/// (`mizan_host::axum::Ctx` for Axum), boxed. The shim takes it back out with the type the
+/// (`mizan_host::app::Ctx`), boxed. The shim takes it back out with the type the
 /// function declared; the host checks at start that the two agree.
 pub type AnyCtx = Box<dyn Any + Send>;
 
@@ -140,9 +140,8 @@ impl From<ProtocolError> for Outcome {
     }
 }
 
-#[cfg(feature = "axum")]
-impl From<crate::axum::FnError> for Outcome {
-    fn from(e: crate::axum::FnError) -> Outcome {
+impl From<crate::app::FnError> for Outcome {
+    fn from(e: crate::app::FnError) -> Outcome {
         e.into_outcome()
     }
 }

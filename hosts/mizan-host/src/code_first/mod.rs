@@ -1,7 +1,7 @@
 //! Code-first Mizan: functions declared once, in Rust, with `#[mizan_host::client(…)]`.
 //!
 //! ```ignore
-//! use mizan_host::axum::{Ctx, FnError};
+//! use mizan_host::app::{Ctx, FnError};
 //! use mizan_host::Mizan;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -25,7 +25,7 @@
 //! kernel's, so a code-first registry is refused for exactly the reasons a KDL one is.
 //!
 //! [`emit_ir_main`] is the whole body of an `emit-mizan-ir` binary (the IR for codegen's
-//! `[source.rust]`), and `mizan_host::axum::MizanBuilder::code_functions` serves the collected
+//! `[source.rust]`), and `mizan_host::app::MizanBuilder::code_functions` serves the collected
 //! functions, checking a given IR against them.
 
 mod call;

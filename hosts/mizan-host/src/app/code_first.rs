@@ -1,7 +1,6 @@
-//! Code-first functions on the Axum integration: [`Mizan::from_code`] and
-//! [`MizanBuilder::code_functions`] register every `#[client]` function and `#[predicate]`
-//! linked into the program, after checking them against the app's IR and this integration's
-//! [`Ctx`].
+//! Code-first functions in an app: [`Mizan::from_code`] and [`MizanBuilder::code_functions`]
+//! register every `#[client]` function and `#[predicate]` linked into the program, after
+//! checking them against the app's IR and against [`Ctx`] (the context every host gives).
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -27,7 +26,7 @@ impl Mizan {
 fn wrong_ctx(what: &str, name: &str, rust_path: &str, ctx: Option<CtxType>) -> Option<String> {
     let ctx = ctx?;
     ((ctx.id)() != TypeId::of::<Ctx>()).then(|| {
-        format!("{what} `{name}` ({rust_path}) takes a `{}`; the Axum integration gives `mizan_host::axum::Ctx`", (ctx.name)())
+        format!("{what} `{name}` ({rust_path}) takes a `{}`; Mizan apps give `mizan_host::app::Ctx`", (ctx.name)())
     })
 }
 
@@ -83,7 +82,7 @@ mod tests {
     use super::*;
 
     #[crate::client]
-    async fn takes_the_axum_ctx(ctx: Ctx) -> Option<String> {
+    async fn takes_the_app_ctx(ctx: Ctx) -> Option<String> {
         ctx.user().map(str::to_string)
     }
 
@@ -95,10 +94,10 @@ mod tests {
             wrong_ctx("function", odd.name, odd.rust_path, odd.ctx).as_deref(),
             Some(
                 "function `odd_context` (mizan_host::code_first::tests::odd_context) takes a `alloc::string::String`; \
-                 the Axum integration gives `mizan_host::axum::Ctx`"
+                 Mizan apps give `mizan_host::app::Ctx`"
             )
         );
-        let fine = find("takes_the_axum_ctx");
+        let fine = find("takes_the_app_ctx");
         assert!(fine.ctx.is_some());
         assert_eq!(wrong_ctx("function", fine.name, fine.rust_path, fine.ctx), None);
         assert_eq!(wrong_ctx("function", "f", "f", None), None);
