@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Build the two components once; every host loads these same bytes:
-#   target/mizan-kernel.wasm   the kernel (world `kernel`, wit/kernel.wit …)
-#   target/mizan-codegen.wasm  the code generator (world `codegen`, wit/codegen.wit), for
-#                              `npx mizan-generate`
+# Build the components once; every host loads these same bytes:
+#   target/mizan-kernel.wasm         the kernel (world `kernel`, wit/kernel.wit …): every interface,
+#                                    for servers, Node, Python and Rust
+#   target/mizan-kernel-client.wasm  the kernel's browser build (world `client`, wit/session.wit):
+#                                    the client session, the header and merges, no server code;
+#                                    for @mizan/kernel-wasm/client and the framework adapters
+#   target/mizan-codegen.wasm        the code generator (world `codegen`, wit/codegen.wit), for
+#                                    `npx mizan-generate`
 # Each is: the crate + WIT glue for wasm32-unknown-unknown (no WASI imports), wasm-opt -Oz on
 # the core module (binaryen from npm), then `jco new` wraps it into a component (jco ships
 # wasm-tools compiled to wasm).
@@ -10,10 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 [ -x js-shims/node_modules/.bin/jco ] || (cd js-shims && npm ci --no-audit --no-fund --loglevel=error)
-# Two cargo runs, not one: features unify across the packages of one run, and the kernel's bytes
-# must not depend on what the code generator pulls in.
-cargo build --quiet -p mizan-kernel-component --target wasm32-unknown-unknown --profile wasm
-cargo build --quiet -p mizan-codegen-component --target wasm32-unknown-unknown --profile wasm
 bin=js-shims/node_modules/.bin
 
 component() { # crate-file-stem artifact-name
@@ -29,5 +29,13 @@ component() { # crate-file-stem artifact-name
   fi
   echo "$out: $(wc -c < "$out") bytes, $(gzip -9 -c "$out" | wc -c) gzip"
 }
+
+# One cargo run per component, not one for all: features unify across the packages of one run,
+# and each component's bytes must not depend on what another pulls in. The two kernel builds
+# write the same file, so each is wrapped before the next build.
+cargo build --quiet -p mizan-kernel-component --target wasm32-unknown-unknown --profile wasm
 component mizan_kernel_component mizan-kernel.wasm
+cargo build --quiet -p mizan-kernel-component --target wasm32-unknown-unknown --profile wasm --no-default-features
+component mizan_kernel_component mizan-kernel-client.wasm
+cargo build --quiet -p mizan-codegen-component --target wasm32-unknown-unknown --profile wasm
 component mizan_codegen_component mizan-codegen.wasm

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench:client`: the client store against TanStack Query, in one run.
+// `npm run bench:client`: the client against TanStack Query and against itself before the client
+// session (the baseline commit, bench/baseline.mjs), all in one run.
 //
 // 1. Invalidation: 10 000 cached, observed instances (`todos` × {list_id: 0‥99, page: 0‥99}, one
 //    listener each); one mutation response invalidates 1 % of them ({list_id: L}: 100 instances).
@@ -8,19 +9,24 @@
 //    same data (10 000 QueryObservers, one listener each). Both refetch the 100 instances (the
 //    fetch functions return promises that never settle, so only the apply-and-notify work is
 //    timed). TanStack's notifyManager runs on queueMicrotask here (its default is setTimeout(0),
-//    which would add a timer tick); Mizan notifies synchronously inside its flush.
-// 2. Bundle size (gzip -9): a small React app built with Vite 8 three ways — React alone, React +
-//    @mizan/kernel-wasm/react (JS + wasm), React + @tanstack/react-query.
+//    which would add a timer tick); Mizan notifies synchronously inside its update.
+// 2. Setup: hydrate 10 000 instances and observe each (Mizan), setQueryData + a subscribed
+//    QueryObserver each (TanStack).
+// 3. Bundle size (gzip -9): a small React app built with Vite 8 four ways — React alone, React +
+//    @mizan/kernel-wasm/react before and after, React + @tanstack/react-query.
+//
+// Every case runs interleaved with the others, medians. `--write` puts the tables into
+// docs/PERFORMANCE.md between the client-bench markers.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { QueryClient, QueryObserver, notifyManager } from '@tanstack/query-core';
-import { Store } from '../src/index.js';
 import { createClient } from '../src/client/index.js';
 import { buildApp } from '../test/vite-build.js';
+import { BASELINE, prepareBaseline } from './baseline.mjs';
 
 // LISTS × PAGES instances; one list (PAGES instances) is invalidated. Defaults: 10 000 and 1 %.
 const LISTS = Number(process.env.LISTS ?? 100);
@@ -29,7 +35,9 @@ const N = LISTS * PAGES;
 const AFFECTED = PAGES; // 1 %
 const WARMUP = 3;
 const REPS = Number(process.env.REPS ?? 15);
+const SETUP_REPS = Number(process.env.SETUP_REPS ?? 5);
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const docPath = fileURLToPath(new URL('../../docs/PERFORMANCE.md', import.meta.url));
 
 const bundle = (l, p) => ({
   todo_list: [0, 1, 2].map((i) => ({ id: l * 100_000 + p * 10 + i, title: `todo ${l}/${p}/${i}`, done: i === 0 })),
@@ -38,9 +46,15 @@ const never = new Promise(() => {});
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const nextTask = () => new Promise((r) => setTimeout(r, 0));
 
-// ---- Mizan -------------------------------------------------------------------------------------
+function payload() {
+  const instances = [];
+  for (let l = 0; l < LISTS; l++) for (let p = 0; p < PAGES; p++) instances.push({ context: 'todos', params: { list_id: l, page: p }, data: bundle(l, p) });
+  return { version: 1, instances };
+}
 
-function setupMizan() {
+// ---- Mizan (either version: same public API) -------------------------------------------------
+
+function setupMizan(create) {
   const s = { fetches: 0, notified: 0, target: 0, tEnd: 0, pendingCall: null };
   const transport = {
     fetch: () => {
@@ -50,21 +64,14 @@ function setupMizan() {
     call: () => new Promise((resolve) => (s.pendingCall = resolve)),
     session: async () => ({ csrfToken: null }),
   };
-  const instances = [];
-  for (let l = 0; l < LISTS; l++) for (let p = 0; p < PAGES; p++) instances.push({ context: 'todos', params: { list_id: l, page: p }, data: bundle(l, p) });
+  const hydrate = payload();
   const t0 = performance.now();
-  const client = createClient({
-    transport,
-    listen: false,
-    staleTime: Infinity,
-    gcTime: Infinity,
-    maxInstances: 2 * N,
-    hydrate: { version: 1, instances },
-  });
+  const client = create({ transport, listen: false, staleTime: Infinity, gcTime: Infinity, maxInstances: 2 * N, hydrate });
   const onChange = () => {
     if (++s.notified === s.target) s.tEnd = performance.now();
   };
   for (let l = 0; l < LISTS; l++) for (let p = 0; p < PAGES; p++) client.subscribe('todos', { list_id: l, page: p }, onChange);
+  client.instanceCount(); // the subscriptions have reached the kernel
   s.setupMs = performance.now() - t0;
   assert.equal(client.instanceCount(), N);
   assert.equal(s.fetches, 0, 'hydrated and fresh: nothing fetched');
@@ -80,6 +87,7 @@ async function mizanResponse(s, l) {
   s.target = AFFECTED;
   s.tEnd = 0;
   const done = s.client.mutate('add_todo', { list_id: l, title: 'x' });
+  await nextTask(); // the call went out
   const respond = s.pendingCall;
   const body = { result: { id: 1, title: 'x' }, invalidate: [{ context: 'todos', params: { list_id: l } }] };
   const t0 = performance.now();
@@ -104,31 +112,6 @@ function mizanInvalidate(s, l) {
   assert.equal(s.notified, AFFECTED);
   assert.equal(s.fetches, AFFECTED);
   return ms;
-}
-
-/** Where the time goes: the same data in a raw kernel Store, each step timed on its own. */
-function setupRaw() {
-  const store = Store.create({ stale_time_ms: Number.MAX_SAFE_INTEGER, gc_time_ms: Number.MAX_SAFE_INTEGER, max_instances: 2 * N });
-  const instances = [];
-  for (let l = 0; l < LISTS; l++) for (let p = 0; p < PAGES; p++) instances.push({ context: 'todos', params: { list_id: l, page: p }, data: bundle(l, p) });
-  store.hydrate({ version: 1, instances }, 1);
-  for (let l = 0; l < LISTS; l++) for (let p = 0; p < PAGES; p++) store.subscribe('todos', { list_id: l, page: p }, 1);
-  store.drain(1);
-  return store;
-}
-
-function rawSteps(store, l) {
-  const t0 = performance.now();
-  store.invalidate([{ context: 'todos', params: { list_id: l } }]);
-  const t1 = performance.now();
-  const d = store.drain(2);
-  const t2 = performance.now();
-  for (const k of d.changed) store.snapshot(k, 2);
-  const t3 = performance.now();
-  store.drain(2);
-  const t4 = performance.now();
-  assert.equal(d.effects.length, AFFECTED);
-  return { invalidate: t1 - t0, drain: t2 - t1, snapshots: t3 - t2, emptyDrain: t4 - t3 };
 }
 
 // ---- TanStack query-core ---------------------------------------------------------------------
@@ -186,8 +169,8 @@ function files(dir) {
   return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : [join(dir, f)]));
 }
 
-async function sizes(name) {
-  const built = await buildApp(name, { src: join(benchDir, 'apps', name), logLevel: 'error' });
+async function sizes(name, pkg) {
+  const built = await buildApp(name, { src: join(benchDir, 'apps', name), logLevel: 'error', pkg });
   try {
     const out = { js: 0, wasm: 0, jsRaw: 0, wasmRaw: 0 };
     for (const f of files(built.dist)) {
@@ -206,74 +189,113 @@ async function sizes(name) {
 // ---- run ---------------------------------------------------------------------------------------
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
-const ms = (x) => `${x.toFixed(2)} ms`;
+const fmt = (x) => (x >= 100 ? `${x.toFixed(0)} ms` : `${x.toFixed(2)} ms`);
 const pad = (s, n) => String(s).padStart(n);
 
 async function main() {
-  // Each repetition invalidates a fresh list on each Mizan path.
+  // Each repetition invalidates a fresh list on each Mizan path of each version.
   assert.ok(LISTS >= 2 * (WARMUP + REPS), `LISTS must be at least ${2 * (WARMUP + REPS)} for ${REPS} repetitions`);
-  const mizan = setupMizan();
-  const tq = setupTanstack();
-  const rows = { response: [], invalidate: [], tanstack: [] };
-  // Each repetition uses fresh instances (a list whose refetches are still running would
-  // coalesce, as it should), interleaved so load changes hit every row alike.
-  let nextList = 0;
-  for (let r = 0; r < WARMUP + REPS; r++) {
-    const a = await mizanResponse(mizan, nextList++);
-    const b = mizanInvalidate(mizan, nextList++);
-    const c = await tanstackInvalidate(tq, r);
-    if (r >= WARMUP) {
-      rows.response.push(a);
-      rows.invalidate.push(b);
-      rows.tanstack.push(c);
+  const baseDir = await prepareBaseline();
+  const before = (await import(pathToFileURL(join(baseDir, 'src/client/index.js')).href)).createClient;
+  const after = createClient;
+
+  // Setup, interleaved: one fresh cache per round and side.
+  const setup = { before: [], after: [], tanstack: [] };
+  for (let r = 0; r < SETUP_REPS; r++) {
+    for (const [k, make] of [['before', () => setupMizan(before)], ['after', () => setupMizan(after)], ['tanstack', setupTanstack]]) {
+      const s = make();
+      setup[k].push(s.setupMs);
+      s.client?.close();
+      s.qc?.clear();
+      await nextTask();
     }
   }
-  const tqCalls = tq.calls;
-  mizan.client.close();
-  const raw = setupRaw();
-  const steps = [];
-  for (let r = 0; r < WARMUP + REPS; r++) {
-    const x = rawSteps(raw, r);
-    if (r >= WARMUP) steps.push(x);
+
+  const mb = setupMizan(before);
+  const ma = setupMizan(after);
+  const tq = setupTanstack();
+  const rows = { beforeResponse: [], afterResponse: [], beforeInvalidate: [], afterInvalidate: [], tanstack: [] };
+  // Fresh instances every repetition (a list whose refetches are still running would coalesce,
+  // as it should), every case interleaved so load changes hit every row alike.
+  for (let r = 0, list = 0; r < WARMUP + REPS; r++, list += 2) {
+    const x = {
+      beforeResponse: await mizanResponse(mb, list),
+      afterResponse: await mizanResponse(ma, list),
+      beforeInvalidate: mizanInvalidate(mb, list + 1),
+      afterInvalidate: mizanInvalidate(ma, list + 1),
+      tanstack: await tanstackInvalidate(tq, r),
+    };
+    if (r >= WARMUP) for (const k of Object.keys(rows)) rows[k].push(x[k]);
   }
-  raw.free();
+  const tqCalls = tq.calls;
+  mb.client.close();
+  ma.client.close();
 
   const sz = {};
-  if (process.env.SIZES !== '0') for (const name of ['react-baseline', 'react-mizan', 'react-tanstack']) sz[name] = await sizes(name);
+  if (process.env.SIZES !== '0') {
+    sz.react = await sizes('react-baseline');
+    sz.before = await sizes('react-mizan', baseDir);
+    sz.after = await sizes('react-mizan');
+    sz.tanstack = await sizes('react-tanstack');
+  }
 
   const m = (k) => median(rows[k]);
-  console.log(`Node ${process.version}, ${cpus()[0]?.model ?? '?'} × ${cpus().length}; load ${loadavg()[0].toFixed(1)}; median of ${REPS} interleaved repetitions (after ${WARMUP} warm-up)`);
-  console.log(`@tanstack/query-core ${(await import('@tanstack/query-core/package.json', { with: { type: 'json' } })).default.version}, notifyManager on queueMicrotask`);
-  console.log('');
-  console.log(`${N} observed instances, one response invalidating ${AFFECTED} (${((100 * AFFECTED) / N).toFixed(0)} %): time to apply and notify`);
-  console.log('');
-  console.log(`case                                                         median        min        max`);
-  console.log(`-----------------------------------------------------------  ---------  ---------  ---------`);
-  const line = (label, k) => console.log(`${label.padEnd(59)}  ${pad(ms(m(k)), 9)}  ${pad(ms(Math.min(...rows[k])), 9)}  ${pad(ms(Math.max(...rows[k])), 9)}`);
-  line('Mizan: call response (body + header) → notify', 'response');
-  line('Mizan: client.invalidate(entries) → notify', 'invalidate');
+  const sm = (k) => median(setup[k]);
+  const tqVersion = (await import('@tanstack/query-core/package.json', { with: { type: 'json' } })).default.version;
+  const lines = [];
+  const say = (s = '') => lines.push(s);
+  say(`Node ${process.version}, ${cpus()[0]?.model ?? '?'} × ${cpus().length}; load ${loadavg()[0].toFixed(1)}; before = ${BASELINE}, after = this tree`);
+  say(`@tanstack/query-core ${tqVersion}, notifyManager on queueMicrotask; medians of ${REPS} interleaved repetitions (after ${WARMUP} warm-up), setup of ${SETUP_REPS}`);
+  say('');
+  say(`${N} observed instances, one response invalidating ${AFFECTED} (${((100 * AFFECTED) / N).toFixed(0)} %): time to apply and notify`);
+  say('');
+  say('case                                                    median        min        max');
+  say('------------------------------------------------------  ---------  ---------  ---------');
+  const line = (label, k) => say(`${label.padEnd(54)}  ${pad(fmt(m(k)), 9)}  ${pad(fmt(Math.min(...rows[k])), 9)}  ${pad(fmt(Math.max(...rows[k])), 9)}`);
+  line('before: call response (body + header) → notify', 'beforeResponse');
+  line('after:  call response (body + header) → notify', 'afterResponse');
+  line('before: client.invalidate(entries) → notify', 'beforeInvalidate');
+  line('after:  client.invalidate(entries) → notify', 'afterInvalidate');
   line('TanStack: invalidateQueries({predicate}) → notify', 'tanstack');
-  console.log('');
-  console.log('where the Mizan time goes (a raw kernel Store with the same data, each step alone):');
-  const step = (label, k) => console.log(`  ${label.padEnd(57)}  ${pad(ms(median(steps.map((x) => x[k]))), 9)}`);
-  step(`store.invalidate: match ${N} instances, mark ${AFFECTED}`, 'invalidate');
-  step(`store.drain: ${AFFECTED} fetch effects (JSON)`, 'drain');
-  step(`${AFFECTED} × store.snapshot (JSON of each bundle)`, 'snapshots');
-  step('an empty store.drain (scans every instance for timers)', 'emptyDrain');
-  console.log('');
-  console.log(`setup (${N} instances observed): Mizan ${ms(mizan.setupMs)} (hydrate + subscribe), TanStack ${ms(tq.setupMs)} (setQueryData + QueryObserver.subscribe)`);
-  console.log(`per repetition: ${AFFECTED} listeners called and ${AFFECTED} fetches started on both sides (TanStack listener calls in the last repetition: ${tqCalls})`);
-  if (process.env.SIZES === '0') return;
-  console.log('');
-  console.log('Bundle (Vite 8 production build of the same small React app; gzip -9)');
-  console.log('');
-  console.log(`app                               JS gzip   wasm gzip  total gzip   over React   (raw JS / wasm)`);
-  console.log(`--------------------------------  --------  ---------  ----------  -----------  -----------------`);
-  const base = sz['react-baseline'].js + sz['react-baseline'].wasm;
-  for (const [name, label] of [['react-baseline', 'React 19 alone'], ['react-mizan', 'React + @mizan/kernel-wasm/react'], ['react-tanstack', 'React + @tanstack/react-query']]) {
-    const s = sz[name];
-    const total = s.js + s.wasm;
-    console.log(`${label.padEnd(32)}  ${pad(kb(s.js), 8)}  ${pad(s.wasm ? kb(s.wasm) : '—', 9)}  ${pad(kb(total), 10)}  ${pad(name === 'react-baseline' ? '—' : `+${kb(total - base)}`, 11)}  ${kb(s.jsRaw)} / ${s.wasmRaw ? kb(s.wasmRaw) : '—'}`);
+  say('');
+  say(`setup (${N} instances observed; median):  before ${fmt(sm('before'))}, after ${fmt(sm('after'))}, TanStack ${fmt(sm('tanstack'))}`);
+  say(`per repetition: ${AFFECTED} listeners called and ${AFFECTED} fetches started on every side (TanStack listener calls in the last repetition: ${tqCalls})`);
+  if (sz.react) {
+    say('');
+    say('Bundle (Vite 8 production build of the same small React app; gzip -9)');
+    say('');
+    say('app                                        JS gzip   wasm gzip  total gzip   over React   (raw JS / wasm)');
+    say('-----------------------------------------  --------  ---------  ----------  -----------  -----------------');
+    const base = sz.react.js + sz.react.wasm;
+    for (const [k, label] of [['react', 'React 19 alone'], ['before', 'React + @mizan/kernel-wasm/react, before'], ['after', 'React + @mizan/kernel-wasm/react, after'], ['tanstack', 'React + @tanstack/react-query']]) {
+      const s = sz[k];
+      const total = s.js + s.wasm;
+      say(`${label.padEnd(41)}  ${pad(kb(s.js), 8)}  ${pad(s.wasm ? kb(s.wasm) : '—', 9)}  ${pad(kb(total), 10)}  ${pad(k === 'react' ? '—' : `+${kb(total - base)}`, 11)}  ${kb(s.jsRaw)} / ${s.wasmRaw ? kb(s.wasmRaw) : '—'}`);
+    }
+  }
+  console.log(lines.join('\n'));
+
+  if (process.argv.includes('--write')) {
+    const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+    const table = [
+      '| | before | after | TanStack Query | after ÷ TanStack |',
+      '|---|---|---|---|---|',
+      `| one response invalidating ${AFFECTED} of ${N} observed instances, apply + notify | ${fmt(m('beforeResponse'))} | ${fmt(m('afterResponse'))} | ${fmt(m('tanstack'))} | ${ratio(m('afterResponse'), m('tanstack'))} |`,
+      `| \`client.invalidate\` of the same ${AFFECTED} | ${fmt(m('beforeInvalidate'))} | ${fmt(m('afterInvalidate'))} | ${fmt(m('tanstack'))} | ${ratio(m('afterInvalidate'), m('tanstack'))} |`,
+      `| setup: ${N} instances hydrated and observed | ${fmt(sm('before'))} | ${fmt(sm('after'))} | ${fmt(sm('tanstack'))} | ${ratio(sm('after'), sm('tanstack'))} |`,
+    ];
+    if (sz.react) {
+      const over = (k) => sz[k].js + sz[k].wasm - (sz.react.js + sz.react.wasm);
+      table.push(
+        `| bundle over React alone, gzip (JS + wasm) | +${kb(over('before'))} | +${kb(over('after'))} (${kb(sz.after.js - sz.react.js)} JS + ${kb(sz.after.wasm)} wasm) | +${kb(over('tanstack'))} | |`,
+      );
+    }
+    const block = `<!-- client-bench:begin (written by \`npm run bench:client -- --write\`) -->\n${table.join('\n')}\n\n\`\`\`\n${lines.join('\n')}\n\`\`\`\n<!-- client-bench:end -->`;
+    const doc = readFileSync(docPath, 'utf8');
+    const re = /<!-- client-bench:begin[^]*?<!-- client-bench:end -->/;
+    if (!re.test(doc)) throw new Error('docs/PERFORMANCE.md has no client-bench markers');
+    writeFileSync(docPath, doc.replace(re, block));
+    console.log(`\nwrote the tables into ${docPath}`);
   }
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Build dist/ from the one kernel artifact, ../target/mizan-kernel.wasm (the same bytes every host
-// loads): transpile it with jco, patch one string helper of the glue (see PATCHES), and embed the
-// two tiny adapter modules so a browser fetches a single .wasm. Also transpile the code
+// Build dist/ from the two kernel artifacts (the same bytes every host loads):
+//   ../target/mizan-kernel.wasm         → dist/kernel.{js,small.js,core.wasm}  (the full API, Node)
+//   ../target/mizan-kernel-client.wasm  → dist/client.{js,small.js,core.wasm}  (the client, browsers)
+// Each is transpiled with jco, two string helpers of the glue are patched (see PATCHES), and the
+// tiny adapter modules are embedded so a browser fetches a single .wasm. Also transpile the code
 // generator's component, ../target/mizan-codegen.wasm, for `npx mizan-generate` (bin/). Copies
 // ../LICENSE-MIT and ../LICENSE-APACHE into the package.
 //
@@ -9,19 +11,23 @@
 //   node scripts/build.mjs --force    rebuild unconditionally
 //   MIZAN_JCO_PATCH=0 node scripts/build.mjs --force --out /tmp/x   unpatched glue (for the bench)
 //
-// If the component is missing it runs ../scripts/build-component.sh (cargo + wasm-opt + jco new).
+// If a component is missing it runs ../scripts/build-component.sh (cargo + wasm-opt + jco new).
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = resolve(here, '..');
 const repo = resolve(pkgDir, '..');
-const componentPath = join(repo, 'target', 'mizan-kernel.wasm');
+/** The components, by the name of their files in dist/. */
+const COMPONENTS = [
+  { name: 'kernel', path: join(repo, 'target', 'mizan-kernel.wasm') },
+  { name: 'client', path: join(repo, 'target', 'mizan-kernel-client.wasm') },
+];
 const codegenPath = join(repo, 'target', 'mizan-codegen.wasm');
 
 const args = process.argv.slice(2);
@@ -37,6 +43,33 @@ const patch = process.env.MIZAN_JCO_PATCH !== '0';
 // `cabi_realloc`) for the rest. Same bytes, same (ptr, len) contract. jco >= 1.13 does the same
 // with `encodeInto` but adds per-call task bookkeeping; see docs/hosts/javascript.md.
 const PATCHES = [
+  {
+    // The mirror image on the way out: every string a call returns was decoded with
+    // `utf8Decoder.decode(new Uint8Array(memory0.buffer, ptr, len))`, a typed-array allocation
+    // and a native call per string; a client session's output carries hundreds of short keys
+    // and paths. Short ASCII strings are read byte by byte from one cached view of the memory.
+    name: 'utf8Decode: short ASCII strings without a Uint8Array each',
+    global: true,
+    find: /utf8Decoder\.decode\(new Uint8Array\(memory0\.buffer, (ptr\d+), (len\d+)\)\)/g,
+    replace: 'utf8Decode(memory0, $1, $2)',
+    prelude: `  // [@mizan/kernel-wasm build patch] see js-shims/scripts/build.mjs
+  let utf8DecodeView = new Uint8Array(0);
+  function utf8Decode(memory, ptr, len) {
+    if (len <= 32) {
+      if (utf8DecodeView.buffer !== memory.buffer) utf8DecodeView = new Uint8Array(memory.buffer);
+      const v = utf8DecodeView;
+      let s = '';
+      for (let i = ptr, end = ptr + len; i < end; i++) {
+        const c = v[i];
+        if (c > 0x7f) return utf8Decoder.decode(new Uint8Array(memory.buffer, ptr, len));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return utf8Decoder.decode(new Uint8Array(memory.buffer, ptr, len));
+  }
+`,
+  },
   {
     name: 'utf8Encode: no TextEncoder#encode per argument',
     find: /function utf8Encode\(s, realloc, memory\) \{\n\s*if \(typeof s !== 'string'\) throw new TypeError\('expected a string'\);\n\s*if \(s\.length === 0\) \{\n\s*utf8EncodedLen = 0;\n\s*return 1;\n\s*\}\n\s*let buf = utf8Encoder\.encode\(s\);\n\s*let ptr = realloc\(0, 0, 1, buf\.length\);\n\s*new Uint8Array\(memory\.buffer\)\.set\(buf, ptr\);\n\s*utf8EncodedLen = buf\.length;\n\s*return ptr;\n\s*\}/,
@@ -89,15 +122,15 @@ async function syncLicenses() {
 
 async function main() {
   await syncLicenses();
-  if (!existsSync(componentPath) || !existsSync(codegenPath)) {
+  if (COMPONENTS.some((c) => !existsSync(c.path)) || !existsSync(codegenPath)) {
     console.log('a component is missing from target/: running scripts/build-component.sh');
     execFileSync(join(repo, 'scripts', 'build-component.sh'), { stdio: 'inherit', cwd: repo });
   }
-  const component = await readFile(componentPath);
+  const components = await Promise.all(COMPONENTS.map(async (c) => ({ ...c, bytes: await readFile(c.path) })));
   const codegen = await readFile(codegenPath);
   const jcoPkg = JSON.parse(await readFile(join(pkgDir, 'node_modules/@bytecodealliance/jco/package.json'), 'utf8'));
   const stamp = {
-    component_sha256: sha256(component),
+    components_sha256: Object.fromEntries(components.map((c) => [c.name, sha256(c.bytes)])),
     codegen_component_sha256: sha256(codegen),
     jco: jcoPkg.version,
     build_script_sha256: sha256(await readFile(fileURLToPath(import.meta.url))),
@@ -106,71 +139,85 @@ async function main() {
   const stampPath = join(outDir, 'build-info.json');
   if (!force && existsSync(stampPath)) {
     const old = JSON.parse(await readFile(stampPath, 'utf8'));
-    if (Object.keys(stamp).every((k) => old[k] === stamp[k])) {
-      console.log(`dist/ is up to date (component ${stamp.component_sha256.slice(0, 12)}, jco ${stamp.jco})`);
+    if (JSON.stringify(Object.keys(stamp).map((k) => old[k])) === JSON.stringify(Object.values(stamp))) {
+      console.log(`dist/ is up to date (jco ${stamp.jco})`);
       return;
     }
   }
+  const out = new Map();
+  for (const c of components) for (const [file, bytes] of await transpileOne(c, stamp)) out.set(file, bytes);
+  // The code generator runs in Node only (bin/mizan-generate.mjs): jco's default ES module, which
+  // compiles codegen.core.wasm from disk at import and inlines its tiny adapter modules.
+  const { transpile } = await import('@bytecodealliance/jco');
+  const generated = await transpile(codegen, { name: 'codegen', typescript: false, wasiShim: false, quiet: true });
+  for (const [file, bytes] of Object.entries(generated.files)) {
+    let b = Buffer.from(bytes);
+    if (file.endsWith('.js')) {
+      b = Buffer.from(`// Generated by js-shims/scripts/build.mjs from target/mizan-codegen.wasm with jco ${stamp.jco}. Do not edit.\n` + b.toString('utf8'));
+    }
+    out.set(file, b);
+  }
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  const sizes = {};
+  for (const [file, bytes] of out) {
+    await writeFile(join(outDir, file), bytes);
+    sizes[file] = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  }
+  await writeFile(stampPath, JSON.stringify({ ...stamp, sizes }, null, 2) + '\n');
+  for (const [n, sz] of Object.entries(sizes)) console.log(`dist/${n.padEnd(18)} ${kib(sz.raw).padStart(10)}  gzip ${kib(sz.gzip).padStart(9)}`);
+}
 
+/** One component's files: `{name}.js` (the glue), `{name}.small.js`, `{name}.core.wasm`. */
+async function transpileOne({ name, path, bytes }, stamp) {
   const { transpile } = await import('@bytecodealliance/jco');
   // `instantiation: 'sync'`: the glue exports `instantiate(getCoreModule, imports)` and builds a
   // fresh instance per call, synchronously once the core modules are compiled. That is what trap
-  // recovery needs. No TypeScript (src/index.d.ts is hand-written), no WASI shim (no imports).
-  const { files } = await transpile(component, {
-    name: 'kernel',
+  // recovery needs. No TypeScript (the .d.ts are hand-written), no WASI shim (no imports).
+  // `validLiftingOptimization`: the glue trusts what the kernel returns (it is this package's own
+  // component) instead of re-checking every enum and bool it lifts; `namespacedExports: false`:
+  // the interfaces once, by their camelCase names. Both shrink the glue and its per-call work.
+  const { files } = await transpile(bytes, {
+    name,
     instantiation: 'sync',
     typescript: false,
     wasiShim: false,
     quiet: true,
+    validLiftingOptimization: true,
+    namespacedExports: false,
   });
   const byName = new Map(Object.entries(files));
-  let glue = Buffer.from(byName.get('kernel.js')).toString('utf8');
+  let glue = Buffer.from(byName.get(`${name}.js`)).toString('utf8');
   if (patch) {
     for (const p of PATCHES) {
+      p.find.lastIndex = 0;
       if (!p.find.test(glue)) {
         throw new Error(`jco glue patch "${p.name}" no longer applies (jco ${stamp.jco}); update scripts/build.mjs`);
       }
+      p.find.lastIndex = 0;
       glue = glue.replace(p.find, p.replace);
+      if (p.prelude) {
+        const anchor = '  const utf8Decoder = new TextDecoder();\n';
+        if (!glue.includes(anchor)) throw new Error(`jco glue patch "${p.name}": no utf8Decoder to follow (jco ${stamp.jco})`);
+        glue = glue.replace(anchor, anchor + p.prelude);
+      }
     }
   }
-  const header = `// Generated by js-shims/scripts/build.mjs from target/mizan-kernel.wasm with jco ${stamp.jco}` +
-    `${patch ? ' (patched: utf8Encode)' : ''}. Do not edit.\n`;
-  glue = header + glue;
-
+  const header = `// Generated by js-shims/scripts/build.mjs from target/${basename(path)} with jco ${stamp.jco}` +
+    `${patch ? ' (patched: utf8Decode, utf8Encode)' : ''}. Do not edit.\n`;
   // The adapter modules jco splits out (resource destructor shims) are ~150 bytes each: inline them.
   const small = {};
-  for (const [name, bytes] of byName) {
-    if (name.endsWith('.wasm') && name !== 'kernel.core.wasm') small[name] = Buffer.from(bytes).toString('base64');
+  for (const [file, b] of byName) {
+    if (file.endsWith('.wasm') && file !== `${name}.core.wasm`) small[file] = Buffer.from(b).toString('base64');
   }
   const smallJs = `// Generated by js-shims/scripts/build.mjs. Do not edit.\n` +
     `// jco's tiny adapter core modules (resource destructor trampolines), inlined as base64.\n` +
     `export const smallModules = ${JSON.stringify(small, null, 2)};\n`;
-  const core = Buffer.from(byName.get('kernel.core.wasm'));
-
-  await rm(outDir, { recursive: true, force: true });
-  await mkdir(outDir, { recursive: true });
-  await writeFile(join(outDir, 'kernel.js'), glue);
-  await writeFile(join(outDir, 'kernel.small.js'), smallJs);
-  await writeFile(join(outDir, 'kernel.core.wasm'), core);
-  const outputs = [['kernel.js', Buffer.from(glue)], ['kernel.small.js', Buffer.from(smallJs)], ['kernel.core.wasm', core]];
-
-  // The code generator runs in Node only (bin/mizan-generate.mjs): jco's default ES module, which
-  // compiles codegen.core.wasm from disk at import and inlines its tiny adapter modules.
-  const generated = await transpile(codegen, { name: 'codegen', typescript: false, wasiShim: false, quiet: true });
-  for (const [name, bytes] of Object.entries(generated.files)) {
-    let out = Buffer.from(bytes);
-    if (name.endsWith('.js')) {
-      out = Buffer.from(`// Generated by js-shims/scripts/build.mjs from target/mizan-codegen.wasm with jco ${stamp.jco}. Do not edit.\n` + out.toString('utf8'));
-    }
-    await writeFile(join(outDir, name), out);
-    outputs.push([name, out]);
-  }
-  const sizes = {};
-  for (const [n, b] of outputs) {
-    sizes[n] = { raw: b.length, gzip: gzipSync(b, { level: 9 }).length };
-  }
-  await writeFile(stampPath, JSON.stringify({ ...stamp, sizes }, null, 2) + '\n');
-  for (const [n, s] of Object.entries(sizes)) console.log(`dist/${n.padEnd(18)} ${kib(s.raw).padStart(10)}  gzip ${kib(s.gzip).padStart(9)}`);
+  return [
+    [`${name}.js`, Buffer.from(header + glue)],
+    [`${name}.small.js`, Buffer.from(smallJs)],
+    [`${name}.core.wasm`, Buffer.from(byName.get(`${name}.core.wasm`))],
+  ];
 }
 
 main().catch((e) => {

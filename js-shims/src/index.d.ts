@@ -402,6 +402,27 @@ export function purgeCovers(plan: PurgePlan, indexKeys: string[]): boolean;
 export function instanceGeneration(): number;
 
 // ---------------------------------------------------------------------------------------------
+// The client session (wit/session.wit): what `createClient` interprets. For hosts of their own.
+
+/**
+ * One client session. `update(events, now)` takes events and returns the output in jco's shapes
+ * (variants as `{tag, val}`, records in camelCase, u64 as bigint): see wit/session.wit. After a
+ * trap it comes back empty; replay your subscriptions into it.
+ */
+export class ClientSession {
+  /** `config`: the store's snake_case keys, `request_timeout_ms`, `transport` (`"http"` or `"operation"`). */
+  constructor(config?: JsonObject | null);
+  update(events: unknown[], now: number): any;
+  snapshot(key: string, now: number): JsonObject | null;
+  dehydrate(): JsonObject;
+  instanceCount(): number;
+  idle(): boolean;
+  free(): void;
+}
+/** An HTTP answer as the session reads it: `{ok: bodyJson}` or `{err: request-error record}`. */
+export function readResponse(status: number, body: string): { ok?: string; err?: JsonObject };
+
+// ---------------------------------------------------------------------------------------------
 // The client (also `@mizan/kernel-wasm/client`).
 
 export {

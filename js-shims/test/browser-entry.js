@@ -1,6 +1,7 @@
 // What test/browser.test.js runs inside headless Chromium (loaded by test/browser.html).
 import * as api from '../src/index.js';
 import { run } from './conformance-runner.js';
+import { loadClientComponent } from '../src/kernel/client.js';
 import { makeWitnesses, memoryTrap, sameAnswers, stackTrap } from './trap-scenarios.js';
 
 function median(fn, n = 20000) {
@@ -17,6 +18,8 @@ function median(fn, n = 20000) {
 export async function main({ scenariosUrl, memoryTrapElements }) {
   const doc = await (await fetch(scenariosUrl)).json();
   const conformance = run(doc);
+  const sessionScenarios = { registries: {}, scenarios: doc.scenarios.filter((s) => s.op === 'client-session-script') };
+  const clientComponent = run(sessionScenarios, await loadClientComponent());
 
   let err;
   try {
@@ -58,5 +61,5 @@ export async function main({ scenariosUrl, memoryTrapElements }) {
     stringifyNs: median(() => api.stringify('1')),
     deriveCacheKeyNs: median(() => api.deriveCacheKey('test-pin-secret-that-is-32bytes!', 'user', params)),
   };
-  return { conformance, errorShape, memory, stack, timing, userAgent: navigator.userAgent };
+  return { conformance, clientComponent, errorShape, memory, stack, timing, userAgent: navigator.userAgent };
 }

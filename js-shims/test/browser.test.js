@@ -70,6 +70,14 @@ test('conformance scenarios (chromium)', { skip }, () => {
   console.log(`chromium timing: stringify("1") ${result.timing.stringifyNs.toFixed(0)} ns, deriveCacheKey ${result.timing.deriveCacheKeyNs.toFixed(0)} ns (${result.userAgent})`);
 });
 
+test('client-session scenarios through the client component (chromium)', { skip }, () => {
+  assert.equal(result.fatal, undefined, result.fatal);
+  const { passed, failed, failures } = result.clientComponent;
+  console.log(`${passed} passed, ${failed} failed (chromium, client component)`);
+  assert.ok(passed > 0, 'no client-session scenarios ran');
+  assert.equal(failed, 0, failures.map((f) => `${f.id}: ${f.message}`).join('\n'));
+});
+
 test('error shape (chromium)', { skip }, () => {
   assert.equal(result.fatal, undefined, result.fatal);
   assert.deepEqual(

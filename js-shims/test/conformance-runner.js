@@ -4,7 +4,7 @@
 import * as api from '../src/index.js';
 import { jsonEqual } from './json-equal.js';
 
-const { Engine, MizanKernelError, OriginStore, Registry, Store, createKeyer } = api;
+const { ClientSession, Engine, MizanKernelError, OriginStore, Registry, Store, createKeyer } = api;
 
 const snakePlan = (p) => ({
   scopes: p.scopes.map((s) => ({
@@ -51,6 +51,7 @@ const OPS = {
   },
   'apply-merge': (a) => api.applyMerge(a.bundle, a.entry),
   'store-script': (a) => storeScript(a),
+  'client-session-script': (a, _regs, kernel) => sessionScript(a, kernel.ClientSession),
   'server-plan': (a, regs) =>
     planJson(engine(a, regs).plan(requestIn(a.request), a.now ?? 0, { identity: identityIn(a.identity), answers: a.answers ?? [] })),
   'server-finish-call': (a, regs) =>
@@ -200,18 +201,122 @@ function storeScript(a) {
   });
 }
 
+// ---- client-session scripts (README: Client-session scripts): JSON form <-> jco's shapes --------
+
+const text = (v) => JSON.stringify(v);
+const ref = (v) => ({ context: v.context, paramsJson: text(v.params ?? {}) });
+const NO_PAYLOAD = new Set(['start', 'reset', 'tick', 'focus', 'online', 'close']);
+
+function eventIn(e) {
+  if (typeof e === 'string') {
+    if (!NO_PAYLOAD.has(e)) throw new Error(`unknown event ${e}`);
+    return { tag: e, val: undefined };
+  }
+  const [[name, v]] = Object.entries(e);
+  switch (name) {
+    case 'start':
+    case 'cancel':
+    case 'unsubscribe':
+    case 'refetch':
+      return { tag: name, val: v ?? undefined };
+    case 'subscribe':
+    case 'prefetch':
+    case 'view':
+      return { tag: name, val: ref(v) };
+    case 'fetch':
+      return { tag: 'fetch', val: { waiter: v.waiter, instance: ref(v), force: Boolean(v.force) } };
+    case 'call':
+      return { tag: 'call', val: { waiter: v.waiter, function: v.fn, argsJson: text(v.args ?? {}), optimisticJson: v.optimistic === undefined ? undefined : text(v.optimistic) } };
+    case 'answer': {
+      let outcome;
+      if (v.http) outcome = { tag: 'http', val: { status: v.http.status, body: v.http.body, invalidate: v.http.invalidate } };
+      else if (v.decoded) outcome = { tag: 'decoded', val: { bodyJson: text(v.decoded.body), invalidate: v.decoded.invalidate } };
+      else if ('unusable' in v) outcome = { tag: 'unusable', val: v.unusable };
+      else outcome = { tag: 'failed', val: text(v.failed) };
+      return { tag: 'answer', val: { request: v.request, outcome } };
+    }
+    case 'invalidate':
+      return { tag: name, val: text(v) };
+    case 'hydrate':
+      return { tag: 'hydrate', val: { payloadJson: text(v.payload), held: Boolean(v.held) } };
+    case 'remove':
+      return { tag: 'remove', val: v === null ? undefined : text(v) };
+    default:
+      throw new Error(`unknown event ${name}`);
+  }
+}
+
+const num = (x) => (x === undefined || x === null ? null : Number(x));
+const errorOut = (e) => ({
+  code: e.code, message: e.message, details_json: e.detailsJson ?? null, status: e.status ?? null, network: e.network, body_json: e.bodyJson ?? null,
+});
+
+function opOut(op) {
+  if (op.tag === 'fetch') return { fetch: { key: op.val.key, context: op.val.context, params_json: op.val.paramsJson, query: op.val.query } };
+  if (op.tag === 'call') return { call: { fn: op.val.function, args_json: op.val.argsJson, csrf_token: op.val.csrfToken ?? null } };
+  return 'session';
+}
+
+function outputOut(o) {
+  return {
+    results: o.results.map((r) => (r.tag === 'ok' ? { ok: r.val ?? null } : { error: r.val.code })),
+    requests: o.requests.map((r) => ({
+      id: Number(r.id),
+      kind: r.kind,
+      http: r.http ? { method: r.http.method.toUpperCase(), path: r.http.path, headers: r.http.headers, body: r.http.body ?? null } : null,
+      op: r.op ? opOut(r.op) : null,
+      timeout_ms: Number(r.timeoutMs),
+    })),
+    views: o.views.map((v) => ({
+      key: v.key,
+      instance: v.instance ? { context: v.instance.context, params_json: v.instance.paramsJson } : null,
+      gone: v.gone, status: v.status, fetching: v.fetching, stale: v.stale, updated_at: num(v.updatedAt),
+      error: v.error ? errorOut(v.error) : null,
+      slots: v.slots ? v.slots.map(([name, version]) => [name, Number(version)]) : null,
+      values: v.values,
+    })),
+    settled: o.settled.map((s) => (s.outcome.tag === 'ok' ? { waiter: Number(s.waiter), ok: s.outcome.val } : { waiter: Number(s.waiter), error: errorOut(s.outcome.val) })),
+    timer: o.timer ? { at_ms: Number(o.timer.atMs), delay_ms: Number(o.timer.delayMs) } : null,
+  };
+}
+
+function sessionScript(a, ClientSession) {
+  let session = new ClientSession(a.config);
+  return a.steps.map((step) => {
+    const now = step.now ?? 0;
+    switch (step.do) {
+      case undefined:
+        return outputOut(session.update(step.events.map(eventIn), now));
+      case 'restart':
+        session.free();
+        session = new ClientSession(a.config);
+        return null;
+      case 'snapshot':
+        return session.snapshot(step.key, now);
+      case 'idle':
+        return session.idle();
+      case 'count':
+        return session.instanceCount();
+      case 'dehydrate':
+        return session.dehydrate();
+      default:
+        throw new Error(`unknown client-session step ${JSON.stringify(step.do)}`);
+    }
+  });
+}
+
 const show = (v) => {
   const t = JSON.stringify(v);
   return t === undefined ? String(v) : t.length > 300 ? `${t.slice(0, 300)}…` : t;
 };
 
 /** Run one scenario; returns null on success or a failure message. */
-function runOne(s, registries) {
+function runOne(s, registries, kernel) {
   const op = OPS[s.op];
   if (!op) return `unknown op ${JSON.stringify(s.op)}`;
   let got;
   try {
-    got = op(s.args ?? {}, registries);
+    got = op(s.args ?? {}, registries, kernel);
   } catch (e) {
     if (!('expect_error' in s)) return `threw ${e?.name}: ${e?.code ?? ''} ${e?.message}`;
     if (!(e instanceof MizanKernelError)) return `threw ${e?.name} (${e?.message}), expected a MizanKernelError`;
@@ -233,10 +338,11 @@ function runOne(s, registries) {
 const UNSUPPORTED = new Set(['exact-integers']);
 
 /**
- * Replay a scenarios document `{registries, scenarios}`.
+ * Replay a scenarios document `{registries, scenarios}`. `kernel`: whose `ClientSession` runs the
+ * client-session scripts (default the full component's; the client component's passes too).
  * @returns {{passed: number, failed: number, skipped: number, failures: {id: string, op: string, message: string}[]}}
  */
-export function run(doc) {
+export function run(doc, kernel = { ClientSession }) {
   const registries = new Map();
   for (const [name, src] of Object.entries(doc.registries ?? {})) {
     try {
@@ -253,7 +359,7 @@ export function run(doc) {
       skipped++;
       continue;
     }
-    const message = runOne(s, registries);
+    const message = runOne(s, registries, kernel);
     if (message === null) passed++;
     else failures.push({ id: s.id, op: s.op, message });
   }

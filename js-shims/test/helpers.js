@@ -21,9 +21,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A throw-away consumer project: `node_modules/` links every installed package of js-shims plus
- * `@mizan/kernel-wasm` itself, so code in it imports the package by name through its `exports`.
+ * `@mizan/kernel-wasm` itself (or the package at `pkg`: the benchmark's baseline), so code in it
+ * imports the package by name through its `exports`.
  */
-export async function consumerDir(prefix = 'mizan-consumer-') {
+export async function consumerDir(prefix = 'mizan-consumer-', pkg = pkgDir) {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const nm = join(dir, 'node_modules');
   await mkdir(join(nm, '@mizan'), { recursive: true });
@@ -31,7 +32,7 @@ export async function consumerDir(prefix = 'mizan-consumer-') {
     if (name.startsWith('.') || name === '@mizan') continue;
     await symlink(join(pkgDir, 'node_modules', name), join(nm, name));
   }
-  await symlink(pkgDir, join(nm, '@mizan', 'kernel-wasm'));
+  await symlink(pkg, join(nm, '@mizan', 'kernel-wasm'));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 

@@ -4,8 +4,8 @@ import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { consumerDir, pkgDir } from './helpers.js';
 
-export async function buildApp(name, { src = join(pkgDir, 'test', 'apps', name), minify = true, logLevel = 'warn' } = {}) {
-  const proj = await consumerDir(`mizan-${name}-`);
+export async function buildApp(name, { src = join(pkgDir, 'test', 'apps', name), minify = true, logLevel = 'warn', pkg = pkgDir } = {}) {
+  const proj = await consumerDir(`mizan-${name}-`, pkg);
   try {
     await cp(src, proj.dir, { recursive: true });
     const { build } = await import('vite');

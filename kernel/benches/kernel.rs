@@ -88,6 +88,60 @@ fn bench_store(c: &mut Criterion) {
     });
 }
 
+/// The client session, as the JS client benchmark drives it: 10 000 hydrated, observed instances
+/// (`todos` × list × page, a 3-item bundle each); one call answer invalidates one list (100
+/// instances): 100 requests and 100 views out; then the refetches are answered.
+fn bench_session(c: &mut Criterion) {
+    use mizan_kernel::session::{Answer, CallWait, ClientSession, Event, HttpAnswer, InstanceRef, Outcome, SessionConfig};
+    let config = SessionConfig::from_json(r#"{"stale_time_ms": 1000000000000, "gc_time_ms": 1000000000000, "max_instances": 20000}"#).unwrap();
+    let bundle = |l: u64, p: u64| json!({"todo_list": (0..3).map(|i| json!({"id": l * 100_000 + p * 10 + i, "title": format!("todo {l}/{p}/{i}"), "done": i == 0})).collect::<Vec<_>>()});
+    let instances: Vec<_> = (0..100).flat_map(|l| (0..100).map(move |p| (l, p))).map(|(l, p)| json!({"context": "todos", "params": {"list_id": l, "page": p}, "data": bundle(l, p)})).collect();
+    let payload = json!({"version": 1, "instances": instances}).to_string();
+    let subscribes: Vec<Event> = (0..100)
+        .flat_map(|l| (0..100).map(move |p| (l, p)))
+        .map(|(l, p)| Event::Subscribe(InstanceRef { context: "todos".into(), params_json: json!({"list_id": l, "page": p}).to_string() }))
+        .collect();
+    c.bench_function("session: hydrate + observe 10k instances", |b| {
+        b.iter(|| {
+            let mut s = ClientSession::new(config.clone());
+            s.update(vec![Event::Hydrate { payload_json: payload.clone(), held: true }], 1);
+            let out = s.update(subscribes.clone(), 1);
+            assert!(out.requests.is_empty());
+        })
+    });
+    let mut s = ClientSession::new(config.clone());
+    s.update(vec![Event::Hydrate { payload_json: payload.clone(), held: true }], 1);
+    s.update(subscribes.clone(), 1);
+    let mut now = 1;
+    let mut waiter = 0;
+    let http = |request: u64, body: String, invalidate: Option<String>| {
+        Event::Answer(Answer { request, outcome: Outcome::Http(HttpAnswer { status: 200, body, invalidate }) })
+    };
+    // Timed: the call's answer in, 100 requests and 100 views out (what the JS benchmark times).
+    // Not timed: starting the call, and answering the refetches so the next iteration starts
+    // from the same state.
+    c.bench_function("session: a call answer invalidating 100 of 10k observed", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                now += 1;
+                waiter += 1;
+                let list = waiter % 100;
+                let call = s.update(vec![Event::Call(CallWait { waiter, function: "add".into(), args_json: "{}".into(), optimistic_json: None })], now);
+                let body = json!({"result": 1, "invalidate": [{"context": "todos", "params": {"list_id": list}}]}).to_string();
+                let answer = http(call.requests[0].id, body, Some(format!("todos;list_id={list}")));
+                let t0 = std::time::Instant::now();
+                let out = s.update(vec![black_box(answer)], now);
+                timed += t0.elapsed();
+                assert_eq!((out.requests.len(), out.views.len()), (100, 100));
+                let answers = out.requests.iter().map(|r| http(r.id, bundle(list, 0).to_string(), None)).collect();
+                s.update(answers, now);
+            }
+            timed
+        })
+    });
+}
+
 /// The server engine on a typical request: plan `GET /ctx/items/?page=2&category=fruit` with a
 /// cache, finish the fetch with two members' results (integers and floats), plan and finish a
 /// call that invalidates.
@@ -121,5 +175,5 @@ fn bench_server(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, bench_store, bench_server);
+criterion_group!(benches, bench, bench_store, bench_session, bench_server);
 criterion_main!(benches);

@@ -7,6 +7,7 @@
 
 use crate::canon;
 use crate::error::{Error, Result};
+#[cfg(feature = "server")]
 use crate::ir::{Registry, USER_SCOPED_PARAMS};
 use serde_json::{Map, Value};
 
@@ -128,6 +129,7 @@ pub fn entries_from_json(value: &Value) -> Result<Vec<InvalidateEntry>> {
 }
 
 /// Tier 1 then tier 2 against a set of declared param names.
+#[cfg(feature = "server")]
 fn scope(declared: &[String], args: &Map<String, Value>, subject: Option<&str>) -> Map<String, Value> {
     let mut params = Map::new();
     for name in declared {
@@ -146,6 +148,7 @@ fn scope(declared: &[String], args: &Map<String, Value>, subject: Option<&str>) 
     params
 }
 
+#[cfg(feature = "server")]
 impl Registry {
     /// The `invalidate` list of a successful call of `function` with `args`. `subject` is the
     /// caller's identity (tier 2), if the host has one.
@@ -182,7 +185,7 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
     use serde_json::json;

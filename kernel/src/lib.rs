@@ -19,22 +19,37 @@
 //! | [`protocol_code`] | §8 | the error codes and their statuses (server and client alike) |
 //! | [`server`] | §2.1, §8, §10 | server protocol engine, tokens, origin-cache stores |
 //! | [`store`] | §7 | the reconciled client store (sans-IO) |
+//! | [`session`] | §7 | the client session over the store: requests, waiters, views, the one timer |
+//!
+//! Feature `server` (on by default) brings everything only a server needs: the IR and the
+//! registry, cache keys, the reverse index, the manifest, the server engine and tokens. Without
+//! it the crate is the client's part (canonical values, the header, merges, the store and the
+//! client session): what the browser component (`world client`) is built from.
 
 pub mod canon;
 pub mod error;
 pub mod header;
+#[cfg(feature = "server")]
 pub mod index;
 pub mod invalidation;
+#[cfg(feature = "server")]
 pub mod ir;
+#[cfg(feature = "server")]
 pub mod keys;
+#[cfg(feature = "server")]
 pub mod manifest;
 pub mod merge;
+#[cfg(feature = "server")]
 pub mod policy;
 pub mod protocol_code;
+#[cfg(feature = "server")]
 pub mod server;
+pub mod session;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};
 pub use invalidation::InvalidateEntry;
+#[cfg(feature = "server")]
 pub use ir::Registry;
+#[cfg(feature = "server")]
 pub use keys::{KeyInput, Keyer};

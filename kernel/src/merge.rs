@@ -4,6 +4,7 @@
 
 use crate::canon;
 use crate::error::{Error, Result};
+#[cfg(feature = "server")]
 use crate::ir::{Registry, TypeRef};
 use serde_json::{Map, Value, json};
 
@@ -93,6 +94,7 @@ impl MergeResolution {
     }
 }
 
+#[cfg(feature = "server")]
 impl Registry {
     /// Structural equality of two types: named object types compare by their fields and enums by
     /// their values, so two names for the same shape match. Bounded depth guards recursive types.
@@ -224,7 +226,7 @@ pub fn apply_merge(bundle: &mut Map<String, Value>, entry: &MergeEntry) -> Resul
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
 

@@ -15,6 +15,7 @@ use mizan_kernel::invalidation::{entries_from_json, entries_to_json};
 use mizan_kernel::keys::{self, KeyInput, Keyer, user_subject};
 use mizan_kernel::merge::{MergeEntry, apply_merge};
 use mizan_kernel::server::{CallPlan, OriginStore, ServerEngine, TokenKind, json_form, redis};
+use mizan_kernel::session::{self, ClientSession, SessionConfig};
 use mizan_kernel::store::{RequestError, Store, StoreConfig};
 use mizan_kernel::{Error, Registry};
 use serde_json::{Map, Value, json};
@@ -107,6 +108,7 @@ fn run(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<V
             if apply_merge(&mut bundle, &entry)? { Value::Object(bundle) } else { Value::Null }
         }
         "store-script" => store_script(a)?,
+        "client-session-script" => session_script(a)?,
         "server-plan" | "server-finish-call" | "server-finish-fetch" | "token-mint" | "token-verify" => server_op(op, a, registries)?,
         "origin-store-script" => origin_store_script(a)?,
         "redis-scripts" => json!({"put": redis::REDIS_PUT_SCRIPT, "purge": redis::REDIS_PURGE_SCRIPT}),
@@ -264,6 +266,161 @@ fn store_step(store: &mut Store, s: &Value) -> Result<Value, Error> {
         "drain" => store.drain(now).to_json(),
         other => panic!("unknown store step {other}"),
     })
+}
+
+/// Replay a client-session script (README: Client-session scripts): one output per step.
+fn session_script(a: &Value) -> Result<Value, Error> {
+    let config = match a.get("config") {
+        Some(c) => SessionConfig::from_json(&c.to_string())?,
+        None => SessionConfig::default(),
+    };
+    let mut client = ClientSession::new(config.clone());
+    let mut outputs = Vec::new();
+    for step in a["steps"].as_array().cloned().unwrap_or_default() {
+        let now = step["now"].as_u64().unwrap_or(0);
+        outputs.push(match step.get("do").and_then(Value::as_str) {
+            None => {
+                let events = step["events"].as_array().cloned().unwrap_or_default().iter().map(session_event).collect();
+                output_json(&client.update(events, now))
+            }
+            Some("restart") => {
+                client = ClientSession::new(config.clone());
+                Value::Null
+            }
+            Some("snapshot") => client.store().snapshot(step["key"].as_str().unwrap_or_default(), now).unwrap_or(Value::Null),
+            Some("idle") => json!(client.idle()),
+            Some("count") => json!(client.store().instance_count()),
+            Some("dehydrate") => client.store().dehydrate(),
+            Some(other) => panic!("unknown client-session step {other}"),
+        });
+    }
+    Ok(Value::Array(outputs))
+}
+
+fn text_of(v: &Value) -> String {
+    v.to_string()
+}
+
+fn instance_ref(v: &Value) -> session::InstanceRef {
+    session::InstanceRef { context: v["context"].as_str().unwrap_or_default().into(), params_json: text_of(v.get("params").unwrap_or(&json!({}))) }
+}
+
+/// An event in the scripts' JSON form (README) as the session's.
+fn session_event(e: &Value) -> session::Event {
+    use session::Event as E;
+    if let Some(name) = e.as_str() {
+        return match name {
+            "start" => E::Start(None),
+            "reset" => E::Reset,
+            "tick" => E::Tick,
+            "focus" => E::Focus,
+            "online" => E::Online,
+            "close" => E::Close,
+            other => panic!("unknown event {other}"),
+        };
+    }
+    let (name, v) = e.as_object().and_then(|m| m.iter().next()).expect("an event is a string or a one-key object");
+    match name.as_str() {
+        "start" => E::Start(v.as_u64()),
+        "subscribe" => E::Subscribe(instance_ref(v)),
+        "unsubscribe" => E::Unsubscribe(v.as_str().unwrap_or_default().into()),
+        "refetch" => E::Refetch(v.as_str().unwrap_or_default().into()),
+        "prefetch" => E::Prefetch(instance_ref(v)),
+        "view" => E::View(instance_ref(v)),
+        "fetch" => E::Fetch(session::FetchWait {
+            waiter: v["waiter"].as_u64().unwrap_or(0),
+            instance: instance_ref(v),
+            force: v["force"].as_bool().unwrap_or(false),
+        }),
+        "call" => E::Call(session::CallWait {
+            waiter: v["waiter"].as_u64().unwrap_or(0),
+            function: v["fn"].as_str().unwrap_or_default().into(),
+            args_json: text_of(v.get("args").unwrap_or(&json!({}))),
+            optimistic_json: v.get("optimistic").map(text_of),
+        }),
+        "cancel" => E::Cancel(v.as_u64().unwrap_or(0)),
+        "answer" => {
+            let invalidate = |x: &Value| x.get("invalidate").and_then(Value::as_str).map(str::to_string);
+            let outcome = if let Some(h) = v.get("http") {
+                session::Outcome::Http(session::HttpAnswer {
+                    status: h["status"].as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0),
+                    body: h["body"].as_str().unwrap_or_default().into(),
+                    invalidate: invalidate(h),
+                })
+            } else if let Some(d) = v.get("decoded") {
+                session::Outcome::Decoded { body_json: text_of(&d["body"]), invalidate: invalidate(d) }
+            } else if let Some(u) = v.get("unusable") {
+                session::Outcome::Unusable(u.as_str().unwrap_or_default().into())
+            } else {
+                session::Outcome::Failed(text_of(&v["failed"]))
+            };
+            E::Answer(session::Answer { request: v["request"].as_u64().unwrap_or(0), outcome })
+        }
+        "invalidate" => E::Invalidate(text_of(v)),
+        "remove" => E::Remove((!v.is_null()).then(|| text_of(v))),
+        "hydrate" => E::Hydrate { payload_json: text_of(&v["payload"]), held: v["held"].as_bool().unwrap_or(false) },
+        other => panic!("unknown event {other}"),
+    }
+}
+
+fn error_json(e: &session::ErrorRecord) -> Value {
+    json!({"code": e.code, "message": e.message, "details_json": e.details_json, "status": e.status, "network": e.network, "body_json": e.body_json})
+}
+
+/// The session's output in the scripts' JSON form (README): JSON text stays text.
+fn output_json(out: &session::Output) -> Value {
+    let results: Vec<Value> = out
+        .results
+        .iter()
+        .map(|r| match r {
+            Ok(key) => json!({"ok": key}),
+            Err(e) => json!({"error": e.code.as_str()}),
+        })
+        .collect();
+    let requests: Vec<Value> = out
+        .requests
+        .iter()
+        .map(|r| {
+            let op = r.op.as_ref().map(|op| match op {
+                session::Operation::Fetch { key, context, params_json, query } => {
+                    json!({"fetch": {"key": key, "context": context, "params_json": params_json, "query": query}})
+                }
+                session::Operation::Call { function, args_json, csrf_token } => {
+                    json!({"call": {"fn": function, "args_json": args_json, "csrf_token": csrf_token}})
+                }
+                session::Operation::Session => json!("session"),
+            });
+            let http = r.http.as_ref().map(|h| json!({"method": h.method.as_str(), "path": h.path, "headers": h.headers, "body": h.body}));
+            let kind = match r.kind {
+                session::RequestKind::Fetch => "fetch",
+                session::RequestKind::Call => "call",
+                session::RequestKind::Session => "session",
+            };
+            json!({"id": r.id, "kind": kind, "http": http, "op": op, "timeout_ms": r.timeout_ms})
+        })
+        .collect();
+    let views: Vec<Value> = out
+        .views
+        .iter()
+        .map(|v| {
+            json!({
+                "key": v.key,
+                "instance": v.instance.as_ref().map(|i| json!({"context": i.context, "params_json": i.params_json})),
+                "gone": v.gone, "status": v.status.as_str(), "fetching": v.fetching, "stale": v.stale,
+                "updated_at": v.updated_at, "error": v.error.as_ref().map(error_json), "slots": v.slots, "values": v.values,
+            })
+        })
+        .collect();
+    let settled: Vec<Value> = out
+        .settled
+        .iter()
+        .map(|s| match &s.outcome {
+            Ok(text) => json!({"waiter": s.waiter, "ok": text}),
+            Err(e) => json!({"waiter": s.waiter, "error": error_json(e)}),
+        })
+        .collect();
+    json!({"results": results, "requests": requests, "views": views, "settled": settled,
+           "timer": out.timer.map(|t| json!({"at_ms": t.at_ms, "delay_ms": t.delay_ms}))})
 }
 
 fn outcome(result: Result<Value, Error>) -> (String, Value) {

@@ -31,6 +31,7 @@ from wasmtime.component import (
     RecordType,
     ResultType,
     String,
+    TupleType,
     U8,
     U16,
     U32,
@@ -137,6 +138,9 @@ def lowerer(ty: Any, check: Optional[Callable[[Any], None]] = None) -> Convert:
             return [elem(x) for x in v]
 
         return seq
+    if isinstance(ty, TupleType):
+        elems = [lowerer(t) for t in ty.elements]
+        return lambda v: tuple(conv(x) for conv, x in zip(elems, v))
     if isinstance(ty, RecordType):
         fields = [(name, lowerer(t)) for name, t in ty.fields]
         names = ", ".join(n for n, _ in fields)
@@ -194,6 +198,9 @@ def lifter(ty: Any) -> Convert:
             return list
         elem = lifter(ty.element)
         return lambda v: [elem(x) for x in v]
+    if isinstance(ty, TupleType):
+        elems = [lifter(t) for t in ty.elements]
+        return lambda v: tuple(conv(x) for conv, x in zip(elems, v))
     if isinstance(ty, RecordType):
         fields = [(name, lifter(t)) for name, t in ty.fields]
         return lambda v: {name: conv(getattr(v, name)) for name, conv in fields}

@@ -1,10 +1,15 @@
-"""Python clients over the kernel's client store (KERNEL.md §7): :class:`Client` (threads) and
-:class:`AsyncClient` (asyncio).
+"""Python clients over the kernel's client session (``wit/session.wit``): :class:`Client`
+(threads) and :class:`AsyncClient` (asyncio).
 
-Both are thin hosts. The store decides everything — de-duplication, staleness, retries and
-their backoff, invalidation matching, merges, optimistic rollback, gc; the client only performs
-the effects :meth:`Store.drain` hands it (``fetch``, ``call``, ``session`` through a transport,
-``schedule`` as a timer), feeds the answers back, and tells subscribers which instances changed.
+Both are interpreters. The session decides everything — requests and their ids, the session
+start and its CSRF token, de-duplication, staleness, retries and their backoff, what an answer
+means, when a fetch or a call has settled, invalidation, merges, optimistic rollback, gc; a
+client sends it events (``update(events, now)``) and performs what comes back: the requests
+(through a transport), the views of changed instances (to subscribers), the settled waiters
+(to the callers of :meth:`~Client.fetch` and :meth:`~Client.call`) and the one timer.
+
+After a kernel trap the rule is the same on every host: keep the subscriptions, create a new
+session and replay them; pending calls and fetches raise ``TRAP``.
 
 Time is ``time.monotonic()`` in milliseconds (:func:`now_ms`): immune to wall-clock jumps, so a
 clock change never makes data fresh or stale. Snapshot ``updated_at`` values are on that clock
@@ -15,18 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
+import json
 import logging
 import secrets
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._errors import MizanKernelError
+from ._errors import MizanKernelError, kernel_error
 from ._jsonio import _json
-from ._runtime import runtime
-from ._store import Store
+from ._session import ClientSession, instance_key
 from .transports import AsyncHttpTransport, AsyncTransport, HttpTransport, Transport, TransportError
 
 JSON = Any
@@ -45,26 +51,30 @@ def now_ms() -> int:
 
 
 class MizanRequestError(Exception):
-    """A fetch or a call that failed, as the store reports it: ``code`` (``NOT_FOUND``,
-    ``VALIDATION_ERROR``, ``INTERNAL_ERROR``, ``NETWORK_ERROR``, ``HTTP_418``…), ``message`` and
-    the server's ``details`` (or ``None``)."""
+    """A fetch or a call that did not succeed: ``code`` (``NOT_FOUND``, ``VALIDATION_ERROR``,
+    ``INTERNAL_ERROR``, ``NETWORK_ERROR``, ``INVALID_RESPONSE``, ``HTTP_418``…, or the client's
+    own ``RESET``, ``CLOSED``, ``TRAP``), ``message``, the server's ``details`` (or ``None``) and
+    the HTTP ``status`` it came with (or ``None``)."""
 
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
+    def __init__(self, code: str, message: str, details: Any = None, status: Optional[int] = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.details = details
+        self.status = status
 
     def __reduce__(self) -> Any:
-        return (type(self), (self.code, self.message, self.details))
+        return (type(self), (self.code, self.message, self.details, self.status))
 
     @classmethod
-    def _of(cls, error: Optional[Mapping[str, Any]]) -> "MizanRequestError":
-        error = error or {}
-        return cls(str(error.get("code", "UNKNOWN")), str(error.get("message", "Request failed")), error.get("details"))
+    def _of(cls, record: Mapping[str, Any]) -> "MizanRequestError":
+        """From the session's ``request-error`` record."""
+        details = record.get("details-json")
+        return cls(record["code"], record["message"], None if details is None else json.loads(details), record.get("status"))
 
 
-_CANCELLED = {"code": "CANCELLED", "message": "The client was reset while the request was pending"}
+#: What a host settles its pending waiters with after a trap (the session that knew them is gone).
+_TRAP = ("TRAP", "The kernel trapped; the client started over")
 _PENDING = object()
 
 
@@ -72,9 +82,21 @@ def _entries(entries: Union[Entry, Sequence[Entry]]) -> List[Entry]:
     return [entries] if isinstance(entries, (str, Mapping)) else list(entries)
 
 
+def _ref(context: str, params: Optional[Mapping[str, JSON]]) -> Tuple[str, str]:
+    return (context, _json(dict(params or {}), "params"))
+
+
+def _refused(results: List[Any]) -> Any:
+    """The result of one event, or the kernel's refusal raised."""
+    case, value = results[0]
+    if case == "err":
+        raise kernel_error(value)
+    return value
+
+
 class Subscription:
-    """An observed instance: the store keeps it fresh (refetching it when invalidated) until
-    :meth:`close`. ``key`` is the store's instance key."""
+    """An observed instance: the session keeps it fresh (refetching it when invalidated) until
+    :meth:`close`. ``key`` is the instance key."""
 
     __slots__ = ("_owner", "key", "context", "params", "callback", "_closed")
 
@@ -118,38 +140,45 @@ class Subscription:
         self.close()
 
 
-class _Core:
-    """Store bookkeeping shared by both clients. Every method here runs with exclusive access
-    to the store (the sync client's lock, or the asyncio loop's thread)."""
+def _decoded(value: JSON, invalidate: Optional[str] = None) -> Tuple[str, Any]:
+    """An operation transport's answer as the session's outcome (``unusable`` if not JSON)."""
+    try:
+        return ("decoded", (_json(value, "answer"), invalidate))
+    except (MizanKernelError, TypeError, ValueError) as e:
+        return ("unusable", str(e))
 
-    _store: Store
+
+def _failed(e: BaseException) -> Tuple[str, str]:
+    if isinstance(e, TransportError):
+        return ("failed", _json(e.error, "error"))
+    return ("failed", _json({"network": True, "message": f"{type(e).__name__}: {e}"}, "error"))
+
+
+class _Core:
+    """The interpreter both clients share. Every method here runs with exclusive access to the
+    session (the sync client's lock, or the asyncio loop's thread)."""
+
+    _session: ClientSession
     _closed: bool
 
-    def _init_core(self, store_config: Mapping[str, JSON]) -> None:
-        config = dict(store_config)
-        # The store's retry jitter is seeded by the host, with a random value (tests pass one).
-        config.setdefault("seed", secrets.randbits(63))
-        self._store = Store(config)
+    def _init_core(self, transport: Any, config: Mapping[str, JSON]) -> None:
+        self._config = dict(config)
+        # The retry jitter is seeded by the host, with a random value (tests pass one).
+        self._config.setdefault("seed", secrets.randbits(63))
+        self._http = callable(getattr(transport, "request", None))
+        self._config["transport"] = "http" if self._http else "operation"
+        self._session = ClientSession(self._config)
         self._subs: Dict[str, List[Subscription]] = {}
-        # (context, params) → instance key, learned from the store (it owns canonicalization).
-        self._keys: Dict[str, str] = {}
-        self._idents: Dict[str, Set[str]] = {}
-        # Fetch request in flight per instance, and instances waiting for a retry timer: only so
-        # that blocking `fetch` knows when an instance has settled.
-        self._current: Dict[str, int] = {}
-        self._retrying: Set[str] = set()
-        self._inflight = 0
-        self._session_rid: Optional[int] = None
-        self._waits: Dict[int, Any] = {}
-        self._abandoned: Set[int] = set()
+        self._views: Dict[str, Snapshot] = {}  # the views, applied: what callbacks get
+        self._waits: Dict[int, Any] = {}  # waiter → _PENDING, or ("ok" | "err", value)
+        self._kinds: Dict[int, str] = {}
+        self._ids = itertools.count(1)
         self._notes: Deque[Tuple[Subscription, Snapshot]] = deque()
         self._closed = False
-        self._broken: Optional[BaseException] = None
-        self._store.start()
 
     # --- hooks of the concrete clients ---
 
-    def _start(self, kind: str, effect: Dict[str, Any]) -> None:
+    def _start(self, request: Dict[str, Any]) -> None:
         raise NotImplementedError
 
     def _set_timer(self, now: int, delay_ms: int) -> None:
@@ -158,172 +187,162 @@ class _Core:
     def _wake(self) -> None:
         raise NotImplementedError
 
-    # --- bookkeeping ---
+    # --- the interpreter ---
 
     def _check_open(self) -> None:
-        if self._broken is not None:
-            raise self._broken
         if self._closed:
             raise RuntimeError("the Mizan client is closed")
 
-    @staticmethod
-    def _ident(context: str, params: Mapping[str, JSON]) -> str:
-        # The invalidation header of one entry is the kernel's canonical, stringified, sorted
-        # spelling of (context, params): `5` and `"5"` give one text, like one instance key.
+    def _send(self, events: List[Any]) -> List[Any]:
+        """One ``update``; performs its output and returns the events' results. A trap since the
+        last update (elsewhere in the process) starts over first; a trap in this update starts
+        over and raises."""
+        if self._session.lost:
+            self._restart()
+        now = now_ms()
         try:
-            return runtime().call("format_invalidate_header", _json([{"context": context, "params": dict(params)}], "params"))
-        except MizanKernelError:
-            return "\0" + context + "\0" + runtime().call("canonical_json", _json(dict(params), "params"))
+            out = self._session.update(events, now)
+        except MizanKernelError as e:
+            if e.code != "trap":
+                raise
+            self._restart()
+            raise
+        self._perform(out, now)
+        return out["results"]  # type: ignore[no-any-return]
 
-    def _remember(self, context: str, params: Mapping[str, JSON], key: str) -> None:
-        if key in self._idents:
-            return
-        ident = self._ident(context, params)
-        self._keys[ident] = key
-        self._idents.setdefault(key, set()).add(ident)
-
-    def _forget(self, key: str) -> None:
-        for ident in self._idents.pop(key, ()):
-            if self._keys.get(ident) == key:
-                del self._keys[ident]
-        self._current.pop(key, None)
-        self._retrying.discard(key)
-
-    def _key_of(self, context: str, params: Optional[Mapping[str, JSON]]) -> Optional[str]:
-        return self._keys.get(self._ident(context, dict(params or {})))
-
-    def _pump(self, now: Optional[int] = None) -> None:
-        """Drain the store: start its effects, queue notifications, settle waited mutations."""
-        now = now_ms() if now is None else now
-        drained = self._store.drain(now)
-        for effect in drained["effects"]:
-            kind = effect["type"]
-            if kind == "fetch":
-                self._current[effect["key"]] = effect["request_id"]
-                self._retrying.discard(effect["key"])
-                self._inflight += 1
-                self._start(kind, effect)
-            elif kind in ("call", "session"):
-                if kind == "session":
-                    self._session_rid = effect["request_id"]
-                self._inflight += 1
-                self._start(kind, effect)
-            elif kind == "schedule":
-                self._set_timer(now, int(effect["delay_ms"]))
-        for key in drained["changed"]:
-            snap = self._store.snapshot(key, now)
-            if snap is None:  # dropped: gc, eviction, remove
-                self._forget(key)
-                continue
-            if key not in self._idents:  # created by hydrate
-                self._remember(snap["context"], snap["params"], key)
-            for sub in self._subs.get(key, ()):
-                self._notes.append((sub, snap))
-        for mid in drained["mutations"]:
-            if mid in self._waits:
-                m = self._store.mutation(mid)
-                if m is None or m["status"] != "pending":
-                    if mid in self._abandoned:  # its caller timed out: nobody reads the result
-                        self._abandoned.discard(mid)
-                        del self._waits[mid]
-                        if m is not None:
-                            self._store.release_mutation(mid)
-                    else:
-                        self._waits[mid] = m
+    def _perform(self, out: Dict[str, Any], now: int) -> None:
+        for v in out["views"]:
+            self._view(v)
+        for r in out["requests"]:
+            self._start(r)
+        for s in out["settled"]:
+            self._settle(s["waiter"], s["outcome"])
+        timer = out["timer"]
+        if timer is not None:
+            self._set_timer(now, int(timer["delay-ms"]))
         self._wake()
 
-    def _result(self, kind: str, effect: Dict[str, Any], body: JSON, header: Optional[str], error: Optional[JSON]) -> None:
-        """Feed one transport answer back to the store (then the caller pumps)."""
-        self._inflight -= 1
-        now = now_ms()
-        rid = effect["request_id"]
-        if kind == "fetch":
-            key = effect["key"]
-            current = self._current.get(key) == rid
-            if current:
-                del self._current[key]
-            if error is None:
-                try:
-                    self._store.fetch_ok(rid, body, now)
-                except MizanKernelError as e:
-                    if e.code == "trap":
-                        raise
-                    # Not sendable as JSON (NaN from a lenient parser): the store rejects `null`.
-                    self._store.fetch_ok(rid, None, now)
-            else:
-                self._store.fetch_err(rid, error, now)
-                if current:
-                    snap = self._store.snapshot(key, now)
-                    if snap is not None and snap["status"] != "error" and not snap["is_fetching"]:
-                        self._retrying.add(key)  # the store scheduled a retry
-        elif kind == "call":
-            if error is None:
-                try:
-                    self._store.call_ok(rid, body, header)
-                except MizanKernelError as e:
-                    if e.code == "trap":
-                        raise
-                    # The store failed the mutation already (malformed body or header), unless the
-                    # body never reached it (not sendable as JSON): then this fails it.
-                    self._store.call_err(rid, {"status": 502, "code": "INVALID_RESPONSE", "message": e.message})
-            else:
-                self._store.call_err(rid, error)
-        else:  # session
-            if error is None and isinstance(body, dict):
-                try:
-                    self._store.session_ok(rid, body)
-                except MizanKernelError as e:
-                    if e.code == "trap":
-                        raise
-            elif error is not None:
-                log.warning("mizan: GET /session/ failed: %s", error)
-            if self._session_rid == rid:
-                self._session_rid = None
+    def _view(self, v: Dict[str, Any]) -> None:
+        key = v["key"]
+        prev = self._views.get(key)
+        if v["gone"]:
+            self._views.pop(key, None)
+            return
+        if v["instance"] is not None:
+            context, params = v["instance"]["context"], json.loads(v["instance"]["params-json"])
+        else:
+            context, params = (prev["context"], prev["params"]) if prev else (None, None)
+        data: Optional[Dict[str, JSON]] = None
+        versions: Dict[str, int] = {}
+        if v["slots"] is not None:
+            values = dict(v["values"])
+            held = prev["data"] if prev and prev["data"] is not None else {}
+            data = {}
+            for slot, version in v["slots"]:
+                versions[slot] = version
+                # The session sends only the values this client does not hold.
+                data[slot] = json.loads(values[slot]) if slot in values else held[slot]
+        error = v["error"]
+        snap = {
+            "key": key,
+            "context": context,
+            "params": params,
+            "status": v["status"],
+            "is_fetching": v["fetching"],
+            "is_stale": v["stale"],
+            "data": data,
+            "error": None if error is None else {"code": error["code"], "message": error["message"], "details": MizanRequestError._of(error).details},
+            "updated_at": v["updated-at"],
+            "slot_versions": versions,
+        }
+        self._views[key] = snap
+        for sub in self._subs.get(key, ()):
+            self._notes.append((sub, snap))
 
-    def _settled(self, key: str) -> Optional[Snapshot]:
-        """The instance's snapshot once it has settled (no request running, no retry waiting)."""
-        if key in self._retrying:
-            return None
-        snap = self._store.snapshot(key, now_ms())
-        if snap is None:
-            return {"status": "error", "error": _CANCELLED, "data": None}
-        if snap["is_fetching"] or snap["status"] not in ("success", "error"):
-            return None
-        return snap
+    def _settle(self, waiter: int, outcome: Tuple[str, Any]) -> None:
+        kind = self._kinds.pop(waiter, None)
+        case, value = outcome
+        if kind == "start":
+            if case == "err":
+                log.warning("mizan: GET session/ failed: %s", MizanRequestError._of(value))
+            return
+        if waiter not in self._waits:  # its caller gave up (timeout)
+            return
+        if case == "err":
+            self._waits[waiter] = ("err", MizanRequestError._of(value))
+        elif kind == "fetch":
+            # The settled data, as its own objects (a caller may change what it gets).
+            snap = self._session.snapshot(value, now_ms())
+            self._waits[waiter] = ("ok", None if snap is None else json.loads(snap)["data"])
+        else:
+            self._waits[waiter] = ("ok", json.loads(value))
+
+    def _restart(self) -> None:
+        """The kernel trapped: a new session, the subscriptions replayed, waiters failed."""
+        log.error("mizan: the kernel trapped; the client starts over and replays its subscriptions")
+        self._session = ClientSession(self._config)
+        self._views.clear()
+        for w in list(self._waits):
+            if self._waits[w] is _PENDING:
+                self._waits[w] = ("err", MizanRequestError(*_TRAP))
+        self._kinds = {w: k for w, k in self._kinds.items() if k == "start"}
+        events: List[Any] = [("start", None)]
+        for key, subs in self._subs.items():
+            events.extend(("subscribe", (s.context, _json(s.params, "params"))) for s in subs if not s._closed)
+        now = now_ms()
+        self._perform(self._session.update(events, now), now)
+
+    def _waiter(self, kind: str) -> int:
+        w = next(self._ids)
+        self._kinds[w] = kind
+        if kind != "start":
+            self._waits[w] = _PENDING
+        return w
+
+    def _outcome(self, waiter: int) -> JSON:
+        case, value = self._waits.pop(waiter)
+        if case == "err":
+            raise value
+        return value
+
+    def _give_up(self, waiter: int) -> None:
+        """A caller stopped waiting (timeout): the session stops observing for it."""
+        if self._waits.pop(waiter, None) is _PENDING and not self._closed:
+            self._send([("cancel", waiter)])
 
     def _idle(self) -> bool:
-        return self._inflight == 0 and not self._retrying and not self._notes
+        return not self._notes and self._session.idle()
 
-    @staticmethod
-    def _bundle(snap: Snapshot) -> Dict[str, JSON]:
-        if snap["status"] == "error":
-            raise MizanRequestError._of(snap["error"])
-        return snap["data"]
+    # --- requests ---
 
-    @staticmethod
-    def _outcome(m: Optional[Mapping[str, Any]]) -> JSON:
-        if m is None:
-            raise MizanRequestError._of(_CANCELLED)
-        if m["status"] == "error":
-            raise MizanRequestError._of(m["error"])
-        return m["result"]
+    def _http_request(self, request: Dict[str, Any]) -> Tuple[str, str, List[Tuple[str, str]], Optional[str], Optional[float]]:
+        h = request["http"]
+        timeout = request["timeout-ms"] / 1000 if request["timeout-ms"] else None
+        return h["method"].upper(), h["path"], h["headers"], h["body"], timeout
 
-    def _fail(self, e: BaseException) -> None:
-        """The store is gone (a kernel trap): every waiter and later call raises ``e``."""
-        log.error("mizan: the client store failed: %s", e)
-        self._broken = e
-        self._wake()
+    def _answer(self, request: Dict[str, Any], outcome: Any, session: ClientSession) -> None:
+        """Feed one outcome back (exclusive access held by the caller). Ids of a session that a
+        trap replaced mean nothing to its successor: such answers are dropped."""
+        if not self._closed and session is self._session:
+            self._send([("answer", (request["id"], outcome))])
 
     # --- operations shared by both clients (exclusive access held by the caller) ---
+
+    def _do_start_session(self) -> None:
+        self._send([("start", self._waiter("start"))])
 
     def _do_subscribe(self, context: str, params: Optional[Mapping[str, JSON]], callback: Optional[Callback]) -> Subscription:
         self._check_open()
         p = dict(params or {})
-        key = self._store.subscribe(context, p, now_ms())
-        self._remember(context, p, key)
+        ref = (context, _json(p, "params"))
+        # The view makes sure this client holds a snapshot to hand the callback right away.
+        key = _refused(self._send([("subscribe", ref), ("view", ref)]))
         sub = Subscription(self, key, context, p, callback)
         self._subs.setdefault(key, []).append(sub)
-        self._pump()
+        snap = self._views.get(key)
+        if snap is not None:
+            self._notes.append((sub, snap))
+            self._wake()
         return sub
 
     def _do_unsubscribe(self, sub: Subscription) -> None:
@@ -335,107 +354,58 @@ class _Core:
             subs[:] = [s for s in subs if s is not sub]
             if not subs:
                 del self._subs[sub.key]
-        if not self._closed and self._broken is None:
-            self._store.unsubscribe(sub.key, now_ms())
-            self._pump()
+        if not self._closed:
+            self._send([("unsubscribe", sub.key)])
+
+    def _do_snapshot_key(self, key: str) -> Optional[Snapshot]:
+        text = self._session.snapshot(key, now_ms())
+        return None if text is None else json.loads(text)
 
     def _do_snapshot(self, context: str, params: Optional[Mapping[str, JSON]]) -> Optional[Snapshot]:
-        key = self._key_of(context, params)
-        return None if key is None else self._store.snapshot(key, now_ms())
+        return self._do_snapshot_key(instance_key(*_ref(context, params)))
 
-    def _do_prefetch(self, context: str, params: Optional[Mapping[str, JSON]]) -> None:
+    def _do(self, event: Any) -> Any:
         self._check_open()
-        p = dict(params or {})
-        key = self._store.prefetch(context, p, now_ms())
-        self._remember(context, p, key)
-        self._pump()
+        return _refused(self._send([event]))
 
-    def _do_refetch(self, key: str) -> None:
+    def _begin_fetch(self, context: str, params: Optional[Mapping[str, JSON]]) -> int:
         self._check_open()
-        self._store.refetch(key)
-        self._pump()
-
-    def _do_invalidate(self, entries: Union[Entry, Sequence[Entry]]) -> None:
-        self._check_open()
-        self._store.invalidate(_entries(entries))
-        self._pump()
-
-    def _do_remove(self, entries: Optional[Union[Entry, Sequence[Entry]]]) -> None:
-        self._check_open()
-        self._store.remove(None if entries is None else _entries(entries))
-        self._pump()
-
-    def _do_reset(self) -> None:
-        self._check_open()
-        self._store.reset()
-        self._pump()
-
-    def _do_focus(self) -> None:
-        self._check_open()
-        self._store.focus(now_ms())
-        self._pump()
-
-    def _do_online(self) -> None:
-        self._check_open()
-        self._store.online(now_ms())
-        self._pump()
-
-    def _do_hydrate(self, payload: Mapping[str, JSON]) -> None:
-        self._check_open()
-        self._store.hydrate(payload, now_ms())
-        self._pump()
-
-    def _do_tick(self) -> None:
-        if self._closed or self._broken is not None:
-            return
-        now = now_ms()
-        self._store.tick(now)
-        self._pump(now)
-
-    def _begin_fetch(self, context: str, params: Optional[Mapping[str, JSON]]) -> str:
-        self._check_open()
-        p = dict(params or {})
-        now = now_ms()
-        key = self._store.subscribe(context, p, now)
-        self._remember(context, p, key)
-        self._pump(now)
-        return key
-
-    def _end_fetch(self, key: str) -> None:
-        if not self._closed and self._broken is None:
-            self._store.unsubscribe(key, now_ms())
-            self._pump()
+        w = self._waiter("fetch")
+        try:
+            _refused(self._send([("fetch", (w, _ref(context, params), False))]))
+        except BaseException:
+            self._waits.pop(w, None)
+            raise
+        return w
 
     def _begin_call(self, fn: str, args: Optional[Mapping[str, JSON]], optimistic: Optional[Sequence[Mapping[str, JSON]]]) -> int:
         self._check_open()
-        mid = self._store.mutate(fn, dict(args or {}), None if optimistic is None else list(optimistic))
-        self._waits[mid] = _PENDING
-        self._pump()
-        return mid
+        w = self._waiter("call")
+        event = ("call", (w, fn, _json(dict(args or {}), "args"), None if optimistic is None else _json(list(optimistic), "optimistic")))
+        try:
+            _refused(self._send([event]))
+        except BaseException:
+            self._waits.pop(w, None)
+            raise
+        return w
 
-    def _end_call(self, mid: int) -> Optional[Mapping[str, Any]]:
-        m = self._waits.pop(mid)
-        if m is not None:
-            self._store.release_mutation(mid)
-        return m
-
-    def _abandon_call(self, mid: int) -> None:
-        if self._waits.get(mid, _PENDING) is _PENDING:
-            self._abandoned.add(mid)
-        else:
-            self._end_call(mid)
+    def _do_close(self) -> None:
+        if not self._closed:
+            self._send([("close", None)])
+            self._closed = True
 
 
 class Client(_Core):
-    """A synchronous Mizan client over the kernel store, for scripts, CLIs and desktop apps.
+    """A synchronous Mizan client, for scripts, CLIs and desktop apps.
 
     ``Client("http://127.0.0.1:8000/api/mizan", stale_time_ms=30_000)``: the keyword arguments
-    other than ``transport``, ``headers``, ``timeout`` and ``max_workers`` are the store's
-    configuration (``stale_time_ms``, ``gc_time_ms``, ``retries``, ``retry_base_ms``,
-    ``retry_max_ms``, ``max_instances``, ``refetch_on_focus``, ``refetch_on_reconnect``, ``seed``).
+    other than ``transport``, ``headers``, ``timeout`` (seconds, per request) and
+    ``max_workers`` are the session's configuration (``stale_time_ms``, ``gc_time_ms``,
+    ``retries``, ``retry_base_ms``, ``retry_max_ms``, ``max_instances``, ``refetch_on_focus``,
+    ``refetch_on_reconnect``, ``seed``).
 
-    Threads: requests run on a pool of ``max_workers`` I/O threads; timers (retries, gc) and
-    subscriber callbacks run on one background thread (``mizan-client``). Every store access
+    Threads: requests run on a pool of ``max_workers`` I/O threads; the timer (retries, gc) and
+    subscriber callbacks run on one background thread (``mizan-client``). Every session access
     holds one lock, so a client can be shared by any number of threads.
     """
 
@@ -447,7 +417,7 @@ class Client(_Core):
         headers: Optional[Mapping[str, str]] = None,
         timeout: float = 10.0,
         max_workers: int = 8,
-        **store_config: JSON,
+        **config: JSON,
     ) -> None:
         if (base_url is None) == (transport is None):
             raise TypeError("Client needs a base URL or a transport (one of them)")
@@ -455,25 +425,31 @@ class Client(_Core):
         self._cond = threading.Condition(self._lock)
         self._deadline: Optional[int] = None
         self._delivering = False
-        self._init_core(store_config)  # raises on a bad store configuration, before any thread
+        config.setdefault("request_timeout_ms", int(timeout * 1000))
         self._owns_transport = transport is None
         self.transport: Transport = transport if transport is not None else HttpTransport(base_url, headers=headers, timeout=timeout)  # type: ignore[arg-type]
+        try:
+            self._init_core(self.transport, config)  # raises on a bad configuration, before any thread
+        except BaseException:
+            if self._owns_transport:
+                self.transport.close()
+            raise
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mizan-client-io")
         self._thread = threading.Thread(target=self._run, name="mizan-client", daemon=True)
         self._thread.start()
         with self._lock:
-            self._pump()  # GET /session/
+            self._do_start_session()  # GET session/: calls wait for its CSRF token
 
     def __repr__(self) -> str:
         return f"Client({self.transport!r}{', closed' if self._closed else ''})"
 
     # --- hooks ---
 
-    def _start(self, kind: str, effect: Dict[str, Any]) -> None:
+    def _start(self, request: Dict[str, Any]) -> None:
         try:
-            self._pool.submit(self._perform, kind, effect)
+            self._pool.submit(self._perform_request, request)
         except RuntimeError:  # the pool is shut down: the client is closing
-            self._inflight -= 1
+            pass
 
     def _set_timer(self, now: int, delay_ms: int) -> None:
         self._deadline = now + delay_ms
@@ -483,34 +459,32 @@ class Client(_Core):
 
     # --- threads ---
 
-    def _perform(self, kind: str, effect: Dict[str, Any]) -> None:
-        """On an I/O thread: one request, then its answer into the store."""
-        body: JSON = None
-        header: Optional[str] = None
-        error: Optional[JSON] = None
+    def _perform_request(self, request: Dict[str, Any]) -> None:
+        """On an I/O thread: one request, then what came of it into the session."""
+        session = self._session
         try:
-            if kind == "fetch":
-                body = self.transport.fetch(effect["context"], effect["params"], effect["query"])
-            elif kind == "call":
-                body, header = self.transport.call(effect["fn"], effect["args"], effect.get("csrf_token"))
+            if self._http:
+                outcome: Any = ("http", self.transport.request(*self._http_request(request)))  # type: ignore[attr-defined]
             else:
-                body = self.transport.session()
-        except TransportError as e:
-            error = e.error
-        except Exception as e:  # a transport bug: report it as a failed request rather than hang
-            log.exception("mizan: transport %s failed", kind)
-            error = {"network": True, "message": f"{type(e).__name__}: {e}"}
+                case, op = request["op"]
+                if case == "fetch":
+                    outcome = _decoded(self.transport.fetch(op["context"], json.loads(op["params-json"]), op["query"]))
+                elif case == "call":
+                    outcome = _decoded(*self.transport.call(op["function"], json.loads(op["args-json"]), op["csrf-token"]))
+                else:
+                    outcome = _decoded(self.transport.session())
+        except Exception as e:  # a failure, or a transport bug: an answer either way, never a hang
+            if not isinstance(e, TransportError):
+                log.exception("mizan: transport failed")
+            outcome = _failed(e)
         with self._lock:
-            if self._closed or self._broken is not None:
-                return
             try:
-                self._result(kind, effect, body, header, error)
-                self._pump()
-            except MizanKernelError as e:
-                self._fail(e)
+                self._answer(request, outcome, session)
+            except MizanKernelError as e:  # a trap: _send started over already
+                log.error("mizan: %s", e)
 
     def _run(self) -> None:
-        """The background thread: fires the store's timer and delivers notifications in order."""
+        """The background thread: fires the session's timer and delivers notifications in order."""
         while True:
             with self._lock:
                 while True:
@@ -524,7 +498,7 @@ class Client(_Core):
                     self._fire_due_timer()
                     if self._notes:
                         continue
-                    wait = None if self._deadline is None or self._broken is not None else max(0, self._deadline - now_ms()) / 1000
+                    wait = None if self._deadline is None else max(0, self._deadline - now_ms()) / 1000
                     self._cond.wait(wait)
             try:
                 for sub, snap in notes:
@@ -539,12 +513,12 @@ class Client(_Core):
                     self._cond.notify_all()
 
     def _fire_due_timer(self) -> None:
-        if self._deadline is not None and self._broken is None and now_ms() >= self._deadline:
+        if self._deadline is not None and now_ms() >= self._deadline and not self._closed:
             self._deadline = None
             try:
-                self._do_tick()
+                self._send([("tick", None)])
             except MizanKernelError as e:
-                self._fail(e)
+                log.error("mizan: %s", e)
 
     def _wait(self, pred: Callable[[], Any], timeout: Optional[float]) -> Any:
         """Wait (lock held) until ``pred()`` is truthy. A waiter fires a due timer itself, so a
@@ -569,20 +543,26 @@ class Client(_Core):
                 waits.append(max(0.0, (self._deadline - now_ms()) / 1000))
             self._cond.wait(min(waits) if waits else None)
 
+    def _settled(self, waiter: int) -> Callable[[], bool]:
+        return lambda: self._waits.get(waiter) is not _PENDING
+
+    def _await(self, waiter: int, timeout: Optional[float]) -> JSON:
+        try:
+            self._wait(self._settled(waiter), timeout)
+        except BaseException:
+            self._give_up(waiter)
+            raise
+        return self._outcome(waiter)
+
     # --- the API ---
 
     def fetch(self, context: str, params: Optional[Mapping[str, JSON]] = None, *, timeout: Optional[float] = None) -> Dict[str, JSON]:
         """The bundle ``{function: value}`` of ``(context, params)``: cached data when it is
         fresh, else the answer of a request (shared with any other caller fetching the same
-        instance; retried by the store's policy). Raises :class:`MizanRequestError`, or
+        instance; retried by the session's policy). Raises :class:`MizanRequestError`, or
         ``TimeoutError`` after ``timeout`` seconds."""
         with self._lock:
-            key = self._begin_fetch(context, params)
-            try:
-                snap = self._wait(lambda: self._settled(key), timeout)
-            finally:
-                self._end_fetch(key)
-        return self._bundle(snap)
+            return self._await(self._begin_fetch(context, params), timeout)  # type: ignore[no-any-return]
 
     def call(
         self,
@@ -596,20 +576,10 @@ class Client(_Core):
         (``{"context", "slot", "value", "params"?}``) applied at once and rolled back exactly if
         the call fails. On success the server's merges are applied, then its invalidations
         (body and ``X-Mizan-Invalidate`` header): observed instances refetch in the background.
-        Raises :class:`MizanRequestError` (nothing is invalidated then)."""
+        The call goes once ``GET session/`` settled, with its CSRF token. Raises
+        :class:`MizanRequestError` (nothing is invalidated then)."""
         with self._lock:
-            self._check_open()
-            end = None if timeout is None else time.monotonic() + timeout
-            # The first call waits for GET /session/ so that it carries the CSRF token.
-            self._wait(lambda: self._session_rid is None, timeout)
-            mid = self._begin_call(fn, args, optimistic)
-            try:
-                self._wait(lambda: self._waits.get(mid) is not _PENDING, None if end is None else end - time.monotonic())
-            except BaseException:
-                self._abandon_call(mid)
-                raise
-            m = self._end_call(mid)
-        return self._outcome(m)
+            return self._await(self._begin_call(fn, args, optimistic), timeout)
 
     def subscribe(self, context: str, params: Optional[Mapping[str, JSON]] = None, callback: Optional[Callback] = None) -> Subscription:
         """Observe ``(context, params)``: fetched now unless fresh, refetched whenever it is
@@ -624,14 +594,14 @@ class Client(_Core):
 
     def _snapshot_key(self, key: str) -> Optional[Snapshot]:
         with self._lock:
-            return self._store.snapshot(key, now_ms())
+            return self._do_snapshot_key(key)
 
     def _refetch_key(self, key: str) -> None:
         with self._lock:
-            self._do_refetch(key)
+            self._do(("refetch", key))
 
     def snapshot(self, context: str, params: Optional[Mapping[str, JSON]] = None) -> Optional[Snapshot]:
-        """The cached state of ``(context, params)``, or ``None`` when the store holds no such
+        """The cached state of ``(context, params)``, or ``None`` when the cache holds no such
         instance. Never fetches."""
         with self._lock:
             return self._do_snapshot(context, params)
@@ -639,44 +609,44 @@ class Client(_Core):
     def prefetch(self, context: str, params: Optional[Mapping[str, JSON]] = None) -> None:
         """Warm the cache without observing and without waiting."""
         with self._lock:
-            self._do_prefetch(context, params)
+            self._do(("prefetch", _ref(context, params)))
 
     def invalidate(self, entries: Union[Entry, Sequence[Entry]]) -> None:
         """Mark matching instances stale (``"ctx"`` or ``{"context", "params"?, "function"?}``);
         observed ones refetch, the others when next used. Keeps data."""
         with self._lock:
-            self._do_invalidate(entries)
+            self._do(("invalidate", _json(_entries(entries), "entries")))
 
     def remove(self, entries: Optional[Union[Entry, Sequence[Entry]]] = None) -> None:
         """Drop the data of matching instances (all with ``None``) at once."""
         with self._lock:
-            self._do_remove(entries)
+            self._do(("remove", None if entries is None else _json(_entries(entries), "entries")))
 
     def reset(self) -> None:
-        """Identity changed (login, logout): drop every instance's data, cancel pending calls
-        (they raise ``CANCELLED``) and fetch a new session. Observed instances refetch."""
+        """Identity changed (login, logout): drop every instance's data, fail pending calls and
+        fetches (they raise ``RESET``) and fetch a new session. Observed instances refetch."""
         with self._lock:
-            self._do_reset()
+            self._do(("reset", None))
 
     def focus(self) -> None:
         """The app regained focus: stale observed instances refetch (``refetch_on_focus``)."""
         with self._lock:
-            self._do_focus()
+            self._do(("focus", None))
 
     def online(self) -> None:
         """The network came back: stale observed instances refetch, waiting retries go now."""
         with self._lock:
-            self._do_online()
+            self._do(("online", None))
 
     def dehydrate(self) -> Dict[str, JSON]:
         """``{"version": 1, "instances": [...]}``: successful instances, for SSR."""
         with self._lock:
-            return self._store.dehydrate()
+            return json.loads(self._session.dehydrate())  # type: ignore[no-any-return]
 
     def hydrate(self, payload: Mapping[str, JSON]) -> None:
         """Seed instances from :meth:`dehydrate` output (dated now, on this client's clock)."""
         with self._lock:
-            self._do_hydrate(payload)
+            self._do(("hydrate", (_json(payload, "payload"), False)))
 
     def wait_idle(self, timeout: Optional[float] = None) -> None:
         """Block until no request runs, no retry waits and every notification was delivered
@@ -687,11 +657,11 @@ class Client(_Core):
 
     def close(self) -> None:
         """Stop the background thread and the I/O pool; close the transport if the client made
-        it. Waiting calls raise ``RuntimeError``."""
+        it. Waiting calls raise ``CLOSED``; later use raises ``RuntimeError``."""
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
+            self._do_close()
             self._cond.notify_all()
         if threading.current_thread() is not self._thread:
             self._thread.join()
@@ -708,7 +678,7 @@ class Client(_Core):
 
 class AsyncClient(_Core):
     """The asyncio Mizan client: :class:`Client`'s API with ``await`` on what waits (``fetch``,
-    ``call``, ``wait_idle``, ``close``). Requests run as tasks, the store's timer is a
+    ``call``, ``wait_idle``, ``close``). Requests run as tasks, the session's timer is a
     ``loop.call_later``, callbacks run on the loop (a coroutine callback becomes a task). A client
     is bound to the event loop it is first used on; methods that start requests need it running.
     """
@@ -720,21 +690,22 @@ class AsyncClient(_Core):
         transport: Optional[AsyncTransport] = None,
         headers: Optional[Mapping[str, str]] = None,
         timeout: float = 10.0,
-        **store_config: JSON,
+        **config: JSON,
     ) -> None:
         if (base_url is None) == (transport is None):
             raise TypeError("AsyncClient needs a base URL or a transport (one of them)")
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._timer: Optional[asyncio.TimerHandle] = None
-        self._tasks: Set["asyncio.Task[Any]"] = set()
-        self._callback_tasks: Set["asyncio.Task[Any]"] = set()
+        self._tasks: set = set()
+        self._callback_tasks: set = set()
         self._waiters: List["asyncio.Future[None]"] = []
         self._delivery_scheduled = False
-        self._init_core(store_config)
+        config.setdefault("request_timeout_ms", int(timeout * 1000))
         self._owns_transport = transport is None
         self.transport: AsyncTransport = (
             transport if transport is not None else AsyncHttpTransport(base_url, headers=headers, timeout=timeout)  # type: ignore[arg-type]
         )
+        self._init_core(self.transport, config)
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.transport!r}{', closed' if self._closed else ''})"
@@ -744,7 +715,7 @@ class AsyncClient(_Core):
         self._check_open()
         if self._loop is None:
             self._loop = loop
-            self._pump()  # GET /session/
+            self._do_start_session()  # GET session/
         elif loop is not self._loop:
             raise RuntimeError("an AsyncClient is bound to the event loop it was first used on")
         return loop
@@ -764,8 +735,8 @@ class AsyncClient(_Core):
             log.error("mizan: subscriber callback raised", exc_info=task.exception())
         self._wake()
 
-    def _start(self, kind: str, effect: Dict[str, Any]) -> None:
-        self._task(self._perform(kind, effect))
+    def _start(self, request: Dict[str, Any]) -> None:
+        self._task(self._perform_request(request))
 
     def _set_timer(self, now: int, delay_ms: int) -> None:
         assert self._loop is not None
@@ -786,10 +757,12 @@ class AsyncClient(_Core):
 
     def _on_timer(self) -> None:
         self._timer = None
+        if self._closed:
+            return
         try:
-            self._do_tick()
+            self._send([("tick", None)])
         except MizanKernelError as e:
-            self._fail(e)
+            log.error("mizan: %s", e)
 
     def _deliver(self) -> None:
         self._delivery_scheduled = False
@@ -807,29 +780,29 @@ class AsyncClient(_Core):
                 log.exception("mizan: subscriber callback for %s raised", sub.key)
         self._wake()  # wait_idle waiters
 
-    async def _perform(self, kind: str, effect: Dict[str, Any]) -> None:
-        body: JSON = None
-        header: Optional[str] = None
-        error: Optional[JSON] = None
+    async def _perform_request(self, request: Dict[str, Any]) -> None:
+        session = self._session
         try:
-            if kind == "fetch":
-                body = await self.transport.fetch(effect["context"], effect["params"], effect["query"])
-            elif kind == "call":
-                body, header = await self.transport.call(effect["fn"], effect["args"], effect.get("csrf_token"))
+            if self._http:
+                outcome: Any = ("http", await self.transport.request(*self._http_request(request)))  # type: ignore[attr-defined]
             else:
-                body = await self.transport.session()
-        except TransportError as e:
-            error = e.error
-        except Exception as e:  # a transport bug: report it as a failed request rather than hang
-            log.exception("mizan: transport %s failed", kind)
-            error = {"network": True, "message": f"{type(e).__name__}: {e}"}
-        if self._closed or self._broken is not None:
-            return
+                case, op = request["op"]
+                if case == "fetch":
+                    outcome = _decoded(await self.transport.fetch(op["context"], json.loads(op["params-json"]), op["query"]))
+                elif case == "call":
+                    outcome = _decoded(*await self.transport.call(op["function"], json.loads(op["args-json"]), op["csrf-token"]))
+                else:
+                    outcome = _decoded(await self.transport.session())
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a failure, or a transport bug: an answer either way, never a hang
+            if not isinstance(e, TransportError):
+                log.exception("mizan: transport failed")
+            outcome = _failed(e)
         try:
-            self._result(kind, effect, body, header, error)
-            self._pump()
-        except MizanKernelError as e:
-            self._fail(e)
+            self._answer(request, outcome, session)
+        except MizanKernelError as e:  # a trap: _send started over already
+            log.error("mizan: %s", e)
 
     async def _wait(self, pred: Callable[[], Any], timeout: Optional[float]) -> Any:
         loop = self._enter()
@@ -848,17 +821,20 @@ class AsyncClient(_Core):
             self._waiters.append(fut)
             await asyncio.wait({fut}, timeout=remaining)
 
+    async def _await(self, waiter: int, timeout: Optional[float]) -> JSON:
+        try:
+            await self._wait(lambda: self._waits.get(waiter) is not _PENDING, timeout)
+        except BaseException:
+            self._give_up(waiter)
+            raise
+        return self._outcome(waiter)
+
     # --- the API ---
 
     async def fetch(self, context: str, params: Optional[Mapping[str, JSON]] = None, *, timeout: Optional[float] = None) -> Dict[str, JSON]:
         """See :meth:`Client.fetch`."""
         self._enter()
-        key = self._begin_fetch(context, params)
-        try:
-            snap = await self._wait(lambda: self._settled(key), timeout)
-        finally:
-            self._end_fetch(key)
-        return self._bundle(snap)
+        return await self._await(self._begin_fetch(context, params), timeout)  # type: ignore[no-any-return]
 
     async def call(
         self,
@@ -870,15 +846,7 @@ class AsyncClient(_Core):
     ) -> JSON:
         """See :meth:`Client.call`."""
         self._enter()
-        end = None if timeout is None else time.monotonic() + timeout
-        await self._wait(lambda: self._session_rid is None, timeout)
-        mid = self._begin_call(fn, args, optimistic)
-        try:
-            await self._wait(lambda: self._waits.get(mid) is not _PENDING, None if end is None else end - time.monotonic())
-        except BaseException:
-            self._abandon_call(mid)
-            raise
-        return self._outcome(self._end_call(mid))
+        return await self._await(self._begin_call(fn, args, optimistic), timeout)
 
     def subscribe(self, context: str, params: Optional[Mapping[str, JSON]] = None, callback: Optional[Callback] = None) -> Subscription:
         """See :meth:`Client.subscribe`; ``callback`` runs on the loop (sync, or a coroutine
@@ -890,11 +858,11 @@ class AsyncClient(_Core):
         self._do_unsubscribe(sub)
 
     def _snapshot_key(self, key: str) -> Optional[Snapshot]:
-        return self._store.snapshot(key, now_ms())
+        return self._do_snapshot_key(key)
 
     def _refetch_key(self, key: str) -> None:
         self._enter()
-        self._do_refetch(key)
+        self._do(("refetch", key))
 
     def snapshot(self, context: str, params: Optional[Mapping[str, JSON]] = None) -> Optional[Snapshot]:
         """See :meth:`Client.snapshot`."""
@@ -902,48 +870,46 @@ class AsyncClient(_Core):
 
     def prefetch(self, context: str, params: Optional[Mapping[str, JSON]] = None) -> None:
         self._enter()
-        self._do_prefetch(context, params)
+        self._do(("prefetch", _ref(context, params)))
 
     def invalidate(self, entries: Union[Entry, Sequence[Entry]]) -> None:
         self._enter()
-        self._do_invalidate(entries)
+        self._do(("invalidate", _json(_entries(entries), "entries")))
 
     def remove(self, entries: Optional[Union[Entry, Sequence[Entry]]] = None) -> None:
         self._enter()
-        self._do_remove(entries)
+        self._do(("remove", None if entries is None else _json(_entries(entries), "entries")))
 
     def reset(self) -> None:
         self._enter()
-        self._do_reset()
+        self._do(("reset", None))
 
     def focus(self) -> None:
         self._enter()
-        self._do_focus()
+        self._do(("focus", None))
 
     def online(self) -> None:
         self._enter()
-        self._do_online()
+        self._do(("online", None))
 
     def dehydrate(self) -> Dict[str, JSON]:
-        return self._store.dehydrate()
+        return json.loads(self._session.dehydrate())  # type: ignore[no-any-return]
 
     def hydrate(self, payload: Mapping[str, JSON]) -> None:
         self._enter()
-        self._do_hydrate(payload)
+        self._do(("hydrate", (_json(payload, "payload"), False)))
 
     async def wait_idle(self, timeout: Optional[float] = None) -> None:
         """See :meth:`Client.wait_idle`; includes the tasks of coroutine callbacks (other than
         the one calling)."""
         me = asyncio.current_task()
-        await self._wait(
-            lambda: self._idle() and not self._delivery_scheduled and not (self._callback_tasks - {me}), timeout
-        )
+        await self._wait(lambda: self._idle() and not self._delivery_scheduled and not (self._callback_tasks - {me}), timeout)
 
     async def close(self) -> None:
         """Cancel running requests and the timer; close the transport if the client made it."""
         if self._closed:
             return
-        self._closed = True
+        self._do_close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -274,7 +274,7 @@ def test_reset_cancels_a_pending_call(client: mk.Client, server: MizanTestServer
     client.reset()
     t.join(5)
     gate.set()
-    assert isinstance(errors[0], mk.MizanRequestError) and errors[0].code == "CANCELLED"
+    assert isinstance(errors[0], mk.MizanRequestError) and errors[0].code == "RESET"
 
 
 def test_session_is_fetched_once_and_the_csrf_token_sent(client: mk.Client, server: MizanTestServer) -> None:

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -79,6 +79,130 @@ def store_script(a: Dict[str, Any]) -> Any:
             out.append(STEPS[step["do"]](store, step))
         except mk.MizanKernelError as e:
             out.append({"error": e.code})
+    return out
+
+
+# --- client-session scripts (README: Client-session scripts) ---------------------------------
+
+from mizan_kernel._session import ClientSession  # noqa: E402
+
+_NO_PAYLOAD = {"start", "reset", "tick", "focus", "online", "close"}
+
+
+def _ref(v: Dict[str, Any]) -> Any:
+    return (v["context"], json.dumps(v.get("params", {})))
+
+
+def _event(e: Any) -> Any:
+    """An event in the scripts' JSON form as the session's (case, payload)."""
+    if isinstance(e, str):
+        assert e in _NO_PAYLOAD, e
+        return (e, None)
+    ((name, v),) = e.items()
+    if name in ("start", "cancel", "unsubscribe", "refetch"):
+        return (name, v)
+    if name in ("subscribe", "prefetch", "view"):
+        return (name, _ref(v))
+    if name == "fetch":
+        return ("fetch", (v["waiter"], _ref(v), bool(v.get("force", False))))
+    if name == "call":
+        optimistic = json.dumps(v["optimistic"]) if "optimistic" in v else None
+        return ("call", (v["waiter"], v["fn"], json.dumps(v.get("args", {})), optimistic))
+    if name == "answer":
+        if "http" in v:
+            h = v["http"]
+            outcome: Any = ("http", (h["status"], h["body"], h.get("invalidate")))
+        elif "decoded" in v:
+            outcome = ("decoded", (json.dumps(v["decoded"]["body"]), v["decoded"].get("invalidate")))
+        elif "unusable" in v:
+            outcome = ("unusable", v["unusable"])
+        else:
+            outcome = ("failed", json.dumps(v["failed"]))
+        return ("answer", (v["request"], outcome))
+    if name == "invalidate":
+        return ("invalidate", json.dumps(v))
+    if name == "remove":
+        return ("remove", None if v is None else json.dumps(v))
+    if name == "hydrate":
+        return ("hydrate", (json.dumps(v["payload"]), bool(v.get("held", False))))
+    raise AssertionError(f"unknown event {name}")
+
+
+def _error(e: Dict[str, Any]) -> Dict[str, Any]:
+    return {"code": e["code"], "message": e["message"], "details_json": e["details-json"], "status": e["status"],
+            "network": e["network"], "body_json": e["body-json"]}
+
+
+def _op(op: Any) -> Any:
+    if op is None:
+        return None
+    case, v = op
+    if case == "fetch":
+        return {"fetch": {"key": v["key"], "context": v["context"], "params_json": v["params-json"], "query": v["query"]}}
+    if case == "call":
+        return {"call": {"fn": v["function"], "args_json": v["args-json"], "csrf_token": v["csrf-token"]}}
+    return "session"
+
+
+def _output(o: Dict[str, Any]) -> Dict[str, Any]:
+    """The session's output in the scripts' JSON form."""
+    results = [{"ok": v} if case == "ok" else {"error": v["code"]} for case, v in o["results"]]
+    requests = [
+        {
+            "id": r["id"],
+            "kind": r["kind"],
+            "http": None if r["http"] is None else {
+                "method": r["http"]["method"].upper(), "path": r["http"]["path"],
+                "headers": [list(h) for h in r["http"]["headers"]], "body": r["http"]["body"],
+            },
+            "op": _op(r["op"]),
+            "timeout_ms": r["timeout-ms"],
+        }
+        for r in o["requests"]
+    ]
+    views = [
+        {
+            "key": v["key"],
+            "instance": None if v["instance"] is None else {"context": v["instance"]["context"], "params_json": v["instance"]["params-json"]},
+            "gone": v["gone"], "status": v["status"], "fetching": v["fetching"], "stale": v["stale"],
+            "updated_at": v["updated-at"], "error": None if v["error"] is None else _error(v["error"]),
+            "slots": None if v["slots"] is None else [list(s) for s in v["slots"]],
+            "values": [list(x) for x in v["values"]],
+        }
+        for v in o["views"]
+    ]
+    settled = [
+        {"waiter": s["waiter"], "ok": s["outcome"][1]} if s["outcome"][0] == "ok" else {"waiter": s["waiter"], "error": _error(s["outcome"][1])}
+        for s in o["settled"]
+    ]
+    timer = o["timer"]
+    return {"results": results, "requests": requests, "views": views, "settled": settled,
+            "timer": None if timer is None else {"at_ms": timer["at-ms"], "delay_ms": timer["delay-ms"]}}
+
+
+def session_script(a: Dict[str, Any]) -> Any:
+    config = a.get("config")
+    session = ClientSession(config)
+    out: List[Any] = []
+    for step in a["steps"]:
+        now = step.get("now", 0)
+        what = step.get("do")
+        if what is None:
+            out.append(_output(session.update([_event(e) for e in step["events"]], now)))
+        elif what == "restart":
+            session = ClientSession(config)
+            out.append(None)
+        elif what == "snapshot":
+            text = session.snapshot(step["key"], now)
+            out.append(None if text is None else json.loads(text))
+        elif what == "idle":
+            out.append(session.idle())
+        elif what == "count":
+            out.append(session.instance_count())
+        elif what == "dehydrate":
+            out.append(json.loads(session.dehydrate()))
+        else:
+            raise AssertionError(f"unknown client-session step {what}")
     return out
 
 
@@ -242,6 +366,7 @@ OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "context-policy": lambda a: dataclasses.asdict(registry(a["registry"]).context_policy(a["context"])),
     "apply-merge": lambda a: mk.apply_merge(a["bundle"], a["entry"]),
     "store-script": store_script,
+    "client-session-script": session_script,
 }
 
 

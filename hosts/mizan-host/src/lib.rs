@@ -62,6 +62,7 @@ mod origin;
 mod redis_store;
 mod registry;
 pub mod server;
+pub mod session;
 mod store;
 
 #[cfg(feature = "axum")]
@@ -88,6 +89,7 @@ pub use server::{
     MemberCall, OriginStore, Outcome, Plan, PredicateCheck, ProtocolCode, ProtocolError, PurgeStep, Request, Response, TokenClaims,
     TokenKind, now_ms,
 };
+pub use session::ClientSession;
 pub use store::Store;
 
 pub use code_first::{IrType, Upload, build_ir, build_registry, check_ir, emit_ir, emit_ir_main, registry_json};

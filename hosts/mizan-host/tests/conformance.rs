@@ -4,8 +4,10 @@
 //! Prints `N passed, N failed` and fails on any failure; an unknown op is a failure, so a new op
 //! is never missed silently.
 
+use mizan_host::session;
 use mizan_host::{
-    CacheBound, CachePlan, CachePut, CallPlan, Engine, EngineConfig, Error, FetchOutcome, Finished, Identity, Kernel, OriginStore, Outcome, Plan,
+    CacheBound, CachePlan, CachePut, CallPlan, ClientSession, Engine, EngineConfig, Error, FetchOutcome, Finished, Identity, Kernel, KernelError,
+    OriginStore, Outcome, Plan,
     ProtocolCode, ProtocolError, PurgePlan, PurgeScope, PurgeTerm, Registry, Request, Response, Store, TokenKind,
 };
 use serde_json::{Value, json};
@@ -104,6 +106,7 @@ fn run(
             .map(|p| json!({"rev": p.rev, "cacheable": p.cacheable, "ttl_seconds": p.ttl_seconds})),
         "apply-merge" => kernel.apply_merge(&a["bundle"], &a["entry"]).map(|b| b.unwrap_or(Value::Null)),
         "store-script" => store_script(kernel, a)?,
+        "client-session-script" => session_script(kernel, a)?,
         "server-plan" | "server-finish-call" | "server-finish-fetch" | "token-mint" | "token-verify" => {
             server_op(kernel, op, a, sources)?
         }
@@ -164,6 +167,178 @@ fn store_step(s: &Store, a: &Value) -> Result<Result<Value, Error>, Bad> {
         "drain" => s.drain(now),
         other => return Err(Bad(format!("unknown store step {other}"))),
     })
+}
+
+// --- the client session (README: Client-session scripts) ---------------------------------------
+
+fn session_script(kernel: &Kernel, a: &Value) -> Result<Result<Value, Error>, Bad> {
+    let make = || ClientSession::new(kernel, a.get("config"));
+    let mut client = match make() {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut out = Vec::new();
+    for step in a["steps"].as_array().ok_or_else(|| Bad("steps must be a list".into()))? {
+        let now = step["now"].as_u64().unwrap_or(0);
+        let got = match step.get("do").and_then(Value::as_str) {
+            None => {
+                let events = step["events"].as_array().ok_or_else(|| Bad("step.events must be a list".into()))?;
+                let events = events.iter().map(session_event).collect::<Result<Vec<_>, Bad>>()?;
+                client.update(&events, now).map(|o| output_json(&o))
+            }
+            Some("restart") => match make() {
+                Ok(c) => {
+                    client = c;
+                    Ok(Value::Null)
+                }
+                Err(e) => Err(e),
+            },
+            Some("snapshot") => client.snapshot(str_arg(step, "key")?, now).map(|v| v.unwrap_or(Value::Null)),
+            Some("idle") => client.idle().map(Value::from),
+            Some("count") => client.instance_count().map(Value::from),
+            Some("dehydrate") => client.dehydrate(),
+            Some(other) => return Err(Bad(format!("unknown client-session step {other}"))),
+        };
+        match got {
+            Ok(v) => out.push(v),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(Value::Array(out)))
+}
+
+fn instance_ref(v: &Value) -> Result<session::InstanceRef, Bad> {
+    Ok(session::InstanceRef { context: str_arg(v, "context")?.to_string(), params_json: v.get("params").unwrap_or(&json!({})).to_string() })
+}
+
+fn waiter(v: &Value) -> Result<u64, Bad> {
+    v["waiter"].as_u64().ok_or_else(|| Bad("waiter must be an integer".into()))
+}
+
+/// An event in the scripts' JSON form as the WIT's.
+fn session_event(e: &Value) -> Result<session::Event, Bad> {
+    use session::Event as E;
+    if let Some(name) = e.as_str() {
+        return Ok(match name {
+            "start" => E::Start(None),
+            "reset" => E::Reset,
+            "tick" => E::Tick,
+            "focus" => E::Focus,
+            "online" => E::Online,
+            "close" => E::Close,
+            other => return Err(Bad(format!("unknown event {other}"))),
+        });
+    }
+    let (name, v) = e.as_object().and_then(|m| m.iter().next()).ok_or_else(|| Bad(format!("bad event {e}")))?;
+    let text = |x: &Value| x.to_string();
+    Ok(match name.as_str() {
+        "start" => E::Start(v.as_u64()),
+        "subscribe" => E::Subscribe(instance_ref(v)?),
+        "unsubscribe" => E::Unsubscribe(v.as_str().unwrap_or_default().into()),
+        "refetch" => E::Refetch(v.as_str().unwrap_or_default().into()),
+        "prefetch" => E::Prefetch(instance_ref(v)?),
+        "view" => E::View(instance_ref(v)?),
+        "fetch" => E::Fetch(session::FetchWait { waiter: waiter(v)?, instance: instance_ref(v)?, force: v["force"].as_bool().unwrap_or(false) }),
+        "call" => E::Call(session::CallWait {
+            waiter: waiter(v)?,
+            function: str_arg(v, "fn")?.to_string(),
+            args_json: text(v.get("args").unwrap_or(&json!({}))),
+            optimistic_json: v.get("optimistic").map(text),
+        }),
+        "cancel" => E::Cancel(v.as_u64().unwrap_or(0)),
+        "answer" => {
+            let invalidate = |x: &Value| x.get("invalidate").and_then(Value::as_str).map(str::to_string);
+            let outcome = if let Some(h) = v.get("http") {
+                session::Outcome::Http(session::HttpAnswer {
+                    status: h["status"].as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| Bad("status".into()))?,
+                    body: h["body"].as_str().unwrap_or_default().into(),
+                    invalidate: invalidate(h),
+                })
+            } else if let Some(d) = v.get("decoded") {
+                session::Outcome::Decoded(session::DecodedAnswer { body_json: text(&d["body"]), invalidate: invalidate(d) })
+            } else if let Some(u) = v.get("unusable") {
+                session::Outcome::Unusable(u.as_str().unwrap_or_default().into())
+            } else {
+                session::Outcome::Failed(text(&v["failed"]))
+            };
+            E::Answer(session::Answer { request: v["request"].as_u64().unwrap_or(0), outcome })
+        }
+        "invalidate" => E::Invalidate(text(v)),
+        "remove" => E::Remove((!v.is_null()).then(|| text(v))),
+        "hydrate" => E::Hydrate(session::Hydration { payload_json: text(&v["payload"]), held: v["held"].as_bool().unwrap_or(false) }),
+        other => return Err(Bad(format!("unknown event {other}"))),
+    })
+}
+
+fn request_error_json(e: &session::RequestError) -> Value {
+    json!({"code": e.code, "message": e.message, "details_json": e.details_json, "status": e.status, "network": e.network, "body_json": e.body_json})
+}
+
+fn status_str(s: session::Status) -> &'static str {
+    match s {
+        session::Status::Idle => "idle",
+        session::Status::Loading => "loading",
+        session::Status::Success => "success",
+        session::Status::Error => "error",
+    }
+}
+
+/// The WIT output in the scripts' JSON form.
+fn output_json(o: &session::Output) -> Value {
+    let results: Vec<Value> = o
+        .results
+        .iter()
+        .map(|r| match r {
+            Ok(key) => json!({"ok": key}),
+            Err(e) => json!({"error": KernelError::from(e.clone()).code.as_str()}),
+        })
+        .collect();
+    let requests: Vec<Value> = o
+        .requests
+        .iter()
+        .map(|r| {
+            let op = r.op.as_ref().map(|op| match op {
+                session::Operation::Fetch(f) => {
+                    json!({"fetch": {"key": f.key, "context": f.context, "params_json": f.params_json, "query": f.query}})
+                }
+                session::Operation::Call(c) => json!({"call": {"fn": c.function, "args_json": c.args_json, "csrf_token": c.csrf_token}}),
+                session::Operation::Session => json!("session"),
+            });
+            let method = |m: session::HttpMethod| match m {
+                session::HttpMethod::Get => "GET",
+                session::HttpMethod::Post => "POST",
+            };
+            let http = r.http.as_ref().map(|h| json!({"method": method(h.method), "path": h.path, "headers": h.headers, "body": h.body}));
+            let kind = match r.kind {
+                session::RequestKind::Fetch => "fetch",
+                session::RequestKind::Call => "call",
+                session::RequestKind::Session => "session",
+            };
+            json!({"id": r.id, "kind": kind, "http": http, "op": op, "timeout_ms": r.timeout_ms})
+        })
+        .collect();
+    let views: Vec<Value> = o
+        .views
+        .iter()
+        .map(|v| {
+            json!({
+                "key": v.key,
+                "instance": v.instance.as_ref().map(|i| json!({"context": i.context, "params_json": i.params_json})),
+                "gone": v.gone, "status": status_str(v.status), "fetching": v.fetching, "stale": v.stale,
+                "updated_at": v.updated_at, "error": v.error.as_ref().map(request_error_json), "slots": v.slots, "values": v.values,
+            })
+        })
+        .collect();
+    let settled: Vec<Value> = o
+        .settled
+        .iter()
+        .map(|s| match &s.outcome {
+            Ok(text) => json!({"waiter": s.waiter, "ok": text}),
+            Err(e) => json!({"waiter": s.waiter, "error": request_error_json(e)}),
+        })
+        .collect();
+    json!({"results": results, "requests": requests, "views": views, "settled": settled,
+           "timer": o.timer.map(|t| json!({"at_ms": t.at_ms, "delay_ms": t.delay_ms}))})
 }
 
 // --- the server engine (README: Server ops) ------------------------------------------------------

@@ -1,12 +1,13 @@
-// The one error type every transport produces and every client promise rejects with, and its
-// translation into the shapes the kernel store's `fetch-err` / `call-err` take. Which errors are
-// retried is the store's decision (network errors and 5xx), not this file's.
+// The one error type every transport produces and every client promise rejects with. Which
+// errors are retried, and what an answer means, is the kernel's decision (its client session),
+// not this file's.
 
 /**
  * A request that did not succeed: a network failure (`network: true`, `status: null`), an error
  * response (`status`: the HTTP status; `code`, `message`, `details` from the protocol's
- * `{"error": {...}}` envelope) or an IPC error (`status: null`, bare `{code, message, details?}`).
- * `code` is the portable field: the same on every transport.
+ * `{"error": {...}}` envelope), an IPC error (`status: null`, bare `{code, message, details?}`)
+ * or the client's own ending (`RESET`, `CLOSED`, `TRAP`). `code` is the portable field: the same
+ * on every transport and every host.
  */
 export class MizanRequestError extends Error {
   constructor({ code, message, details = null, status = null, network = false, body = null } = {}, options = undefined) {
@@ -39,24 +40,21 @@ export function asRequestError(e) {
   return new MizanRequestError({ network: true, message }, { cause: e });
 }
 
-/** The error as `fetch-err` / `call-err` take it. The kernel reads the envelope itself. */
+/** The failure as the session's `failed` outcome takes it (JSON-ready; the kernel reads it). */
 export function toStoreError(e) {
-  const err = asRequestError(e);
-  if (err.network) return { network: true, message: err.message };
-  if (err.status !== null) {
-    const b = err.body;
-    if (b && typeof b === 'object' && b.error && typeof b.error === 'object') return { status: err.status, body: b };
-    const out = { status: err.status, code: err.code, message: err.message };
-    if (err.details !== null) out.details = err.details;
-    return out;
-  }
-  const out = { code: err.code, message: err.message };
-  if (err.details !== null) out.details = err.details;
-  return out;
+  return asRequestError(e).toJSON();
 }
 
-/** A kernel error record (`{code, message, details?}` from a snapshot or a mutation) as an error. */
-export function fromStoreError(e, extra = {}) {
-  if (!e) return null;
-  return new MizanRequestError({ code: e.code, message: e.message, details: e.details ?? null, ...extra });
+const parse = (text) => (text === undefined || text === null ? null : JSON.parse(text));
+
+/** The session's `request-error` record as a MizanRequestError. */
+export function fromRecord(r) {
+  return new MizanRequestError({
+    code: r.code,
+    message: r.message,
+    details: parse(r.detailsJson),
+    status: r.status ?? null,
+    network: r.network,
+    body: parse(r.bodyJson),
+  });
 }

@@ -1,14 +1,16 @@
-// The Mizan HTTP protocol (KERNEL.md §7 "Transports", docs/SERVER.md): one request per call, no
-// decision of its own. Retries, de-duplication and invalidation are the kernel store's.
-import { MizanRequestError } from './errors.js';
+// The Mizan HTTP protocol (KERNEL.md §7 "Transports", docs/SERVER.md): performs the requests the
+// kernel's client session builds, and hands back status, body text and the invalidation header.
+// What they mean (envelope, retries, invalid answers) is the kernel's to read.
+import { clientKernel } from '../kernel/client.js';
+import { fromRecord, MizanRequestError } from './errors.js';
 
 export const INVALIDATE_HEADER = 'X-Mizan-Invalidate';
 
 /**
- * `baseUrl` (default `/api/mizan`): `GET {base}/ctx/{name}/?{query}`, `POST {base}/call/`,
- * `GET {base}/session/`. `fetch`: a fetch implementation (default `globalThis.fetch`).
- * `headers`: extra request headers, an object or a function returning one (auth tokens).
- * `credentials`: passed to fetch (default `same-origin`, fetch's own default).
+ * `baseUrl` (default `/api/mizan`); the session's requests are relative to it (`ctx/{name}/?{query}`,
+ * `call/`, `session/`). `fetch`: a fetch implementation (default `globalThis.fetch`). `headers`:
+ * extra request headers, an object or a function returning one (auth tokens). `credentials`:
+ * passed to fetch (default `same-origin`, fetch's own default).
  */
 export function httpTransport({ baseUrl = '/api/mizan', fetch: fetchImpl, headers, credentials } = {}) {
   if (typeof baseUrl !== 'string') throw new TypeError('baseUrl must be a string');
@@ -16,65 +18,56 @@ export function httpTransport({ baseUrl = '/api/mizan', fetch: fetchImpl, header
   const doFetch = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
   const extra = () => (typeof headers === 'function' ? headers() : headers) ?? {};
 
-  async function request(url, init) {
-    const h = { Accept: 'application/json', ...extra(), ...init.headers };
-    const opts = { ...init, headers: h };
-    if (credentials !== undefined) opts.credentials = credentials;
+  /** One request as the session gives it: `{method, path, headers: [[name, value]], body?, timeoutMs?}`. */
+  async function request({ method, path, headers: list, body, timeoutMs }) {
+    const h = { Accept: 'application/json', ...extra() };
+    for (const [name, value] of list ?? []) h[name] = value;
+    const init = { method, headers: h };
+    if (body !== undefined && body !== null) init.body = body;
+    if (credentials !== undefined) init.credentials = credentials;
+    const limit = Number(timeoutMs ?? 0);
+    if (limit > 0) init.signal = AbortSignal.timeout(limit);
     let res;
     let text;
     try {
-      res = await doFetch(url, opts);
+      res = await doFetch(`${base}/${path}`, init);
       text = await res.text();
     } catch (e) {
-      throw new MizanRequestError({ network: true, message: e instanceof Error ? e.message : String(e) }, { cause: e });
+      const timedOut = init.signal?.aborted;
+      const message = timedOut ? `no answer within ${limit} ms` : e instanceof Error ? e.message : String(e);
+      throw new MizanRequestError({ network: true, message }, { cause: e });
     }
-    let body;
-    let parsed = text !== '';
-    if (parsed) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        parsed = false;
-      }
-    }
-    if (res.status < 200 || res.status > 299) {
-      const env = parsed && body && typeof body === 'object' && body.error && typeof body.error === 'object' ? body.error : null;
-      throw new MizanRequestError({
-        status: res.status,
-        code: typeof env?.code === 'string' ? env.code : res.status >= 500 ? 'INTERNAL_ERROR' : `HTTP_${res.status}`,
-        message: typeof env?.message === 'string' ? env.message : `Request failed with status ${res.status}`,
-        details: env?.details ?? null,
-        body: parsed ? body : null,
-      });
-    }
-    if (!parsed) {
-      throw new MizanRequestError({
-        status: 502,
-        code: 'INVALID_RESPONSE',
-        message: `The server answered ${res.status} without a JSON body`,
-      });
-    }
-    return { body, res };
+    return { status: res.status, body: text, invalidate: res.headers.get(INVALIDATE_HEADER) ?? undefined };
   }
+
+  /** The body of an answer as the kernel reads it, or the MizanRequestError it means. */
+  function read(answer) {
+    const r = clientKernel().readResponse(answer.status, answer.body);
+    if (r.err) throw fromRecord(r.err);
+    return JSON.parse(r.ok);
+  }
+
+  const perform = (op) => {
+    const h = clientKernel().requestOf(op);
+    return request({ method: h.method.toUpperCase(), path: h.path, headers: h.headers, body: h.body });
+  };
 
   return {
     kind: 'http',
     baseUrl: base,
+    request,
     /** `GET {base}/ctx/{context}/?{query}`: the bundle. `query` is the kernel's canonical query string. */
-    async fetch({ context, query }) {
-      const url = `${base}/ctx/${encodeURIComponent(context)}/${query ? `?${query}` : ''}`;
-      return (await request(url, { method: 'GET' })).body;
+    async fetch({ key, context, params, query }) {
+      return read(await perform({ tag: 'fetch', val: { key: key ?? '', context, paramsJson: JSON.stringify(params ?? {}), query: query ?? '' } }));
     },
-    /** `POST {base}/call/`: the body and the `X-Mizan-Invalidate` header (the store reads both). */
+    /** `POST {base}/call/`: the body and the `X-Mizan-Invalidate` header (the session reads both). */
     async call({ fn, args, csrfToken }) {
-      const h = { 'Content-Type': 'application/json' };
-      if (csrfToken) h['X-CSRFToken'] = csrfToken;
-      const { body, res } = await request(`${base}/call/`, { method: 'POST', headers: h, body: JSON.stringify({ fn, args }) });
-      return { body, header: res.headers.get(INVALIDATE_HEADER) };
+      const answer = await perform({ tag: 'call', val: { function: fn, argsJson: JSON.stringify(args ?? {}), csrfToken: csrfToken ?? undefined } });
+      return { body: read(answer), header: answer.invalidate ?? null };
     },
     /** `GET {base}/session/`: `{csrfToken}`. */
     async session() {
-      return (await request(`${base}/session/`, { method: 'GET' })).body;
+      return read(await perform({ tag: 'session' }));
     },
   };
 }

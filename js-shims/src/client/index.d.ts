@@ -16,7 +16,7 @@ export class MizanRequestError extends Error {
   toJSON(): { code: string; message: string; details: Json | null; status: number | null; network: boolean; body?: Json };
 }
 export function asRequestError(e: unknown): MizanRequestError;
-/** The shape the store's fetch-err / call-err take. */
+/** The failure as the client session's `failed` outcome takes it (`MizanRequestError#toJSON()`). */
 export function toStoreError(e: unknown): JsonObject;
 
 export interface FetchRequest {
@@ -32,8 +32,30 @@ export interface CallRequest {
   args: JsonObject;
   csrfToken: string | null;
 }
-/** Whatever the transport, the client drives it the same way. */
-export interface Transport {
+/** One request of the client session in HTTP form, relative to the transport's base URL. */
+export interface HttpRequest {
+  method: 'GET' | 'POST';
+  /** `ctx/{context}/?{query}`, `call/` or `session/`. */
+  path: string;
+  /** The protocol's own headers (`Content-Type`, `X-CSRFToken`); add `Accept: application/json`. */
+  headers: [string, string][];
+  body?: string;
+  /** Give up after this long (0: no limit) and reject with a network MizanRequestError. */
+  timeoutMs: number;
+}
+/** What came of an HTTP request; the kernel reads status, envelope and body. */
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  /** The `X-Mizan-Invalidate` header, if any. */
+  invalidate?: string | null;
+}
+/** A transport that speaks HTTP: it performs the session's requests as they are. */
+export interface HttpRequestTransport {
+  request(request: HttpRequest): Promise<HttpAnswer>;
+}
+/** A transport without URLs (IPC, a channel, your own): it is asked for operations. */
+export interface OperationTransport {
   /** The context bundle (`{member: value, …}`). Throw (reject with) a MizanRequestError on failure. */
   fetch(request: FetchRequest): Promise<JsonObject>;
   /** The call response body (`{result, merge?, invalidate}`) and its `X-Mizan-Invalidate` header. */
@@ -41,6 +63,8 @@ export interface Transport {
   /** `{csrfToken}`; optional. */
   session?(): Promise<JsonObject>;
 }
+/** Whatever the transport, consumer code is the same; the client asks `request` when there is one. */
+export type Transport = HttpRequestTransport | OperationTransport;
 
 export const INVALIDATE_HEADER: 'X-Mizan-Invalidate';
 export interface HttpTransportOptions {
@@ -50,26 +74,40 @@ export interface HttpTransportOptions {
   headers?: Record<string, string> | (() => Record<string, string>);
   credentials?: RequestCredentials;
 }
-export function httpTransport(options?: HttpTransportOptions): Transport & { kind: 'http'; baseUrl: string; session(): Promise<JsonObject> };
+export function httpTransport(options?: HttpTransportOptions): HttpRequestTransport & OperationTransport & { kind: 'http'; baseUrl: string; session(): Promise<JsonObject> };
 
 export const TAURI_COMMAND: 'plugin:mizan|mizan_invoke';
 export type TauriInvoke = (cmd: string, args: { envelope: JsonObject }) => Promise<any>;
 /** `invoke` defaults to `@tauri-apps/api/core`'s (an optional peer dependency), imported on first use. */
-export function tauriTransport(options?: { invoke?: TauriInvoke; command?: string }): Transport & { kind: 'tauri' };
+export function tauriTransport(options?: { invoke?: TauriInvoke; command?: string }): OperationTransport & { kind: 'tauri' };
 export function tauriError(payload: unknown): MizanRequestError;
 
 /** A MessagePort, Worker, window, node:worker_threads port, or `{send, listen}`. */
 export type ChannelPort =
   | { postMessage(message: any, ...rest: any[]): void; addEventListener?: (...a: any[]) => void; removeEventListener?: (...a: any[]) => void; start?: () => void; onmessage?: any }
   | { send(message: any): void; listen(handler: (message: any) => void): (() => void) | { dispose(): void } };
-export function channelTransport(port: ChannelPort, options?: { timeoutMs?: number; targetOrigin?: string }): Transport & { kind: 'channel'; close(): void };
+export function channelTransport(port: ChannelPort, options?: { timeoutMs?: number; targetOrigin?: string }): OperationTransport & { kind: 'channel'; close(): void };
 /** Answer a channel's requests with `transport`; returns a function that stops. */
-export function serveChannel(port: ChannelPort, transport: Transport, options?: { targetOrigin?: string }): () => void;
+export function serveChannel(port: ChannelPort, transport: OperationTransport, options?: { targetOrigin?: string }): () => void;
+
+/**
+ * A source of one kind of event (TanStack Query's focusManager / onlineManager seam):
+ * `setEventListener(setup)` replaces how events are received; `setup(fire)` returns a cleanup.
+ */
+export class EventSource {
+  constructor(setup: (fire: () => void) => (() => void) | undefined);
+  setEventListener(setup: (fire: () => void) => (() => void) | undefined): void;
+  subscribe(listener: () => void): () => void;
+}
+/** The page regained focus (default: `document` visibility). Clients without `document`/`listen` options use it. */
+export const focusManager: EventSource;
+/** The network came back (default: `window`'s `online`). */
+export const onlineManager: EventSource;
 
 export type Status = 'idle' | 'loading' | 'success' | 'error';
 
 /** One instance, as the client hands it out: the same object while nothing visible changed. */
-export interface Snapshot<D extends JsonObject = JsonObject> {
+export interface Snapshot<D extends object = JsonObject> {
   key: string | null;
   context: string | null;
   params: JsonObject | null;
@@ -138,8 +176,19 @@ export interface ClientOptions {
   refetchOnReconnect?: boolean;
   /** Retry jitter seed (default random). */
   seed?: number;
-  /** Also accepted: the snake_case keys of wit/store.wit (`stale_time_ms`, …). */
-  [storeKey: string]: unknown;
+  /** Give up on a request after this long (default 10 000 ms; 0: no limit): a network error, retried. */
+  requestTimeoutMs?: number;
+  // The snake_case keys of wit/session.wit, accepted as they are (no other key is: a typo fails
+  // to type-check, and the kernel refuses it at run time).
+  stale_time_ms?: number;
+  gc_time_ms?: number;
+  retries?: number;
+  retry_base_ms?: number;
+  retry_max_ms?: number;
+  max_instances?: number;
+  refetch_on_focus?: boolean;
+  refetch_on_reconnect?: boolean;
+  request_timeout_ms?: number;
   /** The clock, ms (default Date.now). */
   now?: () => number;
   timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
@@ -162,15 +211,19 @@ export interface DehydratedState {
 export interface MizanClient {
   readonly transport: Transport;
   subscribe(context: string, params: JsonObject | undefined, listener: (snapshot: Snapshot) => void): () => void;
-  getSnapshot(context: string, params?: JsonObject): Snapshot;
-  fetch<D extends JsonObject = JsonObject>(context: string, params?: JsonObject): Promise<D>;
+  getSnapshot<D extends object = JsonObject>(context: string, params?: JsonObject): Snapshot<D>;
+  fetch<D extends object = JsonObject>(context: string, params?: JsonObject): Promise<D>;
   prefetch(context: string, params?: JsonObject): void;
-  refetch<D extends JsonObject = JsonObject>(context: string, params?: JsonObject): Promise<D>;
+  refetch<D extends object = JsonObject>(context: string, params?: JsonObject): Promise<D>;
   mutate<R = Json>(fn: string, args?: JsonObject, options?: { optimistic?: Optimistic }): Promise<R>;
   mutation<R = Json>(fn: string, options?: MutationOptions<R>): MutationObserver<R>;
   invalidate(entries: InvalidateEntry | InvalidateEntry[]): void;
   remove(entries?: InvalidateEntry | InvalidateEntry[] | null): void;
   reset(): void;
+  /**
+   * `GET session/` (the CSRF token; calls wait for it). Rejects as soon as an attempt fails (the
+   * client keeps retrying for its calls); never needed before rendering: do not await it first.
+   */
   start(): Promise<JsonObject>;
   dehydrate(): DehydratedState;
   /** A `dehydrate()` result (or its JSON round trip). */

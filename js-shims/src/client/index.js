@@ -1,17 +1,26 @@
-// The client that drives the kernel store (KERNEL.md §7, wit/store.wit) in a JS host: it performs
-// the store's effects through a transport, owns the one timer, forwards focus/online, notifies
-// subscribers of the instances whose snapshot changed, and keeps object identity of unchanged
-// slots (structural sharing by slot version). It holds no cache logic: staleness, matching,
-// de-duplication, retries, coalescing, optimistic rollback and gc are the kernel's decisions.
-import { Store, instanceGeneration } from '../index.js';
-import { asRequestError, fromStoreError, MizanRequestError, toStoreError } from './errors.js';
+// @mizan/kernel-wasm/client: the client as an interpreter of the kernel's client session
+// (wit/session.wit, kernel/src/session). The session decides everything — requests and their ids,
+// the session start, de-duplication, staleness, retries, when a fetch or a call has settled,
+// error codes, invalidation, merges, optimistic rollback, gc; this file performs its output: it
+// sends the requests through a transport, keeps one timer, calls listeners and keeps the object
+// identity of unchanged slots (structural sharing by slot version) for UI frameworks.
+import { clientKernel } from '../kernel/client.js';
+import { MizanKernelError } from '../kernel/errors.js';
+import { json, optJson } from '../kernel/values.js';
+import { kernelError } from '../kernel/errors.js';
+import { asRequestError, fromRecord, MizanRequestError, toStoreError } from './errors.js';
+import { EventSource, focusManager, onlineEvents, onlineManager, visibilityEvents } from './events.js';
 
 export { MizanRequestError, asRequestError, toStoreError } from './errors.js';
 export { httpTransport, INVALIDATE_HEADER } from './http.js';
 export { tauriTransport, tauriError, TAURI_COMMAND } from './tauri.js';
 export { channelTransport, serveChannel } from './channel.js';
+export { EventSource, focusManager, onlineManager } from './events.js';
 
-// TanStack-style option names → the store's config keys (snake_case keys are accepted as they
+/** What a host answers its pending waiters with after a trap (the session that knew them is gone). */
+const TRAP = { code: 'TRAP', message: 'The kernel trapped; the client started over' };
+
+// TanStack-style option names → the session's config keys (snake_case keys are accepted as they
 // are; anything else goes to the kernel, which refuses unknown keys).
 const CONFIG_ALIASES = {
   staleTime: 'stale_time_ms',
@@ -22,10 +31,11 @@ const CONFIG_ALIASES = {
   maxInstances: 'max_instances',
   refetchOnWindowFocus: 'refetch_on_focus',
   refetchOnReconnect: 'refetch_on_reconnect',
+  requestTimeoutMs: 'request_timeout_ms',
 };
 const CLIENT_OPTIONS = new Set(['transport', 'now', 'timers', 'window', 'document', 'hydrate', 'listen', 'onError']);
 
-function storeConfig(options) {
+function sessionConfig(options) {
   const out = {};
   for (const [k, v] of Object.entries(options)) {
     if (CLIENT_OPTIONS.has(k) || v === undefined) continue;
@@ -66,7 +76,8 @@ export const IDLE_MUTATION = Object.freeze({
   variables: undefined,
 });
 
-const memoKey = (context, params) => `${context}\u0000${JSON.stringify(params ?? {})}`;
+/** The host's lookup of the kernel's key for one spelling of `(context, params)`. */
+const memoKey = (context, params) => `${context}\u0000${JSON.stringify(params)}`;
 
 function defaultReport(e) {
   if (typeof globalThis.reportError === 'function') globalThis.reportError(e);
@@ -75,104 +86,106 @@ function defaultReport(e) {
   });
 }
 
-const invalidResponse = (x) => ({
-  status: 502,
-  code: 'INVALID_RESPONSE',
-  message: `The transport's answer is not usable: ${x instanceof Error ? x.message : String(x)}`,
-});
-
-const sameError = (a, raw) => a.code === raw.code && a.message === raw.message && JSON.stringify(a.details) === JSON.stringify(raw.details ?? null);
-
-/**
- * Reuse the previous slot objects whose version did not change (versions are unique across the
- * store, so an equal version is an equal value), and the previous bundle when every slot did.
- */
-function share(data, versions, prev) {
-  const prevData = prev.data;
-  const prevVersions = prev.slotVersions;
-  let same = true;
-  let n = 0;
-  for (const slot of Object.keys(data)) {
-    n++;
-    const v = versions[slot];
-    if (v !== undefined && prevVersions[slot] === v && Object.hasOwn(prevData, slot)) data[slot] = prevData[slot];
-    else same = false;
-  }
-  return same && n === Object.keys(prevData).length ? prevData : data;
+function checkParams(params) {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new TypeError('params must be an object');
+  return params;
 }
 
-/** The public snapshot from the kernel's; the previous object when nothing visible changed. */
-function build(raw, prev) {
-  let data = raw.data ?? undefined;
-  const versions = raw.slot_versions ?? {};
-  if (data !== undefined && prev && prev.data !== undefined) data = share(data, versions, prev);
-  const error = raw.error ? (prev?.error && sameError(prev.error, raw.error) ? prev.error : fromStoreError(raw.error)) : null;
-  const status = raw.status;
-  const isFetching = raw.is_fetching;
-  const isStale = raw.is_stale;
-  const updatedAt = raw.updated_at ?? null;
-  if (
-    prev &&
-    prev.status === status &&
-    prev.isFetching === isFetching &&
-    prev.isStale === isStale &&
-    prev.updatedAt === updatedAt &&
-    prev.data === data &&
-    prev.error === error
-  ) {
-    return prev;
+const instanceRef = (context, params) => ({ context, paramsJson: json('params', params) });
+
+/**
+ * The next snapshot of an instance from its view (only sent when something visible changed) and
+ * the previous snapshot: slots the view carries no value for keep their previous objects, and the
+ * bundle keeps its previous object when no slot changed.
+ */
+function snapshotOf(v, prev, held, context, params) {
+  let data;
+  let slotVersions = IDLE_SNAPSHOT.slotVersions;
+  if (v.slots !== undefined) {
+    const values = v.values;
+    if (values.length === 0 && held !== undefined && Object.keys(held).length === v.slots.length) {
+      // Every slot is one the host holds: the bundle keeps its object.
+      data = held;
+      slotVersions = prev?.data === held ? prev.slotVersions : versionsOf(v.slots);
+    } else {
+      data = {};
+      slotVersions = {};
+      let i = 0;
+      for (const [slot, version] of v.slots) {
+        slotVersions[slot] = Number(version);
+        if (i < values.length && values[i][0] === slot) data[slot] = JSON.parse(values[i++][1]);
+        else data[slot] = held[slot]; // the session only omits values the host holds
+      }
+    }
   }
+  const record = v.error;
+  const error = record ? (prev?.error && sameRecord(prev.error, record) ? prev.error : fromRecord(record)) : null;
+  const status = v.status;
   return {
-    key: raw.key,
-    context: raw.context,
-    params: prev ? prev.params : raw.params,
+    key: v.key,
+    context,
+    params,
     status,
     data,
     error,
     isLoading: status === 'loading',
-    isFetching,
-    isStale,
+    isFetching: v.fetching,
+    isStale: v.stale,
     isSuccess: status === 'success',
     isError: status === 'error',
-    updatedAt,
-    slotVersions: prev && data === prev.data ? prev.slotVersions : versions,
+    updatedAt: v.updatedAt === undefined ? null : Number(v.updatedAt),
+    slotVersions,
   };
 }
 
+function versionsOf(slots) {
+  const out = {};
+  for (const [slot, version] of slots) out[slot] = Number(version);
+  return out;
+}
+
+const sameRecord = (e, r) => e.code === r.code && e.message === r.message && JSON.stringify(e.details) === (r.detailsJson ?? 'null');
+
 /**
- * `transport`: httpTransport(), tauriTransport(), channelTransport() or your own `{fetch, call,
- * session?}`. Store options: `staleTime`, `gcTime`, `retry`, `retryBaseMs`, `retryMaxMs`,
- * `maxInstances`, `refetchOnWindowFocus`, `refetchOnReconnect`, `seed` (or the snake_case keys
- * of wit/store.wit). Host options: `now` (ms clock), `timers` ({setTimeout, clearTimeout}),
- * `window`/`document` (event targets; default the globals), `listen` (false: no focus/online
- * listeners), `hydrate` (a dehydrated payload; default `window.__MIZAN_SSR_DATA__`), `onError`.
+ * `transport`: httpTransport(), tauriTransport(), channelTransport() or your own (`{request}` for
+ * HTTP, or `{fetch, call, session?}`). Session options: `staleTime`, `gcTime`, `retry`,
+ * `retryBaseMs`, `retryMaxMs`, `maxInstances`, `refetchOnWindowFocus`, `refetchOnReconnect`,
+ * `requestTimeoutMs`, `seed` (or the snake_case keys of wit/session.wit). Host options: `now` (ms
+ * clock), `timers` ({setTimeout, clearTimeout}), `window`/`document` (event targets; default the
+ * `focusManager`/`onlineManager` sources), `listen` (false: no focus/online events), `hydrate` (a
+ * dehydrated payload; default `window.__MIZAN_SSR_DATA__`), `onError`.
  */
 export function createClient(options = {}) {
   const { transport } = options;
-  if (!transport || typeof transport.fetch !== 'function' || typeof transport.call !== 'function') {
-    throw new TypeError('createClient({ transport }) needs a transport with fetch() and call()');
+  const raw = typeof transport?.request === 'function';
+  if (!transport || (!raw && (typeof transport.fetch !== 'function' || typeof transport.call !== 'function'))) {
+    throw new TypeError('createClient({ transport }) needs a transport with request(), or fetch() and call()');
   }
   const now = options.now ?? Date.now;
   const timers = options.timers ?? { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (t) => clearTimeout(t) };
   const win = options.window !== undefined ? options.window : typeof window !== 'undefined' ? window : null;
-  const doc = options.document !== undefined ? options.document : typeof document !== 'undefined' ? document : null;
   const report = options.onError ?? defaultReport;
-  const store = Store.create(storeConfig(options));
-  let generation = instanceGeneration();
+  const { runtime, ClientSession } = clientKernel();
+  // Requests in the form the transport speaks: HTTP, or operations (IPC, channels, your own).
+  const session = new ClientSession({ ...sessionConfig(options), transport: raw ? 'http' : 'operation' });
+  let generation = runtime.generation();
 
-  const subs = new Map(); // key → {context, params, count, listeners: Set}
-  const snapshots = new Map(); // key → public snapshot
-  const memo = new Map(); // memoKey(context, params) → key: a lookup of the kernel's answer, nothing more
+  const registrations = new Set(); // every live subscribe() call: what a restart replays
+  const byKey = new Map(); // key → Set<registration>
+  const snapshots = new Map(); // key → public snapshot (the views, applied)
+  const memo = new Map(); // memoKey → key
   const memoByKey = new Map(); // key → Set<memoKey>
-  const waiters = new Map(); // key → Set<{resolve, reject}> (fetch / refetch promises)
-  const mutations = new Map(); // mutation id → {resolve, reject, error}
-  const settled = []; // [key, ok, …] fetch results fed back since the last flush
-  let session = { state: 'none', body: undefined, error: undefined, waiting: [] };
+  const hydrated = new Map(); // key → {context, params, data} this client hydrated it with, until its first view
+  const waiters = new Map(); // waiter id → {kind, resolve, reject}
+  const queue = []; // events for the next update (subscriptions and answers are batched)
+  const owners = []; // per queued event: its registration (subscribe) or null
+  const outbox = []; // [key, snapshot, …] to deliver, in order
+  let nextWaiter = 1;
+  let lastSession = { text: undefined, body: undefined }; // the last session body, parsed once
   let started = false;
+  let scheduled = false;
+  let delivering = false;
   let timer = null;
-  let flushing = false;
-  let again = false;
-  let queued = false;
   let closed = false;
 
   const guard = (fn) => {
@@ -198,284 +211,296 @@ export function createClient(options = {}) {
     memoByKey.delete(key);
   }
 
-  function refresh(key, t) {
-    const prev = snapshots.get(key);
-    const raw = store.snapshot(key, t);
-    if (raw === null) {
-      snapshots.delete(key);
-      forget(key);
-      return null;
-    }
-    const next = build(raw, prev);
-    if (next !== prev) snapshots.set(key, next);
-    if (!prev) remember(memoKey(raw.context, raw.params), key);
-    return next;
+  function bind(reg, key) {
+    reg.key = key;
+    remember(reg.memo, key);
+    let set = byKey.get(key);
+    if (!set) byKey.set(key, (set = new Set()));
+    set.add(reg);
   }
 
-  // ---- effects ---------------------------------------------------------------------------
+  function unbind(reg) {
+    const set = reg.key === null ? undefined : byKey.get(reg.key);
+    if (!set) return;
+    set.delete(reg);
+    if (set.size === 0) byKey.delete(reg.key);
+  }
 
-  function request(start, ok, fail) {
+  // ---- one update --------------------------------------------------------------------------
+
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      if (!closed) guard(() => send([]));
+    });
+  }
+
+  /**
+   * The queued events and `events` in one `update`; performs the output and returns the results
+   * of `events`. `quiet`: apply the views now but perform the rest on a microtask (getSnapshot
+   * runs during a render, which must not notify other components).
+   */
+  function send(events, quiet = false) {
+    checkGeneration();
+    const all = [];
+    const regs = [];
+    for (let i = 0; i < queue.length; i++) {
+      all.push(queue[i]);
+      regs.push(owners[i]);
+    }
+    queue.length = 0;
+    owners.length = 0;
+    const base = all.length;
+    for (const e of events) all.push(e);
+    if (all.length === 0) return [];
+    let out;
+    try {
+      out = session.update(all, now());
+    } catch (e) {
+      // A trap in this very update: its waiters are failed and the subscriptions replayed.
+      if (e instanceof MizanKernelError && e.code === 'trap') {
+        checkGeneration();
+        schedule();
+      }
+      throw e;
+    }
+    for (let i = 0; i < base; i++) {
+      const reg = regs[i];
+      if (reg === null) continue;
+      const r = out.results[i];
+      reg.sent = true;
+      if (r.tag === 'ok') bind(reg, r.val);
+      else report(kernelError(r.val));
+    }
+    for (const v of out.views) applyView(v);
+    if (quiet) queueMicrotask(() => guard(() => perform(out)));
+    else perform(out);
+    return base === 0 ? out.results : out.results.slice(base);
+  }
+
+  function applyView(v) {
+    const key = v.key;
+    const prev = snapshots.get(key);
+    if (v.gone) {
+      snapshots.delete(key);
+      hydrated.delete(key);
+      forget(key);
+      return;
+    }
+    const seed = prev === undefined ? hydrated.get(key) : undefined;
+    let context = prev?.context ?? seed?.context ?? null;
+    let params = prev?.params ?? seed?.params ?? null;
+    if (v.instance !== undefined) {
+      context = v.instance.context;
+      params = JSON.parse(v.instance.paramsJson);
+      remember(memoKey(context, params), key);
+    }
+    const next = snapshotOf(v, prev, prev?.data ?? seed?.data, context, params);
+    if (seed !== undefined) hydrated.delete(key);
+    snapshots.set(key, next);
+    outbox.push(key, next);
+  }
+
+  /** The rest of an output: requests, settlements, the timer, then the listeners. */
+  function perform(out) {
+    for (const r of out.requests) request(r);
+    for (const s of out.settled) settle(s);
+    if (out.timer !== undefined) setTimer(out.timer);
+    deliver();
+    applyRef();
+  }
+
+  function deliver() {
+    if (delivering) return; // the running loop picks up what this update added
+    delivering = true;
+    try {
+      for (let i = 0; i < outbox.length; i += 2) {
+        const regs = byKey.get(outbox[i]);
+        if (!regs) continue;
+        const snap = outbox[i + 1];
+        for (const reg of regs) {
+          try {
+            reg.listener(snap);
+          } catch (e) {
+            report(e);
+          }
+        }
+      }
+    } finally {
+      outbox.length = 0;
+      delivering = false;
+    }
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  const answerEvent = (id, outcome) => ({ tag: 'answer', val: { request: id, outcome } });
+  const failed = (e) => ({ tag: 'failed', val: JSON.stringify(toStoreError(e)) });
+
+  /** A decoded answer, or `unusable` when it has no JSON form (undefined, NaN…). */
+  function decoded(body, invalidate) {
+    try {
+      return { tag: 'decoded', val: { bodyJson: json('answer', body), invalidate: invalidate ?? undefined } };
+    } catch (x) {
+      return { tag: 'unusable', val: x instanceof Error ? x.message : String(x) };
+    }
+  }
+
+  /** The session's HTTP request as `transport.request` takes it. */
+  const httpRequest = (h, timeoutMs) => ({ method: h.method.toUpperCase(), path: h.path, headers: h.headers, body: h.body, timeoutMs });
+
+  function byOperation(op) {
+    switch (op.tag) {
+      case 'fetch': {
+        const f = op.val;
+        // The params of an instance this client holds are parsed already (its snapshot's).
+        const params = snapshots.get(f.key)?.params ?? JSON.parse(f.paramsJson);
+        return transport.fetch({ key: f.key, context: f.context, params, query: f.query });
+      }
+      case 'call': {
+        const c = op.val;
+        return transport.call({ fn: c.function, args: JSON.parse(c.argsJson), csrfToken: c.csrfToken ?? null });
+      }
+      default:
+        return transport.session ? transport.session() : { csrfToken: null };
+    }
+  }
+
+  function outcomeOf(kind, v) {
+    if (raw) {
+      if (v === null || typeof v !== 'object' || typeof v.status !== 'number') return { tag: 'unusable', val: 'not an HTTP answer' };
+      return { tag: 'http', val: { status: v.status, body: typeof v.body === 'string' ? v.body : '', invalidate: v.invalidate ?? undefined } };
+    }
+    if (kind === 'call') return v !== null && typeof v === 'object' ? decoded(v.body, v.header) : { tag: 'unusable', val: String(v) };
+    return decoded(v);
+  }
+
+  function request(r) {
+    const gen = generation;
     let p;
     try {
-      p = Promise.resolve(start());
+      p = Promise.resolve(raw ? transport.request(httpRequest(r.http, Number(r.timeoutMs))) : byOperation(r.op));
     } catch (e) {
       p = Promise.reject(e);
     }
-    const gen = generation;
-    const done = (fn, v) => {
-      if (closed) return;
-      // Ids of a store that trapped meanwhile mean nothing to its replacement.
-      if (gen === generation) guard(() => fn(v));
-      flush();
+    const answer = (outcome) => {
+      // Ids of a session that trapped meanwhile mean nothing to its replacement.
+      if (closed || gen !== generation) return;
+      queue.push(answerEvent(r.id, outcome));
+      owners.push(null);
+      schedule();
     };
-    p.then((v) => done(ok, v), (e) => done(fail, e));
+    p.then((v) => answer(outcomeOf(r.kind, v)), (e) => answer(failed(e)));
   }
 
-  function perform(e) {
-    switch (e.type) {
-      case 'fetch': {
-        const { key } = e;
-        request(
-          () => transport.fetch({ key, context: e.context, params: e.params, query: e.query }),
-          (body) => {
-            try {
-              store.fetchOk(e.request_id, body, now());
-            } catch (x) {
-              // Not representable as JSON (a transport returned undefined, NaN…): a bad answer.
-              store.fetchErr(e.request_id, invalidResponse(x), now());
-            }
-            settled.push(key, true);
-          },
-          (err) => {
-            store.fetchErr(e.request_id, toStoreError(err), now());
-            settled.push(key, false);
-          },
-        );
-        break;
-      }
-      case 'call': {
-        const pending = mutations.get(e.mutation_id);
-        request(
-          () => transport.call({ fn: e.fn, args: e.args, csrfToken: e.csrf_token ?? null }),
-          (r) => {
-            try {
-              store.callOk(e.request_id, r?.body, r?.header ?? null);
-            } catch (x) {
-              // The kernel failed the mutation itself (INVALID_RESPONSE) unless the body never
-              // reached it (not representable as JSON): then fail it here.
-              if (store.mutation(e.mutation_id)?.status === 'pending') store.callErr(e.request_id, invalidResponse(x));
-            }
-          },
-          (err) => {
-            if (pending) pending.error = asRequestError(err);
-            store.callErr(e.request_id, toStoreError(err));
-          },
-        );
-        break;
-      }
-      case 'session': {
-        session.state = 'pending';
-        request(
-          () => (transport.session ? transport.session() : { csrfToken: null }),
-          (body) => {
-            store.sessionOk(e.request_id, body ?? {});
-            finishSession('ok', body ?? {});
-          },
-          (err) => finishSession('failed', asRequestError(err)),
-        );
-        break;
-      }
-      case 'schedule':
-        if (timer !== null) timers.clearTimeout(timer);
-        // `delay_ms` is below 2^31 (the kernel clamps it); an early wake-up just ticks and reschedules.
-        timer = timers.setTimeout(onTimer, e.delay_ms);
-        break;
-      default:
-        report(new Error(`@mizan/kernel-wasm: unknown store effect ${e.type}`));
+  // ---- waiters, timer ----------------------------------------------------------------------
+
+  function settle({ waiter, outcome }) {
+    const w = waiters.get(Number(waiter));
+    if (!w) return;
+    waiters.delete(Number(waiter));
+    if (outcome.tag === 'err') return w.reject(fromRecord(outcome.val));
+    const text = outcome.val;
+    if (w.kind === 'fetch') return w.resolve(snapshots.get(text)?.data);
+    if (w.kind === 'start') {
+      // One object per session body: `start()` twice gives the same object.
+      if (lastSession.text !== text) lastSession = { text, body: JSON.parse(text) };
+      return w.resolve(lastSession.body);
     }
+    return w.resolve(JSON.parse(text));
   }
 
-  function finishSession(state, value) {
-    session.state = state;
-    if (state === 'ok') session.body = value;
-    else session.error = value;
-    const waiting = session.waiting;
-    session.waiting = [];
-    for (const w of waiting) state === 'ok' ? w.resolve(value) : w.reject(value);
+  /** A promise settled by the session; `make(id)` is the event that creates the waiter. */
+  function wait(kind, make) {
+    const id = nextWaiter++;
+    const promise = new Promise((resolve, reject) => waiters.set(id, { kind, resolve, reject }));
+    try {
+      live();
+      const [r] = send([make(id)]);
+      if (r.tag === 'err') throw kernelError(r.val);
+    } catch (e) {
+      const w = waiters.get(id);
+      if (w) {
+        waiters.delete(id);
+        w.reject(e);
+      }
+    }
+    applyRef();
+    return promise;
+  }
+
+  function setTimer(t) {
+    if (timer !== null) timers.clearTimeout(timer);
+    // `delay-ms` is below 2^31 (the kernel clamps it); an early wake-up just ticks and reschedules.
+    timer = timers.setTimeout(onTimer, Number(t.delayMs));
   }
 
   function onTimer() {
     timer = null;
     if (closed) return;
-    guard(() => store.tick(now()));
-    flush();
+    guard(() => send([{ tag: 'tick' }]));
   }
 
   // Node: a pending gc timer must not keep a finished script alive; retries of observed or
   // awaited instances must.
   function applyRef() {
     if (timer === null || typeof timer !== 'object') return;
-    if (subs.size > 0 || waiters.size > 0 || mutations.size > 0) timer.ref?.();
+    if (registrations.size > 0 || waiters.size > 0) timer.ref?.();
     else timer.unref?.();
   }
 
-  // ---- the loop ----------------------------------------------------------------------------
+  // ---- traps: keep the subscription list, start a new session, replay it -------------------
 
-  function deliver(key, snap) {
-    const sub = subs.get(key);
-    if (!sub) return;
-    for (const l of sub.listeners) {
-      try {
-        l(snap);
-      } catch (e) {
-        report(e);
-      }
-    }
-  }
-
-  function settleWaiters(key) {
-    const ws = waiters.get(key);
-    if (!ws) return;
-    const s = snapshots.get(key);
-    let outcome;
-    if (!s) outcome = () => new MizanRequestError({ code: 'REMOVED', message: 'The instance was removed before its fetch settled' });
-    else if (s.isFetching) return; // refetching (an invalidation landed during the fetch): wait for that one
-    else if (s.status === 'success') outcome = null;
-    else if (s.status === 'error') outcome = () => s.error;
-    else return; // a retry is scheduled
-    waiters.delete(key);
-    for (const w of ws) outcome ? w.reject(outcome()) : w.resolve(s.data);
-  }
-
-  function settleMutation(id) {
-    const p = mutations.get(id);
-    if (!p) return;
-    const m = store.mutation(id);
-    if (m === null) {
-      mutations.delete(id);
-      p.reject(new MizanRequestError({ code: 'RESET', message: 'The client was reset before the call settled' }));
-      return;
-    }
-    if (m.status === 'pending') return;
-    mutations.delete(id);
-    store.releaseMutation(id);
-    if (m.status === 'success') p.resolve(m.result);
-    // The transport's own error when there was one (it knows the HTTP status), else the kernel's.
-    else p.reject(p.error ?? fromStoreError(m.error));
-  }
-
-  function flush() {
-    if (closed) return;
-    if (flushing) {
-      again = true;
-      return;
-    }
-    flushing = true;
-    try {
-      do {
-        again = false;
-        checkGeneration();
-        const t = now();
-        const d = store.drain(t);
-        for (const e of d.effects) perform(e);
-        const changed = [];
-        for (const key of d.changed) {
-          const prev = snapshots.get(key);
-          const next = refresh(key, t);
-          if (next !== null && next !== prev) changed.push(key, next);
-        }
-        for (let i = 0; i < changed.length; i += 2) deliver(changed[i], changed[i + 1]);
-        const done = settled.splice(0);
-        for (let i = 0; i < done.length; i += 2) settleWaiters(done[i]);
-        for (const id of d.mutations) settleMutation(id);
-      } while (again && !closed);
-    } catch (e) {
-      report(e);
-    } finally {
-      flushing = false;
-      applyRef();
-    }
-  }
-
-  function queueFlush() {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => {
-      queued = false;
-      flush();
-    });
-  }
-
-  /** The kernel instance trapped and was replaced: the store is empty (as after reset()). */
   function checkGeneration() {
-    const g = instanceGeneration();
+    const g = runtime.generation();
     if (g === generation) return;
     generation = g;
     snapshots.clear();
+    hydrated.clear();
     memo.clear();
     memoByKey.clear();
-    settled.length = 0;
+    byKey.clear();
+    outbox.length = 0;
     if (timer !== null) timers.clearTimeout(timer);
     timer = null;
-    const err = () => new MizanRequestError({ code: 'TRAP', message: 'The kernel trapped; the client store started over' });
-    failAll(err);
-    if (started) {
-      session = { state: 'none', body: undefined, error: undefined, waiting: session.waiting };
-      store.start();
-    }
-    const t = now();
-    for (const sub of subs.values()) for (let i = 0; i < sub.count; i++) store.subscribe(sub.context, sub.params, t);
-  }
-
-  function failAll(makeError) {
-    for (const ws of waiters.values()) for (const w of ws) w.reject(makeError());
+    const pending = [...waiters.values()];
     waiters.clear();
-    for (const p of mutations.values()) p.reject(makeError());
-    mutations.clear();
-  }
-
-  function wait(key) {
-    return new Promise((resolve, reject) => {
-      let ws = waiters.get(key);
-      if (!ws) waiters.set(key, (ws = new Set()));
-      ws.add({ resolve, reject });
-      applyRef();
-    });
-  }
-
-  /** The instance key the kernel gives `(context, params)`; creating the instance (prefetch) on first sight. */
-  function keyOf(context, params) {
-    const mk = memoKey(context, params);
-    let key = memo.get(mk);
-    if (key === undefined) {
-      key = store.prefetch(context, params ?? {}, now());
-      remember(mk, key);
-      queueFlush();
+    for (const w of pending) w.reject(new MizanRequestError(TRAP));
+    // The session object comes back empty in the new instance; replay into it.
+    queue.length = 0;
+    owners.length = 0;
+    if (started) {
+      queue.push({ tag: 'start', val: undefined });
+      owners.push(null);
     }
-    return key;
+    for (const reg of registrations) {
+      reg.key = null;
+      queue.push({ tag: 'subscribe', val: reg.ref });
+      owners.push(reg);
+    }
   }
 
   function live() {
     if (closed) throw new Error('@mizan/kernel-wasm: this client is closed');
-    checkGeneration();
   }
 
-  // ---- browser events ----------------------------------------------------------------------
+  /** Send one event now; throws the kernel's refusal. */
+  function run(event) {
+    live();
+    const [r] = send([event]);
+    if (r.tag === 'err') throw kernelError(r.val);
+    return r.val;
+  }
+
+  // ---- focus and online --------------------------------------------------------------------
 
   const detach = [];
   if (options.listen !== false) {
-    if (doc && typeof doc.addEventListener === 'function') {
-      const onVisibility = () => {
-        if (doc.visibilityState !== 'hidden') client.focus();
-      };
-      doc.addEventListener('visibilitychange', onVisibility);
-      detach.push(() => doc.removeEventListener('visibilitychange', onVisibility));
-    }
-    if (win && typeof win.addEventListener === 'function') {
-      const onOnline = () => client.online();
-      win.addEventListener('online', onOnline);
-      detach.push(() => win.removeEventListener('online', onOnline));
-    }
+    const focus = options.document !== undefined ? new EventSource(visibilityEvents(options.document)) : focusManager;
+    const online = options.window !== undefined ? new EventSource(onlineEvents(options.window)) : onlineManager;
+    detach.push(focus.subscribe(() => client.focus()), online.subscribe(() => client.online()));
   }
 
   // ---- the API -----------------------------------------------------------------------------
@@ -487,29 +512,28 @@ export function createClient(options = {}) {
     subscribe(context, params, listener) {
       if (typeof listener !== 'function') throw new TypeError('listener must be a function');
       if (closed) return () => {};
-      live();
-      const p = params ?? {};
-      const key = store.subscribe(context, p, now());
-      remember(memoKey(context, p), key);
-      let sub = subs.get(key);
-      if (!sub) subs.set(key, (sub = { context, params: p, count: 0, listeners: new Set() }));
-      sub.count++;
-      const entry = (s) => listener(s);
-      sub.listeners.add(entry);
-      // Batched: a render that mounts many observers pays for one drain, not one each (a drain
-      // costs O(instances) in the kernel). getSnapshot reads the kernel directly meanwhile.
-      queueFlush();
-      let active = true;
+      const p = checkParams(params ?? {});
+      const ref = instanceRef(context, p);
+      const reg = { ref, memo: memoKey(context, p), listener, key: null, active: true, sent: false };
+      registrations.add(reg);
+      const known = memo.get(reg.memo);
+      if (known !== undefined) bind(reg, known);
+      // Batched: a render that mounts many observers sends one update, not one each.
+      queue.push({ tag: 'subscribe', val: ref });
+      owners.push(reg);
+      schedule();
       return () => {
-        if (!active) return;
-        active = false;
-        sub.listeners.delete(entry);
-        sub.count--;
-        if (sub.count === 0 && subs.get(key) === sub) subs.delete(key);
-        if (closed) return;
-        checkGeneration();
-        store.unsubscribe(key, now());
-        queueFlush();
+        if (!reg.active) return;
+        // The kernel sees every subscription, even one that ends at once: its instance exists
+        // and its fetch starts (TanStack's observers behave the same).
+        if (!closed && !reg.sent) guard(() => send([]));
+        reg.active = false;
+        registrations.delete(reg);
+        unbind(reg);
+        if (closed || !reg.sent || reg.key === null) return;
+        queue.push({ tag: 'unsubscribe', val: reg.key });
+        owners.push(null);
+        schedule();
       };
     },
 
@@ -519,61 +543,41 @@ export function createClient(options = {}) {
      */
     getSnapshot(context, params) {
       if (closed) return IDLE_SNAPSHOT;
-      live();
-      const key = keyOf(context, params);
-      return snapshots.get(key) ?? refresh(key, now()) ?? IDLE_SNAPSHOT;
+      checkGeneration();
+      const p = params ?? {};
+      const mk = memoKey(context, p);
+      const known = memo.get(mk);
+      if (known !== undefined) {
+        const s = snapshots.get(known);
+        if (s !== undefined) return s;
+      }
+      const [r] = send([{ tag: 'view', val: instanceRef(context, checkParams(p)) }], true);
+      if (r.tag === 'err') throw kernelError(r.val);
+      remember(mk, r.val);
+      return snapshots.get(r.val) ?? IDLE_SNAPSHOT;
     },
 
-    /** The bundle: cached data when it is fresh, else the next successful fetch (TanStack's fetchQuery). */
+    /** The bundle: cached data when it is fresh, else the next settled fetch (TanStack's fetchQuery). */
     fetch(context, params) {
-      try {
-        live();
-        const p = params ?? {};
-        const key = store.prefetch(context, p, now());
-        remember(memoKey(context, p), key);
-        flush();
-        const s = snapshots.get(key) ?? refresh(key, now());
-        if (s && s.status === 'success' && !s.isFetching) return Promise.resolve(s.data);
-        return wait(key);
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      return wait('fetch', (waiter) => ({ tag: 'fetch', val: { waiter, instance: instanceRef(context, checkParams(params ?? {})), force: false } }));
     },
 
     /** Warm the cache without observing (collected after gcTime). */
     prefetch(context, params) {
-      live();
-      const p = params ?? {};
-      remember(memoKey(context, p), store.prefetch(context, p, now()));
-      flush();
+      remember(memoKey(context, params ?? {}), run({ tag: 'prefetch', val: instanceRef(context, checkParams(params ?? {})) }));
     },
 
     /** Fetch now (unless a fetch is running); resolves with the bundle once it settles. */
     refetch(context, params) {
-      try {
-        live();
-        const key = keyOf(context, params);
-        store.refetch(key);
-        const w = wait(key);
-        flush();
-        return w;
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      return wait('fetch', (waiter) => ({ tag: 'fetch', val: { waiter, instance: instanceRef(context, checkParams(params ?? {})), force: true } }));
     },
 
     /** Run a server function; resolves with its result once merges and invalidations are applied. */
     mutate(fn, args = {}, { optimistic } = {}) {
-      try {
-        live();
+      return wait('call', (waiter) => {
         const entries = typeof optimistic === 'function' ? optimistic(args) : optimistic;
-        const id = store.mutate(fn, args, entries ?? null);
-        const promise = new Promise((resolve, reject) => mutations.set(id, { resolve, reject, error: null }));
-        flush();
-        return promise;
-      } catch (e) {
-        return Promise.reject(e);
-      }
+        return { tag: 'call', val: { waiter, function: fn, argsJson: json('args', args), optimisticJson: optJson('optimistic', entries) } };
+      });
     },
 
     /** A mutation observer: `{mutate, mutateAsync, subscribe, getSnapshot, reset, setOptions}`. */
@@ -583,98 +587,89 @@ export function createClient(options = {}) {
 
     /** Mark matching instances stale (`"ctx"` or `{context, params?}` entries); observed ones refetch. */
     invalidate(entries) {
-      live();
-      store.invalidate(Array.isArray(entries) ? entries : [entries]);
-      flush();
+      run({ tag: 'invalidate', val: json('entries', Array.isArray(entries) ? entries : [entries]) });
     },
 
     /** Drop data of matching instances at once (all without `entries`). */
     remove(entries) {
-      live();
-      store.remove(entries === undefined || entries === null ? null : Array.isArray(entries) ? entries : [entries]);
-      flush();
+      run({ tag: 'remove', val: entries === undefined || entries === null ? undefined : json('entries', Array.isArray(entries) ? entries : [entries]) });
     },
 
-    /** Identity changed (login, logout): drop every instance's data, fail pending calls, new session. */
+    /** Identity changed (login, logout): drop every instance's data, fail pending calls and fetches (`RESET`), new session. */
     reset() {
-      live();
-      store.reset();
-      const err = () => new MizanRequestError({ code: 'RESET', message: 'The client was reset before the fetch settled' });
-      for (const ws of waiters.values()) for (const w of ws) w.reject(err());
-      waiters.clear();
-      flush();
+      run({ tag: 'reset' });
     },
 
-    /** `GET /session/` once (the CSRF token for calls). Resolves with the session body. */
+    /**
+     * `GET /session/` (the CSRF token calls carry; calls wait for it). Resolves with the session
+     * body; retried like a fetch (network errors, 5xx), rejected at once otherwise. Never needed
+     * before rendering: do not await it at the top level.
+     */
     start() {
-      if (closed) return Promise.reject(new Error('@mizan/kernel-wasm: this client is closed'));
-      live();
       started = true;
-      return new Promise((resolve, reject) => {
-        if (session.state === 'ok') return resolve(session.body);
-        if (session.state === 'failed') return reject(session.error);
-        session.waiting.push({ resolve, reject });
-        store.start();
-        flush();
-      });
+      return wait('start', (waiter) => ({ tag: 'start', val: waiter }));
     },
 
     /** `{version: 1, instances: [{context, params, data}]}`: put it in `window.__MIZAN_SSR_DATA__`. */
     dehydrate() {
       live();
-      return store.dehydrate();
+      send([]);
+      return session.dehydrate();
     },
 
+    /** Seed the cache from a dehydrated payload (JSON data); its values stay the payload's objects. */
     hydrate(payload) {
-      live();
-      store.hydrate(payload, now());
-      flush();
+      const seeded = JSON.parse(run({ tag: 'hydrate', val: { payloadJson: json('payload', payload), held: true } }));
+      const items = payload.instances;
+      for (let i = 0; i < seeded.length; i++) {
+        if (seeded[i] === null) continue;
+        const { context, params, data } = items[i];
+        hydrated.set(seeded[i], { context, params: params ?? {}, data });
+      }
     },
 
     /** The window regained focus: stale observed instances refetch. */
     focus() {
-      if (closed) return;
-      live();
-      store.focus(now());
-      flush();
+      if (!closed) run({ tag: 'focus' });
     },
 
     /** The network came back: stale observed instances refetch, waiting retries go at once. */
     online() {
-      if (closed) return;
-      live();
-      store.online(now());
-      flush();
+      if (!closed) run({ tag: 'online' });
     },
 
     instanceCount() {
       live();
-      return store.instanceCount();
+      send([]);
+      return session.instanceCount();
     },
 
-    /** Stop timers and listeners, fail pending promises, free the kernel store. */
+    /** Stop the timer and listeners, fail pending promises (`CLOSED`), free the session. */
     close() {
       if (closed) return;
+      guard(() => send([{ tag: 'close' }]));
       closed = true;
       for (const d of detach) d();
       if (timer !== null) timers.clearTimeout(timer);
       timer = null;
-      failAll(() => new MizanRequestError({ code: 'CLOSED', message: 'The client was closed' }));
-      subs.clear();
-      store.free();
+      const pending = [...waiters.values()];
+      waiters.clear();
+      for (const w of pending) w.reject(new MizanRequestError({ code: 'CLOSED', message: 'The client was closed' }));
+      registrations.clear();
+      byKey.clear();
+      session.free();
     },
   };
 
   const ssr = options.hydrate !== undefined ? options.hydrate : win?.__MIZAN_SSR_DATA__;
   if (ssr !== undefined && ssr !== null) {
     try {
-      store.hydrate(ssr, now());
+      client.hydrate(ssr);
     } catch (e) {
       if (options.hydrate !== undefined) throw e;
       report(e); // a bad page payload must not break the app: it just starts empty
     }
   }
-  flush();
   return client;
 }
 

@@ -6,7 +6,7 @@ import type { MizanClient, MizanRequestError, MutationOptions, MutationState, St
 export function MizanProvider(props: { client: MizanClient; children?: ReactNode }): ReactNode;
 export function useMizanClient(): MizanClient;
 
-export interface ContextResult<D extends JsonObject = JsonObject> {
+export interface ContextResult<D extends object = JsonObject> {
   data: D | undefined;
   status: Status;
   isLoading: boolean;
@@ -18,7 +18,7 @@ export interface ContextResult<D extends JsonObject = JsonObject> {
   updatedAt: number | null;
   refetch(): Promise<D>;
 }
-export function useMizanContext<D extends JsonObject = JsonObject>(name: string, params?: JsonObject, options?: { enabled?: boolean }): ContextResult<D>;
+export function useMizanContext<D extends object = JsonObject>(name: string, params?: JsonObject, options?: { enabled?: boolean }): ContextResult<D>;
 
 export interface MutationResult<R = Json> extends MutationState<R> {
   mutate(args?: JsonObject, options?: MutationOptions<R>): Promise<R | undefined>;

@@ -10,7 +10,7 @@ export interface Readable<T> {
 export function setMizanClient(client: MizanClient): MizanClient;
 export function getMizanClient(): MizanClient;
 
-export interface ContextValue<D extends JsonObject = JsonObject> {
+export interface ContextValue<D extends object = JsonObject> {
   data: D | undefined;
   status: Status;
   isLoading: boolean;
@@ -22,11 +22,11 @@ export interface ContextValue<D extends JsonObject = JsonObject> {
   updatedAt: number | null;
   refetch(): Promise<D>;
 }
-export interface ContextStore<D extends JsonObject = JsonObject> extends Readable<ContextValue<D>> {
+export interface ContextStore<D extends object = JsonObject> extends Readable<ContextValue<D>> {
   refetch(): Promise<D>;
 }
-export function contextStore<D extends JsonObject = JsonObject>(client: MizanClient, name: string, params?: JsonObject): ContextStore<D>;
-export function useMizanContext<D extends JsonObject = JsonObject>(name: string, params?: JsonObject): ContextStore<D>;
+export function contextStore<D extends object = JsonObject>(client: MizanClient, name: string, params?: JsonObject): ContextStore<D>;
+export function useMizanContext<D extends object = JsonObject>(name: string, params?: JsonObject): ContextStore<D>;
 
 export interface MutationStore<R = Json> extends Readable<MutationState<R>> {
   mutate(args?: JsonObject, options?: MutationOptions<R>): Promise<R | undefined>;

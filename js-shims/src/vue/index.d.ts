@@ -8,7 +8,7 @@ export function provideMizan(client: MizanClient): MizanClient;
 export function mizanPlugin(client: MizanClient): Plugin;
 export function useMizanClient(): MizanClient;
 
-export interface ContextRefs<D extends JsonObject = JsonObject> {
+export interface ContextRefs<D extends object = JsonObject> {
   snapshot: Readonly<ShallowRef<Snapshot<D>>>;
   data: ComputedRef<D | undefined>;
   status: ComputedRef<Status>;
@@ -21,7 +21,7 @@ export interface ContextRefs<D extends JsonObject = JsonObject> {
   updatedAt: ComputedRef<number | null>;
   refetch(): Promise<D>;
 }
-export function useMizanContext<D extends JsonObject = JsonObject>(
+export function useMizanContext<D extends object = JsonObject>(
   name: MaybeRefOrGetter<string>,
   params?: MaybeRefOrGetter<JsonObject>,
   options?: { enabled?: MaybeRefOrGetter<boolean>; client?: MizanClient },

@@ -107,7 +107,7 @@ fn finished(f: ks::Finished) -> wserver::Finished {
             ttl_seconds: c.ttl_seconds,
             bound: bound_out(c.bound),
         }),
-        purge: f.purge.map(crate::plan),
+        purge: f.purge.map(crate::full::plan),
         diagnostics: f.diagnostics,
     }
 }
@@ -242,17 +242,17 @@ impl wserver::GuestEngine for Engine {
     }
 
     fn merge_purge_plans(&self, pending: wkeys::PurgePlan, failed: wkeys::PurgePlan) -> wkeys::PurgePlan {
-        crate::plan(self.0.merge_purge_plans(&to_kernel_plan(pending), &to_kernel_plan(failed)))
+        crate::full::plan(self.0.merge_purge_plans(&to_kernel_plan(pending), &to_kernel_plan(failed)))
     }
 
     fn purge_plan(&self, entries_json: String) -> R<wkeys::PurgePlan> {
         let value = mizan_kernel::canon::parse_json(&entries_json, "entries").map_err(err)?;
         let entries = mizan_kernel::invalidation::entries_from_json(&value).map_err(err)?;
-        self.0.purge_plan(&entries).map(crate::plan).map_err(err)
+        self.0.purge_plan(&entries).map(crate::full::plan).map_err(err)
     }
 
     fn purge_user_plan(&self, user: String) -> R<wkeys::PurgePlan> {
-        self.0.purge_user_plan(&user).map(crate::plan).map_err(err)
+        self.0.purge_user_plan(&user).map(crate::full::plan).map_err(err)
     }
 
     fn mint_mwt(&self, identity: wserver::Identity, now: u64) -> R<String> {

@@ -15,6 +15,11 @@ pub struct RequestError {
     pub code: String,
     pub message: String,
     pub details: Option<Value>,
+    /// The status the failure arrived with (an HTTP status), as opposed to `status`, which is
+    /// derived from the code when there was none (IPC): what a host shows its user.
+    pub reported_status: Option<u16>,
+    /// The parsed body of an error response, when it had one.
+    pub body: Option<Value>,
 }
 
 impl RequestError {
@@ -31,22 +36,42 @@ impl RequestError {
                 code: "NETWORK_ERROR".into(),
                 message: text(m, "message").unwrap_or_else(|| "Network request failed".into()),
                 details: None,
+                reported_status: None,
+                body: None,
             });
         }
         let envelope = m.get("body").and_then(|b| b.get("error")).and_then(Value::as_object);
         let source = envelope.unwrap_or(m);
         let code = text(source, "code");
-        let status = match m.get("status").and_then(Value::as_u64) {
+        let reported_status = match m.get("status").and_then(Value::as_u64) {
             Some(s) => Some(u16::try_from(s).map_err(|_| Error::invalid_json("status out of range"))?),
-            None => code.as_deref().map(status_of_code),
+            None => None,
         };
+        let status = reported_status.or_else(|| code.as_deref().map(status_of_code));
         let status = status.ok_or_else(|| Error::invalid_json("a request error needs \"network\", \"status\" or \"code\""))?;
         Ok(RequestError {
             status: Some(status),
             code: code.unwrap_or_else(|| if status >= 500 { "INTERNAL_ERROR".into() } else { format!("HTTP_{status}") }),
             message: text(source, "message").unwrap_or_else(|| format!("Request failed with status {status}")),
             details: source.get("details").cloned(),
+            reported_status,
+            body: m.get("body").cloned().filter(|b| !b.is_null()),
         })
+    }
+
+    /// An error the client itself decides (`INVALID_RESPONSE`, `RESET`, `CLOSED`…).
+    pub fn local(status: Option<u16>, code: &str, message: impl Into<String>) -> Self {
+        RequestError { status, code: code.into(), message: message.into(), details: None, reported_status: status, body: None }
+    }
+
+    /// A network failure (no answer): retried.
+    pub fn from_network(message: impl Into<String>) -> Self {
+        RequestError { status: None, code: "NETWORK_ERROR".into(), message: message.into(), details: None, reported_status: None, body: None }
+    }
+
+    /// The answer was not usable (not JSON, not an object…): `502 INVALID_RESPONSE`.
+    pub fn invalid_response(message: impl Into<String>) -> Self {
+        Self::local(Some(502), "INVALID_RESPONSE", message)
     }
 
     /// Network errors and 5xx are retried; 4xx are answers.

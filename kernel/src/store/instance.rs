@@ -2,7 +2,23 @@
 
 use super::errors::RequestError;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+
+/// A few named values kept sorted by name: an instance's stringified params, its slot versions.
+/// A sorted list, not a map: a handful of entries, and each distinct map type costs the browser
+/// component kilobytes of code.
+pub type Named<V> = Vec<(String, V)>;
+
+/// The value named `name` in a sorted list.
+pub fn named<'a, V>(list: &'a Named<V>, name: &str) -> Option<&'a V> {
+    list.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| &list[i].1)
+}
+
+fn set_named<V>(list: &mut Named<V>, name: &str, value: V) {
+    match list.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+        Ok(i) => list[i].1 = value,
+        Err(i) => list.insert(i, (name.to_string(), value)),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -31,14 +47,16 @@ pub struct Instance {
     pub params: Map<String, Value>,
     /// The params stringified once, at creation: invalidation matching compares these strings
     /// instead of stringifying every instance's values on every invalidation.
-    pub canonical: BTreeMap<String, String>,
+    pub canonical: Named<String>,
+    /// The params as JSON text, serialized once (what requests and views carry).
+    pub params_json: String,
     pub query: String,
     pub status: Status,
     /// The request in flight, if any (one per instance: de-duplication).
     pub in_flight: Option<u64>,
     pub data: Option<Map<String, Value>>,
     /// Per-slot versions: a slot whose version did not change kept its value (structural sharing).
-    pub slot_versions: BTreeMap<String, u64>,
+    pub slot_versions: Named<u64>,
     pub error: Option<RequestError>,
     pub updated_at: Option<u64>,
     /// Explicitly invalidated since the last successful fetch.
@@ -53,21 +71,28 @@ pub struct Instance {
     pub gc_at: Option<u64>,
     /// Logical clock of the last use, for the LRU bound.
     pub last_used: u64,
+    /// Already in the store's list of changed keys since the last drain.
+    pub(crate) marked: bool,
+    /// The store's number for this instance (its context index holds numbers, not keys).
+    pub(crate) id: u64,
 }
 
 impl Instance {
     pub fn new(key: String, context: String, params: Map<String, Value>, query: String) -> Self {
+        // Params come as a map sorted by name: the list is sorted too.
         let canonical = params.iter().map(|(k, v)| (k.clone(), crate::canon::stringify(v))).collect();
+        let params_json = serde_json::to_string(&params).unwrap_or_default();
         Instance {
             key,
             context,
             params,
             canonical,
+            params_json,
             query,
             status: Status::Idle,
             in_flight: None,
             data: None,
-            slot_versions: BTreeMap::new(),
+            slot_versions: Vec::new(),
             error: None,
             updated_at: None,
             invalidated: false,
@@ -77,13 +102,15 @@ impl Instance {
             retry_at: None,
             gc_at: None,
             last_used: 0,
+            marked: false,
+            id: 0,
         }
     }
 
     /// The matching rule of KERNEL.md §7 against an entry's stringified params: every param of
     /// the entry equals the instance's param of that name, or the instance lacks it.
     pub fn matches(&self, entry_params: &[(String, String)]) -> bool {
-        entry_params.iter().all(|(k, v)| self.canonical.get(k).is_none_or(|mine| mine == v))
+        entry_params.iter().all(|(k, v)| named(&self.canonical, k).is_none_or(|mine| mine == v))
     }
 
     pub fn is_stale(&self, now: u64, stale_time: u64) -> bool {
@@ -96,16 +123,17 @@ impl Instance {
     /// Replace the bundle, bumping the version of each slot whose value changed.
     pub fn set_data(&mut self, bundle: Map<String, Value>, next_version: &mut u64) {
         let old = self.data.take().unwrap_or_default();
-        let mut versions = BTreeMap::new();
+        // The bundle is sorted by slot name, so the versions are too.
+        let mut versions = Vec::with_capacity(bundle.len());
         for (slot, value) in &bundle {
-            let version = match (old.get(slot), self.slot_versions.get(slot)) {
+            let version = match (old.get(slot), named(&self.slot_versions, slot)) {
                 (Some(previous), Some(v)) if previous == value => *v,
                 _ => {
                     *next_version += 1;
                     *next_version
                 }
             };
-            versions.insert(slot.clone(), version);
+            versions.push((slot.clone(), version));
         }
         self.slot_versions = versions;
         self.data = Some(bundle);
@@ -114,7 +142,7 @@ impl Instance {
     /// Set one slot's value (merge, optimistic patch, rollback) with a new version.
     pub fn bump_slot(&mut self, slot: &str, next_version: &mut u64) -> u64 {
         *next_version += 1;
-        self.slot_versions.insert(slot.to_string(), *next_version);
+        set_named(&mut self.slot_versions, slot, *next_version);
         *next_version
     }
 
@@ -129,7 +157,7 @@ impl Instance {
             "data": self.data,
             "error": self.error.as_ref().map(RequestError::to_json),
             "updated_at": self.updated_at,
-            "slot_versions": self.slot_versions,
+            "slot_versions": self.slot_versions.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<Map<String, Value>>(),
             "subscribers": self.subscribers,
         })
     }

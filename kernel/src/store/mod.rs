@@ -15,7 +15,8 @@ mod instance;
 
 pub use effects::{Drained, Effect, MAX_TIMER_DELAY_MS};
 pub use errors::{RequestError, status_of_code};
-pub use instance::{Instance, Status};
+pub use instance::{Instance, Named, Status, named};
+
 
 use crate::canon::{self, stringify};
 use crate::error::{Error, Result};
@@ -23,7 +24,15 @@ use crate::header::{encode_uri_component, parse_header};
 use crate::invalidation::{InvalidateEntry, entries_from_json};
 use crate::merge::{MergeEntry, apply_merge};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::FxBuildHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Instance keys are looked up on every step; a hash map does it in one comparison where a
+/// `BTreeMap` compares long shared prefixes (`todos?list_id=…`) a dozen times. A fixed hasher
+/// (FxHash): no randomness in the kernel, and the same behaviour on every host. Where the order
+/// of instances shows (effects, dehydrate), keys are sorted.
+pub type KeyMap<V> = HashMap<String, V, FxBuildHasher>;
+type KeySet = HashSet<String, FxBuildHasher>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
@@ -116,74 +125,104 @@ enum Request {
 
 pub struct Store {
     config: StoreConfig,
-    instances: BTreeMap<String, Instance>,
-    by_context: BTreeMap<String, ContextIndex>,
+    instances: KeyMap<Instance>,
+    /// Instance number → key (the context index names instances by number).
+    keys_by_id: HashMap<u64, String, FxBuildHasher>,
+    next_instance: u64,
+    /// Per context (an app has a handful: a sorted list).
+    by_context: Named<ContextIndex>,
     requests: BTreeMap<u64, Request>,
-    mutations: BTreeMap<u64, Mutation>,
+    /// Mutations by id, oldest first (a few at a time).
+    mutations: Vec<(u64, Mutation)>,
     next_id: u64,
     next_version: u64,
     use_clock: u64,
     rng: u64,
     effects: Vec<Effect>,
     changed: Vec<String>,
-    changed_set: BTreeSet<String>,
+    /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked`).
+    changed_gone: KeySet,
     changed_mutations: Vec<u64>,
     started: bool,
     csrf_token: Option<String>,
     scheduled_at: Option<u64>,
+    /// The next wake-up as last computed (valid while `timers_dirty` is false).
+    next_at: Option<u64>,
     /// Some retry or gc time changed since the next wake-up was computed: `drain` rescans only
     /// then, so invalidating 1 % of 10 000 instances does not walk all of them for timers.
     timers_dirty: bool,
+    /// `fetch` effects carry only the request id and the key (the client session reads the
+    /// instance itself instead of copying its context, params and query into every effect).
+    lean_effects: bool,
 }
 
 /// Where to find a context's instances by param: an invalidation of `{list_id: 7}` among 10 000
 /// lists looks at the one instance with that value (plus any lacking the param), not at all.
+/// Instances are named by their number here (small integer sets, not copies of their keys).
 #[derive(Default)]
 struct ContextIndex {
-    keys: BTreeSet<String>,
-    /// param name → instances that have the param.
-    with_param: BTreeMap<String, BTreeSet<String>>,
-    /// (param name, stringified value) → instances with that value.
-    with_value: BTreeMap<(String, String), BTreeSet<String>>,
+    ids: BTreeSet<u64>,
+    /// Per param name (a handful): the instances that have it, and by stringified value.
+    params: Named<ParamIndex>,
+}
+
+#[derive(Default)]
+struct ParamIndex {
+    having: BTreeSet<u64>,
+    by_value: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl ContextIndex {
     fn insert(&mut self, inst: &Instance) {
-        self.keys.insert(inst.key.clone());
+        self.ids.insert(inst.id);
         for (k, v) in &inst.canonical {
-            self.with_param.entry(k.clone()).or_default().insert(inst.key.clone());
-            self.with_value.entry((k.clone(), v.clone())).or_default().insert(inst.key.clone());
+            let i = match self.params.binary_search_by(|(p, _)| p.cmp(k)) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.params.insert(i, (k.clone(), ParamIndex::default()));
+                    i
+                }
+            };
+            let p = &mut self.params[i].1;
+            p.having.insert(inst.id);
+            match p.by_value.get_mut(v) {
+                Some(set) => {
+                    set.insert(inst.id);
+                }
+                None => {
+                    p.by_value.insert(v.clone(), BTreeSet::from([inst.id]));
+                }
+            }
         }
     }
 
     fn remove(&mut self, inst: &Instance) {
-        self.keys.remove(&inst.key);
+        self.ids.remove(&inst.id);
         for (k, v) in &inst.canonical {
-            if let Some(set) = self.with_param.get_mut(k) {
-                set.remove(&inst.key);
+            let Ok(i) = self.params.binary_search_by(|(p, _)| p.cmp(k)) else { continue };
+            let p = &mut self.params[i].1;
+            p.having.remove(&inst.id);
+            if let Some(set) = p.by_value.get_mut(v) {
+                set.remove(&inst.id);
                 if set.is_empty() {
-                    self.with_param.remove(k);
+                    p.by_value.remove(v);
                 }
             }
-            let pair = (k.clone(), v.clone());
-            if let Some(set) = self.with_value.get_mut(&pair) {
-                set.remove(&inst.key);
-                if set.is_empty() {
-                    self.with_value.remove(&pair);
-                }
+            if p.having.is_empty() {
+                self.params.remove(i);
             }
         }
     }
 
     /// Instances an entry with these (stringified, sorted) params may cover: those with the first
     /// param's value, plus those without that param. The caller checks the remaining params.
-    fn candidates<'a>(&'a self, wanted: &[(String, String)]) -> Vec<&'a String> {
-        let Some((name, value)) = wanted.first() else { return self.keys.iter().collect() };
-        let mut out: Vec<&String> =
-            self.with_value.get(&(name.clone(), value.clone())).map(|s| s.iter().collect()).unwrap_or_default();
-        let having = self.with_param.get(name);
-        if having.map_or(0, BTreeSet::len) < self.keys.len() {
-            out.extend(self.keys.iter().filter(|k| !having.is_some_and(|h| h.contains(*k))));
+    fn candidates(&self, wanted: &[(String, String)]) -> Vec<u64> {
+        let Some((name, value)) = wanted.first() else { return self.ids.iter().copied().collect() };
+        let param = named(&self.params, name);
+        let mut out: Vec<u64> = param.and_then(|p| p.by_value.get(value)).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let having = param.map(|p| &p.having);
+        if having.map_or(0, BTreeSet::len) < self.ids.len() {
+            out.extend(self.ids.iter().filter(|id| !having.is_some_and(|h| h.contains(*id))));
         }
         out
     }
@@ -206,23 +245,32 @@ impl Store {
         let rng = config.seed;
         Store {
             config,
-            instances: BTreeMap::new(),
-            by_context: BTreeMap::new(),
+            instances: KeyMap::default(),
+            keys_by_id: HashMap::default(),
+            next_instance: 0,
+            by_context: Vec::new(),
             requests: BTreeMap::new(),
-            mutations: BTreeMap::new(),
+            mutations: Vec::new(),
             next_id: 0,
             next_version: 0,
             use_clock: 0,
             rng,
             effects: Vec::new(),
             changed: Vec::new(),
-            changed_set: BTreeSet::new(),
+            changed_gone: KeySet::default(),
             changed_mutations: Vec::new(),
             started: false,
             csrf_token: None,
             scheduled_at: None,
+            next_at: None,
             timers_dirty: false,
+            lean_effects: false,
         }
+    }
+
+    /// A store whose `fetch` effects carry only the request id and the key (see `lean_effects`).
+    pub(crate) fn lean(config: StoreConfig) -> Self {
+        Store { lean_effects: true, ..Store::new(config) }
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -234,10 +282,33 @@ impl Store {
         self.next_id
     }
 
+    /// A fresh id from the store's counter, for a request the store does not track itself (the
+    /// client session's `GET /session/`): ids never collide with the store's own.
+    pub fn next_request_id(&mut self) -> u64 {
+        self.id()
+    }
+
     fn mark(&mut self, key: &str) {
-        if self.changed_set.insert(key.to_string()) {
-            self.changed.push(key.to_string());
+        match self.instances.get_mut(key) {
+            Some(inst) if inst.marked => {}
+            Some(inst) => {
+                inst.marked = true;
+                self.changed.push(key.to_string());
+            }
+            None => {
+                if !self.changed_gone.contains(key) {
+                    self.changed_gone.insert(key.to_string());
+                    self.changed.push(key.to_string());
+                }
+            }
         }
+    }
+
+    /// The keys of the instances `keep` selects, in key order (what effects and outputs follow).
+    fn sorted_keys(&self, keep: impl Fn(&Instance) -> bool) -> Vec<String> {
+        let mut keys: Vec<String> = self.instances.values().filter(|i| keep(i)).map(|i| i.key.clone()).collect();
+        keys.sort_unstable();
+        keys
     }
 
     fn mark_mutation(&mut self, id: u64) {
@@ -256,7 +327,7 @@ impl Store {
     }
 
     /// Exponential backoff with jitter: half the capped delay fixed, half random.
-    fn backoff(&mut self, attempt: u32) -> u64 {
+    pub(crate) fn backoff(&mut self, attempt: u32) -> u64 {
         let exp = self.config.retry_base_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(32));
         let delay = exp.min(self.config.retry_max_ms);
         let half = delay / 2;
@@ -281,9 +352,27 @@ impl Store {
 
     fn get_or_create(&mut self, context: &str, params: &Map<String, Value>) -> String {
         let (key, query) = instance_key(context, params);
+        self.get_or_create_keyed(key, query, context, params)
+    }
+
+    /// `get_or_create` with the key already computed (`instance_key`), so a caller that needs
+    /// the key first (the session, to see the instance before the call) derives it once.
+    fn get_or_create_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>) -> String {
         if !self.instances.contains_key(&key) {
-            let inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
-            self.by_context.entry(context.to_string()).or_default().insert(&inst);
+            let mut inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
+            // Dropped and made again since the last drain: its key is in `changed` already.
+            inst.marked = self.changed_gone.contains(&key);
+            self.next_instance += 1;
+            inst.id = self.next_instance;
+            self.keys_by_id.insert(inst.id, key.clone());
+            match self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(context)) {
+                Ok(i) => self.by_context[i].1.insert(&inst),
+                Err(i) => {
+                    let mut index = ContextIndex::default();
+                    index.insert(&inst);
+                    self.by_context.insert(i, (context.to_string(), index));
+                }
+            }
             self.instances.insert(key.clone(), inst);
             self.evict_over_bound(&key);
         }
@@ -297,11 +386,12 @@ impl Store {
 
     fn drop_instance(&mut self, key: &str) {
         if let Some(inst) = self.instances.remove(key) {
+            self.keys_by_id.remove(&inst.id);
             self.timers_dirty = true;
-            if let Some(index) = self.by_context.get_mut(&inst.context) {
-                index.remove(&inst);
-                if index.keys.is_empty() {
-                    self.by_context.remove(&inst.context);
+            if let Ok(i) = self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(&inst.context)) {
+                self.by_context[i].1.remove(&inst);
+                if self.by_context[i].1.ids.is_empty() {
+                    self.by_context.remove(i);
                 }
             }
             if let Some(id) = inst.in_flight {
@@ -343,12 +433,16 @@ impl Store {
         if inst.data.is_none() {
             inst.status = Status::Loading;
         }
-        let effect = Effect::Fetch {
-            request_id,
-            key: key.to_string(),
-            context: inst.context.clone(),
-            params: inst.params.clone(),
-            query: inst.query.clone(),
+        let effect = if self.lean_effects {
+            Effect::Fetch { request_id, key: key.to_string(), context: String::new(), params: Map::new(), query: String::new() }
+        } else {
+            Effect::Fetch {
+                request_id,
+                key: key.to_string(),
+                context: inst.context.clone(),
+                params: inst.params.clone(),
+                query: inst.query.clone(),
+            }
         };
         self.requests.insert(request_id, Request::Fetch(key.to_string()));
         self.effects.push(effect);
@@ -363,7 +457,13 @@ impl Store {
 
     /// Observe an instance; fetches it when it has no fresh data. Returns its key.
     pub fn subscribe(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
-        let key = self.get_or_create(context, params);
+        let (key, query) = instance_key(context, params);
+        self.subscribe_keyed(key, query, context, params, now)
+    }
+
+    /// `subscribe` with the key from `instance_key(context, params)`.
+    pub fn subscribe_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>, now: u64) -> String {
+        let key = self.get_or_create_keyed(key, query, context, params);
         if let Some(inst) = self.instances.get_mut(&key) {
             inst.subscribers += 1;
             if inst.gc_at.take().is_some() {
@@ -403,7 +503,13 @@ impl Store {
 
     /// Warm the cache without observing (the instance is collected after `gc_time`).
     pub fn prefetch(&mut self, context: &str, params: &Map<String, Value>, now: u64) -> String {
-        let key = self.get_or_create(context, params);
+        let (key, query) = instance_key(context, params);
+        self.prefetch_keyed(key, query, context, params, now)
+    }
+
+    /// `prefetch` with the key from `instance_key(context, params)`.
+    pub fn prefetch_keyed(&mut self, key: String, query: String, context: &str, params: &Map<String, Value>, now: u64) -> String {
+        let key = self.get_or_create_keyed(key, query, context, params);
         if let Some(inst) = self.instances.get_mut(&key)
             && inst.subscribers == 0 && inst.gc_at.is_none() {
                 inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
@@ -443,12 +549,7 @@ impl Store {
     pub fn fetch_ok(&mut self, request_id: u64, body: Value, now: u64) {
         let Some(key) = self.take_fetch(request_id) else { return };
         let Value::Object(bundle) = body else {
-            let err = RequestError {
-                status: Some(502),
-                code: "INVALID_RESPONSE".into(),
-                message: "A context fetch must answer with a JSON object".into(),
-                details: None,
-            };
+            let err = RequestError::invalid_response("A context fetch must answer with a JSON object");
             self.fail_fetch(&key, err, now, false);
             return;
         };
@@ -464,6 +565,13 @@ impl Store {
         self.next_version = version;
         self.mark(&key);
         self.settle(&key);
+    }
+
+    /// The answer to a fetch is not a usable body (not JSON): fail it without a retry, as
+    /// `fetch_ok` does for a body that is not an object. Asking again would get the same answer.
+    pub fn fetch_invalid(&mut self, request_id: u64, error: RequestError, now: u64) {
+        let Some(key) = self.take_fetch(request_id) else { return };
+        self.fail_fetch(&key, error, now, false);
     }
 
     pub fn fetch_err(&mut self, request_id: u64, error: RequestError, now: u64) {
@@ -499,11 +607,12 @@ impl Store {
     /// are stringified once here, not once per instance.
     /// Results are in key order, as a scan of the context would give them.
     fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<String> {
-        let Some(index) = self.by_context.get(context) else { return Vec::new() };
+        let Some(index) = named(&self.by_context, context) else { return Vec::new() };
         let wanted = canon::stringified_params(params);
         let mut keys: Vec<String> = index
             .candidates(&wanted)
             .into_iter()
+            .filter_map(|id| self.keys_by_id.get(&id))
             .filter(|k| self.instances.get(*k).is_some_and(|i| i.matches(&wanted)))
             .cloned()
             .collect();
@@ -514,15 +623,22 @@ impl Store {
     /// Mark matching instances stale; observed ones refetch (after a running fetch settles),
     /// unobserved ones when next observed. Repeated invalidations coalesce into one refetch.
     pub fn invalidate(&mut self, entries: &[InvalidateEntry]) {
-        let mut keys: Vec<String> = Vec::new();
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        for entry in entries {
-            for key in self.matching(entry.context(), entry.params()) {
-                if seen.insert(key.clone()) {
-                    keys.push(key);
+        let keys: Vec<String> = match entries {
+            // One entry (the common case) matches each instance once: nothing to de-duplicate.
+            [entry] => self.matching(entry.context(), entry.params()),
+            _ => {
+                let mut keys: Vec<String> = Vec::new();
+                let mut seen = KeySet::default();
+                for entry in entries {
+                    for key in self.matching(entry.context(), entry.params()) {
+                        if seen.insert(key.clone()) {
+                            keys.push(key);
+                        }
+                    }
                 }
+                keys
             }
-        }
+        };
         for key in keys {
             let Some(inst) = self.instances.get_mut(&key) else { continue };
             inst.invalidated = true;
@@ -540,10 +656,10 @@ impl Store {
     /// Observed instances start over (loading) and fetch again; running requests are ignored.
     pub fn remove(&mut self, entries: Option<&[InvalidateEntry]>) {
         let keys: Vec<String> = match entries {
-            None => self.instances.keys().cloned().collect(),
+            None => self.sorted_keys(|_| true),
             Some(entries) => {
                 let mut keys = Vec::new();
-                let mut seen: BTreeSet<String> = BTreeSet::new();
+                let mut seen = KeySet::default();
                 for e in entries {
                     for k in self.matching(e.context(), e.params()) {
                         if seen.insert(k.clone()) {
@@ -564,6 +680,9 @@ impl Store {
                 let mut fresh = Instance::new(inst.key.clone(), inst.context.clone(), inst.params.clone(), inst.query.clone());
                 fresh.subscribers = inst.subscribers;
                 fresh.last_used = inst.last_used;
+                // The same instance to the index and to the list of changed keys.
+                fresh.id = inst.id;
+                fresh.marked = inst.marked;
                 fresh
             };
             if let Some(id) = inst.in_flight {
@@ -580,7 +699,7 @@ impl Store {
     /// mutations, so one user never sees another's data; ask for a new session.
     pub fn reset(&mut self) {
         self.remove(None);
-        let pending: Vec<u64> = self.mutations.keys().copied().collect();
+        let pending: Vec<u64> = self.mutations.iter().map(|(id, _)| *id).collect();
         self.mutations.clear();
         self.requests.retain(|_, r| !matches!(r, Request::Call(_) | Request::Session));
         self.effects.retain(|e| !matches!(e, Effect::Call { .. } | Effect::Session { .. }));
@@ -622,10 +741,10 @@ impl Store {
         let patches = self.apply_merges(optimistic)?;
         let mutation_id = self.id();
         let request_id = self.id();
-        self.mutations.insert(
+        self.mutations.push((
             mutation_id,
             Mutation { function: function.to_string(), status: MutationStatus::Pending, result: None, error: None, patches },
-        );
+        ));
         self.requests.insert(request_id, Request::Call(mutation_id));
         self.effects.push(Effect::Call {
             request_id,
@@ -640,7 +759,7 @@ impl Store {
 
     fn take_call(&mut self, request_id: u64) -> Option<u64> {
         match self.requests.remove(&request_id) {
-            Some(Request::Call(id)) if self.mutations.contains_key(&id) => Some(id),
+            Some(Request::Call(id)) if self.mutation_ref(id).is_some() => Some(id),
             _ => None,
         }
     }
@@ -652,18 +771,18 @@ impl Store {
         let (result, merges, entries) = match parsed {
             Ok(p) => p,
             Err(e) => {
-                let error = RequestError { status: Some(502), code: "INVALID_RESPONSE".into(), message: e.message.clone(), details: None };
+                let error = RequestError::invalid_response(e.message.clone());
                 self.fail_mutation(id, error);
                 return Err(e);
             }
         };
         // Optimistic patches are now superseded by the server's answer.
-        if let Some(m) = self.mutations.get_mut(&id) {
+        if let Some(m) = self.mutation_mut(id) {
             m.patches.clear();
         }
         let merged = self.apply_merges(&merges);
         self.invalidate(&entries);
-        if let Some(m) = self.mutations.get_mut(&id) {
+        if let Some(m) = self.mutation_mut(id) {
             m.status = MutationStatus::Success;
             m.result = Some(result);
         }
@@ -701,11 +820,11 @@ impl Store {
     }
 
     fn fail_mutation(&mut self, id: u64, error: RequestError) {
-        let patches = self.mutations.get_mut(&id).map(|m| std::mem::take(&mut m.patches)).unwrap_or_default();
+        let patches = self.mutation_mut(id).map(|m| std::mem::take(&mut m.patches)).unwrap_or_default();
         for p in patches.into_iter().rev() {
             let mut version = self.next_version;
             let Some(inst) = self.instances.get_mut(&p.key) else { continue };
-            if inst.slot_versions.get(&p.slot) != Some(&p.version) {
+            if instance::named(&inst.slot_versions, &p.slot) != Some(&p.version) {
                 continue; // a fetch or another merge replaced the slot since: keep the newer value
             }
             if let Some(data) = inst.data.as_mut() {
@@ -715,17 +834,45 @@ impl Store {
                 self.mark(&p.key);
             }
         }
-        if let Some(m) = self.mutations.get_mut(&id) {
+        if let Some(m) = self.mutation_mut(id) {
             m.status = MutationStatus::Error;
             m.error = Some(error);
         }
         self.mark_mutation(id);
     }
 
+    fn mutation_ref(&self, id: u64) -> Option<&Mutation> {
+        self.mutations.iter().find(|(m, _)| *m == id).map(|(_, m)| m)
+    }
+
+    fn mutation_mut(&mut self, id: u64) -> Option<&mut Mutation> {
+        self.mutations.iter_mut().find(|(m, _)| *m == id).map(|(_, m)| m)
+    }
+
+    /// A settled mutation's outcome (`None` while pending or when unknown).
+    pub fn mutation_outcome(&self, id: u64) -> Option<std::result::Result<&Value, &RequestError>> {
+        let m = self.mutation_ref(id)?;
+        match m.status {
+            MutationStatus::Pending => None,
+            MutationStatus::Success => Some(Ok(m.result.as_ref().unwrap_or(&Value::Null))),
+            MutationStatus::Error => m.error.as_ref().map(Err),
+        }
+    }
+
+    /// True while the mutation exists and has not settled.
+    pub fn mutation_pending(&self, id: u64) -> bool {
+        self.mutation_ref(id).is_some_and(|m| m.status == MutationStatus::Pending)
+    }
+
+    /// True when some instance waits for a retry.
+    pub fn retrying(&self) -> bool {
+        self.instances.values().any(|i| i.retry_at.is_some())
+    }
+
     /// Forget a settled mutation's state.
     pub fn release_mutation(&mut self, id: u64) {
-        if self.mutations.get(&id).is_some_and(|m| m.status != MutationStatus::Pending) {
-            self.mutations.remove(&id);
+        if self.mutation_ref(id).is_some_and(|m| m.status != MutationStatus::Pending) {
+            self.mutations.retain(|(m, _)| *m != id);
         }
     }
 
@@ -733,33 +880,27 @@ impl Store {
     pub fn tick(&mut self, now: u64) {
         self.scheduled_at = None;
         self.timers_dirty = true;
-        let due_retries: Vec<String> =
-            self.instances.values().filter(|i| i.retry_at.is_some_and(|t| t <= now)).map(|i| i.key.clone()).collect();
+        let due_retries = self.sorted_keys(|i| i.retry_at.is_some_and(|t| t <= now));
         for key in due_retries {
             if let Some(inst) = self.instances.get_mut(&key) {
                 inst.retry_at = None;
             }
             self.start_fetch(&key);
         }
-        let expired: Vec<String> = self
-            .instances
-            .values()
-            .filter(|i| i.subscribers == 0 && i.gc_at.is_some_and(|t| t <= now))
-            .map(|i| i.key.clone())
-            .collect();
+        let expired = self.sorted_keys(|i| i.subscribers == 0 && i.gc_at.is_some_and(|t| t <= now));
         for key in expired {
             self.drop_instance(&key);
         }
     }
 
     fn refetch_stale_observed(&mut self, now: u64, include_waiting_retries: bool) {
-        let keys: Vec<String> = self
-            .instances
-            .values()
-            .filter(|i| i.subscribers > 0 && i.in_flight.is_none())
-            .filter(|i| (include_waiting_retries && i.retry_at.is_some()) || self.needs_fetch(&i.key, now))
-            .map(|i| i.key.clone())
-            .collect();
+        let stale_time = self.config.stale_time_ms;
+        let keys = self.sorted_keys(|i| {
+            i.subscribers > 0
+                && i.in_flight.is_none()
+                && ((include_waiting_retries && i.retry_at.is_some())
+                    || (i.retry_at.is_none() && (i.status == Status::Error || i.is_stale(now, stale_time))))
+        });
         for key in keys {
             self.start_fetch(&key);
         }
@@ -783,9 +924,9 @@ impl Store {
     /// instance, for SSR (`window.__MIZAN_SSR_DATA__`).
     pub fn dehydrate(&self) -> Value {
         let instances: Vec<Value> = self
-            .instances
-            .values()
-            .filter(|i| i.status == Status::Success)
+            .sorted_keys(|i| i.status == Status::Success)
+            .iter()
+            .filter_map(|k| self.instances.get(k))
             .map(|i| json!({"context": i.context, "params": i.params, "data": i.data}))
             .collect();
         json!({"version": 1, "instances": instances})
@@ -795,38 +936,54 @@ impl Store {
     /// clock ahead of the client's would otherwise keep them fresh too long); instances that
     /// already have data keep it.
     pub fn hydrate(&mut self, payload: &Value, now: u64) -> Result<()> {
-        let items = payload
-            .get("instances")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::invalid_json("a hydration payload needs an \"instances\" list"))?;
+        self.hydrate_owned(payload.clone(), now).map(|_| ())
+    }
+
+    /// `hydrate`, consuming the payload (its params and data move into the store). Returns, per
+    /// payload instance, the key it seeded, or `None` when that instance kept its own data.
+    pub fn hydrate_owned(&mut self, payload: Value, now: u64) -> Result<Vec<Option<String>>> {
+        let Value::Object(mut payload) = payload else {
+            return Err(Error::invalid_json("a hydration payload needs an \"instances\" list"));
+        };
+        let Some(Value::Array(items)) = payload.remove("instances") else {
+            return Err(Error::invalid_json("a hydration payload needs an \"instances\" list"));
+        };
+        let mut seeded = Vec::with_capacity(items.len());
         for item in items {
-            let context = item.get("context").and_then(Value::as_str).ok_or_else(|| Error::invalid_json("hydrated instance needs \"context\""))?;
-            let params = match item.get("params") {
+            let Value::Object(mut item) = item else { return Err(Error::invalid_json("hydrated instance needs \"context\"")) };
+            let Some(Value::String(context)) = item.remove("context") else {
+                return Err(Error::invalid_json("hydrated instance needs \"context\""));
+            };
+            let params = match item.remove("params") {
                 None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(p)) => p.clone(),
+                Some(Value::Object(p)) => p,
                 Some(_) => return Err(Error::invalid_json("hydrated \"params\" must be an object")),
             };
-            let Some(Value::Object(data)) = item.get("data") else {
+            let Some(Value::Object(data)) = item.remove("data") else {
                 return Err(Error::invalid_json("hydrated \"data\" must be an object"));
             };
-            let key = self.get_or_create(context, &params);
+            let key = self.get_or_create(&context, &params);
             let mut version = self.next_version;
-            if let Some(inst) = self.instances.get_mut(&key) {
-                if inst.data.is_some() {
-                    continue;
-                }
-                inst.set_data(data.clone(), &mut version);
-                inst.status = Status::Success;
-                inst.updated_at = Some(now);
-                if inst.subscribers == 0 && inst.gc_at.is_none() {
-                    inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
-                    self.timers_dirty = true;
-                }
+            let Some(inst) = self.instances.get_mut(&key) else {
+                seeded.push(None);
+                continue;
+            };
+            if inst.data.is_some() {
+                seeded.push(None);
+                continue;
+            }
+            inst.set_data(data, &mut version);
+            inst.status = Status::Success;
+            inst.updated_at = Some(now);
+            if inst.subscribers == 0 && inst.gc_at.is_none() {
+                inst.gc_at = Some(now.saturating_add(self.config.gc_time_ms));
+                self.timers_dirty = true;
             }
             self.next_version = version;
             self.mark(&key);
+            seeded.push(Some(key));
         }
-        Ok(())
+        Ok(seeded)
     }
 
     pub fn instance(&self, key: &str) -> Option<&Instance> {
@@ -842,7 +999,7 @@ impl Store {
     }
 
     pub fn mutation_snapshot(&self, id: u64) -> Option<Value> {
-        self.mutations.get(&id).map(|m| {
+        self.mutation_ref(id).map(|m| {
             json!({
                 "id": id,
                 "fn": m.function,
@@ -853,24 +1010,38 @@ impl Store {
         })
     }
 
-    /// Hand over the effects and changes since the last drain, plus a `schedule` effect when the
-    /// next timer moved.
-    pub fn drain(&mut self, now: u64) -> Drained {
+    /// When the store next needs a `tick`: the earliest retry, or gc of an unobserved instance.
+    /// Rescans the instances only when some timer changed since the last call.
+    pub fn next_timer(&mut self) -> Option<u64> {
         if self.timers_dirty {
             self.timers_dirty = false;
-            let next = self
+            self.next_at = self
                 .instances
                 .values()
                 .flat_map(|i| [i.retry_at, if i.subscribers == 0 { i.gc_at } else { None }])
                 .flatten()
                 .min();
+        }
+        self.next_at
+    }
+
+    /// Hand over the effects and changes since the last drain, plus a `schedule` effect when the
+    /// next timer moved.
+    pub fn drain(&mut self, now: u64) -> Drained {
+        if self.timers_dirty {
+            let next = self.next_timer();
             if next.is_some() && next != self.scheduled_at
                 && let Some(at) = next {
                     self.effects.push(Effect::Schedule { at_ms: at, delay_ms: at.saturating_sub(now).min(MAX_TIMER_DELAY_MS) });
                 }
             self.scheduled_at = next;
         }
-        self.changed_set.clear();
+        for key in &self.changed {
+            if let Some(inst) = self.instances.get_mut(key) {
+                inst.marked = false;
+            }
+        }
+        self.changed_gone.clear();
         Drained {
             effects: std::mem::take(&mut self.effects),
             changed: std::mem::take(&mut self.changed),
