@@ -242,7 +242,8 @@ fn routing_methods_and_base_path() {
 #[test]
 fn unknown_function_and_context() {
     let e = engine();
-    error_of(e.plan(&call(json!({"fn": "ghost"})), None, NOW), 404, "NOT_FOUND", "Function not found");
+    error_of(e.plan(&call(json!({"fn": "ghost"})), None, NOW), 404, "NOT_FOUND", "Function 'ghost' not found");
+    error_of(e.plan(&call(json!({"fn": "no such"})), None, NOW), 404, "NOT_FOUND", "Function not found");
     error_of(e.plan(&ctx("ghost", ""), None, NOW), 404, "NOT_FOUND", "Context 'ghost' not found");
     error_of(e.plan(&ctx("%F0%9F%98%80%20x", ""), None, NOW), 404, "NOT_FOUND", "Context not found");
     error_of(e.plan(&ctx("%zz", ""), None, NOW), 404, "NOT_FOUND", "Context not found");

@@ -231,7 +231,7 @@ fn every_error_is_the_engines_as_a_bare_object() {
     let (app, webview) = app();
     app.mizan_session().sign_in(Identity::user("5"));
     // Unknown function / context.
-    assert_eq!(call(&webview, "nope", json!({})), error("NOT_FOUND", "Function not found"));
+    assert_eq!(call(&webview, "nope", json!({})), error("NOT_FOUND", "Function 'nope' not found"));
     assert_eq!(fetch(&webview, "nope", json!({})), error("NOT_FOUND", "Context 'nope' not found"));
     // 422: the kernel's validation (with details), and one the function raises itself.
     assert_eq!(

@@ -67,8 +67,10 @@ fn header_vectors_format_and_parse() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("position"));
 }
 
-fn shop() -> String {
-    let dir = std::env::temp_dir().join(format!("mizan-cli-{}", std::process::id()));
+/// Writes the shop registry to a file of the calling test's own: tests run in parallel threads of
+/// one process, so a path shared between them is rewritten while another test reads it.
+fn shop(test: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("mizan-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cases = load::merged(&load::root(env!("CARGO_MANIFEST_DIR"), "../.."), "cases.json", "cases");
     let path = dir.join("shop.kdl");
@@ -78,7 +80,7 @@ fn shop() -> String {
 
 #[test]
 fn ir_invalidate_merges_manifest() {
-    let file = shop();
+    let file = shop("ir");
     assert!(stdout(&mizan(&["ir", "check", &file])).contains("ok"));
     let canonical = stdout(&mizan(&["ir", "fmt", &file]));
     let canonical_path = format!("{file}.canonical.kdl");
@@ -101,7 +103,7 @@ fn ir_invalidate_merges_manifest() {
 fn bad_input_exits_non_zero_with_a_message() {
     let o = mizan(&["ir", "check", "/nonexistent.kdl"]);
     assert_eq!(o.status.code(), Some(2));
-    let file = shop();
+    let file = shop("bad-input");
     let o = mizan(&["invalidate", &file, "--fn", "ghost", "--broad"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not-found"));
     let o = mizan(&["invalidate", &file, "--fn", "post_order", "--args", "{oops"]);
@@ -122,7 +124,7 @@ fn a_json_object_that_is_not_a_registry_is_refused() {
 
 #[test]
 fn invalidate_needs_args_or_an_explicit_broad() {
-    let file = shop();
+    let file = shop("broad");
     let o = mizan(&["invalidate", &file, "--fn", "update_profile"]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);

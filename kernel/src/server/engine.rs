@@ -536,7 +536,10 @@ impl ServerEngine {
             Some(_) => return respond(ProtocolError::bad_body()),
         };
         let Some(f) = self.registry.function(&name) else {
-            return respond(ProtocolError::new(ProtocolCode::NotFound, messages::FUNCTION_NOT_FOUND));
+            // Named, like an unknown context, so a typo is found from the answer alone; a name
+            // that is not an identifier is not echoed.
+            let message = if is_identifier(&name) { format!("Function '{name}' not found") } else { messages::FUNCTION_NOT_FOUND.to_string() };
+            return respond(ProtocolError::new(ProtocolCode::NotFound, message));
         };
         if f.private {
             return respond(ProtocolError::new(ProtocolCode::Forbidden, messages::NOT_CLIENT_CALLABLE));
