@@ -171,6 +171,15 @@ mod tests {
     }
 
     #[test]
+    fn a_number_keeps_its_digits_through_the_call() {
+        let mut a = Args::parse(r#"{"ratio": 18446744073709551616, "small": 2.50}"#).unwrap();
+        let ratio = a.take::<serde_json::Number>("ratio").unwrap();
+        assert_eq!(ratio.to_string(), "18446744073709551616");
+        assert_eq!(value_outcome("f", &json!({"ratio": ratio})), Outcome::Ok(r#"{"ratio":18446744073709551616}"#.into()));
+        assert_eq!(a.take::<serde_json::Number>("small").unwrap().to_string(), "2.50");
+    }
+
+    #[test]
     fn values_the_rust_type_refuses_are_a_422_naming_the_path() {
         let mut a = Args::parse(r#"{"small": 300, "ids": [1, -2], "big": 18446744073709551615}"#).unwrap();
         assert_eq!(a.take::<u8>("small"), None);
