@@ -140,12 +140,6 @@ impl From<ProtocolError> for Outcome {
     }
 }
 
-impl From<crate::app::FnError> for Outcome {
-    fn from(e: crate::app::FnError) -> Outcome {
-        e.into_outcome()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
