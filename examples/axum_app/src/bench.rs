@@ -13,7 +13,7 @@
 
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
-use mizan_axum_app::{APP_KDL, CACHE_SECRET, CacheKind, JWT_SECRET, MWT_SECRET, State, mizan, plain_router, router};
+use mizan_axum_app::{CACHE_SECRET, CacheKind, JWT_SECRET, MWT_SECRET, State, ir, mizan, plain_router, router};
 use mizan_host::{Engine, EngineConfig, FetchOutcome, Identity, Kernel, Outcome, Plan, Request};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -77,9 +77,9 @@ fn row(name: &str, kernel: f64, plain: Option<f64>) {
     println!("{name:<70} {kernel:>10.2} {plain}");
 }
 
-fn in_process(kernel: &Kernel, state: &State) {
-    let e = Engine::from_kdl(kernel, APP_KDL, &config(true)).unwrap();
-    let e0 = Engine::from_kdl(kernel, APP_KDL, &config(false)).unwrap();
+fn in_process(kernel: &Kernel, app_kdl: &str, state: &State) {
+    let e = Engine::from_kdl(kernel, app_kdl, &config(true)).unwrap();
+    let e0 = Engine::from_kdl(kernel, app_kdl, &config(false)).unwrap();
     let carol = Identity { subject: "3".into(), staff: true, ..Identity::default() };
     println!("{:<70} {:>10} {:>10}", "request (µs per request)", "kernel", "plain Rust");
     println!("{}", "-".repeat(92));
@@ -173,8 +173,8 @@ async fn through_router(kernel: &Kernel) {
 
 /// 2 threads × 4000 plans of a cached read: the pool (one engine per pooled instance) against
 /// one engine instance behind a mutex (every call serialized). Wall time per plan.
-fn pool_vs_mutex(kernel: &Kernel) {
-    let e = Engine::from_kdl(kernel, APP_KDL, &config(true)).unwrap();
+fn pool_vs_mutex(kernel: &Kernel, app_kdl: &str) {
+    let e = Engine::from_kdl(kernel, app_kdl, &config(true)).unwrap();
     let lock = Mutex::new(());
     let req = Request::new("GET", "/api/mizan/ctx/items/", "page=1", vec![], vec![]);
     let run = |serialize: bool| {
@@ -210,16 +210,18 @@ async fn main() {
         if cfg!(debug_assertions) { "DEBUG build: use --release" } else { "release" },
         kernel.artifact().source
     );
+    // The IR of the app's #[client] functions (tests/wire/app.kdl).
+    let app_kdl = ir(&kernel).unwrap();
     let mut creates: Vec<f64> = (0..21)
         .map(|_| {
             let t = Instant::now();
-            black_box(Engine::from_kdl(&kernel, APP_KDL, &config(true)).unwrap());
+            black_box(Engine::from_kdl(&kernel, &app_kdl, &config(true)).unwrap());
             t.elapsed().as_secs_f64() * 1e6
         })
         .collect();
     creates.sort_by(f64::total_cmp);
     println!("Engine::from_kdl (registry parse + to_json + instance + engine.create): {:.0} µs", creates[10]);
-    in_process(&kernel, &State::default());
+    in_process(&kernel, &app_kdl, &State::default());
     through_router(&kernel).await;
-    pool_vs_mutex(&kernel);
+    pool_vs_mutex(&kernel, &app_kdl);
 }

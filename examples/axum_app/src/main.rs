@@ -1,5 +1,5 @@
-//! The wire app on Axum (tests/wire/README.md): `tests/wire/app.kdl`'s functions served through
-//! `mizan-host`'s Axum integration.
+//! The wire app on Axum (tests/wire/README.md): the `#[client]` functions of `src/functions.rs`
+//! (their IR is `tests/wire/app.kdl`) served through `mizan-host`'s Axum integration.
 //!
 //! ```sh
 //! cargo run -p mizan-axum-app --bin axum_app -- --port 8000 --cache memory

@@ -9,7 +9,6 @@ use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsB
 use crate::artifact::{self, ArtifactInfo, CacheConfig};
 use crate::bindings;
 use crate::error::{Error, Result};
-use crate::keyer::Keyer;
 
 /// The component bytes, embedded at build time (`scripts/build-component.sh` makes them).
 pub static COMPONENT: &[u8] = include_bytes!(env!("MIZAN_KERNEL_WASM_PATH"));
@@ -329,11 +328,6 @@ impl Kernel {
         self.call(|s, b| {
             b.mizan_kernel_keys().call_derive_cache_key_rotation(s, secrets, context, &params, user.as_deref(), rev)
         })
-    }
-
-    /// A [`Keyer`] for one secret (the secret is checked here).
-    pub fn keyer(&self, secret: &str) -> Result<Keyer> {
-        Keyer::new(self, secret)
     }
 
     /// Entries (`["ctx", {"context", "function"?, "params"?}]`) to an `X-Mizan-Invalidate` value.

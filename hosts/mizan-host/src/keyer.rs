@@ -1,4 +1,4 @@
-//! [`Keyer`]: cache keys under one secret (the WIT `keyer` resource).
+//! [`Keyer`]: cache keys under one secret (the WIT `keyer` resource), made by [`Kernel::keyer`].
 
 use serde_json::Value;
 
@@ -6,51 +6,8 @@ use crate::dedicated::{Dedicated, Rebuild};
 use crate::error::Result;
 use crate::kernel::Kernel;
 
-/// An origin-cache key and the reverse-index sets the entry belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexedEntry {
-    pub key: String,
-    pub index_keys: Vec<String>,
-}
-
-/// An entry passes a term when it is in `param_equals` or not in `has_param`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PurgeTerm {
-    pub has_param: String,
-    pub param_equals: String,
-}
-
-/// The members of the `base` set that pass every term.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PurgeScope {
-    pub base: String,
-    pub terms: Vec<PurgeTerm>,
-}
-
-/// Purge the union of the scopes; remove purged entries from their index sets; drop empty sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PurgePlan {
-    pub scopes: Vec<PurgeScope>,
-}
-
-impl From<crate::bindings::exports::mizan::kernel::keys::PurgePlan> for PurgePlan {
-    fn from(p: crate::bindings::exports::mizan::kernel::keys::PurgePlan) -> Self {
-        PurgePlan {
-            scopes: p
-                .scopes
-                .into_iter()
-                .map(|s| PurgeScope {
-                    base: s.base,
-                    terms: s
-                        .terms
-                        .into_iter()
-                        .map(|t| PurgeTerm { has_param: t.has_param, param_equals: t.param_equals })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
+// The WIT records, as bindgen writes them (with `PartialEq, Eq`: lib.rs `additional_derives`).
+pub use crate::bindings::exports::mizan::kernel::keys::{IndexedEntry, PurgePlan, PurgeScope, PurgeTerm};
 
 /// Keys under one secret; the kernel computes the HMAC key schedule once, at creation.
 ///
@@ -62,8 +19,15 @@ pub struct Keyer {
     resident: Dedicated,
 }
 
+impl Kernel {
+    /// A [`Keyer`] for one secret (the secret is checked here).
+    pub fn keyer(&self, secret: &str) -> Result<Keyer> {
+        Keyer::new(self, secret)
+    }
+}
+
 impl Keyer {
-    pub(crate) fn new(kernel: &Kernel, secret: &str) -> Result<Keyer> {
+    fn new(kernel: &Kernel, secret: &str) -> Result<Keyer> {
         let resident = Dedicated::new(kernel, Rebuild::Always, &|s, b| b.mizan_kernel_keys().keyer().call_create(s, secret))?;
         Ok(Keyer { secret: secret.to_string(), resident })
     }
@@ -107,19 +71,18 @@ impl Keyer {
     pub fn index_entry(&self, context: &str, params: &Value, user: Option<&Value>, rev: u32) -> Result<IndexedEntry> {
         let params = params.to_string();
         let user = user.map(Value::to_string);
-        let e = self.call(|s, k, h| k.call_index_entry(s, h, context, &params, user.as_deref(), rev))?;
-        Ok(IndexedEntry { key: e.key, index_keys: e.index_keys })
+        self.call(|s, k, h| k.call_index_entry(s, h, context, &params, user.as_deref(), rev))
     }
 
     /// The purge plan for invalidation entries (`"ctx"` or `{"context", "params"?}`).
     pub fn purge_plan(&self, entries: &Value) -> Result<PurgePlan> {
         let entries = entries.to_string();
-        Ok(self.call(|s, k, h| k.call_purge_plan(s, h, &entries))?.into())
+        self.call(|s, k, h| k.call_purge_plan(s, h, &entries))
     }
 
     /// Every entry of one user in the given contexts.
     pub fn purge_user_plan(&self, contexts: &[String], user: &str) -> Result<PurgePlan> {
-        Ok(self.call(|s, k, h| k.call_purge_user_plan(s, h, contexts, user))?.into())
+        self.call(|s, k, h| k.call_purge_user_plan(s, h, contexts, user))
     }
 }
 

@@ -73,6 +73,9 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "kernel",
+        // So the records the API hands out as they are (the keys interface's purge plans and
+        // index entries) compare like the host's own types; no WIT record holds a float.
+        additional_derives: [PartialEq, Eq],
     });
 }
 

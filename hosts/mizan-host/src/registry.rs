@@ -22,15 +22,9 @@ pub struct MergeResolution {
     pub diagnostics: Value,
 }
 
-/// Effective origin-cache policy of a context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContextPolicy {
-    pub rev: u32,
-    /// False when a member says `cache=False`.
-    pub cacheable: bool,
-    /// The smallest TTL a member names; `None` means the host's safety TTL.
-    pub ttl_seconds: Option<u32>,
-}
+/// Effective origin-cache policy of a context: the WIT record as bindgen writes it (with
+/// `PartialEq, Eq`: lib.rs `additional_derives`).
+pub use crate::bindings::exports::mizan::kernel::registry::ContextPolicy;
 
 /// A checked registry, resident in its own instance. `Send + Sync`; calls are serialized.
 ///
@@ -129,8 +123,7 @@ impl Registry {
 
     /// Effective origin-cache policy of a context.
     pub fn context_policy(&self, context: &str) -> Result<ContextPolicy> {
-        let p = self.call(|s, r, h| r.call_context_policy(s, h, context))?;
-        Ok(ContextPolicy { rev: p.rev, cacheable: p.cacheable, ttl_seconds: p.ttl_seconds })
+        self.call(|s, r, h| r.call_context_policy(s, h, context))
     }
 }
 

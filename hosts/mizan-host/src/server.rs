@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use wasmtime::component::ResourceAny;
 
-use crate::bindings::exports::mizan::kernel::keys as wit_keys;
 use crate::bindings::exports::mizan::kernel::server as wit;
 use crate::dedicated::{Dedicated, Rebuild};
 use crate::error::{Error, Result};
@@ -467,27 +466,8 @@ impl From<wit::Finished> for Finished {
                 ttl_seconds: c.ttl_seconds,
                 bound: bound_out(c.bound),
             }),
-            purge: f.purge.map(Into::into),
+            purge: f.purge,
             diagnostics: f.diagnostics,
-        }
-    }
-}
-
-impl From<&PurgePlan> for wit_keys::PurgePlan {
-    fn from(p: &PurgePlan) -> Self {
-        wit_keys::PurgePlan {
-            scopes: p
-                .scopes
-                .iter()
-                .map(|s| wit_keys::PurgeScope {
-                    base: s.base.clone(),
-                    terms: s
-                        .terms
-                        .iter()
-                        .map(|t| wit_keys::PurgeTerm { has_param: t.has_param.clone(), param_equals: t.param_equals.clone() })
-                        .collect(),
-                })
-                .collect(),
         }
     }
 }
@@ -795,19 +775,18 @@ impl Engine {
     /// Purges that failed, kept to retry: both plans, each scope once (a broad purge of every
     /// context past the kernel's bound). docs/SERVER.md "When a purge fails".
     pub fn merge_purge_plans(&self, pending: &PurgePlan, failed: &PurgePlan) -> Result<PurgePlan> {
-        let (a, b) = (wit_keys::PurgePlan::from(pending), wit_keys::PurgePlan::from(failed));
-        Ok(self.call(|s, g, h| g.call_merge_purge_plans(s, h, &a, &b).map(Ok::<_, Error>))?.into())
+        self.call(|s, g, h| g.call_merge_purge_plans(s, h, pending, failed).map(Ok::<_, Error>))
     }
 
     /// Purge what invalidation entries cover (`["ctx", {"context", "params"?}]`); needs a cache.
     pub fn purge_plan(&self, entries: &Value) -> Result<PurgePlan> {
         let entries = entries.to_string();
-        Ok(self.call(|s, g, h| g.call_purge_plan(s, h, &entries))?.into())
+        self.call(|s, g, h| g.call_purge_plan(s, h, &entries))
     }
 
     /// Purge every entry of one user in every context (GDPR erasure); needs a cache.
     pub fn purge_user_plan(&self, user: &str) -> Result<PurgePlan> {
-        Ok(self.call(|s, g, h| g.call_purge_user_plan(s, h, user))?.into())
+        self.call(|s, g, h| g.call_purge_user_plan(s, h, user))
     }
 
     /// An MWT for `identity` (its `perm` is carried).
@@ -911,8 +890,7 @@ impl OriginStore {
 
     /// Delete what the plan matches, every user and rev; the deleted keys, sorted.
     pub fn purge(&self, plan: &PurgePlan) -> Result<Vec<String>> {
-        let plan = wit_keys::PurgePlan::from(plan);
-        self.call(|s, g, h| g.call_purge(s, h, &plan))
+        self.call(|s, g, h| g.call_purge(s, h, plan))
     }
 
     /// [`get`](Self::get) and the ticket a later [`put_entry`](Self::put_entry) presents.
@@ -931,8 +909,7 @@ impl OriginStore {
     /// One step of a purge, looking at no more than `limit` set members (0: 256); the first
     /// step (`cursor: None`) fences the puts that read before it.
     pub fn purge_step(&self, plan: &PurgePlan, cursor: Option<&str>, limit: u32) -> Result<PurgeStep> {
-        let plan = wit_keys::PurgePlan::from(plan);
-        let step = self.call(|s, g, h| g.call_purge_step(s, h, &plan, cursor, limit))?;
+        let step = self.call(|s, g, h| g.call_purge_step(s, h, plan, cursor, limit))?;
         Ok(PurgeStep { purged: step.purged, cursor: step.cursor })
     }
 
@@ -980,13 +957,11 @@ impl Kernel {
 
     /// Whether `plan` purges an entry with these index keys.
     pub fn purge_covers(&self, plan: &PurgePlan, index_keys: &[String]) -> Result<bool> {
-        let plan = wit_keys::PurgePlan::from(plan);
-        self.call_raw(|s, b| b.mizan_kernel_server().call_purge_covers(s, &plan, index_keys))
+        self.call_raw(|s, b| b.mizan_kernel_server().call_purge_covers(s, plan, index_keys))
     }
 
     /// The plan as the purge script's `plan-json` argument.
     pub fn redis_plan_json(&self, plan: &PurgePlan) -> Result<String> {
-        let plan = wit_keys::PurgePlan::from(plan);
-        self.call_raw(|s, b| b.mizan_kernel_server().call_redis_plan_json(s, &plan))
+        self.call_raw(|s, b| b.mizan_kernel_server().call_redis_plan_json(s, plan))
     }
 }

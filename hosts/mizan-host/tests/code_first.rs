@@ -112,6 +112,12 @@ async fn contact(message: String, attachment: Option<Upload>) -> BTreeMap<String
     BTreeMap::from([("message".to_string(), message), ("attachment".to_string(), attachment.map(|u| u.0.to_string()).unwrap_or_default())])
 }
 
+/// `not_null`: `tags` may be left out (`None`), not sent as null; `amount` keeps its digits.
+#[mizan_host::client]
+fn echo_tags(#[mizan(not_null)] tags: Option<Vec<String>>, amount: serde_json::Number) -> Value {
+    json!({"tags": tags, "amount": amount})
+}
+
 #[mizan_host::client(affects = ["user_profile"])]
 async fn explode(user_id: i64) -> i64 {
     if user_id > 0 {
@@ -143,6 +149,11 @@ function contact_submit output="map<string>" {
     input attachment type="optional<upload>"
     input message type=string
     form role=submit name=contact
+}
+
+function echo_tags output=any {
+    input amount type=number
+    input tags type="list<string>" required=#false
 }
 
 function explode output=integer {
@@ -199,7 +210,7 @@ fn the_kernel_writes_the_ir_of_the_code() {
     let ir = mizan_host::build_ir().unwrap();
     assert_eq!(ir, EXPECTED_IR, "got:\n{ir}");
     let names: Vec<&str> = mizan_host::code_first::functions().iter().map(|f| f.name).collect();
-    assert_eq!(names, ["catalog_items", "contact_submit", "explode", "restock", "stripe_webhook", "update_profile", "user_profile"]);
+    assert_eq!(names, ["catalog_items", "contact_submit", "echo_tags", "explode", "restock", "stripe_webhook", "update_profile", "user_profile"]);
     let f = mizan_host::code_first::functions().into_iter().find(|f| f.name == "contact_submit").unwrap();
     assert!(f.rust_path.ends_with("code_first::contact"), "{}", f.rust_path);
     assert!(f.file.ends_with("tests/code_first.rs"), "{}", f.file);
@@ -329,6 +340,16 @@ async fn code_first_functions_serve_the_protocol() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"result":{"attachment":"{\"name\":\"a.txt\"}","message":"hello"},"invalidate":[]}"#));
     let (status, _, _) = send(&router, call(json!({"fn": "stripe_webhook", "args": {"payload": 1}}), None)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // `not_null`: left out is `None`; null is the kernel's 422; a number keeps its digits.
+    let (_, _, body) = send(&router, call(json!({"fn": "echo_tags", "args": {"amount": 2.50}}), None)).await;
+    assert_eq!(body, r#"{"result":{"amount":2.5,"tags":null},"invalidate":[]}"#);
+    let raw = r#"{"fn": "echo_tags", "args": {"amount": 18446744073709551616, "tags": ["a"]}}"#;
+    let (_, _, body) = send(&router, Request::post("/api/mizan/call/").body(Body::from(raw)).unwrap()).await;
+    assert_eq!(body, r#"{"result":{"amount":18446744073709551616,"tags":["a"]},"invalidate":[]}"#);
+    let (status, _, body) = send(&router, call(json!({"fn": "echo_tags", "args": {"amount": 1, "tags": null}}), None)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains(r#""tags":["#), "{body}");
 
     // A panic is an exception: 500 in the engine's envelope.
     let (status, _, body) = send(&router, call(json!({"fn": "explode", "args": {"user_id": 1}}), None)).await;

@@ -21,6 +21,8 @@ struct ParamAttrs {
     default: Option<Option<Expr>>,
     ty: Option<LitStr>,
     required: Option<bool>,
+    /// `not_null` on an `Option<T>` input: absent is `None`, null is refused (IR `T`, not required).
+    not_null: bool,
 }
 
 /// Remove the `#[mizan(…)]` attributes of a parameter (rustc would refuse them) and read them.
@@ -41,8 +43,12 @@ fn take_param_attrs(attrs: &mut Vec<syn::Attribute>) -> syn::Result<ParamAttrs> 
                 out.ty = Some(string(&meta)?);
             } else if meta.path.is_ident("required") {
                 out.required = Some(flag(&meta)?);
+            } else if meta.path.is_ident("not_null") {
+                out.not_null = flag(&meta)?;
             } else {
-                return Err(meta.error("unknown parameter option; the options are ctx, default, default = EXPR, type = \"IR type\", required"));
+                return Err(meta.error(
+                    "unknown parameter option; the options are ctx, default, default = EXPR, type = \"IR type\", required, not_null",
+                ));
             }
             Ok(())
         })?;
@@ -96,11 +102,11 @@ struct CtxParam {
     ty: Type,
 }
 
-/// The result type of `Result<T, E>` (any path ending in `Result` with type arguments).
-fn result_ok_type(ty: &Type) -> Option<&Type> {
+/// The first type argument of a path type named `name` (`Result<T, E>` → `T`, `Option<T>` → `T`).
+fn first_type_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
     let Type::Path(p) = ty else { return None };
     let seg = p.path.segments.last()?;
-    if seg.ident != "Result" {
+    if seg.ident != name {
         return None;
     }
     let PathArguments::AngleBracketed(args) = &seg.arguments else { return None };
@@ -108,6 +114,11 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,
     }
+}
+
+/// The result type of `Result<T, E>` (any path ending in `Result` with type arguments).
+fn result_ok_type(ty: &Type) -> Option<&Type> {
+    first_type_arg(ty, "Result")
 }
 
 pub fn expand_client(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -155,14 +166,26 @@ pub fn expand_client(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ));
         }
         let ty = &pt.ty;
+        // `not_null`: the IR describes the `T` of `Option<T>` (the kernel refuses null for it),
+        // and the input is not required (absent: `None`).
+        let described = match (attrs.not_null, first_type_arg(ty, "Option")) {
+            (false, _) => ty.as_ref(),
+            (true, Some(inner)) => inner,
+            (true, None) => {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "#[mizan(not_null)] goes on an `Option<T>` input: `None` when the client leaves it out (null is refused)",
+                ));
+            }
+        };
         let ir_type = match &attrs.ty {
             Some(lit) => quote!(::std::string::String::from(#lit)),
-            None => quote_spanned!(ty.span()=> <#ty as #krate::IrType>::ir_type(__types)),
+            None => quote_spanned!(ty.span()=> <#described as #krate::IrType>::ir_type(__types)),
         };
-        let required = match (attrs.required, &attrs.default) {
-            (Some(r), _) => quote!(::std::option::Option::Some(#r)),
-            (None, Some(_)) => quote!(::std::option::Option::Some(false)),
-            (None, None) => quote!(::std::option::Option::None),
+        let required = match (attrs.required, &attrs.default, attrs.not_null) {
+            (Some(r), _, _) => quote!(::std::option::Option::Some(#r)),
+            (None, Some(_), _) | (None, None, true) => quote!(::std::option::Option::Some(false)),
+            (None, None, false) => quote!(::std::option::Option::None),
         };
         members.push(quote!(#krate::code_first::Member::new(#name, #ir_type, #required)));
         let var = format_ident!("__mizan_arg_{}", i);
@@ -390,6 +413,15 @@ mod tests {
     }
 
     #[test]
+    fn not_null_describes_the_option_s_inner_type_not_required() {
+        let out = expand_client(quote!(), quote!(fn f(#[mizan(not_null)] tags: Option<Vec<String>>) {})).unwrap().to_string();
+        assert!(out.contains("< Vec < String > as :: mizan_host :: IrType > :: ir_type (__types) , :: std :: option :: Option :: Some (false)"), "{out}");
+        assert!(out.contains("take :: < Option < Vec < String > > > (\"tags\")"), "absent is None: {out}");
+        let plain = expand_client(quote!(), quote!(fn f(tags: Option<Vec<String>>) {})).unwrap().to_string();
+        assert!(plain.contains("< Option < Vec < String > > as :: mizan_host :: IrType > :: ir_type (__types) , :: std :: option :: Option :: None"), "{plain}");
+    }
+
+    #[test]
     fn plain_returns_and_sync_functions() {
         let out = expand_client(quote!(), quote!(fn ping() -> String { String::new() })).unwrap().to_string();
         assert!(out.contains("value_outcome"), "{out}");
@@ -438,6 +470,7 @@ mod tests {
             (quote!(), quote!(fn f(a: Ctx, b: Ctx) {}), "at most one request context"),
             (quote!(), quote!(fn f(c: &mut Ctx) {}), "not `&mut`"),
             (quote!(), quote!(fn f(#[mizan(defualt)] a: i64) {}), "unknown parameter option"),
+            (quote!(), quote!(fn f(#[mizan(not_null)] a: i64) {}), "not_null)] goes on an `Option<T>` input"),
         ];
         for (attr, item, expected) in cases {
             let message = client_error(attr.clone(), item.clone());

@@ -43,7 +43,9 @@ use proc_macro::TokenStream;
 /// Parameters: the one whose type is named `Ctx` (or `&Ctx`, or marked `#[mizan(ctx)]`) gets
 /// the request context; every other one is an input named like the parameter. On an input:
 /// `#[mizan(default)]` / `#[mizan(default = expr)]` (not required; the value when absent),
-/// `#[mizan(type = "IR type")]`.
+/// `#[mizan(not_null)]` on an `Option<T>` (not required, `None` when absent, null refused: IR
+/// `T required=#false` where a bare `Option<T>` is `optional<T>`), `#[mizan(type = "IR type")]`,
+/// `#[mizan(required = bool)]`.
 #[proc_macro_attribute]
 pub fn client(attr: TokenStream, item: TokenStream) -> TokenStream {
     client::expand_client(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()

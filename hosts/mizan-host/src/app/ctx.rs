@@ -107,6 +107,13 @@ impl FnError {
     }
 }
 
+/// What a `#[client]` function's `Err(FnError)` becomes (`code_first::result_outcome`).
+impl From<FnError> for Outcome {
+    fn from(e: FnError) -> Outcome {
+        e.into_outcome()
+    }
+}
+
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for FnError {
     /// An exception whose text is the whole error chain, `outer: cause: root cause` (what the
     /// host logs at error level; the client gets 500 "Internal server error").

@@ -140,12 +140,6 @@ impl From<ProtocolError> for Outcome {
     }
 }
 
-impl From<crate::app::FnError> for Outcome {
-    fn from(e: crate::app::FnError) -> Outcome {
-        e.into_outcome()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +162,15 @@ mod tests {
         assert_eq!(a.take::<Option<String>>("note"), Some(None));
         assert_eq!(a.take::<Option<i64>>("page"), Some(None));
         assert_eq!(a.take_or::<i64>("size", || 20), Some(20));
+    }
+
+    #[test]
+    fn a_number_keeps_its_digits_through_the_call() {
+        let mut a = Args::parse(r#"{"ratio": 18446744073709551616, "small": 2.50}"#).unwrap();
+        let ratio = a.take::<serde_json::Number>("ratio").unwrap();
+        assert_eq!(ratio.to_string(), "18446744073709551616");
+        assert_eq!(value_outcome("f", &json!({"ratio": ratio})), Outcome::Ok(r#"{"ratio":18446744073709551616}"#.into()));
+        assert_eq!(a.take::<serde_json::Number>("small").unwrap().to_string(), "2.50");
     }
 
     #[test]

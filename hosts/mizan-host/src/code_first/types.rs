@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `i8`…`i128`, `u8`…`u128`, `isize`, `usize` | `integer` |
 //! | `f32`, `f64` | `number` |
+//! | `serde_json::Number` | `number`, its JSON digits kept exactly (`18446744073709551616` stays so, where an `f64` would round it) |
 //! | `String`, `str`, `char` | `string` |
 //! | `bool` | `boolean` |
 //! | `()` | `null` |
@@ -178,7 +179,9 @@ macro_rules! ir_scalar {
 }
 
 ir_scalar!("integer": i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
-ir_scalar!("number": f32, f64);
+// `Number`: with serde_json's `arbitrary_precision` (this workspace turns it on) it holds the
+// number's digits as sent, so a function can pass on a number a double cannot hold.
+ir_scalar!("number": f32, f64, serde_json::Number);
 ir_scalar!("string": String, str, char);
 ir_scalar!("boolean": bool);
 ir_scalar!("null": ());
@@ -275,6 +278,7 @@ mod tests {
         assert_eq!(spell::<i64>(), "integer");
         assert_eq!(spell::<u8>(), "integer");
         assert_eq!(spell::<f64>(), "number");
+        assert_eq!(spell::<serde_json::Number>(), "number");
         assert_eq!(spell::<String>(), "string");
         assert_eq!(spell::<&str>(), "string");
         assert_eq!(spell::<bool>(), "boolean");
