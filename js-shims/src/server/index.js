@@ -8,3 +8,4 @@ export { MemoryOriginStore, RedisOriginStore } from './stores.js';
 export {
   PROTOCOL_CODES, ProtocolError, NotFound, BadRequest, Unauthorized, Forbidden, NotImplemented, ValidationFailed,
 } from './errors.js';
+export { exactNumber } from './values.js';
