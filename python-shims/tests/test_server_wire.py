@@ -2,8 +2,9 @@
 apps, each started here as a real HTTP server on a free port: FastAPI (uvicorn) with the
 in-memory store, with Redis (a redis-server started here) and without a cache; Django (its own
 threaded server) with the in-memory store and with Redis; Axum (examples/axum_app, the Rust
-binary) with the in-memory store, with Redis and without a cache. Every app must pass every
-probe that applies to it."""
+binary) with the in-memory store, with Redis and without a cache; Node (examples/node_app,
+node:http through @mizan/kernel-wasm/server) with the in-memory store, with Redis and without a
+cache. Every app must pass every probe that applies to it."""
 
 from __future__ import annotations
 
@@ -71,6 +72,22 @@ def axum_binary() -> Path:
     return AXUM_BIN
 
 
+NODE_APP = REPO / "examples" / "node_app" / "app.js"
+
+
+def node_command() -> List[str]:
+    """`node examples/node_app/app.js`; skipped without Node or the app's npm packages
+    (scripts/setup.sh installs them) or the built package (js-shims/dist)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    if not (NODE_APP.parent / "node_modules" / "redis").is_dir():
+        pytest.skip("examples/node_app has no node_modules (scripts/setup.sh)")
+    if not (REPO / "js-shims" / "dist" / "kernel.js").is_file():
+        pytest.skip("js-shims/dist is missing (cd js-shims && node scripts/build.mjs)")
+    return [node, str(NODE_APP)]
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     pytest.importorskip("redis")
@@ -84,6 +101,8 @@ def serve(kind: str, cache: str, prefix: str) -> "tuple[subprocess.Popen, str]":
     args = ["--port", str(port), "--cache", cache, "--redis-prefix", prefix]
     if kind == "axum":
         command, cwd = [str(axum_binary()), *args], REPO
+    elif kind == "node":
+        command, cwd = [*node_command(), *args], NODE_APP.parent
     else:
         script, needs = APPS[kind]
         for mod in needs:
@@ -115,6 +134,9 @@ CASES = [
     ("axum", "memory"),
     ("axum", "redis"),
     ("axum", "none"),
+    ("node", "memory"),
+    ("node", "redis"),
+    ("node", "none"),
 ]
 
 

@@ -59,7 +59,12 @@ export class RedisOriginStore {
     }
     const client = redis.createClient({ url, ...clientOptions });
     client.on('error', (e) => console.error(`mizan: redis: ${e.message}`)); // node-redis reconnects by itself
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (e) {
+      client.destroy?.(); // no reconnecting client left behind
+      throw e;
+    }
     const store = new RedisOriginStore(client, { prefix });
     await store.load();
     return store;
@@ -71,8 +76,9 @@ export class RedisOriginStore {
     return this;
   }
 
+  /** Close the client (node-redis 5+ `close`, else `quit`). */
   async close() {
-    await this.client.close?.() ?? this.client.quit();
+    await (typeof this.client.close === 'function' ? this.client.close() : this.client.quit());
   }
 
   async #evalsha(script, args) {
