@@ -4,7 +4,9 @@
 // process: four users, three items, orders. Identity comes from the kernel (a token) or the
 // app's session stand-in (`X-Wire-User`), and a function reads it from its `ctx`.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { defineFunctions, exactNumber, Forbidden, NotFound, NotImplemented, ProtocolError, Unauthorized, ValidationFailed } from '@mizan/kernel-wasm/server';
+import {
+  defineFunctions, exactNumber, Forbidden, NotFound, NotImplemented, ProtocolError, requestHeader, Unauthorized, ValidationFailed,
+} from '@mizan/kernel-wasm/server';
 
 /** id → account; `reports` is what the predicate `has_reports` reads. */
 export const USERS = new Map([
@@ -59,6 +61,33 @@ export function webhookSignatureOk(header, payload, secret, now = Date.now() / 1
     const sig = Buffer.from(g, 'hex');
     return sig.length === expected.length && timingSafeEqual(sig, expected);
   });
+}
+
+/** The wire suite's secrets and limits (tests/wire/probes.json "config"): test-only values, never reuse them. */
+export const WIRE = Object.freeze({
+  cacheSecret: 'wire-cache-secret-for-tests-only-0001',
+  mwtSecret: 'wire-mwt-secret-for-tests-only-00002',
+  jwtSecret: 'wire-jwt-secret-for-tests-only-00003',
+  webhookSecret: 'wire-webhook-secret-for-tests-only-4',
+  bodyLimit: 65536,
+  maxPublicEntries: 64,
+});
+
+/**
+ * The wire app's handler options for any runtime: the test secrets, the session stand-in
+ * (`X-Wire-User`), revocation (a `sid` starting with `revoked`). `cache`: `'memory'`, a store or null.
+ */
+export function wireOptions(cache) {
+  return {
+    cache,
+    cacheSecret: cache === null ? undefined : WIRE.cacheSecret,
+    mwtSecret: WIRE.mwtSecret,
+    jwtSecret: WIRE.jwtSecret,
+    bodyLimit: WIRE.bodyLimit,
+    maxPublicEntries: WIRE.maxPublicEntries,
+    identity: (request) => sessionIdentity(requestHeader(request, 'x-wire-user')),
+    revoked: (sid) => sid.startsWith('revoked'),
+  };
 }
 
 export const functions = defineFunctions();
@@ -205,3 +234,19 @@ f.client({ name: 'fail', params: { kind: 'str' }, returns: 'any' }, (_ctx, { kin
 // Private (a view): served by its own route (app.js), never by /call/.
 f.client({ name: 'stripe_webhook', private: true, view: true, cache: false, route: '/webhooks/stripe/', methods: ['POST'], affects: ['subscription'], returns: 'any' },
   () => ({ received: true }));
+
+/**
+ * The webhook's own route (a view, outside the protocol), for any front door: only the payment
+ * provider may call it (a valid `Stripe-Signature` over the body, else 401 in the engine's
+ * envelope); then run it and purge what its `affects` covers — the kernel resolves the entries,
+ * the header and the plan. `{status, headers, body}`, as the engine answers.
+ */
+export async function stripeWebhook(app, signature, payload) {
+  if (!webhookSignatureOk(signature, payload, WIRE.webhookSecret)) return app.errorResponse('UNAUTHORIZED', 'Invalid signature');
+  const result = await functions.functions.get('stripe_webhook').fn({ identity: null, user: null, request: null, app }, {});
+  const inv = app.registry.resolveInvalidation('stripe_webhook', {});
+  await app.purge(inv.invalidate).catch((e) => console.error('mizan: webhook purge failed', e));
+  const headers = [['Content-Type', 'application/json'], ['Cache-Control', 'no-store']];
+  if (inv.header) headers.push(['X-Mizan-Invalidate', inv.header]);
+  return { status: 200, headers, body: JSON.stringify(result) };
+}
