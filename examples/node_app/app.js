@@ -5,11 +5,13 @@
 //   python3 tests/wire/run_wire.py http://127.0.0.1:8003
 //
 // Options: --host (127.0.0.1), --port (8003), --cache memory|none|redis://… (memory),
-// --redis-prefix (wire:). The secrets are the wire suite's fixed test secrets (functions.js WIRE).
+// --redis-prefix (wire:), --plain (also serve the `/plain/…` handlers the benchmark compares
+// against). The secrets are the wire suite's fixed test secrets (functions.js WIRE).
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { createNodeServer, mizanHandler, requestHeader, RedisOriginStore } from '@mizan/kernel-wasm/server';
 import { functions, stripeWebhook, wireOptions } from './functions.js';
+import { plainRoute } from './plain.js';
 
 async function originCache(cache, prefix) {
   if (cache === 'none' || cache === '') return null;
@@ -47,12 +49,14 @@ export async function main(argv = process.argv.slice(2)) {
       port: { type: 'string', default: '8003' },
       cache: { type: 'string', default: process.env.MIZAN_CACHE ?? 'memory' },
       'redis-prefix': { type: 'string', default: process.env.MIZAN_REDIS_PREFIX ?? 'wire:' },
+      plain: { type: 'boolean', default: false },
     },
   });
   const handler = await createHandler({ cache: values.cache, redisPrefix: values['redis-prefix'] });
   const server = createNodeServer(handler, {
     fallback: (req, res) => {
       if (req.url === '/webhooks/stripe/') return webhookRoute(handler.app, req, res);
+      if (values.plain && plainRoute(req, res)) return undefined;
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
     },
   });
