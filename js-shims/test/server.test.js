@@ -361,3 +361,40 @@ new NotFound(404);
     await proj.remove();
   }
 });
+
+test('docs/hosts/javascript.md: the server quick start runs as written', async () => {
+  const doc = await readFile(join(repo, 'docs/hosts/javascript.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('### Quick start (server)'));
+  const code = /```js\n([\s\S]*?)```/.exec(section)[1];
+  const proj = await consumerDir('mizan-server-quickstart-');
+  const port = await freePort();
+  await writeFile(join(proj.dir, 'server.mjs'), code);
+  const proc = spawn(process.execPath, ['server.mjs'], { cwd: proj.dir, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (d) => (output += d));
+  proc.stderr.on('data', (d) => (output += d));
+  try {
+    const base = `http://127.0.0.1:${port}/api/mizan`;
+    let first;
+    for (let i = 0; i < 100 && !first; i++) {
+      first = await fetch(`${base}/ctx/todos/`, { headers: { 'X-User': '1' } }).catch(() => null);
+      if (!first) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(first, `the server did not start: ${output}`);
+    assert.equal(first.headers.get('x-mizan-cache'), 'MISS');
+    assert.deepEqual(await first.json(), { todo_list: [{ id: 1, title: 'milk', done: false }] });
+    assert.equal((await fetch(`${base}/ctx/todos/`, { headers: { 'X-User': '1' } })).headers.get('x-mizan-cache'), 'HIT');
+    const added = await fetch(`${base}/call/`, { method: 'POST', headers: { 'X-User': '1' }, body: '{"fn":"add_todo","args":{"title":"eggs"}}' });
+    assert.equal(added.headers.get('x-mizan-invalidate'), 'todos');
+    const body = await added.json();
+    assert.deepEqual(body.result, { id: 2, title: 'eggs (1)', done: false });
+    assert.deepEqual(body.invalidate, ['todos']);
+    const missing = await fetch(`${base}/ctx/todo/?id=9`);
+    assert.equal(missing.status, 404);
+    assert.equal(await missing.text(), '{"error":{"code":"NOT_FOUND","message":"No such todo"}}');
+    assert.equal((await fetch(`${base}/ctx/todos/`)).status, 401, 'auth: true');
+  } finally {
+    proc.kill();
+    await proj.remove();
+  }
+});
