@@ -28,14 +28,14 @@ function credentialLines(rawHeaders) {
   return out;
 }
 
-/** At most `limit + 1` bytes of the body; Node discards the rest once the response is sent. */
+/** At most `limit + 1` bytes of the body; the rest of a larger one is read and dropped. */
 function readLimited(req, limit) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
     const done = () => {
       req.off('data', onData).off('end', done).off('error', reject);
-      req.pause();
+      req.resume(); // past the limit: drain, so the connection can serve its next request
       resolve(Buffer.concat(chunks, size));
     };
     const onData = (chunk) => {

@@ -29,7 +29,7 @@ export class MemoryOriginStore {
       const step = this.store.purgeStep(plan, cursor, 0);
       purged.push(...step.purged);
       cursor = step.cursor;
-      if (cursor !== null) await new Promise((resolve) => setImmediate(resolve));
+      if (cursor !== null) await new Promise((resolve) => setTimeout(resolve, 0)); // let other requests in (every runtime has setTimeout)
     } while (cursor !== null);
     return [...new Set(purged)].sort();
   }
