@@ -398,3 +398,19 @@ test('docs/hosts/javascript.md: the server quick start runs as written', async (
     await proj.remove();
   }
 });
+
+test('a framework that takes a fetch handler: Hono routes /api/mizan/* to the handler', async () => {
+  const { Hono } = await import('hono');
+  const { f } = shop();
+  const handler = handlerFor(f);
+  const app = new Hono();
+  app.get('/health', (c) => c.text('ok'));
+  app.all('/api/mizan/*', (c) => handler(c.req.raw));
+  assert.equal(await (await app.request('/health')).text(), 'ok');
+  const r = await app.request('/api/mizan/ctx/items/?page=1');
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-mizan-cache'), 'MISS');
+  const c = await app.request('/api/mizan/call/', { method: 'POST', headers: { 'x-user': '2' }, body: '{"fn":"rename","args":{"id":1,"name":"fig"}}' });
+  assert.equal(c.headers.get('x-mizan-invalidate'), 'items');
+  assert.equal((await app.request('/api/mizan/ctx/items/?page=1')).headers.get('x-mizan-cache'), 'MISS', 'purged');
+});
