@@ -238,6 +238,7 @@ test('a handler without a cache answers reads without X-Mizan-Cache; missing imp
   assert.equal(r.headers.get('x-mizan-cache'), null);
   assert.throws(() => mizanHandler(f, { cache: { lookup() {} } }), /cache must be/);
   assert.throws(() => mizanHandler(f, { cache: new MemoryOriginStore() }), /needs cacheSecret/);
+  assert.throws(() => mizanHandler(f, { cache: 'memory', cacheSecrt: 'x' }), /unknown option cacheSecrt/);
 });
 
 async function freePort() {

@@ -10,6 +10,9 @@ const ENGINE_KEYS = [
   'refreshTtlSeconds', 'tokenLeewaySeconds', 'maxPublicEntries',
 ];
 
+const HOST_KEYS = ['cache', 'cacheSecret', 'identity', 'revoked', 'predicates', 'logger'];
+const KNOWN = new Set([...ENGINE_KEYS, ...HOST_KEYS]);
+
 function randomSecret() {
   const bytes = new Uint8Array(32);
   globalThis.crypto.getRandomValues(bytes);
@@ -44,6 +47,8 @@ export class MizanApp {
    */
   constructor(functions, options = {}) {
     if (!(functions instanceof Functions)) throw new TypeError('mizanHandler(functions): use defineFunctions()');
+    const unknown = Object.keys(options).filter((k) => !KNOWN.has(k));
+    if (unknown.length) throw new TypeError(`mizanHandler: unknown option ${unknown.join(', ')}; known: ${[...KNOWN].join(', ')}`);
     this.functions = new Map([...functions.functions].map(([name, f]) => [name, f.fn]));
     this.predicates = new Map(functions.predicates);
     for (const [name, fn] of Object.entries(options.predicates ?? {})) this.predicates.set(name, fn);
