@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the build and the tests need, idempotently: the wasm target, npm packages (the
-# package's and the todo example frontend's), the Python virtualenv, and (with --browser /
+# package's, the todo example frontend's, the Node and edge wire apps'), the Python virtualenv, and (with --browser /
 # --redis) Debian's chromium and redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,16 @@ fi
 todo=examples/todo/frontend
 if [ ! -x $todo/node_modules/.bin/vite ] || [ $todo/package-lock.json -nt $todo/node_modules/.package-lock.json ]; then
   (cd $todo && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The Node wire app (examples/node_app) links the package from js-shims too, and uses node-redis.
+node_app=examples/node_app
+if [ ! -d $node_app/node_modules/redis ] || [ $node_app/package-lock.json -nt $node_app/node_modules/.package-lock.json ]; then
+  (cd $node_app && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The edge example (examples/edge_app) runs under Deno, installed from npm (the package ships the binary).
+edge_app=examples/edge_app
+if [ ! -x $edge_app/node_modules/.bin/deno ] || [ $edge_app/package-lock.json -nt $edge_app/node_modules/.package-lock.json ]; then
+  (cd $edge_app && npm ci --no-audit --no-fund --loglevel=error)
 fi
 apt_packages=()
 [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ] && apt_packages+=(chromium)

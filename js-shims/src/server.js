@@ -108,6 +108,11 @@ function cachePutIn(c) {
   return { ...cacheIn(c), body: str('put.body', c.body) };
 }
 
+/** `args` parsed from `argsJson` when read (a host that parses the text itself pays nothing). */
+function lazyArgs(o) {
+  return Object.defineProperty(o, 'args', { get: () => JSON.parse(o.argsJson), enumerable: true });
+}
+
 /**
  * The plan: `{respond: response}`, `{checkPredicates: {predicates, identity}}`,
  * `{call: {function, args, argsJson, identity}}` or
@@ -121,14 +126,16 @@ function planOut(p) {
     case 'check-predicates':
       return { checkPredicates: { predicates: p.val.predicates, identity: identityOut(p.val.identity) } };
     case 'call':
-      return { call: { function: p.val.function, args: JSON.parse(p.val.argsJson), argsJson: p.val.argsJson, identity: identityOut(p.val.identity) } };
+      return { call: lazyArgs({ function: p.val.function, argsJson: p.val.argsJson, identity: identityOut(p.val.identity) }) };
     case 'fetch':
       return {
         fetch: {
           context: p.val.context,
-          params: JSON.parse(p.val.paramsJson),
+          get params() {
+            return JSON.parse(this.paramsJson);
+          },
           paramsJson: p.val.paramsJson,
-          members: p.val.members.map((m) => ({ function: m.function, args: JSON.parse(m.argsJson), argsJson: m.argsJson })),
+          members: p.val.members.map((m) => lazyArgs({ function: m.function, argsJson: m.argsJson })),
           identity: identityOut(p.val.identity),
           cache: cacheOut(p.val.cache),
         },

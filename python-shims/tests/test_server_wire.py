@@ -2,8 +2,10 @@
 apps, each started here as a real HTTP server on a free port: FastAPI (uvicorn) with the
 in-memory store, with Redis (a redis-server started here) and without a cache; Django (its own
 threaded server) with the in-memory store and with Redis; Axum (examples/axum_app, the Rust
-binary) with the in-memory store, with Redis and without a cache. Every app must pass every
-probe that applies to it."""
+binary) with the in-memory store, with Redis and without a cache; Node (examples/node_app,
+node:http through @mizan/kernel-wasm/server) with the in-memory store, with Redis and without a
+cache; the same fetch handler in an edge-style runtime (examples/edge_app under `deno serve`) with
+the in-memory store and without a cache. Every app must pass every probe that applies to it."""
 
 from __future__ import annotations
 
@@ -71,6 +73,34 @@ def axum_binary() -> Path:
     return AXUM_BIN
 
 
+NODE_APP = REPO / "examples" / "node_app" / "app.js"
+
+
+def node_command() -> List[str]:
+    """`node examples/node_app/app.js`; skipped without Node or the app's npm packages
+    (scripts/setup.sh installs them) or the built package (js-shims/dist)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    if not (NODE_APP.parent / "node_modules" / "redis").is_dir():
+        pytest.skip("examples/node_app has no node_modules (scripts/setup.sh)")
+    if not (REPO / "js-shims" / "dist" / "kernel.js").is_file():
+        pytest.skip("js-shims/dist is missing (cd js-shims && node scripts/build.mjs)")
+    return [node, str(NODE_APP)]
+
+
+EDGE_APP = REPO / "examples" / "edge_app"
+
+
+def edge_command(port: int) -> List[str]:
+    """`deno serve` on examples/edge_app/main.js (Deno installed from npm by scripts/setup.sh)."""
+    deno = EDGE_APP / "node_modules" / ".bin" / "deno"
+    if not deno.exists():
+        pytest.skip("examples/edge_app has no deno (scripts/setup.sh installs it from npm)")
+    node_command()  # the functions are node_app's: the same checks
+    return [str(deno), "serve", "--host", "127.0.0.1", "--port", str(port), "--allow-read", "--allow-env", "main.js"]
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     pytest.importorskip("redis")
@@ -84,13 +114,18 @@ def serve(kind: str, cache: str, prefix: str) -> "tuple[subprocess.Popen, str]":
     args = ["--port", str(port), "--cache", cache, "--redis-prefix", prefix]
     if kind == "axum":
         command, cwd = [str(axum_binary()), *args], REPO
+    elif kind == "node":
+        command, cwd = [*node_command(), *args], NODE_APP.parent
+    elif kind == "edge":  # the Workers-shaped module under `deno serve`; the cache comes from the environment
+        command, cwd = edge_command(port), EDGE_APP
     else:
         script, needs = APPS[kind]
         for mod in needs:
             pytest.importorskip(mod)
         command, cwd = [sys.executable, str(script), *args], script.parent
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"mizan-wire-{kind}-{port}.log", "w")
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(cwd))
+    env = dict(os.environ, MIZAN_CACHE=cache, NO_COLOR="1")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(cwd), env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -115,6 +150,11 @@ CASES = [
     ("axum", "memory"),
     ("axum", "redis"),
     ("axum", "none"),
+    ("node", "memory"),
+    ("node", "redis"),
+    ("node", "none"),
+    ("edge", "memory"),
+    ("edge", "none"),
 ]
 
 

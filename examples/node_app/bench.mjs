@@ -1,0 +1,109 @@
+// The kernel's per-request cost on the Node host (docs/PERFORMANCE.md "Server (Node)"): the engine
+// calls one request costs — plan, then finishCall / finishFetch with the function's result already
+// given (no user work, no HTTP, no store I/O) — against what a plain JS handler does for the same
+// request (JSON.parse the body or parse the query, JSON.stringify the result); then the whole fetch
+// handler in process (`Request` in, `Response` out, the in-memory store) against a plain fetch
+// handler. Wall time, median of 7 rounds of 2 000 requests.
+//   node examples/node_app/bench.mjs
+import { mizanHandler } from '@mizan/kernel-wasm/server';
+import { functions, wireOptions } from './functions.js';
+
+const ROUNDS = 7;
+const N = 2000;
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+async function perRequest(fn) {
+  for (let i = 0; i < 200; i++) await fn(i); // warm up
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) await fn(i);
+    rounds.push(Number(process.hrtime.bigint() - t0) / 1000 / N);
+  }
+  return median(rounds).toFixed(1);
+}
+
+const handler = mizanHandler(functions, { ...wireOptions('memory'), logger: { warn() {}, error() {} } });
+const { engine } = handler.app;
+const now = () => Date.now();
+const items = JSON.stringify([{ id: 1, name: 'apple', price: 1.5, category: 'fruit' }, { id: 2, name: 'bread', price: 2.25, category: 'bakery' }]);
+const callBody = '{"fn":"item_count","args":{}}';
+const renameBody = '{"fn":"rename_item","args":{"id":1,"name":"apple"}}';
+const staff = { subject: '3', staff: true };
+const request = (method, path, query = '', body = '') => ({ method, path, query, headers: [], body });
+
+const kernel = {
+  'POST /call/ item_count (no invalidation)': () => {
+    const p = engine.plan(request('POST', '/api/mizan/call/', '', callBody), now());
+    return engine.finishCall(p.call, { okJson: '3' });
+  },
+  'POST /call/ rename_item (invalidate 2 contexts, merge, purge plan, header)': () => {
+    const p = engine.plan(request('POST', '/api/mizan/call/', '', renameBody), now(), { identity: staff });
+    return engine.finishCall(p.call, { okJson: '{"id":1,"name":"apple","price":1.5,"category":"fruit"}' });
+  },
+  'GET /ctx/items/?page=1, cache hit (key + index keys, HIT response)': () => {
+    const p = engine.plan(request('GET', '/api/mizan/ctx/items/', 'page=1'), now());
+    return engine.finishFetch(p.fetch.context, p.fetch.cache, { hit: `{"item_count":3,"items_list":${items}}` });
+  },
+  'GET /ctx/items/?page=1, cache miss (key, index keys, bundle, put)': () => {
+    const p = engine.plan(request('GET', '/api/mizan/ctx/items/', 'page=1'), now());
+    return engine.finishFetch(p.fetch.context, p.fetch.cache, {
+      results: [{ function: 'item_count', outcome: { okJson: '3' } }, { function: 'items_list', outcome: { okJson: items } }],
+    });
+  },
+  'GET /session/': () => engine.plan(request('GET', '/api/mizan/session/'), now()),
+};
+
+const itemCount = functions.functions.get('item_count').fn;
+const itemsList = functions.functions.get('items_list').fn;
+const plain = {
+  'POST /call/ item_count (no invalidation)': () => {
+    const c = JSON.parse(callBody);
+    return JSON.stringify({ result: itemCount(null, c.args), invalidate: [] });
+  },
+  'POST /call/ rename_item (invalidate 2 contexts, merge, purge plan, header)': () => {
+    const c = JSON.parse(renameBody);
+    return JSON.stringify({ result: { id: c.args.id, name: c.args.name, price: 1.5, category: 'fruit' }, invalidate: ['items', 'item'] });
+  },
+  'GET /ctx/items/?page=1, cache miss (key, index keys, bundle, put)': () => {
+    const q = new URLSearchParams('page=1');
+    return JSON.stringify({ item_count: itemCount(null, {}), items_list: itemsList(null, { page: Number(q.get('page')) }) });
+  },
+};
+
+console.log(`node ${process.version}; µs per request, median of ${ROUNDS} rounds of ${N}\n`);
+console.log('| request | kernel (plan + finish) | plain JS |');
+console.log('|---|---|---|');
+for (const [name, fn] of Object.entries(kernel)) {
+  console.log(`| \`${name}\` | ${await perRequest(fn)} | ${plain[name] ? await perRequest(plain[name]) : '—'} |`);
+}
+
+const plainFetch = async (req) => {
+  const url = new URL(req.url);
+  if (req.method === 'POST') {
+    const c = JSON.parse(await req.text());
+    return new Response(JSON.stringify({ result: itemCount(null, c.args), invalidate: [] }), {
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+    });
+  }
+  const body = JSON.stringify({ item_count: itemCount(null, {}), items_list: itemsList(null, { page: Number(url.searchParams.get('page')) }) });
+  return new Response(body, { headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } });
+};
+const through = {
+  'POST /call/ item_count': (h) => h(new Request('http://app/api/mizan/call/', { method: 'POST', body: callBody })).then((r) => r.text()),
+  'GET /ctx/items/?page=1 (Mizan: in-memory cache hit; plain: runs both functions)': (h) =>
+    h(new Request('http://app/api/mizan/ctx/items/?page=1')).then((r) => r.text()),
+  'GET /session/': (h) => h(new Request('http://app/api/mizan/session/')).then((r) => r.text()),
+};
+console.log('\nThrough the fetch handler in process (Request in, Response text out), µs per request:\n');
+console.log('| request | mizanHandler | plain fetch handler |');
+console.log('|---|---|---|');
+for (const [name, fn] of Object.entries(through)) {
+  const m = await perRequest(() => fn(handler));
+  const p = name.startsWith('GET /session/') ? '—' : await perRequest(() => fn(plainFetch));
+  console.log(`| \`${name}\` | ${m} | ${p} |`);
+}
