@@ -71,7 +71,7 @@ impl Mizan {
                     None => Event::Identity(None),
                     Some(f) => match catch_unwind(f(host.clone())).await {
                         Ok(identity) => Event::Identity(identity.as_ref().map(Into::into)),
-                        Err(panic) => Event::IdentityFailed(format!("it panicked: {panic}")),
+                        Err(panic) => Event::IdentityFailed(format!("panicked: {panic}")),
                     },
                 },
             }),
