@@ -109,3 +109,11 @@ def exchange_script(a: Dict[str, Any], registries: Dict[str, Any]) -> List[Any]:
     server = ExchangeServer(registries[a["registry"]], a.get("config"), identity=bool(hooks.get("identity")), revocation=bool(hooks.get("revocation")))
     exchange = server.begin()
     return [[_effect(e) for e in exchange.update([_event(e) for e in step])] for step in a["steps"]]
+
+
+def exchange_script_json(a: Dict[str, Any], registries: Dict[str, Any]) -> List[Any]:
+    """The same script through ``update_json`` (the scripts' own JSON form, one string each way)."""
+    hooks = a.get("hooks") or {}
+    server = ExchangeServer(registries[a["registry"]], a.get("config"), identity=bool(hooks.get("identity")), revocation=bool(hooks.get("revocation")))
+    exchange = server.begin()
+    return [json.loads(exchange.update_json(json.dumps(step))) for step in a["steps"]]

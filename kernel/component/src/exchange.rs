@@ -46,6 +46,14 @@ impl w::GuestExchange for Exchange {
         Ok(effects.into_iter().map(effect).collect())
     }
 
+    fn update_json(&self, events_json: String) -> R<String> {
+        let events = mizan_kernel::canon::parse_json(&events_json, "events").map_err(err)?;
+        let list = events.as_array().ok_or_else(|| err(mizan_kernel::Error::invalid_json("events must be a list")))?;
+        let events = list.iter().map(kx::json::event_from).collect::<Result<Vec<_>, _>>().map_err(err)?;
+        let effects = self.0.borrow_mut().update(events).map_err(err)?;
+        Ok(kx::json::effects(&effects).to_string())
+    }
+
     fn done(&self) -> bool {
         self.0.borrow().done()
     }
