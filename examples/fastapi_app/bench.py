@@ -127,20 +127,19 @@ def in_process() -> List[tuple]:
 
 def exchange_rows(app: MizanApp, cached: str) -> List[tuple]:
     """The same requests as one kernel exchange each (docs/SERVER.md "The exchange"), through
-    ``mizan_kernel._exchange`` (wasmtime-py's public call path): every update a request costs,
-    from `begin` to the `respond` effect, the effects' answers given at once."""
+    ``mizan_kernel._exchange`` (the `_wit` lean path): `begin` and every `update` a request
+    costs up to the `respond` effect, the effects' answers given at once."""
     from mizan_kernel._exchange import ExchangeServer
 
-    # A host with a session (as the FastAPI app): the exchange asks for it once per request.
-    server = ExchangeServer(app.engine.registry, {"cache_secret": SECRETS["cache_secret"], "body_limit": 65536}, identity=True)
-    carol = ("identity", ("3", True, False, None, None))
+    # The host hands the session in the arrival (no `identity` hook), as the FastAPI app would.
+    server = ExchangeServer(app.engine.registry, {"cache_secret": SECRETS["cache_secret"], "body_limit": 65536})
+    carol = ("3", True, False, None, None)
 
     def request(method: str, path: str, query: str = "", body: str = "") -> tuple:
         return (method, path, query, [], ("text", body), None)
 
     def drive(req: tuple, answers: List[Any]) -> None:
-        x = server.begin()
-        effects = x.update([("arrived", (req, None, 1_700_000_000_000))])
+        x, effects = server.begin((req, None, 1_700_000_000_000, carol))
         for answer in answers:
             effects = x.update([answer])
         assert effects[-1][0] == "respond", effects
@@ -150,31 +149,26 @@ def exchange_rows(app: MizanApp, cached: str) -> List[tuple]:
     items = request("GET", "/api/mizan/ctx/items/", "page=1")
     results = ("ran", ([("done", ("ok", json.dumps(item_count()))), ("done", ("ok", json.dumps(items_list(1))))], None))
     rows = [
-        ("exchange: POST /call/ item_count (arrived, identity, ran)", timeit(lambda: drive(call, [carol, ran3])), None),
-        ("exchange: GET /ctx/items/ cache hit (arrived, identity, found)", timeit(lambda: drive(items, [carol, ("found", (cached, 1))])), None),
-        ("exchange: GET /ctx/items/ miss (arrived, identity, found, ran, stored)",
-         timeit(lambda: drive(items, [carol, ("found", (None, 1)), results, ("stored", None)])), None),
-        ("exchange: GET /session/ (arrived)", timeit(lambda: drive(request("GET", "/api/mizan/session/"), [])), None),
+        ("exchange: POST /call/ item_count (begin, ran)", timeit(lambda: drive(call, [ran3])), None),
+        ("exchange: GET /ctx/items/ cache hit (begin, found)", timeit(lambda: drive(items, [("found", (cached, 1))])), None),
+        ("exchange: GET /ctx/items/ miss (begin, found, ran, stored)",
+         timeit(lambda: drive(items, [("found", (None, 1)), results, ("stored", None)])), None),
+        ("exchange: GET /session/ (begin)", timeit(lambda: drive(request("GET", "/api/mizan/session/"), [])), None),
     ]
 
-    # The same through `update-json`: one string each way per update (the scripts' JSON form).
-    def drive_json(req: Dict[str, Any], answers: List[Any]) -> None:
-        x = server.begin()
-        effects = json.loads(x.update_json(json.dumps([{"arrived": {"request": req, "pending": None, "now": 1_700_000_000_000}}])))
+    # The same with every answer through `update-json` (one string each way, the scripts' JSON form).
+    def drive_json(req: tuple, answers: List[Any]) -> None:
+        x, effects = server.begin((req, None, 1_700_000_000_000, carol))
         for answer in answers:
             effects = json.loads(x.update_json(json.dumps([answer])))
-        assert "respond" in effects[-1], effects
+        assert not answers or "respond" in effects[-1], effects
 
-    carol_j = {"identity": {"subject": "3", "staff": True}}
-    call_j = {"method": "POST", "path": "/api/mizan/call/", "body": '{"fn":"item_count","args":{}}'}
-    items_j = {"method": "GET", "path": "/api/mizan/ctx/items/", "query": "page=1"}
     results_j = {"ran": {"outcomes": [{"ok": item_count()}, {"ok": items_list(1)}], "pending": None}}
     rows += [
-        ("exchange JSON: POST /call/ item_count", timeit(lambda: drive_json(call_j, [carol_j, {"ran": {"outcomes": [{"ok": 3}]}}])), None),
-        ("exchange JSON: GET /ctx/items/ cache hit", timeit(lambda: drive_json(items_j, [carol_j, {"found": {"body": cached, "ticket": 1}}])), None),
+        ("exchange JSON: POST /call/ item_count", timeit(lambda: drive_json(call, [{"ran": {"outcomes": [{"ok": 3}]}}])), None),
+        ("exchange JSON: GET /ctx/items/ cache hit", timeit(lambda: drive_json(items, [{"found": {"body": cached, "ticket": 1}}])), None),
         ("exchange JSON: GET /ctx/items/ miss (+ run, put)",
-         timeit(lambda: drive_json(items_j, [carol_j, {"found": {"body": None, "ticket": 1}}, results_j, "stored"])), None),
-        ("exchange JSON: GET /session/", timeit(lambda: drive_json({"method": "GET", "path": "/api/mizan/session/"}, [])), None),
+         timeit(lambda: drive_json(items, [{"found": {"body": None, "ticket": 1}}, results_j, "stored"])), None),
     ]
     return rows
 

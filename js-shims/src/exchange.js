@@ -5,7 +5,8 @@
 // the one pending purge of its process and sends the `respond` effect's response. Every decision
 // is the kernel's; this file only translates between these JS shapes and jco's.
 //
-// Events: {arrived: {request, pending?, now}} | {refused: {code, message, details?}} |
+// begin({request, pending?, now, identity?}) takes the arrival and returns {exchange, effects}.
+// Events: {refused: {code, message, details?}} |
 //   {identity: identity | null} | {identityFailed: text} | {revoked: bool} |
 //   {predicates: [{name, verdict: 'allow' | 'deny' | 'missing' | {raised: text}}]} |
 //   {ran: {outcomes: [{ok} | {okJson} | {error} | {exception} | 'missing'], pending?}} |
@@ -45,6 +46,12 @@ function verdictIn(v) {
 
 const runOutcomeIn = (o) => (o === 'missing' ? { tag: 'missing' } : { tag: 'done', val: outcomeIn(o) });
 
+/** The arrival as jco's record: `identity` is the session, for a host without the `identity` hook. */
+function arrivalIn(a) {
+  if (a === null || typeof a !== 'object') throw new TypeError('arrival must be {request, pending?, now, identity?}');
+  return { request: requestIn(a.request), pending: optPlan(a.pending), now: u64('arrival.now', a.now), identity: identityIn(a.identity) };
+}
+
 /** An event in this module's shape as jco's `{tag, val}`. */
 export function eventIn(e) {
   if (e === 'purged' || e === 'stored') return { tag: e };
@@ -52,8 +59,6 @@ export function eventIn(e) {
   if (entries.length !== 1) throw new TypeError(`an event is 'purged', 'stored' or a one-key object, got ${JSON.stringify(e)}`);
   const [[name, d]] = entries;
   switch (name) {
-    case 'arrived':
-      return { tag: 'arrived', val: { request: requestIn(d.request), pending: optPlan(d.pending), now: u64('arrived.now', d.now) } };
     case 'refused':
       return { tag: 'refused', val: protocolErrorIn(d) };
     case 'identity':
@@ -179,10 +184,13 @@ export class ExchangeServer extends KernelResource {
     return plan(this._do((s) => s.mergePurgePlans(a, b)));
   }
 
-  begin() {
+  /** A new exchange for one request, and the effects its arrival asks for: `{exchange, effects}`. */
+  begin(arrival) {
+    const a = arrivalIn(arrival);
     let out;
     this._do((s) => {
-      out = new Exchange(s.begin(), runtime.generation());
+      const begun = s.begin(a);
+      out = { exchange: new Exchange(begun.exchange, runtime.generation()), effects: begun.effects.map(effectOut) };
     });
     return out;
   }

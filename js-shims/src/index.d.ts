@@ -347,7 +347,6 @@ export interface JwtPair {
 
 /** What the host tells the exchange (src/exchange.js; docs/SERVER.md "The exchange"). */
 export type ExchangeEvent =
-  | { arrived: { request: EngineRequest; pending?: PurgePlan | null; now: U64 } }
   | { refused: ProtocolError }
   | { identity: Identity | null }
   | { identityFailed: string }
@@ -390,7 +389,11 @@ export class ExchangeServer {
   warnings(): string[];
   /** The pending purge after another failed (what a `keepPending` effect asks to keep). */
   mergePurgePlans(pending: PurgePlan, failed: PurgePlan): PurgePlan;
-  begin(): Exchange;
+  /** `identity`: the session, for a host without the `identity` hook (else the exchange asks for it). */
+  begin(arrival: { request: EngineRequest; pending?: PurgePlan | null; now: U64; identity?: Identity | null }): {
+    exchange: Exchange;
+    effects: ExchangeEffect[];
+  };
   free(): void;
 }
 

@@ -102,8 +102,6 @@ function exchangeEventIn(e) {
   if (typeof e === 'string') return e;
   const [[name, d]] = Object.entries(e);
   switch (name) {
-    case 'arrived':
-      return { arrived: { request: requestIn(d.request), pending: optCamelPlan(d.pending), now: d.now } };
     case 'identity':
       return { identity: identityIn(d) };
     case 'ran':
@@ -136,13 +134,24 @@ function exchangeEffectJson(e) {
   }
 }
 
+// The script's first event is the arrival, which `begin` takes; the rest go to `update`.
 function exchangeScript(a, regs) {
   const server = new ExchangeServer(registry(regs, a.registry), configIn(a.config), a.hooks ?? {});
-  const exchange = server.begin();
+  let exchange = null;
   try {
-    return a.steps.map((step) => exchange.update(step.map(exchangeEventIn)).map(exchangeEffectJson));
+    return a.steps.map((step) => {
+      let events = step;
+      let effects = [];
+      if (exchange === null) {
+        const d = step[0].arrived;
+        ({ exchange, effects } = server.begin({ request: requestIn(d.request), pending: optCamelPlan(d.pending), now: d.now, identity: identityIn(d.identity) }));
+        events = step.slice(1);
+      }
+      if (events.length > 0) effects = effects.concat(exchange.update(events.map(exchangeEventIn)));
+      return effects.map(exchangeEffectJson);
+    });
   } finally {
-    exchange.free();
+    exchange?.free();
     server.free();
   }
 }

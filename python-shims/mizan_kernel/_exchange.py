@@ -89,5 +89,9 @@ class ExchangeServer(_wit.Resource):
         """Purge plans as ``(scopes,)`` tuples (scopes ``(base, [(has_param, param_equals)])``)."""
         return self._m(_E["merge_purge_plans"], pending, failed)  # type: ignore[no-any-return]
 
-    def begin(self) -> Exchange:
-        return Exchange(self._rt, self._m(_E["begin"]))
+    def begin(self, arrival: Tuple[Any, ...]) -> Tuple[Exchange, List[Tuple[str, Any]]]:
+        """A new exchange for one request, and the effects its arrival asks for. ``arrival``:
+        ``(request, pending, now, identity)`` (``identity``: the session, for a host without the
+        ``identity`` hook; else the exchange asks for it)."""
+        begun = self._m(_E["begin"], arrival)
+        return Exchange(self._rt, begun["exchange"]), begun["effects"]

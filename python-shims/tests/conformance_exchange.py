@@ -5,7 +5,7 @@ JSON events as the wrapper's values (records as tuples in WIT field order, varia
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mizan_kernel._exchange import ExchangeServer
 
@@ -57,13 +57,15 @@ def _verdict(v: Any) -> Tuple[str, Any]:
     return ("raised", v["raised"]) if isinstance(v, dict) else (v, None)
 
 
+def _arrival(d: Dict[str, Any]) -> Tuple[Any, ...]:
+    return (_request(d["request"]), _plan(d.get("pending")), d.get("now", 0), _identity(d.get("identity")))
+
+
 def _event(e: Any) -> Tuple[str, Any]:
     if isinstance(e, str):
         return (e, None)
     ((name, d),) = e.items()
     case = name.replace("_", "-")
-    if name == "arrived":
-        return (case, (_request(d["request"]), _plan(d.get("pending")), d.get("now", 0)))
     if name == "refused":
         return (case, _error(d))
     if name == "identity":
@@ -104,16 +106,34 @@ def _effect(effect: Tuple[str, Any]) -> Any:
     return {name: v}  # check-revoked, lookup, log
 
 
-def exchange_script(a: Dict[str, Any], registries: Dict[str, Any]) -> List[Any]:
+def _server(a: Dict[str, Any], registries: Dict[str, Any]) -> ExchangeServer:
     hooks = a.get("hooks") or {}
-    server = ExchangeServer(registries[a["registry"]], a.get("config"), identity=bool(hooks.get("identity")), revocation=bool(hooks.get("revocation")))
-    exchange = server.begin()
-    return [[_effect(e) for e in exchange.update([_event(e) for e in step])] for step in a["steps"]]
+    return ExchangeServer(registries[a["registry"]], a.get("config"), identity=bool(hooks.get("identity")), revocation=bool(hooks.get("revocation")))
+
+
+def _replay(a: Dict[str, Any], registries: Dict[str, Any], update: Callable[[Any, List[Any]], List[Any]]) -> List[Any]:
+    """The script's first event is the arrival, which ``begin`` takes (its effects open the first
+    step, as JSON); every other event goes to ``update(exchange, events)``."""
+    server = _server(a, registries)
+    exchange = None
+    out = []
+    for step in a["steps"]:
+        effects: List[Any] = []
+        if exchange is None:
+            exchange, first = server.begin(_arrival(step[0]["arrived"]))
+            effects = [_effect(e) for e in first]
+            step = step[1:]
+        if step:
+            effects += update(exchange, step)
+        out.append(effects)
+    return out
+
+
+def exchange_script(a: Dict[str, Any], registries: Dict[str, Any]) -> List[Any]:
+    return _replay(a, registries, lambda x, step: [_effect(e) for e in x.update([_event(e) for e in step])])
 
 
 def exchange_script_json(a: Dict[str, Any], registries: Dict[str, Any]) -> List[Any]:
-    """The same script through ``update_json`` (the scripts' own JSON form, one string each way)."""
-    hooks = a.get("hooks") or {}
-    server = ExchangeServer(registries[a["registry"]], a.get("config"), identity=bool(hooks.get("identity")), revocation=bool(hooks.get("revocation")))
-    exchange = server.begin()
-    return [json.loads(exchange.update_json(json.dumps(step))) for step in a["steps"]]
+    """The same script, every event after the arrival through ``update_json`` (the scripts'
+    own JSON form, one string each way)."""
+    return _replay(a, registries, lambda x, step: json.loads(x.update_json(json.dumps(step))))

@@ -38,7 +38,7 @@ def test_update_json_gives_the_scenario_effects(scenario: Dict[str, Any]) -> Non
 def test_update_json_refuses_what_is_not_a_list_of_events() -> None:
     from mizan_kernel._exchange import ExchangeServer
 
-    x = ExchangeServer({"functions": {}}).begin()
+    x, _ = ExchangeServer({"functions": {}}).begin((("GET", "/api/mizan/ctx/x/", "", [], ("text", ""), None), None, 0, None))
     for bad in ('{"arrived": {}}', "[1]", "not json", '[{"bogus": 1}]'):
         with pytest.raises(mk.MizanKernelError) as e:
             x.update_json(bad)

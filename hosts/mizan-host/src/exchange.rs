@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::kernel::{Instance, Kernel};
 use crate::server::EngineConfig;
 
-pub use wit::{Arrival, Effect, Event, Found, Hooks, LogLevel, LogLine, PredicateVerdict, Put, Ran, Run, RunOutcome, Verdict};
+pub use wit::{Arrival, Begun, Effect, Event, Found, Hooks, LogLevel, LogLine, PredicateVerdict, Put, Ran, Run, RunOutcome, Verdict};
 
 /// Every WIT type an event or an effect carries (wit/session.wit `server-exchange`, and the
 /// records it uses from wit/server.wit and wit/kernel.wit), for interpreters outside this crate.
@@ -30,7 +30,7 @@ pub mod types {
         CacheBound, CachePut, HttpHeader, Identity, MemberCall, Outcome, PredicateCheck, ProtocolCode, ProtocolError, Request,
         RequestBody, Response,
     };
-    pub use super::{Arrival, Effect, Event, Found, Hooks, LogLevel, LogLine, PredicateVerdict, Put, Ran, Run, RunOutcome, Verdict};
+    pub use super::{Arrival, Begun, Effect, Event, Found, Hooks, LogLevel, LogLine, PredicateVerdict, Put, Ran, Run, RunOutcome, Verdict};
 }
 
 /// How many homes a server keeps at most: enough for every core to update an exchange at once.
@@ -131,8 +131,8 @@ impl ExchangeServer {
         (at, homes[at].lock())
     }
 
-    /// A new exchange for one request.
-    pub fn begin(&self) -> Result<Exchange> {
+    /// A new exchange for one request, and the effects its arrival asks for.
+    pub fn begin(&self, arrival: &Arrival) -> Result<(Exchange, Vec<Effect>)> {
         let (home, mut state) = self.pick();
         if state.resident.is_none() {
             state.resident = Some(self.build()?);
@@ -140,8 +140,8 @@ impl ExchangeServer {
         let generation = state.generation;
         let Some(resident) = state.resident.as_mut() else { unreachable!("built above") };
         let guest = resident.instance.bindings.mizan_kernel_server_exchange().server();
-        match guest.call_begin(&mut resident.instance.store, resident.server) {
-            Ok(handle) => Ok(Exchange { server: self.clone(), home, generation, handle: Some(handle) }),
+        match guest.call_begin(&mut resident.instance.store, resident.server, arrival) {
+            Ok(begun) => Ok((Exchange { server: self.clone(), home, generation, handle: Some(begun.exchange) }, begun.effects)),
             Err(e) => {
                 state.resident = None;
                 state.generation += 1;

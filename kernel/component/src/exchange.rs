@@ -34,8 +34,18 @@ impl w::GuestServer for Server {
         crate::full::plan(self.0.engine().merge_purge_plans(&to_kernel_plan(pending), &to_kernel_plan(failed)))
     }
 
-    fn begin(&self) -> w::Exchange {
-        w::Exchange::new(Exchange(RefCell::new(self.0.exchange())))
+    fn begin(&self, arrival: w::Arrival) -> w::Begun {
+        let arrival = kx::Arrival {
+            request: request_in(arrival.request),
+            pending: arrival.pending.map(to_kernel_plan),
+            now_ms: arrival.now,
+            identity: arrival.identity.map(identity_in),
+        };
+        let (exchange, effects) = self.0.begin(arrival);
+        w::Begun {
+            exchange: w::Exchange::new(Exchange(RefCell::new(exchange))),
+            effects: effects.into_iter().map(effect).collect(),
+        }
     }
 }
 
@@ -61,9 +71,6 @@ impl w::GuestExchange for Exchange {
 
 fn event(e: w::Event) -> Event {
     match e {
-        w::Event::Arrived(a) => {
-            Event::Arrived { request: request_in(a.request), pending: a.pending.map(to_kernel_plan), now_ms: a.now }
-        }
         w::Event::Refused(e) => Event::Refused(protocol_error_in(e)),
         w::Event::Identity(i) => Event::Identity(i.map(identity_in)),
         w::Event::IdentityFailed(text) => Event::IdentityFailed(text),

@@ -38,18 +38,14 @@ impl Mizan {
     }
 
     async fn converse(&self, request: &Request, host_request: HostRequest, session: Session) -> Response {
-        let mut exchange = match self.inner.exchange.begin() {
-            Ok(x) => x,
+        // The session is the exchange's question (this server has the `identity` hook).
+        let arrival = Arrival { request: request.wit().clone(), pending: self.pending_plan(), now: now_ms(), identity: None };
+        let (mut exchange, mut effects) = match self.inner.exchange.begin(&arrival) {
+            Ok(begun) => begun,
             Err(e) => return self.internal(e),
         };
-        let arrival = Arrival { request: request.wit().clone(), pending: self.pending_plan(), now: now_ms() };
-        let mut events = vec![Event::Arrived(arrival)];
+        let mut events = Vec::new();
         loop {
-            let effects = match exchange.update(&events) {
-                Ok(effects) => effects,
-                Err(e) => return self.internal(e),
-            };
-            events.clear();
             for effect in effects {
                 if let Some(response) = self.perform(effect, &session, &host_request, &mut events).await {
                     return response;
@@ -58,6 +54,11 @@ impl Mizan {
             if events.is_empty() {
                 return self.internal(Error::Host("the exchange asked for nothing and did not respond".into()));
             }
+            effects = match exchange.update(&events) {
+                Ok(effects) => effects,
+                Err(e) => return self.internal(e),
+            };
+            events.clear();
         }
     }
 

@@ -95,6 +95,15 @@ fn verdict(v: &Value) -> Result<w::Verdict, Bad> {
     })
 }
 
+fn arrival(d: &Value) -> Result<w::Arrival, Bad> {
+    Ok(w::Arrival {
+        request: request(&d["request"])?,
+        pending: plan(&d["pending"])?,
+        now: d["now"].as_u64().unwrap_or(0),
+        identity: identity(&d["identity"])?,
+    })
+}
+
 fn event(e: &Value) -> Result<w::Event, Bad> {
     match e.as_str() {
         Some("purged") => return Ok(w::Event::Purged),
@@ -104,11 +113,6 @@ fn event(e: &Value) -> Result<w::Event, Bad> {
     }
     let (name, d) = e.as_object().and_then(|m| m.iter().next()).ok_or_else(|| Bad(format!("bad event {e}")))?;
     Ok(match name.as_str() {
-        "arrived" => w::Event::Arrived(w::Arrival {
-            request: request(&d["request"])?,
-            pending: plan(&d["pending"])?,
-            now: d["now"].as_u64().unwrap_or(0),
-        }),
         "refused" => w::Event::Refused(protocol_error(d)?),
         "identity" => w::Event::Identity(identity(d)?),
         "identity_failed" => w::Event::IdentityFailed(text(d, "identity_failed")?),
@@ -179,17 +183,34 @@ pub fn script(kernel: &Kernel, a: &Value, sources: &Value) -> Result<Result<Valu
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
-    let mut exchange = match server.begin() {
-        Ok(x) => x,
-        Err(e) => return Ok(Err(e)),
-    };
+    // The first event of a script is the arrival: `begin` takes it (its effects open the
+    // first step); every other event goes to `update`.
+    let mut exchange = None;
     let mut out = Vec::new();
     for step in a["steps"].as_array().ok_or_else(|| Bad("steps must be a list".into()))? {
-        let events = step.as_array().into_iter().flatten().map(event).collect::<Result<Vec<_>, Bad>>()?;
-        match exchange.update(&events) {
-            Ok(effects) => out.push(Value::Array(effects.into_iter().map(effect).collect())),
-            Err(e) => return Ok(Err(e)),
+        let mut events = step.as_array().into_iter().flatten().peekable();
+        let mut effects = Vec::new();
+        let x = match exchange.as_mut() {
+            Some(x) => x,
+            None => {
+                let first = events.next().and_then(|e| e.get("arrived")).ok_or_else(|| Bad("a script opens with arrived".into()))?;
+                match server.begin(&arrival(first)?) {
+                    Ok((x, first_effects)) => {
+                        effects = first_effects;
+                        exchange.insert(x)
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        };
+        let events = events.map(event).collect::<Result<Vec<_>, Bad>>()?;
+        if !events.is_empty() {
+            match x.update(&events) {
+                Ok(more) => effects.extend(more),
+                Err(e) => return Ok(Err(e)),
+            }
         }
+        out.push(Value::Array(effects.into_iter().map(effect).collect()));
     }
     Ok(Ok(Value::Array(out)))
 }

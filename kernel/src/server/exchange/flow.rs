@@ -1,6 +1,6 @@
 //! The exchange's states and transitions (docs/SERVER.md "The exchange").
 
-use super::{Effect, Event, Hooks, RunOutcome, Verdict};
+use super::{Arrival as Arrived, Effect, Event, Hooks, RunOutcome, Verdict};
 use crate::error::{Error, Result};
 use crate::index::PurgePlan;
 use crate::server::engine::{CachePlan, CallPlan, FetchOutcome, FetchPlan, Finished, Identity, Outcome, Plan, ServerEngine};
@@ -55,7 +55,8 @@ impl Stage {
     }
 }
 
-/// One request, from arrival to response. Made by [`Server::exchange`](super::Server::exchange).
+/// One request, from arrival to response. Made by [`Server::begin`](super::Server::begin) or
+/// [`Server::exchange`](super::Server::exchange).
 pub struct Exchange {
     engine: Arc<ServerEngine>,
     hooks: Hooks,
@@ -64,7 +65,7 @@ pub struct Exchange {
 
 fn event_name(e: &Event) -> &'static str {
     match e {
-        Event::Arrived { .. } => "arrived",
+        Event::Arrived(_) => "arrived",
         Event::Refused(_) => "refused",
         Event::Identity(_) => "identity",
         Event::IdentityFailed(_) => "identity-failed",
@@ -112,15 +113,7 @@ impl Exchange {
         }
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         match (stage, event) {
-            (Stage::New, Event::Arrived { request, pending, now_ms }) => {
-                let arrival = Arrival { request, pending, now_ms, session: None };
-                if self.hooks.identity && self.engine.needs_session_identity(&arrival.request) {
-                    out.push(Effect::ResolveIdentity);
-                    self.stage = Stage::Identity(arrival);
-                } else {
-                    self.plan(arrival, out);
-                }
-            }
+            (Stage::New, Event::Arrived(arrived)) => self.arrived(arrived, out),
             (Stage::Identity(mut arrival), Event::Identity(identity)) => {
                 arrival.session = identity;
                 self.plan(arrival, out);
@@ -180,6 +173,26 @@ impl Exchange {
             }
         }
         Ok(())
+    }
+
+    /// Take the request (the first event); the effects it asks for. Only [`Server::begin`] and
+    /// `step` call it, on a new exchange.
+    pub(super) fn arrive(&mut self, arrived: Arrived) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.arrived(arrived, &mut out);
+        out
+    }
+
+    fn arrived(&mut self, arrived: Arrived, out: &mut Vec<Effect>) {
+        let Arrived { request, pending, now_ms, identity } = arrived;
+        let asks = self.hooks.identity;
+        let arrival = Arrival { request, pending, now_ms, session: if asks { None } else { identity } };
+        if asks && self.engine.needs_session_identity(&arrival.request) {
+            out.push(Effect::ResolveIdentity);
+            self.stage = Stage::Identity(arrival);
+        } else {
+            self.plan(arrival, out);
+        }
     }
 
     fn respond(&mut self, response: Response, out: &mut Vec<Effect>) {

@@ -56,11 +56,12 @@ pub fn event_from(v: &Value) -> Result<Event> {
         .and_then(|m| m.iter().next())
         .ok_or_else(|| bad(format!("an event is a name or a one-key object, not {v}")))?;
     Ok(match name.as_str() {
-        "arrived" => Event::Arrived {
+        "arrived" => Event::Arrived(super::Arrival {
             request: json_form::request_from(&data["request"])?,
             pending: plan_or_null(&data["pending"])?,
             now_ms: data["now"].as_u64().unwrap_or(0),
-        },
+            identity: json_form::identity_from(&data["identity"])?,
+        }),
         "refused" => match json_form::outcome_from(&json!({"error": data}))? {
             crate::server::Outcome::Error(e) => Event::Refused(e),
             _ => return Err(bad("refused carries an error")),

@@ -65,6 +65,14 @@ impl Server {
     pub fn exchange(&self) -> Exchange {
         Exchange::new(self.engine.clone(), self.hooks)
     }
+
+    /// A new exchange that has taken `arrival`, and the effects it asks for (one call where a
+    /// host pays per crossing: [`Server::exchange`] then `update([Arrived])` otherwise).
+    pub fn begin(&self, arrival: Arrival) -> (Exchange, Vec<Effect>) {
+        let mut exchange = self.exchange();
+        let effects = exchange.arrive(arrival);
+        (exchange, effects)
+    }
 }
 
 /// A host's verdict on one predicate.
@@ -86,11 +94,24 @@ pub enum RunOutcome {
     Missing,
 }
 
+/// A request as it arrived, with what the host knows up front.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    pub request: Request,
+    /// The host's pending (failed) purge, if any.
+    pub pending: Option<PurgePlan>,
+    /// Milliseconds since the epoch.
+    pub now_ms: u64,
+    /// The session identity, for a host without the `identity` hook (read up front; `None`:
+    /// anonymous). With the hook the exchange asks for it instead, only when it needs it.
+    pub identity: Option<Identity>,
+}
+
 /// What happened, as the host tells it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The request, the host's pending (failed) purge if any, and `now` (ms since the epoch).
-    Arrived { request: Request, pending: Option<PurgePlan>, now_ms: u64 },
+    /// The first event (or use [`Server::begin`]).
+    Arrived(Arrival),
     /// The host refused the request itself (a framework's body limit, an unreadable body, a
     /// failed CSRF check): answered in the engine's envelope.
     Refused(ProtocolError),

@@ -23,8 +23,12 @@ fn server(hooks: Hooks) -> Server {
 
 const BOTH: Hooks = Hooks { identity: true, revocation: true };
 
+fn arrival(request: Request) -> Arrival {
+    Arrival { request, pending: None, now_ms: 1_700_000_000_000, identity: None }
+}
+
 fn arrived(request: Request) -> Event {
-    Event::Arrived { request, pending: None, now_ms: 1_700_000_000_000 }
+    Event::Arrived(arrival(request))
 }
 
 fn response(effects: &[Effect]) -> &Response {
@@ -86,7 +90,7 @@ fn a_failed_purge_is_logged_kept_and_the_call_still_answers() {
     let mut x = server(BOTH).exchange();
     let e = x
         .update(vec![
-            Event::Arrived { request: Request::get("/api/mizan/ctx/items/"), pending: Some(plan.clone()), now_ms: 0 },
+            Event::Arrived(Arrival { pending: Some(plan.clone()), ..arrival(Request::get("/api/mizan/ctx/items/")) }),
             Event::Identity(None),
         ])
         .unwrap();
@@ -205,4 +209,18 @@ fn the_json_form_reads_every_event() {
     }
     assert!(json::event_from(&serde_json::json!({"bogus": 1})).is_err());
     assert!(json::event_from(&serde_json::json!({"revoked": "yes"})).is_err());
+}
+
+#[test]
+fn begin_takes_the_arrival_and_a_host_without_the_hook_gives_the_session_up_front() {
+    let s = server(Hooks::default());
+    let request = Request::get("/api/mizan/ctx/user/").with_query("user_id=5");
+    let (_, e) = s.begin(arrival(request.clone()));
+    assert_eq!(response(&e).status, 401, "no session given: anonymous");
+    let (mut x, e) = s.begin(Arrival { identity: Some(Identity::user("5")), ..arrival(request.clone()) });
+    assert!(matches!(e.as_slice(), [Effect::Lookup(_)]), "{e:?}");
+    assert!(x.update(vec![arrived(request.clone())]).is_err(), "arrived twice");
+    // With the hook, an identity in the arrival is not the session: the exchange asks.
+    let (_, e) = server(BOTH).begin(Arrival { identity: Some(Identity::user("5")), ..arrival(request) });
+    assert_eq!(e, vec![Effect::ResolveIdentity]);
 }
