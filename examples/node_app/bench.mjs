@@ -20,15 +20,18 @@ function median(xs) {
   return s[s.length >> 1];
 }
 
-async function perRequest(fn) {
-  for (let i = 0; i < 200; i++) await fn(i); // warm up
-  const rounds = [];
+/** µs per request of each of `fns`, their rounds interleaved so a busy machine slows them alike. */
+async function perRequest(...fns) {
+  for (const fn of fns) for (let i = 0; i < 200; i++) await fn(i); // warm up
+  const rounds = fns.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) await fn(i);
-    rounds.push(Number(process.hrtime.bigint() - t0) / 1000 / N);
+    for (const [k, fn] of fns.entries()) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < N; i++) await fn(i);
+      rounds[k].push(Number(process.hrtime.bigint() - t0) / 1000 / N);
+    }
   }
-  return median(rounds).toFixed(1);
+  return rounds.map((xs) => median(xs).toFixed(1));
 }
 
 const quiet = { warn() {}, error() {} };
@@ -118,8 +121,8 @@ console.log(`node ${process.version}; µs per request, median of ${ROUNDS} round
 console.log('| request | kernel (plan + finish) | kernel (exchange) | plain JS |');
 console.log('|---|---|---|---|');
 for (const [name, fn] of Object.entries(kernel)) {
-  const p = plain[name] ? await perRequest(plain[name]) : '—';
-  console.log(`| \`${name}\` | ${await perRequest(fn)} | ${await perRequest(exchange[name])} | ${p} |`);
+  const [k, x, p = '—'] = await perRequest(fn, exchange[name], ...(plain[name] ? [plain[name]] : []));
+  console.log(`| \`${name}\` | ${k} | ${x} | ${p} |`);
 }
 
 const plainFetch = async (req) => {
@@ -147,9 +150,11 @@ console.log('\nThrough the fetch handler in process (Request in, Response text o
 console.log(`| request | mizanHandler |${old ? ` mizanHandler at ${rev} |` : ''} plain fetch handler |`);
 console.log(`|---|---|${old ? '---|' : ''}---|`);
 for (const [name, fn] of Object.entries(through)) {
-  const m = await perRequest(() => fn(handler, uncached));
-  const o = old ? ` ${await perRequest(() => fn(old.handler, old.uncached))} |` : '';
-  const p = name.startsWith('GET /session/') ? '—' : await perRequest(() => fn(plainFetch, plainFetch));
-  console.log(`| \`${name}\` | ${m} |${o} ${p} |`);
+  const runs = [() => fn(handler, uncached)];
+  if (old) runs.push(() => fn(old.handler, old.uncached));
+  if (!name.startsWith('GET /session/')) runs.push(() => fn(plainFetch, plainFetch));
+  const [m, ...rest] = await perRequest(...runs);
+  const o = old ? ` ${rest.shift()} |` : '';
+  console.log(`| \`${name}\` | ${m} |${o} ${rest[0] ?? '—'} |`);
 }
 before?.cleanup();
