@@ -25,9 +25,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Per request (docs/SERVER.md "The exchange"): one kernel exchange ([`Mizan::handle_resolving`]);
-//! status, headers and body bytes are the kernel's, sent as they are. The session resolver runs
-//! only when the kernel asks for it (not for a token header, a 404, a 405).
+//! Per request (docs/SERVER.md "The exchange"): the session from the resolver, then one kernel
+//! exchange ([`Mizan::handle_resolving`]); status, headers and body bytes are the kernel's, sent
+//! as they are.
 //!
 //! The app itself (builder, functions, predicates, the flow) is host-neutral: [`crate::app`];
 //! this module adds what is Axum's — the identity from the request head, the router, reading

@@ -69,7 +69,8 @@ export class MizanApp {
     this.registry = functions.registry();
     // The exchange serves requests; the engine answers what lives outside one (purge plans for
     // `purge`/`purgeUser`, the envelope of an error the front door finds before the exchange).
-    this.server = new ExchangeServer(this.registry, config, { identity: this.identityOf !== null, revocation: this.revoked !== null });
+    // No `identity` hook: flow.js reads the session up front and hands it in the arrival.
+    this.server = new ExchangeServer(this.registry, config, { identity: false, revocation: this.revoked !== null });
     this.engine = Engine.create(this.registry, config);
     for (const w of this.server.warnings()) this.logger.warn(`mizan: ${w}`);
     this.basePath = (options.basePath ?? '/api/mizan').replace(/\/+$/, '');

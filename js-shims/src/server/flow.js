@@ -1,9 +1,9 @@
 // The per-request flow: an interpreter of the kernel's exchange (wit/session.wit
-// `server-exchange`; docs/SERVER.md "The exchange"), as the Rust host's `Mizan::handle` and the
-// Python host are. The kernel decides everything (when the session is needed, the token, the
-// revocation check, validation, the plan, the purge fence, the order purge → put → respond, the
-// error envelopes, the log lines); this file only performs the effects it asks for — the
-// identity and revocation callbacks, predicates, running the functions, the origin store's
+// `server-exchange`; docs/SERVER.md "The exchange"), as the Rust host's `Mizan::handle` is. The
+// kernel decides everything (whether a token replaces the session, the revocation check,
+// validation, the plan, the purge fence, the order purge → put → respond, the error envelopes,
+// the log lines); this file reads the session up front and performs the effects the exchange
+// asks for — the revocation callback, predicates, running the functions, the origin store's
 // lookup, put and purge, keeping a failed purge pending — and hands back its response.
 import { thrownOutcome, thrownText } from './errors.js';
 import { parseJson, resultJson } from './values.js';
@@ -12,11 +12,18 @@ function context(app, identity, hostRequest) {
   return { identity, user: identity?.subject ?? null, request: hostRequest, app };
 }
 
-async function resolveIdentity(app, hostRequest) {
+/**
+ * The session identity, read up front and carried by the arrival (the exchange server has no
+ * `identity` hook: one kernel crossing less per request than the exchange asking for it, as in
+ * the Rust host). `{identity}`, or `{response}`: the engine's 500 when the app's lookup threw.
+ */
+async function identify(app, hostRequest) {
+  if (app.identityOf === null) return { identity: null };
   try {
     return { identity: (await app.identityOf(hostRequest)) ?? null };
   } catch (e) {
-    return { identityFailed: thrownText(e) };
+    app.logger.error('mizan: the identity callback failed', e);
+    return { response: app.errorResponse('INTERNAL_ERROR', 'Internal server error') };
   }
 }
 
@@ -78,9 +85,9 @@ async function lookup(store, key) {
 }
 
 /** Perform one effect: the event that answers it (null for those that ask nothing). */
-async function perform(app, effect, hostRequest) {
+async function perform(app, effect, hostRequest, identity) {
   const store = app.store;
-  if (effect === 'resolveIdentity') return resolveIdentity(app, hostRequest);
+  if (effect === 'resolveIdentity') return { identity }; // not asked without the hook; the arrival's answer if it were
   if (effect.run) return runAll(app, effect.run, hostRequest);
   if (effect.lookup !== undefined) return lookup(store, effect.lookup);
   if (effect.put) return store === null ? 'stored' : storeEvent(() => store.put(effect.put.entry, effect.put.ticket), 'stored', 'putFailed');
@@ -100,16 +107,18 @@ async function perform(app, effect, hostRequest) {
  * identity callback, functions and predicates see (`ctx.request`).
  */
 export async function handle(app, request, hostRequest) {
+  const who = await identify(app, hostRequest);
+  if (who.response) return who.response;
   let exchange = null;
   try {
-    const begun = app.server.begin({ request, pending: app.pending, now: Date.now() });
+    const begun = app.server.begin({ request, pending: app.pending, now: Date.now(), identity: who.identity });
     exchange = begun.exchange;
     let effects = begun.effects;
     for (;;) {
       const events = [];
       for (const effect of effects) {
         if (effect.respond) return effect.respond;
-        const event = await perform(app, effect, hostRequest);
+        const event = await perform(app, effect, hostRequest, who.identity);
         if (event !== null) events.push(event);
       }
       if (events.length === 0) throw new Error('the exchange asked for nothing and did not respond');

@@ -249,8 +249,9 @@ impl MizanBuilder {
         let registry = Registry::from_kdl(&kernel, &self.kdl)?;
         let engine = Engine::new(&kernel, &registry, &config)?;
         // Every request is an exchange; the engine serves the rest (purge plans, tokens, IPC).
-        // The host always answers the session question (with the caller's identity, or none).
-        let hooks = Hooks { identity: true, revocation: self.revoked.is_some() };
+        // The session comes with the arrival (read up front, as the callers of `handle` do): a
+        // kernel crossing less per request than the exchange asking for it.
+        let hooks = Hooks { identity: false, revocation: self.revoked.is_some() };
         let exchange = ExchangeServer::new(&kernel, registry.to_json()?.to_string(), &config, hooks)?;
         let diagnostic: DiagnosticFn = self.diagnostic.unwrap_or_else(|| Arc::new(|d: &str| tracing::warn!("mizan: {d}")));
         for w in engine.warnings()? {
