@@ -189,7 +189,7 @@ test('server: fetch plan -> finishFetch -> OriginStore put; call plan -> finishC
   assert.equal(api.redisPlanJson({ scopes: [] }), '{"scopes":[]}');
 });
 
-test('the glue reads the memory right after it grew (the patched dataView renews its view)', () => {
+test('the glue reads the memory right after it grew (its view of the memory is renewed)', () => {
   const engine = api.Engine.create(Registry.fromKdl(KDL), { cacheSecret: 'a-cache-secret-of-32-bytes-long!' });
   const request = { method: 'GET', path: '/api/mizan/ctx/user/', query: 'user_id=5' };
   const before = engine.plan(request, 1000);
