@@ -25,7 +25,7 @@ use crate::invalidation::{InvalidateEntry, entries_from_json};
 use crate::merge::{MergeEntry, apply_merge};
 use serde_json::{Map, Value, json};
 use rustc_hash::FxBuildHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Instance keys are looked up on every step; a hash map does it in one comparison where a
 /// `BTreeMap` compares long shared prefixes (`todos?list_id=…`) a dozen times. A fixed hasher
@@ -131,7 +131,7 @@ pub struct Store {
     next_instance: u64,
     /// Per context (an app has a handful: a sorted list).
     by_context: Named<ContextIndex>,
-    requests: BTreeMap<u64, Request>,
+    requests: HashMap<u64, Request, FxBuildHasher>,
     /// Mutations by id, oldest first (a few at a time).
     mutations: Vec<(u64, Mutation)>,
     next_id: u64,
@@ -161,15 +161,47 @@ pub struct Store {
 /// Instances are named by their number here (small integer sets, not copies of their keys).
 #[derive(Default)]
 struct ContextIndex {
-    ids: BTreeSet<u64>,
+    ids: IdSet,
     /// Per param name (a handful): the instances that have it, and by stringified value.
     params: Named<ParamIndex>,
 }
 
 #[derive(Default)]
 struct ParamIndex {
-    having: BTreeSet<u64>,
-    by_value: BTreeMap<String, BTreeSet<u64>>,
+    having: IdSet,
+    by_value: KeyMap<IdSet>,
+}
+
+/// Instance numbers in ascending order. Numbers are handed out in ascending order, so an insert
+/// appends; a sorted vector with binary search, not a BTreeSet: the hash maps and the vector are
+/// code the component has anyway, each BTree instantiation is several KB more of it.
+#[derive(Default)]
+struct IdSet(Vec<u64>);
+
+impl IdSet {
+    fn insert(&mut self, id: u64) {
+        if let Err(i) = self.0.binary_search(&id) {
+            self.0.insert(i, id);
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Ok(i) = self.0.binary_search(&id) {
+            self.0.remove(i);
+        }
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl ContextIndex {
@@ -186,24 +218,22 @@ impl ContextIndex {
             let p = &mut self.params[i].1;
             p.having.insert(inst.id);
             match p.by_value.get_mut(v) {
-                Some(set) => {
-                    set.insert(inst.id);
-                }
+                Some(set) => set.insert(inst.id),
                 None => {
-                    p.by_value.insert(v.clone(), BTreeSet::from([inst.id]));
+                    p.by_value.insert(v.clone(), IdSet(vec![inst.id]));
                 }
             }
         }
     }
 
     fn remove(&mut self, inst: &Instance) {
-        self.ids.remove(&inst.id);
+        self.ids.remove(inst.id);
         for (k, v) in &inst.canonical {
             let Ok(i) = self.params.binary_search_by(|(p, _)| p.cmp(k)) else { continue };
             let p = &mut self.params[i].1;
-            p.having.remove(&inst.id);
+            p.having.remove(inst.id);
             if let Some(set) = p.by_value.get_mut(v) {
-                set.remove(&inst.id);
+                set.remove(inst.id);
                 if set.is_empty() {
                     p.by_value.remove(v);
                 }
@@ -217,12 +247,12 @@ impl ContextIndex {
     /// Instances an entry with these (stringified, sorted) params may cover: those with the first
     /// param's value, plus those without that param. The caller checks the remaining params.
     fn candidates(&self, wanted: &[(String, String)]) -> Vec<u64> {
-        let Some((name, value)) = wanted.first() else { return self.ids.iter().copied().collect() };
+        let Some((name, value)) = wanted.first() else { return self.ids.0.clone() };
         let param = named(&self.params, name);
-        let mut out: Vec<u64> = param.and_then(|p| p.by_value.get(value)).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let mut out: Vec<u64> = param.and_then(|p| p.by_value.get(value)).map(|s| s.0.clone()).unwrap_or_default();
         let having = param.map(|p| &p.having);
-        if having.map_or(0, BTreeSet::len) < self.ids.len() {
-            out.extend(self.ids.iter().filter(|id| !having.is_some_and(|h| h.contains(*id))));
+        if having.map_or(0, IdSet::len) < self.ids.len() {
+            out.extend(self.ids.0.iter().filter(|id| !having.is_some_and(|h| h.contains(**id))));
         }
         out
     }
@@ -249,7 +279,7 @@ impl Store {
             keys_by_id: HashMap::default(),
             next_instance: 0,
             by_context: Vec::new(),
-            requests: BTreeMap::new(),
+            requests: HashMap::default(),
             mutations: Vec::new(),
             next_id: 0,
             next_version: 0,
@@ -413,7 +443,9 @@ impl Store {
             .filter(|i| i.subscribers == 0 && i.key != keep)
             .map(|i| (i.last_used, i.key.clone()))
             .collect();
-        candidates.sort();
+        // Keys are unique, so no two elements are equal: the unstable sort gives the same order,
+        // and shares its code with the store's other sorts (no stable sort in the component).
+        candidates.sort_unstable();
         for (_, key) in candidates.into_iter().take(over) {
             self.drop_instance(&key);
         }
