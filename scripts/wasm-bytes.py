@@ -2,7 +2,7 @@
 """Where a component's code bytes go: function body sizes from the core module's code section,
 attributed by the name section to crates and modules, plus the data segments.
 
-    scripts/wasm-bytes.sh [--write]        builds the browser component with names, then runs this
+    scripts/wasm-bytes.sh [--write]          builds the browser component with names, then runs this
     scripts/wasm-bytes.py CORE.wasm [--top N] [--write-docs]
 
 CORE.wasm must keep its name section (cargo profile `wasm-names`: the `wasm` profile, unstripped).
