@@ -641,11 +641,14 @@ impl Store {
     fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<String> {
         let Some(index) = named(&self.by_context, context) else { return Vec::new() };
         let wanted = canon::stringified_params(params);
+        // The candidates match the first param already (by the index); only the others are
+        // checked, so the common one-param entry looks no instance up by its key.
+        let rest = wanted.get(1..).unwrap_or_default();
         let mut keys: Vec<String> = index
             .candidates(&wanted)
             .into_iter()
             .filter_map(|id| self.keys_by_id.get(&id))
-            .filter(|k| self.instances.get(*k).is_some_and(|i| i.matches(&wanted)))
+            .filter(|k| rest.is_empty() || self.instances.get(*k).is_some_and(|i| i.matches(rest)))
             .cloned()
             .collect();
         keys.sort_unstable();
