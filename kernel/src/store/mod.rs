@@ -681,7 +681,8 @@ impl Store {
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
             } else if observed && inst.retry_at.is_none() {
-                self.start_fetch(&key);
+                self.start_fetch(&key); // marks it: no second lookup by key here
+                continue;
             }
             self.mark(&key);
         }
