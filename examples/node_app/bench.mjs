@@ -6,6 +6,7 @@
 // handler. Wall time, median of 7 rounds of 2 000 requests.
 //   node examples/node_app/bench.mjs
 import { mizanHandler } from '@mizan/kernel-wasm/server';
+import os from 'node:os';
 import { functions, wireOptions } from './functions.js';
 
 const ROUNDS = 7;
@@ -75,7 +76,7 @@ const plain = {
   },
 };
 
-console.log(`node ${process.version}; µs per request, median of ${ROUNDS} rounds of ${N}\n`);
+console.log(`node ${process.version}; load average ${os.loadavg()[0].toFixed(2)}; µs per request, median of ${ROUNDS} rounds of ${N}\n`);
 console.log('| request | kernel (plan + finish) | plain JS |');
 console.log('|---|---|---|');
 for (const [name, fn] of Object.entries(kernel)) {
