@@ -5,7 +5,8 @@
         # the wire app plus plain FastAPI handlers doing the same work, for wrk (bench_wrk.sh)
 
 In-process rows time the engine calls a request costs (plan, then finish_call / finish_fetch)
-with the function's result given, against what a plain handler does for the same request in
+with the function's result given (and, in the `exchange:` rows, the same requests as one kernel
+exchange each, through the public call path), against what a plain handler does for the same request in
 Python (parse the JSON body, serialize the result). Medians of 7 rounds of 2000 requests, thread
 CPU time.
 """
@@ -120,6 +121,55 @@ def in_process() -> List[tuple]:
 
     sess = Request("GET", "/api/mizan/session/")
     rows.append(("GET /session/: plan", timeit(lambda: e.plan(sess)), None))
+    rows.extend(exchange_rows(app, cached))
+    return rows
+
+
+def exchange_rows(app: MizanApp, cached: str) -> List[tuple]:
+    """The same requests as one kernel exchange each (docs/SERVER.md "The exchange"), through
+    ``mizan_kernel._exchange`` (the `_wit` lean path): `begin` and every `update` a request
+    costs up to the `respond` effect, the effects' answers given at once."""
+    from mizan_kernel._exchange import ExchangeServer
+
+    # The host hands the session in the arrival (no `identity` hook), as the FastAPI app would.
+    server = ExchangeServer(app.engine.registry, {"cache_secret": SECRETS["cache_secret"], "body_limit": 65536})
+    carol = ("3", True, False, None, None)
+
+    def request(method: str, path: str, query: str = "", body: str = "") -> tuple:
+        return (method, path, query, [], ("text", body), None)
+
+    def drive(req: tuple, answers: List[Any]) -> None:
+        x, effects = server.begin((req, None, 1_700_000_000_000, carol))
+        for answer in answers:
+            effects = x.update([answer])
+        assert effects[-1][0] == "respond", effects
+
+    call = request("POST", "/api/mizan/call/", body='{"fn":"item_count","args":{}}')
+    ran3 = ("ran", ([("done", ("ok", "3"))], None))
+    items = request("GET", "/api/mizan/ctx/items/", "page=1")
+    results = ("ran", ([("done", ("ok", json.dumps(item_count()))), ("done", ("ok", json.dumps(items_list(1))))], None))
+    rows = [
+        ("exchange: POST /call/ item_count (begin, ran)", timeit(lambda: drive(call, [ran3])), None),
+        ("exchange: GET /ctx/items/ cache hit (begin, found)", timeit(lambda: drive(items, [("found", (cached, 1))])), None),
+        ("exchange: GET /ctx/items/ miss (begin, found, ran, stored)",
+         timeit(lambda: drive(items, [("found", (None, 1)), results, ("stored", None)])), None),
+        ("exchange: GET /session/ (begin)", timeit(lambda: drive(request("GET", "/api/mizan/session/"), [])), None),
+    ]
+
+    # The same with every answer through `update-json` (one string each way, the scripts' JSON form).
+    def drive_json(req: tuple, answers: List[Any]) -> None:
+        x, effects = server.begin((req, None, 1_700_000_000_000, carol))
+        for answer in answers:
+            effects = json.loads(x.update_json(json.dumps([answer])))
+        assert not answers or "respond" in effects[-1], effects
+
+    results_j = {"ran": {"outcomes": [{"ok": item_count()}, {"ok": items_list(1)}], "pending": None}}
+    rows += [
+        ("exchange JSON: POST /call/ item_count", timeit(lambda: drive_json(call, [{"ran": {"outcomes": [{"ok": 3}]}}])), None),
+        ("exchange JSON: GET /ctx/items/ cache hit", timeit(lambda: drive_json(items, [{"found": {"body": cached, "ticket": 1}}])), None),
+        ("exchange JSON: GET /ctx/items/ miss (+ run, put)",
+         timeit(lambda: drive_json(items, [{"found": {"body": None, "ticket": 1}}, results_j, "stored"])), None),
+    ]
     return rows
 
 

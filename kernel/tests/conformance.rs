@@ -14,7 +14,7 @@ use mizan_kernel::index::PurgePlan;
 use mizan_kernel::invalidation::{entries_from_json, entries_to_json};
 use mizan_kernel::keys::{self, KeyInput, Keyer, user_subject};
 use mizan_kernel::merge::{MergeEntry, apply_merge};
-use mizan_kernel::server::{CallPlan, OriginStore, ServerEngine, TokenKind, json_form, redis};
+use mizan_kernel::server::{CallPlan, exchange, OriginStore, ServerEngine, TokenKind, json_form, redis};
 use mizan_kernel::session::{self, ClientSession, SessionConfig};
 use mizan_kernel::store::{RequestError, Store, StoreConfig};
 use mizan_kernel::{Error, Registry};
@@ -109,12 +109,29 @@ fn run(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<V
         }
         "store-script" => store_script(a)?,
         "client-session-script" => session_script(a)?,
+        "exchange-script" => exchange_script(a, registries)?,
         "server-plan" | "server-finish-call" | "server-finish-fetch" | "token-mint" | "token-verify" => server_op(op, a, registries)?,
         "origin-store-script" => origin_store_script(a)?,
         "redis-scripts" => json!({"put": redis::REDIS_PUT_SCRIPT, "purge": redis::REDIS_PURGE_SCRIPT}),
         "redis-plan-json" => json!(redis::plan_json(&redis::plan_from_json(&a["plan"])?)),
         other => panic!("unknown op {other}"),
     })
+}
+
+/// An exchange over `registry` + `config` + `hooks`; each step is a list of events, answered
+/// with the list of effects (tests/conformance/exchange).
+fn exchange_script(a: &Value, registries: &BTreeMap<String, Registry>) -> Result<Value, Error> {
+    let registry = registries.get(a["registry"].as_str().unwrap_or_default()).cloned().unwrap_or_default();
+    let engine = ServerEngine::new(registry, json_form::config_from(a.get("config").unwrap_or(&Value::Null))?)?;
+    let flag = |k: &str| a["hooks"][k].as_bool().unwrap_or(false);
+    let server = exchange::Server::new(engine, exchange::Hooks { identity: flag("identity"), revocation: flag("revocation") });
+    let mut x = server.exchange();
+    let mut out = Vec::new();
+    for step in a["steps"].as_array().cloned().unwrap_or_default() {
+        let events = step.as_array().cloned().unwrap_or_default().iter().map(exchange::json::event_from).collect::<Result<_, _>>()?;
+        out.push(exchange::json::effects(&x.update(events)?));
+    }
+    Ok(Value::Array(out))
 }
 
 /// The server ops (README: Server ops): an engine from `registry` + `config`, one call on it.

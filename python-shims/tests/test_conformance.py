@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CONFORMANCE_RESULTS, CONFORMANCE_SKIPPED  # noqa: E402
+from conformance_exchange import exchange_script  # noqa: E402
 from conformance_files import json_equal, load_scenarios  # noqa: E402
 
 import mizan_kernel as mk  # noqa: E402
@@ -367,6 +368,7 @@ OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "apply-merge": lambda a: mk.apply_merge(a["bundle"], a["entry"]),
     "store-script": store_script,
     "client-session-script": session_script,
+    "exchange-script": lambda a: exchange_script(a, DATA["registries"]),
 }
 
 

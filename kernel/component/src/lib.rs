@@ -27,6 +27,8 @@ use exports::mizan::kernel::{header as wheader, merge as wmerge};
 #[cfg(feature = "full")]
 mod full;
 #[cfg(feature = "full")]
+mod exchange;
+#[cfg(feature = "full")]
 mod server;
 mod session;
 #[cfg(feature = "full")]

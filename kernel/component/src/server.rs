@@ -8,7 +8,7 @@ use mizan_kernel::index::{PurgePlan, PurgeScope, PurgeTerm};
 use mizan_kernel::server::{self as ks, origin::OriginStore as KernelOriginStore, redis};
 use std::cell::RefCell;
 
-fn to_kernel_plan(p: wkeys::PurgePlan) -> PurgePlan {
+pub(crate) fn to_kernel_plan(p: wkeys::PurgePlan) -> PurgePlan {
     PurgePlan {
         scopes: p
             .scopes
@@ -25,25 +25,25 @@ fn headers(list: Vec<(String, String)>) -> Vec<wserver::HttpHeader> {
     list.into_iter().map(|(name, value)| wserver::HttpHeader { name, value }).collect()
 }
 
-fn response(r: ks::Response) -> wserver::Response {
+pub(crate) fn response(r: ks::Response) -> wserver::Response {
     wserver::Response { status: r.status, headers: headers(r.headers), body: r.body }
 }
 
-fn identity_in(i: wserver::Identity) -> ks::Identity {
+pub(crate) fn identity_in(i: wserver::Identity) -> ks::Identity {
     ks::Identity { subject: i.subject, staff: i.staff, superuser: i.superuser, session_id: i.session_id, perm: i.perm }
 }
 
-fn identity_out(i: ks::Identity) -> wserver::Identity {
+pub(crate) fn identity_out(i: ks::Identity) -> wserver::Identity {
     wserver::Identity { subject: i.subject, staff: i.staff, superuser: i.superuser, session_id: i.session_id, perm: i.perm }
 }
 
-fn json(map: &serde_json::Map<String, serde_json::Value>) -> String {
+pub(crate) fn json(map: &serde_json::Map<String, serde_json::Value>) -> String {
     let mut out = String::new();
     mizan_kernel::canon::write_json_map(&mut out, map);
     out
 }
 
-fn bound_out(b: Option<ks::CacheBound>) -> Option<wserver::CacheBound> {
+pub(crate) fn bound_out(b: Option<ks::CacheBound>) -> Option<wserver::CacheBound> {
     b.map(|b| wserver::CacheBound { set: b.set, max_entries: b.max_entries })
 }
 
@@ -55,7 +55,7 @@ fn cache_plan_out(c: ks::CachePlan) -> wserver::CachePlan {
     wserver::CachePlan { key: c.key, index_keys: c.index_keys, ttl_seconds: c.ttl_seconds, bound: bound_out(c.bound) }
 }
 
-fn request_in(request: wserver::Request) -> ks::Request {
+pub(crate) fn request_in(request: wserver::Request) -> ks::Request {
     ks::Request {
         method: request.method,
         path: request.path,
@@ -85,11 +85,11 @@ fn code_in(c: wserver::ProtocolCode) -> ks::ProtocolCode {
     }
 }
 
-fn protocol_error_in(e: wserver::ProtocolError) -> ks::ProtocolError {
+pub(crate) fn protocol_error_in(e: wserver::ProtocolError) -> ks::ProtocolError {
     ks::ProtocolError::from_parts(code_in(e.code), e.message, e.details_json.as_deref())
 }
 
-fn outcome_in(o: wserver::Outcome) -> ks::Outcome {
+pub(crate) fn outcome_in(o: wserver::Outcome) -> ks::Outcome {
     match o {
         wserver::Outcome::Ok(text) => ks::Outcome::Ok(text),
         wserver::Outcome::Error(e) => ks::Outcome::Error(protocol_error_in(e)),
@@ -137,7 +137,7 @@ fn claims_out(c: ks::Claims) -> wserver::TokenClaims {
     }
 }
 
-fn config_in(c: wserver::EngineConfig) -> ks::EngineConfig {
+pub(crate) fn config_in(c: wserver::EngineConfig) -> ks::EngineConfig {
     let d = ks::EngineConfig::default();
     ks::EngineConfig {
         base_path: c.base_path.unwrap_or(d.base_path),

@@ -492,6 +492,21 @@ impl ServerEngine {
         !matches!(self.credential(request), Credential::None)
     }
 
+    /// Whether planning this request would use the host's session identity: a route that
+    /// authenticates (`/call/`, `/ctx/…`) with its method allowed and its body within the limit,
+    /// and no token header the engine reads. When false, a host need not resolve the session at
+    /// all (the exchange never asks it to).
+    pub fn needs_session_identity(&self, request: &Request) -> bool {
+        let path = request.path.split_once('?').map_or(request.path.as_str(), |(p, _)| p);
+        let method = request.method.as_str();
+        let uses = match self.route(path) {
+            None | Some(Route::Session) => false,
+            Some(Route::Call) => method == "POST" && request.body.len() <= self.config.body_limit,
+            Some(Route::Context(_)) => method == "GET" || method == "HEAD",
+        };
+        uses && matches!(self.credential(request), Credential::None)
+    }
+
     /// Static guards of every function first (in order), then predicates.
     fn guard(&self, functions: &[&Function], identity: Option<&Identity>, answers: &[(String, bool)]) -> Guard {
         for f in functions {

@@ -6,6 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`engine`] | `ServerEngine`: `plan` / `plan_with`, `finish_call`, `finish_fetch` |
+//! | [`exchange`] | `Server` / `Exchange`: one request from arrival to response, `update(events) -> effects` |
 //! | [`http`] | requests, responses, protocol error codes, statuses, fixed messages |
 //! | [`validate`] | input validation and coercion against IR types |
 //! | [`query`] | query-string and path decoding |
@@ -14,6 +15,7 @@
 //! | [`redis`] | the Redis put and purge scripts |
 
 pub mod engine;
+pub mod exchange;
 pub mod http;
 pub mod origin;
 pub mod query;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::origin::{MemoryOriginStore, OriginCache};
 use crate::registry::Registry;
+use crate::exchange::{ExchangeServer, Hooks};
 use crate::server::{Engine, EngineConfig, Outcome};
 
 /// Settings and registrations for a [`Mizan`] app (see [`Mizan::builder`]).
@@ -247,6 +248,11 @@ impl MizanBuilder {
         }
         let registry = Registry::from_kdl(&kernel, &self.kdl)?;
         let engine = Engine::new(&kernel, &registry, &config)?;
+        // Every request is an exchange; the engine serves the rest (purge plans, tokens, IPC).
+        // The session comes with the arrival (read up front, as the callers of `handle` do): a
+        // kernel crossing less per request than the exchange asking for it.
+        let hooks = Hooks { identity: false, revocation: self.revoked.is_some() };
+        let exchange = ExchangeServer::new(&kernel, registry.to_json()?.to_string(), &config, hooks)?;
         let diagnostic: DiagnosticFn = self.diagnostic.unwrap_or_else(|| Arc::new(|d: &str| tracing::warn!("mizan: {d}")));
         for w in engine.warnings()? {
             diagnostic(&w);
@@ -277,6 +283,7 @@ impl MizanBuilder {
                 kernel,
                 registry,
                 engine,
+                exchange,
                 cache,
                 functions: self.functions,
                 predicates: self.predicates,
