@@ -255,7 +255,7 @@ class MizanApp:
         """docs/SERVER.md "When a purge fails": keep it, merged, until a retry succeeds."""
         with self._pending_lock:
             pending = self._pending
-            self._pending = plan if pending is None else self._server(False).merge_purge_plans(pending, plan)
+            self._pending = plan if pending is None else self.engine.merge_purge_plans(pending, plan)
             self._pending_version += 1
 
     def _pending_now(self) -> Any:
