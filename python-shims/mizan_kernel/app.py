@@ -457,9 +457,6 @@ class MizanApp:
         except Exception as e:
             return flow.failed("raised", e)
 
-    def _run_in_thread(self, flow: "_Flow", run: Dict[str, Any]) -> List[Tuple[str, Any]]:
-        return self._run_sync(flow, run)
-
     async def _run_async(self, flow: "_Flow", run: Dict[str, Any]) -> List[Tuple[str, Any]]:
         calls = run["calls"]
         specs = [self.functions.get(c["function"]) for c in calls]
