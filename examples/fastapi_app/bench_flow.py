@@ -3,6 +3,7 @@
 
     python examples/fastapi_app/bench_flow.py                  # app.py of 1f2ddf0 (engine plan/finish) vs the working tree
     python examples/fastapi_app/bench_flow.py --before REV     # another revision's app.py
+    python examples/fastapi_app/bench_flow.py --pieces         # where a call's time goes, step by step
 
 Each row serves one request through ``MizanApp.handle`` (sync, the Django path) and
 ``MizanApp.ahandle`` (async, the FastAPI path, driven without an event loop: nothing in it
@@ -138,12 +139,79 @@ def timeit_pair(a: Callable[[], Any], b: Callable[[], Any], n: int, rounds: int)
     return statistics.median(ta), statistics.median(tb)
 
 
+def per_call(fn: Callable[[int], Any], n: int, rounds: int) -> float:
+    """µs per call of ``fn(i)`` for i in range(n), median of ``rounds``."""
+    out = []
+    for _ in range(rounds):
+        t = time.thread_time()
+        for i in range(n):
+            fn(i)
+        out.append((time.thread_time() - t) / n * 1e6)
+    return statistics.median(out)
+
+
+def pieces(n: int, rounds: int) -> None:
+    """A call's kernel round trips one kind at a time (n exchanges begun, then all updated…),
+    the old plan/finish the same way, an empty round trip, and the Python interpreter of the
+    effects with the kernel stubbed out."""
+    from mizan_kernel import _runtime as R
+    from mizan_kernel import _wit
+    from mizan_kernel.exchange import _E
+
+    app = after.MizanApp(functions, body_limit=65536, threadpool=False)
+    rt, server, engine = R.runtime(), app._server(False), app.engine
+    req = Request("POST", "/api/mizan/call/", "", [], b'{"fn":"item_count","args":{}}')
+    arrived = [("arrived", (req._wit(), None, 1_700_000_000_000))]
+    ran = [("ran", ([("done", ("ok", "3"))], None))]
+    handles: List[int] = [0] * n
+    plans: List[Any] = [None] * n
+
+    def begin(i: int) -> None:
+        handles[i] = _wit.invoke(rt, _E["begin"], (server._handle,))
+
+    def drop_all() -> None:
+        rt.pending_drops.extend((h, rt.generation) for h in handles)
+        rt._prepare()
+
+    def plan(i: int) -> None:
+        plans[i] = engine.plan(req, None, 1_700_000_000_000)
+
+    rows = {name: [] for name in ("begin", "update(arrived)", "update(ran)", "drop", "plan", "finish_call")}  # type: Dict[str, List[float]]
+    for _ in range(rounds):
+        rows["begin"].append(per_call(begin, n, 1))
+        rows["update(arrived)"].append(per_call(lambda i: _wit.invoke(rt, _E["update"], (handles[i], arrived)), n, 1))
+        rows["update(ran)"].append(per_call(lambda i: _wit.invoke(rt, _E["update"], (handles[i], ran)), n, 1))
+        rows["drop"].append(per_call(lambda i: drop_all() if i == 0 else None, 1, 1) / n)
+        rows["plan"].append(per_call(plan, n, 1))
+        rows["finish_call"].append(per_call(lambda i: engine.finish_call(plans[i], ("ok", "3")), n, 1))
+    x, _ = server.begin(arrived)
+    rows["empty round trip (exchange.done)"] = [per_call(lambda i: x.done(), n, rounds)]
+
+    class Stub:  # canned effects: the interpreter's own cost
+        def begin(self, events: Any) -> Any:
+            return self, [("run", {"calls": [{"function": "item_count", "args-json": "{}"}], "identity": None})]
+
+        def update(self, events: Any) -> Any:
+            return [("respond", {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}], "body": "{}"})]
+
+    app._servers[False] = Stub()  # type: ignore[assignment]
+    rows["Python interpreter, kernel stubbed (handle)"] = [per_call(lambda i: app.handle(req), n, rounds)]
+    print(f"{'POST /call/ item_count, anonymous: piece':<52} {'µs':>8}")
+    print("-" * 62)
+    for name, values in rows.items():
+        print(f"{name:<52} {statistics.median(values):>8.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default="1f2ddf0", help="the git revision whose app.py is 'before'")
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--pieces", action="store_true", help="where a call's time goes, step by step")
     a = ap.parse_args()
+    if a.pieces:
+        pieces(a.n, a.rounds)
+        return
     old = build(load_before(a.before))
     new = build(after)
     import mizan_kernel as mk
