@@ -208,7 +208,6 @@ class MizanApp:
         self._pending: Optional[PurgePlan] = None
         self._pending_version = 0
         self._pending_lock = threading.Lock()
-
         # One exchange server per identity hook: a request with no session source is never
         # asked for it (one kernel call less).
         self._servers: Dict[bool, Server] = {}
@@ -269,7 +268,7 @@ class MizanApp:
                 self._pending = None
             return ("retried", self._pending_now())
 
-    def _revoked_event(self, flow: "_Flow", sid: str) -> Event:
+    def _revoked_event(self, sid: str) -> Event:
         try:
             return ("revoked", bool(self.revoked(sid)))  # type: ignore[misc]
         except Exception as e:  # the hook cannot say: refused (500), fail closed
@@ -338,7 +337,7 @@ class MizanApp:
             who = _identity_out(v["identity"])
             return ("predicates", [(name, self._verdict_sync(flow, name, who)) for name in v["predicates"]])
         if case == "check-revoked":
-            return self._revoked_event(flow, v)
+            return self._revoked_event(v)
         raise AssertionError(f"mizan: an exchange effect this host does not know: {case}")
 
     def _verdict_sync(self, flow: "_Flow", name: str, who: Optional[Identity]) -> Tuple[str, Any]:
@@ -442,7 +441,7 @@ class MizanApp:
             who = _identity_out(v["identity"])
             return ("predicates", [(name, await self._verdict_async(flow, name, who)) for name in v["predicates"]])
         if case == "check-revoked":
-            return self._revoked_event(flow, v)
+            return self._revoked_event(v)
         raise AssertionError(f"mizan: an exchange effect this host does not know: {case}")
 
     async def _verdict_async(self, flow: "_Flow", name: str, who: Optional[Identity]) -> Tuple[str, Any]:

@@ -456,6 +456,18 @@ def test_the_session_is_read_only_when_the_exchange_asks_and_failures_are_logged
         assert line.exc_info is not None and isinstance(line.exc_info[1], ConnectionError)
 
 
+def test_a_revocation_hook_that_raises_fails_closed_in_the_envelope() -> None:
+    def revoked(sid: str) -> bool:
+        raise TimeoutError("revocation list unreachable")
+
+    app = small_app(jwt_secret=SECRETS["jwt_secret"], revoked=revoked)
+    who = srv.Identity("4", session_id="s1")
+    for handle in (app.handle, lambda *a: asyncio.run(app.ahandle(*a))):
+        r = handle(srv.Request("GET", "/api/mizan/ctx/mine/"), None, who)
+        assert (r.status, r.body) == (500, '{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}')
+        assert handle(srv.Request("GET", "/api/mizan/ctx/mine/"), None, srv.Identity("4")).status == 200  # no sid: not asked
+
+
 KDL_TWO = """mizan-ir version=1
 context items {
     member item_count
