@@ -156,7 +156,7 @@ def pieces(n: int, rounds: int) -> None:
     effects with the kernel stubbed out."""
     from mizan_kernel import _runtime as R
     from mizan_kernel import _wit
-    from mizan_kernel.exchange import _E
+    from mizan_kernel._exchange import _E
 
     app = after.MizanApp(functions, body_limit=65536, threadpool=False)
     rt, server, engine = R.runtime(), app._server(False), app.engine

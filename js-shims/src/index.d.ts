@@ -345,6 +345,55 @@ export interface JwtPair {
   refreshExpiresAt: number;
 }
 
+/** What the host tells the exchange (src/exchange.js; docs/SERVER.md "The exchange"). */
+export type ExchangeEvent =
+  | { arrived: { request: EngineRequest; pending?: PurgePlan | null; now: U64 } }
+  | { refused: ProtocolError }
+  | { identity: Identity | null }
+  | { identityFailed: string }
+  | { revoked: boolean }
+  | { predicates: { name: string; verdict: 'allow' | 'deny' | 'missing' | { raised: string } }[] }
+  | { ran: { outcomes: (Outcome | 'missing')[]; pending?: PurgePlan | null } }
+  | { retried: PurgePlan | null }
+  | { found: { body: string | null; ticket: U64 | null } }
+  | { lookupFailed: string }
+  | 'purged'
+  | { purgeFailed: string }
+  | 'stored'
+  | { putFailed: string };
+
+/** What the exchange asks the host to do; `respond` ends it. */
+export type ExchangeEffect =
+  | 'resolveIdentity'
+  | { checkRevoked: string }
+  | { checkPredicates: { predicates: string[]; identity: IdentityOut | null } }
+  | { run: { calls: { function: string; argsJson: string }[]; identity: IdentityOut | null } }
+  | { retryPurge: PurgePlan }
+  | { lookup: string }
+  | { purge: PurgePlan }
+  | { put: { entry: CachePut; ticket: number | null } }
+  | { keepPending: PurgePlan }
+  | { log: { level: 'warning' | 'error'; text: string } }
+  | { respond: EngineResponse };
+
+/** One request from arrival to response (`server.begin()`). */
+export class Exchange {
+  private constructor();
+  /** The effects to perform, in order; throws for a misplaced event (answer 500). */
+  update(events: ExchangeEvent[]): ExchangeEffect[];
+  free(): void;
+}
+
+/** One app's engine and hooks; a server host interprets its exchanges' effects. */
+export class ExchangeServer {
+  constructor(registry: Registry | JsonObject | string, config?: EngineConfig, hooks?: { identity?: boolean; revocation?: boolean });
+  warnings(): string[];
+  /** The pending purge after another failed (what a `keepPending` effect asks to keep). */
+  mergePurgePlans(pending: PurgePlan, failed: PurgePlan): PurgePlan;
+  begin(): Exchange;
+  free(): void;
+}
+
 /** The server protocol engine for one registry and config. */
 export class Engine {
   private constructor(registry: Registry | JsonObject | string, config?: EngineConfig);

@@ -437,3 +437,6 @@ export function purgeCovers(purgePlan, indexKeys) {
   strList('indexKeys', indexKeys);
   return call((k) => k.server.purgeCovers(p, indexKeys));
 }
+
+// The translations src/exchange.js shares (not part of the package's API: index.js re-exports by name).
+export { engineConfig, identityIn, identityOut, requestIn, responseOut, protocolErrorIn, outcomeIn, purgePlanIn, boundOut, ttlOut };

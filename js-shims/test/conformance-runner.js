@@ -4,7 +4,7 @@
 import * as api from '../src/index.js';
 import { jsonEqual } from './json-equal.js';
 
-const { ClientSession, Engine, MizanKernelError, OriginStore, Registry, Store, createKeyer } = api;
+const { ClientSession, Engine, ExchangeServer, MizanKernelError, OriginStore, Registry, Store, createKeyer } = api;
 
 const snakePlan = (p) => ({
   scopes: p.scopes.map((s) => ({
@@ -52,6 +52,7 @@ const OPS = {
   'apply-merge': (a) => api.applyMerge(a.bundle, a.entry),
   'store-script': (a) => storeScript(a),
   'client-session-script': (a, _regs, kernel) => sessionScript(a, kernel.ClientSession),
+  'exchange-script': (a, regs) => exchangeScript(a, regs),
   'server-plan': (a, regs) =>
     planJson(engine(a, regs).plan(requestIn(a.request), a.now ?? 0, { identity: identityIn(a.identity), answers: a.answers ?? [] })),
   'server-finish-call': (a, regs) =>
@@ -92,6 +93,59 @@ const cacheJson = (c) => (c === null ? null : { key: c.key, index_keys: c.indexK
 const camelPlan = (p) => ({
   scopes: p.scopes.map((s) => ({ base: s.base, terms: s.terms.map((t) => ({ hasParam: t.has_param, paramEquals: t.param_equals })) })),
 });
+
+// ---- exchange scripts (tests/conformance/exchange): the scripts' snake_case <-> src/exchange.js ----
+
+const optCamelPlan = (p) => (p === undefined || p === null ? p : camelPlan(p));
+
+function exchangeEventIn(e) {
+  if (typeof e === 'string') return e;
+  const [[name, d]] = Object.entries(e);
+  switch (name) {
+    case 'arrived':
+      return { arrived: { request: requestIn(d.request), pending: optCamelPlan(d.pending), now: d.now } };
+    case 'identity':
+      return { identity: identityIn(d) };
+    case 'ran':
+      return { ran: { outcomes: d.outcomes, pending: optCamelPlan(d.pending) } };
+    case 'retried':
+      return { retried: optCamelPlan(d) };
+    default:
+      return { [camel(name)]: d };
+  }
+}
+
+const snake = (k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function exchangeEffectJson(e) {
+  if (typeof e === 'string') return snake(e);
+  const [[name, d]] = Object.entries(e);
+  switch (name) {
+    case 'checkPredicates':
+      return { check_predicates: { predicates: d.predicates, identity: identityJson(d.identity) } };
+    case 'run':
+      return { run: { calls: d.calls.map((c) => ({ function: c.function, args: JSON.parse(c.argsJson) })), identity: identityJson(d.identity) } };
+    case 'retryPurge':
+    case 'purge':
+    case 'keepPending':
+      return { [snake(name)]: snakePlan(d) };
+    case 'put':
+      return { put: { entry: { ...cacheJson(d.entry), body: d.entry.body }, ticket: d.ticket } };
+    default:
+      return { [snake(name)]: d };
+  }
+}
+
+function exchangeScript(a, regs) {
+  const server = new ExchangeServer(registry(regs, a.registry), configIn(a.config), a.hooks ?? {});
+  const exchange = server.begin();
+  try {
+    return a.steps.map((step) => exchange.update(step.map(exchangeEventIn)).map(exchangeEffectJson));
+  } finally {
+    exchange.free();
+    server.free();
+  }
+}
 
 function engine(a, regs) {
   return Engine.create(registry(regs, a.registry), configIn(a.config));

@@ -2,7 +2,7 @@
 exchange") for FastAPI (:mod:`mizan_kernel.fastapi`, async) and Django
 (:mod:`mizan_kernel.django`, sync).
 
-Per request the kernel's exchange (:mod:`mizan_kernel.exchange`) says what to do, one effect at a
+Per request the kernel's exchange (:mod:`mizan_kernel._exchange`) says what to do, one effect at a
 time, and this module only does it: resolve the session identity, check a revoked session,
 evaluate predicates, run the user's functions, read and write the origin cache, purge, keep a
 failed purge and hand it back, log, and send the response exactly as given. Every decision is the
@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Opti
 
 from ._jsonio import _NOT_JSON, _dump, _loads
 from .decorators import _CURRENT, Functions, FunctionSpec, RequestContext, default_functions
-from .exchange import Effect, Event, Exchange, Server, plan_in, plan_out
+from ._exchange import Effect, Event, Exchange, ExchangeServer, plan_in, plan_out
 from .origin import OriginCache, make_store
 from .server import (
     CacheBound,
@@ -197,6 +197,7 @@ class MizanApp:
         if jwt_secret is not None:
             config["jwt_secret"] = jwt_secret
         self.engine = Engine(registry, config)
+        self._config = config
         for w in self.engine.warnings():
             log.warning("mizan: %s", w)
         self.revoked = revoked
@@ -210,16 +211,16 @@ class MizanApp:
         self._pending_lock = threading.Lock()
         # One exchange server per identity hook: a request with no session source is never
         # asked for it (one kernel call less).
-        self._servers: Dict[bool, Server] = {}
+        self._servers: Dict[bool, ExchangeServer] = {}
 
     def to_kdl(self) -> str:
         return self.engine.registry.to_kdl()
 
-    def _server(self, identity: bool) -> Server:
+    def _server(self, identity: bool) -> ExchangeServer:
         server = self._servers.get(identity)
         if server is None:
-            server = self._servers[identity] = Server(
-                self.engine._registry_text, self.engine._config, identity, self.revoked is not None
+            server = self._servers[identity] = ExchangeServer(
+                self.engine._registry_text, self._config, identity=identity, revocation=self.revoked is not None
             )
         return server
 
@@ -228,7 +229,7 @@ class MizanApp:
     def _begin(self, request: Request, flow: "_Flow") -> List[Effect]:
         pending = self._pending
         arrived = ("arrived", (request._wit(), None if pending is None else plan_in(pending), now_ms()))
-        flow.exchange, effects = self._server(flow.has_identity).begin([arrived])
+        flow.exchange, effects = self._server(flow.has_identity).start([arrived])
         return effects
 
     def _questions(self, flow: "_Flow", effects: List[Effect]) -> List[Effect]:

@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import CONFORMANCE_RESULTS, CONFORMANCE_SKIPPED  # noqa: E402
+from conformance_exchange import exchange_script  # noqa: E402
 from conformance_files import json_equal, load_scenarios  # noqa: E402
 
 import mizan_kernel as mk  # noqa: E402
@@ -206,103 +207,6 @@ def session_script(a: Dict[str, Any]) -> Any:
     return out
 
 
-# --- exchange scripts (README: exchange/): events in, one list of effects per step -----------
-
-from mizan_kernel import exchange as xc  # noqa: E402
-
-_BARE_EVENTS = {"purged", "stored"}
-_TEXT_EVENTS = {"identity_failed", "lookup_failed", "purge_failed", "put_failed"}
-
-
-def _plan_or_none(v: Any) -> Any:
-    return None if v is None else xc.plan_in(v)
-
-
-def _verdict(v: Any) -> Any:
-    return ("raised", v["raised"]) if isinstance(v, dict) else (v, None)
-
-
-def _run_outcome(o: Any) -> Any:
-    return ("missing", None) if o == "missing" else ("done", tuple(_outcome(o)))
-
-
-def _x_event(e: Any) -> Any:
-    """An event in the scripts' JSON form as the exchange's (case, payload)."""
-    if isinstance(e, str):
-        assert e in _BARE_EVENTS, e
-        return (e, None)
-    ((name, v),) = e.items()
-    case = name.replace("_", "-")
-    if name in _TEXT_EVENTS or name == "revoked":
-        return (case, v)
-    if name == "arrived":
-        return (case, (_request(v["request"])._wit(), _plan_or_none(v.get("pending")), v.get("now", 0)))
-    if name == "refused":
-        return (case, srv.ProtocolError(v["code"], v.get("message", ""), v.get("details"))._wit())
-    if name == "identity":
-        return (case, srv._identity_in(v))
-    if name == "predicates":
-        return (case, [(p["name"], _verdict(p["verdict"])) for p in v])
-    if name == "ran":
-        return (case, ([_run_outcome(o) for o in v["outcomes"]], _plan_or_none(v.get("pending"))))
-    if name == "retried":
-        return (case, _plan_or_none(v))
-    if name == "found":
-        return (case, (v.get("body"), v.get("ticket")))
-    raise AssertionError(f"unknown exchange event {name}")
-
-
-def _x_identity(i: Any) -> Any:
-    return None if i is None else _identity_json(srv._identity_out(i))
-
-
-def _x_plan(p: Dict[str, Any]) -> Any:
-    return dataclasses.asdict(xc.plan_out(p))
-
-
-def _x_effect(effect: Any) -> Any:
-    """An effect as the scripts' JSON form (kernel/src/server/exchange/json.rs)."""
-    case, v = effect
-    name = case.replace("-", "_")
-    if v is None:
-        return name
-    if case in ("check-revoked", "lookup"):
-        return {name: v}
-    if case == "check-predicates":
-        return {name: {"predicates": v["predicates"], "identity": _x_identity(v["identity"])}}
-    if case == "run":
-        calls = [{"function": c["function"], "args": json.loads(c["args-json"])} for c in v["calls"]]
-        return {name: {"calls": calls, "identity": _x_identity(v["identity"])}}
-    if case in ("retry-purge", "purge", "keep-pending"):
-        return {name: _x_plan(v)}
-    if case == "put":
-        e = v["entry"]
-        bound = None if e["bound"] is None else {"set": e["bound"]["set"], "max_entries": e["bound"]["max-entries"]}
-        entry = {"key": e["key"], "body": e["body"], "index_keys": e["index-keys"], "ttl_seconds": e["ttl-seconds"], "bound": bound}
-        return {name: {"entry": entry, "ticket": v["ticket"]}}
-    if case == "log":
-        return {name: {"level": v["level"], "text": v["text"]}}
-    if case == "respond":
-        return {name: _response_json(srv._response(v))}
-    raise AssertionError(f"unknown exchange effect {case}")
-
-
-def exchange_script(a: Dict[str, Any]) -> Any:
-    hooks = a.get("hooks") or {}
-    registry_json = srv._registry_json(DATA["registries"][a["registry"]])
-    server = xc.Server(registry_json, srv._config_in(a.get("config")), hooks.get("identity", False), hooks.get("revocation", False))
-    exchange = None
-    out = []
-    for step in a["steps"]:
-        events = [_x_event(e) for e in step]
-        if exchange is None:
-            exchange, effects = server.begin(events)
-        else:
-            effects = exchange.update(events)
-        out.append([_x_effect(e) for e in effects])
-    return out
-
-
 # --- server ops (README: Server ops): one engine per scenario, one call on it ----------------
 
 def _engine(a: Dict[str, Any]) -> srv.Engine:
@@ -464,7 +368,7 @@ OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "apply-merge": lambda a: mk.apply_merge(a["bundle"], a["entry"]),
     "store-script": store_script,
     "client-session-script": session_script,
-    "exchange-script": exchange_script,
+    "exchange-script": lambda a: exchange_script(a, DATA["registries"]),
 }
 
 

@@ -25,11 +25,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Per request (docs/SERVER.md "What a host does"): `plan` → (predicates → `plan` again) →
-//! `respond` | `call` (run the function, `finish_call`, run the purge) | `fetch` (read the cache,
-//! else run every member, `finish_fetch`, store the put). Status, headers and body bytes are the
-//! engine's, sent as they are; the host only runs functions and predicates, checks revoked
-//! sessions and does the I/O.
+//! Per request (docs/SERVER.md "The exchange"): one kernel exchange ([`Mizan::handle_resolving`]);
+//! status, headers and body bytes are the kernel's, sent as they are. The session resolver runs
+//! only when the kernel asks for it (not for a token header, a 404, a 405).
 //!
 //! The app itself (builder, functions, predicates, the flow) is host-neutral: [`crate::app`];
 //! this module adds what is Axum's — the identity from the request head, the router, reading
@@ -144,11 +142,7 @@ impl Mizan {
         };
         let request = Request::new(method, uri.path(), uri.query().unwrap_or(""), headers, body);
         let parts: HostRequest = Arc::new(parts);
-        let identity = match self.identify(parts.clone()).await {
-            Ok(identity) => identity,
-            Err(failed) => return to_axum(failed),
-        };
-        to_axum(self.handle(&request, parts, identity).await)
+        to_axum(self.handle_resolving(&request, parts).await)
     }
 }
 

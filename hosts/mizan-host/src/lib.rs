@@ -55,6 +55,7 @@ mod artifact;
 pub mod code_first;
 mod dedicated;
 mod error;
+pub mod exchange;
 mod kernel;
 mod keyer;
 mod origin;
@@ -77,6 +78,7 @@ mod bindings {
 }
 
 pub use artifact::{ArtifactInfo, ArtifactSource, CacheConfig};
+pub use exchange::{Exchange, ExchangeServer};
 pub use error::{Error, ErrorCode, KernelError, Result};
 pub use kernel::{COMPONENT, DEFAULT_MAX_IDLE, DEFAULT_MEMORY_LIMIT, DEFAULT_RETAIN_MEMORY, Kernel, KernelBuilder, Stats};
 pub use keyer::{IndexedEntry, Keyer, PurgePlan, PurgeScope, PurgeTerm};

@@ -56,6 +56,11 @@ impl Request {
         })
     }
 
+    /// The WIT record, as the exchange's `arrival` carries it.
+    pub(crate) fn wit(&self) -> &wit::Request {
+        &self.0
+    }
+
     /// Django's CSRF token, answered by `GET /session/`.
     pub fn with_csrf_token(mut self, token: Option<String>) -> Request {
         self.0.csrf_token = token;
@@ -205,7 +210,7 @@ pub struct CacheBound {
     pub max_entries: u32,
 }
 
-fn bound_out(b: Option<wit::CacheBound>) -> Option<CacheBound> {
+pub(crate) fn bound_out(b: Option<wit::CacheBound>) -> Option<CacheBound> {
     b.map(|b| CacheBound { set: b.set, max_entries: b.max_entries })
 }
 
@@ -394,7 +399,7 @@ impl Outcome {
     }
 }
 
-fn outcome_wit(o: Outcome) -> wit::Outcome {
+pub(crate) fn outcome_wit(o: Outcome) -> wit::Outcome {
     match o {
         Outcome::Ok(text) => wit::Outcome::Ok(text),
         Outcome::Error(e) => wit::Outcome::Error(wit::ProtocolError {

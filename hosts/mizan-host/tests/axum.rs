@@ -342,7 +342,7 @@ async fn failures_are_logged_at_error_level_with_their_chain_and_answered_in_the
         [
             "`item_detail` failed: loading the order failed: connection refused",
             "`crash` failed: `crash` panicked: boom",
-            "the identity callback panicked: the session store is down",
+            "the identity callback failed: panicked: the session store is down",
         ]
     );
 }

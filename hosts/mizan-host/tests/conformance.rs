@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 #[path = "../../../tests/conformance/load.rs"]
 mod load;
+#[path = "conformance/exchange.rs"]
+mod exchange;
 
 fn plan_json(p: PurgePlan) -> Value {
     json!({"scopes": p.scopes.iter().map(|s| json!({
@@ -107,6 +109,7 @@ fn run(
         "apply-merge" => kernel.apply_merge(&a["bundle"], &a["entry"]).map(|b| b.unwrap_or(Value::Null)),
         "store-script" => store_script(kernel, a)?,
         "client-session-script" => session_script(kernel, a)?,
+        "exchange-script" => exchange::script(kernel, a, sources)?,
         "server-plan" | "server-finish-call" | "server-finish-fetch" | "token-mint" | "token-verify" => {
             server_op(kernel, op, a, sources)?
         }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::origin::{MemoryOriginStore, OriginCache};
 use crate::registry::Registry;
+use crate::exchange::{ExchangeServer, Hooks};
 use crate::server::{Engine, EngineConfig, Outcome};
 
 /// Settings and registrations for a [`Mizan`] app (see [`Mizan::builder`]).
@@ -247,6 +248,10 @@ impl MizanBuilder {
         }
         let registry = Registry::from_kdl(&kernel, &self.kdl)?;
         let engine = Engine::new(&kernel, &registry, &config)?;
+        // Every request is an exchange; the engine serves the rest (purge plans, tokens, IPC).
+        // The host always answers the session question (with the caller's identity, or none).
+        let hooks = Hooks { identity: true, revocation: self.revoked.is_some() };
+        let exchange = ExchangeServer::new(&kernel, registry.to_json()?.to_string(), &config, hooks)?;
         let diagnostic: DiagnosticFn = self.diagnostic.unwrap_or_else(|| Arc::new(|d: &str| tracing::warn!("mizan: {d}")));
         for w in engine.warnings()? {
             diagnostic(&w);
@@ -277,6 +282,7 @@ impl MizanBuilder {
                 kernel,
                 registry,
                 engine,
+                exchange,
                 cache,
                 functions: self.functions,
                 predicates: self.predicates,

@@ -3,11 +3,10 @@
 //! (`mizan_host::axum`, feature `axum`) and the Tauri plugin (`tauri-plugin-mizan`) only turn
 //! their request into a [`Request`] (an IPC envelope: [`ipc`]) and send back the [`Response`].
 //!
-//! Per request (docs/SERVER.md "What a host does"): `plan` → (predicates → `plan` again) →
-//! `respond` | `call` (run the function, `finish_call`, run the purge) | `fetch` (read the cache,
-//! else run every member, `finish_fetch`, store the put). Status, headers and body bytes are the
-//! engine's; the host only runs functions and predicates, checks revoked sessions and does the
-//! I/O.
+//! Per request (docs/SERVER.md "The exchange"): one kernel exchange, driven by
+//! `update(events) -> effects`; this crate performs the effects (the session, the revocation
+//! hook, predicates, functions, cache I/O, the pending purge) and sends the `respond` effect's
+//! response ([`exchange`]'s interpreter). Every decision is the kernel's.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -18,14 +17,13 @@ use crate::kernel::Kernel;
 use crate::keyer::PurgePlan;
 use crate::origin::{BoxFuture, OriginCache};
 use crate::registry::Registry;
-use crate::server::{
-    CachePlan, CallPlan, Engine, FetchOutcome, FetchPlan, Identity, Lookup, Outcome, Plan, PredicateCheck, ProtocolCode,
-    ProtocolError, Request, Response, now_ms,
-};
+use crate::exchange::ExchangeServer;
+use crate::server::{Engine, Identity, Outcome, ProtocolCode, ProtocolError, Response};
 
 mod builder;
 mod code_first;
 mod ctx;
+mod exchange;
 pub mod ipc;
 mod unwind;
 
@@ -46,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) kernel: Kernel,
     pub(crate) registry: Registry,
     pub(crate) engine: Engine,
+    /// The request flow: one exchange per request (docs/SERVER.md "The exchange").
+    pub(crate) exchange: ExchangeServer,
     pub(crate) cache: Option<Arc<dyn OriginCache>>,
     pub(crate) functions: HashMap<String, Handler>,
     pub(crate) predicates: HashMap<String, PredicateFn>,
@@ -167,22 +167,20 @@ impl Mizan {
         self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Run a call's purge. A failure is logged with its plan and kept: until a retry succeeds,
-    /// the entries it covers are neither read from nor stored in the cache, so a stale entry
-    /// is never served (docs/SERVER.md "When a purge fails").
-    async fn run_purge(&self, plan: &PurgePlan) {
-        let _ = self.purge_or_keep(plan).await;
-    }
-
     /// Log a failed purge with its plan and keep it to retry.
     fn keep_failed(&self, plan: &PurgePlan, e: &Error) {
         let json = self.inner.kernel.redis_plan_json(plan).unwrap_or_default();
         self.error(&format!("purge failed: {e}; the entries it covers are served without the cache until a retry succeeds; plan {json}"));
+        self.keep_pending(plan);
+    }
+
+    /// Merge a failed purge into the pending one (docs/SERVER.md "When a purge fails").
+    pub(crate) fn keep_pending(&self, plan: &PurgePlan) {
         let mut pending = self.pending();
         let merged = match pending.take() {
             None => (plan.clone(), 1),
             Some((p, v)) => {
-                let merged = self.inner.engine.merge_purge_plans(&p, plan).unwrap_or_else(|_| {
+                let merged = self.inner.exchange.merge_purge_plans(&p, plan).unwrap_or_else(|_| {
                     // The kernel failed (a trap): keep both plans whole, never less.
                     let mut both = p.clone();
                     both.scopes.extend(plan.scopes.iter().cloned());
@@ -192,63 +190,6 @@ impl Mizan {
             }
         };
         *pending = Some(merged);
-    }
-
-    /// Retry the pending purges (if any); what they still cover (`None`: nothing pending).
-    async fn settle_pending(&self) -> Option<PurgePlan> {
-        let (plan, version) = self.pending().clone()?;
-        let cache = self.inner.cache.as_ref()?;
-        match cache.purge(&plan).await {
-            Ok(_) => {
-                let mut pending = self.pending();
-                if pending.as_ref().is_some_and(|(_, v)| *v == version) {
-                    *pending = None;
-                    drop(pending);
-                    self.diagnostic("a purge that had failed succeeded on retry; the cache is used again");
-                    return None;
-                }
-                pending.as_ref().map(|(p, _)| p.clone())
-            }
-            Err(_) => Some(plan),
-        }
-    }
-
-    /// Whether a pending (failed) purge covers this entry: then it is served without the cache.
-    fn fenced(&self, pending: Option<&PurgePlan>, cache: &CachePlan) -> bool {
-        pending.is_some_and(|p| self.inner.kernel.purge_covers(p, &cache.index_keys).unwrap_or(true))
-    }
-
-    /// The host's revocation check on a plan's identity (a JWT `sid`).
-    fn revoked(&self, plan: &Plan) -> Option<Response> {
-        let revoked = self.inner.revoked.as_ref()?;
-        let sid = plan.identity()?.session_id.as_deref()?;
-        revoked(sid).then(|| self.error_response(ProtocolCode::Unauthorized, "Session revoked"))
-    }
-
-    async fn answers(&self, check: PredicateCheck, request: &HostRequest) -> Vec<(String, bool)> {
-        let mut out = Vec::with_capacity(check.predicates.len());
-        for name in check.predicates {
-            let verdict = match self.inner.predicates.get(&name) {
-                Some(p) => p(Ctx { identity: check.identity.clone(), request: request.clone(), mizan: self.clone() }).await,
-                None => {
-                    self.diagnostic(&format!("no predicate named {name:?}: denied"));
-                    false
-                }
-            };
-            out.push((name, verdict));
-        }
-        out
-    }
-
-    async fn run(&self, function: &str, args_json: String, ctx: Ctx) -> Outcome {
-        let outcome = match self.inner.functions.get(function) {
-            Some(handler) => handler(args_json, ctx).await,
-            None => Outcome::Exception(format!("no implementation registered for `{function}`")),
-        };
-        if let Outcome::Exception(text) = &outcome {
-            self.error(&format!("`{function}` failed: {text}"));
-        }
-        outcome
     }
 
     /// The session identity of a host's request, from the resolver the host set (Axum:
@@ -266,104 +207,5 @@ impl Mizan {
             },
             None => Ok(None),
         }
-    }
-
-    /// Serve one request, whatever carried it: the response to send, exactly. `host_request` is
-    /// the host's own request (what [`Ctx::request`] gives functions and predicates), `identity`
-    /// the session's (a valid token in the request replaces it, in the engine).
-    pub async fn handle(&self, request: &Request, host_request: HostRequest, identity: Option<Identity>) -> Response {
-        let engine = &self.inner.engine;
-        let now = now_ms();
-        let mut plan = match engine.plan(request, identity.as_ref(), now, &[]) {
-            Ok(p) => p,
-            Err(e) => return self.internal(e),
-        };
-        if let Plan::Respond(r) = plan {
-            return r;
-        }
-        if let Some(denied) = self.revoked(&plan) {
-            return denied;
-        }
-        if let Plan::CheckPredicates(check) = plan {
-            let answers = self.answers(check, &host_request).await;
-            plan = match engine.plan(request, identity.as_ref(), now, &answers) {
-                Ok(p) => p,
-                Err(e) => return self.internal(e),
-            };
-        }
-        match plan {
-            Plan::Respond(r) => r,
-            Plan::CheckPredicates(_) => {
-                self.internal(Error::Host("the engine asked for predicates again after answers".into()))
-            }
-            Plan::Call(call) => self.call(call, host_request).await,
-            Plan::Fetch(fetch) => self.fetch(fetch, host_request).await,
-        }
-    }
-
-    async fn call(&self, call: CallPlan, request: HostRequest) -> Response {
-        let ctx = Ctx { identity: call.identity.clone(), request, mizan: self.clone() };
-        let outcome = self.run(&call.function, call.args_json.clone(), ctx).await;
-        let fin = match self.inner.engine.finish_call(&call, outcome) {
-            Ok(f) => f,
-            Err(e) => return self.internal(e),
-        };
-        if let Some(plan) = &fin.purge {
-            self.run_purge(plan).await; // before the response, so a refetch cannot read a purged entry
-        }
-        for d in &fin.diagnostics {
-            self.diagnostic(d);
-        }
-        fin.response
-    }
-
-    async fn fetch(&self, fetch: FetchPlan, request: HostRequest) -> Response {
-        let engine = &self.inner.engine;
-        let mut cache_plan = fetch.cache.clone().filter(|_| self.inner.cache.is_some());
-        let any_pending = self.pending().is_some();
-        if let Some(plan) = &cache_plan
-            && any_pending
-        {
-            let pending = self.settle_pending().await;
-            if self.fenced(pending.as_ref(), plan) {
-                cache_plan = None; // a failed purge covers it: no read, no put
-            }
-        }
-        let mut ticket = None;
-        if let (Some(store), Some(plan)) = (&self.inner.cache, &cache_plan) {
-            match store.get(&plan.key).await {
-                Ok(Lookup { body: Some(body), .. }) => {
-                    return match engine.finish_fetch(&fetch.context, Some(plan), FetchOutcome::Hit(body)) {
-                        Ok(fin) => fin.response,
-                        Err(e) => self.internal(e),
-                    };
-                }
-                Ok(Lookup { body: None, ticket: t }) => ticket = Some(t),
-                Err(e) => self.diagnostic(&format!("cache read failed (served as a miss): {e}")),
-            }
-        }
-        let ctx = Ctx { identity: fetch.identity.clone(), request, mizan: self.clone() };
-        let mut results = Vec::with_capacity(fetch.members.len());
-        for m in fetch.members {
-            let outcome = self.run(&m.function, m.args_json, ctx.clone()).await;
-            results.push((m.function, outcome));
-        }
-        let fin = match engine.finish_fetch(&fetch.context, cache_plan.as_ref(), FetchOutcome::Results(results)) {
-            Ok(f) => f,
-            Err(e) => return self.internal(e),
-        };
-        if let (Some(put), Some(store), Some(plan)) = (&fin.cache_put, &self.inner.cache, &cache_plan) {
-            // A purge may have failed while the members ran.
-            let pending = { self.pending().as_ref().map(|(p, _)| p.clone()) };
-            if !self.fenced(pending.as_ref(), plan)
-                && let Err(e) = store.put(put, ticket).await
-            {
-                self.diagnostic(&format!("cache write failed: {e}"));
-            }
-        }
-        for d in &fin.diagnostics {
-            self.diagnostic(d);
-        }
-        fin.response
     }
 }
