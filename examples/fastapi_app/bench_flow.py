@@ -184,11 +184,11 @@ def pieces(n: int, rounds: int) -> None:
         rows["drop"].append(per_call(lambda i: drop_all() if i == 0 else None, 1, 1) / n)
         rows["plan"].append(per_call(plan, n, 1))
         rows["finish_call"].append(per_call(lambda i: engine.finish_call(plans[i], ("ok", "3")), n, 1))
-    x, _ = server.begin(arrived)
+    x, _ = server.start(arrived)
     rows["empty round trip (exchange.done)"] = [per_call(lambda i: x.done(), n, rounds)]
 
     class Stub:  # canned effects: the interpreter's own cost
-        def begin(self, events: Any) -> Any:
+        def start(self, events: Any) -> Any:
             return self, [("run", {"calls": [{"function": "item_count", "args-json": "{}"}], "identity": None})]
 
         def update(self, events: Any) -> Any:

@@ -77,6 +77,16 @@ class Exchange:
                 rt._prepare()
             return self._update(rt, events)
 
+    def done(self) -> bool:
+        """Whether it has responded."""
+        if not self._handle:
+            return True
+        rt = self._rt
+        with rt.lock:
+            if self._gen != rt.generation:
+                raise MizanKernelError("trap", "this exchange was lost when the kernel trapped")
+            return _wit.invoke(rt, _E["done"], (self._handle,))  # type: ignore[no-any-return]
+
     def __del__(self) -> None:
         handle = getattr(self, "_handle", 0)
         if handle:
