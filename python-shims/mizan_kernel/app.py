@@ -88,14 +88,6 @@ def raw_query(raw: bytes) -> str:
     return "".join(chr(b) if 0x21 <= b <= 0x7E else f"%{b:02X}" for b in raw)
 
 
-def raised_outcome(e: BaseException) -> Outcome:
-    """What a function's exception answers. An error raised on purpose (``ProtocolError``,
-    ``NotImplementedError``) is the function's answer; anything else is an exception outcome:
-    a 500 that never leaks it, and a line the exchange logs at error level (with the
-    traceback, :class:`_Flow`)."""
-    return Outcome.from_exception(e)
-
-
 def _cache_put(rec: Mapping[str, Any]) -> CachePut:
     """A ``put`` effect's entry as the stores take it."""
     bound = rec["bound"]
@@ -129,7 +121,10 @@ class _Flow:
         return (case, text)
 
     def raised(self, e: BaseException) -> Outcome:
-        outcome = raised_outcome(e)
+        """A function's exception as its outcome: an error raised on purpose (``ProtocolError``,
+        ``NotImplementedError``) is its answer; anything else a 500 that never leaks it, and a
+        line the exchange logs at error level (with this traceback)."""
+        outcome = Outcome.from_exception(e)
         if outcome.case == "exception":
             self.failures.append((outcome.payload, e))
         return outcome
@@ -585,4 +580,4 @@ def _specs(impls: Mapping[str, Callable[..., Any]]) -> Dict[str, FunctionSpec]:
     return {name: FunctionSpec(name, fn, {}, None) for name, fn in impls.items()}
 
 
-__all__ = ["MizanApp", "result_outcome", "raised_outcome", "raw_query"]
+__all__ = ["MizanApp", "result_outcome", "raw_query"]
