@@ -152,15 +152,14 @@ impl ExchangeServer {
 
     /// The pending purge after another failed (`server.merge-purge-plans`).
     pub fn merge_purge_plans(&self, pending: &crate::PurgePlan, failed: &crate::PurgePlan) -> Result<crate::PurgePlan> {
-        let (a, b) = (pending.into(), failed.into());
         let (_, mut state) = self.pick();
         if state.resident.is_none() {
             state.resident = Some(self.build()?);
         }
         let Some(resident) = state.resident.as_mut() else { unreachable!("built above") };
         let guest = resident.instance.bindings.mizan_kernel_server_exchange().server();
-        match guest.call_merge_purge_plans(&mut resident.instance.store, resident.server, &a, &b) {
-            Ok(plan) => Ok(plan.into()),
+        match guest.call_merge_purge_plans(&mut resident.instance.store, resident.server, pending, failed) {
+            Ok(plan) => Ok(plan),
             Err(e) => {
                 state.resident = None;
                 state.generation += 1;

@@ -4,7 +4,6 @@
 //! the response it ends with. It decides nothing: every rule is the kernel's.
 
 use super::{Ctx, HostRequest, Mizan};
-use crate::bindings::exports::mizan::kernel::keys as wit_keys;
 use crate::bindings::exports::mizan::kernel::server as wit_server;
 use crate::error::Error;
 use crate::exchange::{Arrival, Effect, Event, Found, LogLevel, PredicateVerdict, Ran, Run, RunOutcome, Verdict};
@@ -29,8 +28,8 @@ impl Mizan {
         }
     }
 
-    fn pending_plan(&self) -> Option<wit_keys::PurgePlan> {
-        self.pending().as_ref().map(|(p, _)| p.into())
+    fn pending_plan(&self) -> Option<PurgePlan> {
+        self.pending().as_ref().map(|(p, _)| p.clone())
     }
 
     async fn converse(&self, request: &Request, host_request: HostRequest, identity: Option<Identity>) -> Response {
@@ -71,7 +70,7 @@ impl Mizan {
                 let outcomes = self.run_all(run, host).await;
                 events.push(Event::Ran(Ran { outcomes, pending: self.pending_plan() }));
             }
-            Effect::RetryPurge(_) => events.push(Event::Retried(self.retry_pending().await.as_ref().map(Into::into))),
+            Effect::RetryPurge(_) => events.push(Event::Retried(self.retry_pending().await)),
             Effect::Lookup(key) => events.push(match cache {
                 None => Event::Found(Found { body: None, ticket: None }),
                 Some(store) => match store.get(&key).await {
@@ -81,7 +80,7 @@ impl Mizan {
             }),
             Effect::Purge(plan) => events.push(match cache {
                 None => Event::Purged,
-                Some(store) => match store.purge(&plan.into()).await {
+                Some(store) => match store.purge(&plan).await {
                     Ok(_) => Event::Purged,
                     Err(e) => Event::PurgeFailed(e.to_string()),
                 },
@@ -96,7 +95,7 @@ impl Mizan {
                     },
                 });
             }
-            Effect::KeepPending(plan) => self.keep_pending(&plan.into()),
+            Effect::KeepPending(plan) => self.keep_pending(&plan),
             Effect::Log(line) => match line.level {
                 LogLevel::Warning => self.diagnostic(&line.text),
                 LogLevel::Error => self.error(&line.text),
