@@ -78,7 +78,7 @@ for app in "${apps[@]}"; do
   wait "$pid" 2>/dev/null || true
 done
 
-echo "wrk -t2 -c32 -d$dur --latency on 127.0.0.1, cache: $cache_kind; node $(node --version); requests/s (p50 / p99)"
+echo "wrk -t2 -c32 -d$dur --latency on 127.0.0.1, cache: $cache_kind; node $(node --version); load average $(cut -d' ' -f1 /proc/loadavg); requests/s (p50 / p99)"
 echo
 header="| endpoint |"; rule="|---|"
 for app in "${apps[@]}"; do header+=" $app |"; rule+="---|"; done

@@ -18,6 +18,9 @@ bin=js-shims/node_modules/.bin
 
 component() { # crate-file-stem artifact-name
   local core=target/wasm32-unknown-unknown/wasm/$1.wasm out=target/$2
+  # A new file, not a rewrite in place: a target/ copied with hard links (cp -al) must not
+  # change another tree's artifact.
+  rm -f "target/${2%.wasm}.core.wasm"
   "$bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-multivalue --enable-reference-types "$core" -o "target/${2%.wasm}.core.wasm"
   "$bin/jco" new "target/${2%.wasm}.core.wasm" -o "$out.tmp" >/dev/null

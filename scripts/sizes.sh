@@ -6,7 +6,7 @@
 #   scripts/sizes.sh --print    print only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f target/mizan-kernel.wasm ] || ./scripts/build-component.sh >/dev/null
+[ -f target/mizan-kernel.wasm ] && [ -f target/mizan-kernel-client.wasm ] || ./scripts/build-component.sh >/dev/null
 (cd js-shims && node scripts/build.mjs >/dev/null)
 wheel_dir=$(mktemp -d)
 trap 'rm -rf "$wheel_dir"' EXIT
@@ -26,11 +26,14 @@ row() {  # file, description, [gzip: yes|no]
 table=$(
   echo "| file | what | raw | gzip -9 |"
   echo "|---|---|---|---|"
-  row target/mizan-kernel.wasm "the component every host loads" yes target/mizan-kernel.wasm
-  row js-shims/dist/kernel.core.wasm "its core module: what a browser downloads" yes "@mizan/kernel-wasm: dist/kernel.core.wasm"
+  row target/mizan-kernel.wasm "the full component (servers, Node, Python, Rust)" yes target/mizan-kernel.wasm
+  row js-shims/dist/kernel.core.wasm "its core module" yes "@mizan/kernel-wasm: dist/kernel.core.wasm"
   row js-shims/dist/kernel.js "the jco glue (patched)" yes "@mizan/kernel-wasm: dist/kernel.js"
   row js-shims/dist/kernel.small.js "jco's adapter modules, inlined" yes "@mizan/kernel-wasm: dist/kernel.small.js"
-  row js-shims/src/index.js "the wrapper, with comments" yes "@mizan/kernel-wasm: src/index.js"
+  row target/mizan-kernel-client.wasm "the browser component (world \`client\`)" yes target/mizan-kernel-client.wasm
+  row js-shims/dist/client.core.wasm "its core module: what a browser downloads" yes "@mizan/kernel-wasm: dist/client.core.wasm"
+  row js-shims/dist/client.js "its jco glue (patched)" yes "@mizan/kernel-wasm: dist/client.js"
+  row js-shims/src/client/index.js "the client, with comments" yes "@mizan/kernel-wasm: src/client/index.js"
   row "$wheel" "the Python wheel (carries the component)" no "$(basename "$wheel")"
 )
 echo "$table"

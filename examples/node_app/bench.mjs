@@ -9,6 +9,7 @@
 //   node examples/node_app/bench.mjs
 //   node examples/node_app/bench.mjs --compare=<git rev>   (the handler's flow at that commit beside today's)
 import { mizanHandler } from '@mizan/kernel-wasm/server';
+import os from 'node:os';
 import { functions, wireOptions } from './functions.js';
 import { loadHandlerAt } from './bench-compare.mjs';
 
@@ -116,7 +117,7 @@ const plain = {
   },
 };
 
-console.log(`node ${process.version}; µs per request, median of ${ROUNDS} rounds of ${N}\n`);
+console.log(`node ${process.version}; load average ${os.loadavg()[0].toFixed(2)}; µs per request, median of ${ROUNDS} rounds of ${N}\n`);
 console.log('| request | kernel (plan + finish) | kernel (exchange) | plain JS |');
 console.log('|---|---|---|---|');
 for (const [name, fn] of Object.entries(kernel)) {

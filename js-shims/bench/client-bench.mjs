@@ -15,8 +15,8 @@
 // 3. Bundle size (gzip -9): a small React app built with Vite 8 four ways — React alone, React +
 //    @mizan/kernel-wasm/react before and after, React + @tanstack/react-query.
 //
-// Every case runs interleaved with the others, medians. `--write` puts the tables into
-// docs/PERFORMANCE.md between the client-bench markers.
+// Every case runs interleaved with the others, medians. `--write` puts the tables into the
+// generated `client-bench` block of docs/PERFORMANCE.md.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -259,6 +259,8 @@ async function main() {
   line('TanStack: invalidateQueries({predicate}) → notify', 'tanstack');
   say('');
   say(`setup (${N} instances observed; median):  before ${fmt(sm('before'))}, after ${fmt(sm('after'))}, TanStack ${fmt(sm('tanstack'))}`);
+  const vs = (a, b) => (a / b).toFixed(2);
+  say(`after ÷ TanStack: response ${vs(m('afterResponse'), m('tanstack'))}×, invalidate ${vs(m('afterInvalidate'), m('tanstack'))}× (target ≤ 0.50×); setup ${vs(sm('after'), sm('tanstack'))}× (target ≤ 1.00×)`);
   say(`per repetition: ${AFFECTED} listeners called and ${AFFECTED} fetches started on every side (TanStack listener calls in the last repetition: ${tqCalls})`);
   if (sz.react) {
     say('');
@@ -272,30 +274,33 @@ async function main() {
       const total = s.js + s.wasm;
       say(`${label.padEnd(41)}  ${pad(kb(s.js), 8)}  ${pad(s.wasm ? kb(s.wasm) : '—', 9)}  ${pad(kb(total), 10)}  ${pad(k === 'react' ? '—' : `+${kb(total - base)}`, 11)}  ${kb(s.jsRaw)} / ${s.wasmRaw ? kb(s.wasmRaw) : '—'}`);
     }
+    say('');
+    say(`after over React: +${kb(sz.after.js + sz.after.wasm - base)} (target ≤ 60 KiB)`);
   }
   console.log(lines.join('\n'));
 
   if (process.argv.includes('--write')) {
     const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
     const table = [
-      '| | before | after | TanStack Query | after ÷ TanStack |',
-      '|---|---|---|---|---|',
-      `| one response invalidating ${AFFECTED} of ${N} observed instances, apply + notify | ${fmt(m('beforeResponse'))} | ${fmt(m('afterResponse'))} | ${fmt(m('tanstack'))} | ${ratio(m('afterResponse'), m('tanstack'))} |`,
-      `| \`client.invalidate\` of the same ${AFFECTED} | ${fmt(m('beforeInvalidate'))} | ${fmt(m('afterInvalidate'))} | ${fmt(m('tanstack'))} | ${ratio(m('afterInvalidate'), m('tanstack'))} |`,
-      `| setup: ${N} instances hydrated and observed | ${fmt(sm('before'))} | ${fmt(sm('after'))} | ${fmt(sm('tanstack'))} | ${ratio(sm('after'), sm('tanstack'))} |`,
+      '| | before | after | TanStack Query | after ÷ TanStack | target |',
+      '|---|---|---|---|---|---|',
+      `| one response invalidating ${AFFECTED} of ${N} observed instances, apply + notify | ${fmt(m('beforeResponse'))} | ${fmt(m('afterResponse'))} | ${fmt(m('tanstack'))} | ${ratio(m('afterResponse'), m('tanstack'))} | ≤ 0.50× |`,
+      `| \`client.invalidate\` of the same ${AFFECTED} | ${fmt(m('beforeInvalidate'))} | ${fmt(m('afterInvalidate'))} | ${fmt(m('tanstack'))} | ${ratio(m('afterInvalidate'), m('tanstack'))} | ≤ 0.50× |`,
+      `| setup: ${N} instances hydrated and observed | ${fmt(sm('before'))} | ${fmt(sm('after'))} | ${fmt(sm('tanstack'))} | ${ratio(sm('after'), sm('tanstack'))} | ≤ 1.00× |`,
     ];
     if (sz.react) {
       const over = (k) => sz[k].js + sz[k].wasm - (sz.react.js + sz.react.wasm);
       table.push(
-        `| bundle over React alone, gzip (JS + wasm) | +${kb(over('before'))} | +${kb(over('after'))} (${kb(sz.after.js - sz.react.js)} JS + ${kb(sz.after.wasm)} wasm) | +${kb(over('tanstack'))} | |`,
+        `| bundle over React alone, gzip (JS + wasm) | +${kb(over('before'))} | +${kb(over('after'))} (${kb(sz.after.js - sz.react.js)} JS + ${kb(sz.after.wasm)} wasm) | +${kb(over('tanstack'))} | | ≤ 60 KiB |`,
       );
     }
-    const block = `<!-- client-bench:begin (written by \`npm run bench:client -- --write\`) -->\n${table.join('\n')}\n\n\`\`\`\n${lines.join('\n')}\n\`\`\`\n<!-- client-bench:end -->`;
+    const block = `${table.join('\n')}\n\n\`\`\`\n${lines.join('\n')}\n\`\`\``;
+    // The generated-block convention of scripts/docblock.py (also used by scripts/sizes.sh).
     const doc = readFileSync(docPath, 'utf8');
-    const re = /<!-- client-bench:begin[^]*?<!-- client-bench:end -->/;
-    if (!re.test(doc)) throw new Error('docs/PERFORMANCE.md has no client-bench markers');
-    writeFileSync(docPath, doc.replace(re, block));
-    console.log(`\nwrote the tables into ${docPath}`);
+    const re = /(<!-- generated: client-bench \(.*?\) -->\n)[^]*?(<!-- end: client-bench -->)/;
+    if (!re.test(doc)) throw new Error('docs/PERFORMANCE.md has no generated client-bench block');
+    writeFileSync(docPath, doc.replace(re, (_, open, close) => `${open}${block}\n${close}`));
+    console.log(`\nwrote the client-bench block of ${docPath}`);
   }
 }
 

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from . import _runtime as R
 from . import _wit
 from ._errors import MizanKernelError
+from ._types import PurgePlan
 
 _IFACE = "mizan:kernel/server-exchange@0.1.0"
 _E = {
@@ -28,36 +29,74 @@ _E = {
         "begin": "[method]server.begin",
         "update": "[method]exchange.update",
         "update_json": "[method]exchange.update-json",
+        "done": "[method]exchange.done",
     }.items()
 }
+
+Event = Tuple[str, Any]
+Effect = Tuple[str, Any]
+
+
+def plan_in(plan: Any) -> Tuple[Any, ...]:
+    """A purge plan (:class:`PurgePlan`, or its JSON form) as the WIT record."""
+    from .server import _plan_in
+
+    return _plan_in(plan)
+
+
+def plan_out(rec: Mapping[str, Any]) -> PurgePlan:
+    """A purge plan record (an effect's payload) as a :class:`PurgePlan`."""
+    return PurgePlan._from_wit(rec)  # type: ignore[arg-type]
+
+
+def _responded(effects: List[Effect]) -> bool:
+    return bool(effects) and effects[-1][0] == "respond"
 
 
 class Exchange:
     """One request. It lives in the instance it began in: after a trap its calls raise
-    ``MizanKernelError("trap")`` (answer 500)."""
+    ``MizanKernelError("trap")`` (answer 500). Once it has responded its handle is freed under
+    the lock of the next kernel call (or when it is collected)."""
 
     __slots__ = ("_rt", "_handle", "_gen", "__weakref__")
 
-    def __init__(self, rt: R.Runtime, handle: int) -> None:
-        self._rt, self._handle, self._gen = rt, handle, rt.generation
+    def __init__(self, rt: R.Runtime, handle: int, generation: int) -> None:
+        self._rt, self._handle, self._gen = rt, handle, generation
 
-    def _call(self, ex: _wit.Export, arg: Any) -> Any:
+    def _call(self, ex: _wit.Export, *args: Any) -> Any:
         rt = self._rt
         with rt.lock:
             if rt.poisoned or rt.pending_drops:
                 rt._prepare()
             if self._gen != rt.generation:
                 raise MizanKernelError("trap", "this exchange was lost when the kernel trapped")
-            return _wit.invoke(rt, ex, (self._handle, arg))
+            if not self._handle:  # freed when it responded: as the kernel answers a late event
+                raise MizanKernelError("invalid-argument", "this exchange has already responded")
+            return _wit.invoke(rt, ex, (self._handle, *args))
 
-    def update(self, events: List[Any]) -> List[Tuple[str, Any]]:
+    def _free(self) -> None:
+        """Queue the handle's drop (done under the lock of the next kernel call)."""
+        if self._handle:
+            self._rt.pending_drops.append((self._handle, self._gen))
+            self._handle = 0
+
+    def update(self, events: List[Event]) -> List[Effect]:
         """Events as ``(case, payload)``; the effects as ``(case, payload)``, in order. A misplaced
         event raises ``MizanKernelError("invalid-argument")``."""
-        return self._call(_E["update"], events)  # type: ignore[no-any-return]
+        effects: List[Effect] = self._call(_E["update"], events)
+        if _responded(effects):
+            self._free()
+        return effects
 
     def update_json(self, events_json: str) -> str:
         """``update`` in the JSON form of tests/conformance/exchange: one string each way."""
         return self._call(_E["update_json"], events_json)  # type: ignore[no-any-return]
+
+    def done(self) -> bool:
+        """Whether it has responded."""
+        if not self._handle:
+            return True
+        return self._call(_E["done"])  # type: ignore[no-any-return]
 
     def __del__(self) -> None:
         handle = getattr(self, "_handle", 0)
@@ -89,9 +128,16 @@ class ExchangeServer(_wit.Resource):
         """Purge plans as ``(scopes,)`` tuples (scopes ``(base, [(has_param, param_equals)])``)."""
         return self._m(_E["merge_purge_plans"], pending, failed)  # type: ignore[no-any-return]
 
-    def begin(self, arrival: Tuple[Any, ...]) -> Tuple[Exchange, List[Tuple[str, Any]]]:
-        """A new exchange for one request, and the effects its arrival asks for. ``arrival``:
-        ``(request, pending, now, identity)`` (``identity``: the session, for a host without the
-        ``identity`` hook; else the exchange asks for it)."""
+    def begin(self, arrival: Tuple[Any, ...]) -> Tuple[Exchange, List[Effect]]:
+        """A new exchange for one request, and the effects its arrival asks for (one kernel call).
+        ``arrival``: ``(request, pending, now, identity)`` (``identity``: the session, for a host
+        without the ``identity`` hook; else the exchange asks for it)."""
         begun = self._m(_E["begin"], arrival)
-        return Exchange(self._rt, begun["exchange"]), begun["effects"]
+        exchange = Exchange(self._rt, begun["exchange"], self._rt.generation)
+        effects: List[Effect] = begun["effects"]
+        if _responded(effects):
+            exchange._free()
+        return exchange, effects
+
+
+__all__ = ["ExchangeServer", "Exchange", "Event", "Effect", "plan_in", "plan_out"]

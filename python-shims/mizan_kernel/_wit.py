@@ -66,6 +66,7 @@ if R._func_call is not None:
     _func_call.restype = c_void_p
     _func_call.argtypes = [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]
 _val_delete = R._val_delete
+_call_prebuilt = R._func_call  # no argtypes: takes the prebuilt ctypes values of `Export.cargs`
 
 _addr = R._addr
 _read = R._read
@@ -555,7 +556,7 @@ class Export:
     """One export of an interface, bound to the runtime's current instance (re-bound after a
     trap re-created it)."""
 
-    __slots__ = ("iface", "export", "lower", "nargs", "nresults", "func", "fptr", "gen", "ctx", "ok", "is_result", "public", "rt")
+    __slots__ = ("iface", "export", "lower", "nargs", "nresults", "func", "fptr", "gen", "ctx", "ok", "is_result", "public", "rt", "cargs")
 
     def __init__(self, iface: str, export: str) -> None:
         self.iface = iface
@@ -571,6 +572,7 @@ class Export:
         self.ok: Lifter = lift
         self.is_result = False
         self.public: Optional[_public.Call] = None
+        self.cargs: Tuple[Any, ...] = ()
 
     def bind(self, rt: R.Runtime) -> None:
         inst, store = rt.instance, rt.store
@@ -605,6 +607,12 @@ class Export:
         self.func = func
         self.fptr = ctypes.addressof(func._func)
         self.ctx = rt.ctx
+        # The call's C arguments, built once: the argument array is always the arena's first
+        # allocation (`lowerer`), so its address is fixed; ctypes converts nothing per call.
+        self.cargs = (
+            c_void_p(self.fptr), c_void_p(self.ctx), c_void_p(_ARENA.main_base),
+            c_size_t(self.nargs), rt.result_ptr, c_size_t(self.nresults),
+        )
 
 
 def invoke(rt: R.Runtime, ex: Export, args: Tuple[Any, ...]) -> Any:
@@ -619,7 +627,10 @@ def invoke(rt: R.Runtime, ex: Export, args: Tuple[Any, ...]) -> Any:
             aaddr = ex.lower(args, A)
         except UnicodeEncodeError as e:
             raise MizanKernelError("invalid-argument", f"text is not valid Unicode: {e}") from None
-        err = _func_call(ex.fptr, ex.ctx, aaddr, ex.nargs, rt.result_addr, ex.nresults)
+        if aaddr == A.main_base:
+            err = _call_prebuilt(*ex.cargs)
+        else:  # pragma: no cover - the first allocation is always the argument array
+            err = _func_call(ex.fptr, ex.ctx, aaddr, ex.nargs, rt.result_addr, ex.nresults)
     finally:
         A.reset()
     if err:

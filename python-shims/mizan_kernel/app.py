@@ -1,12 +1,13 @@
-"""The framework-independent host: runs the engine's per-request flow (docs/SERVER.md "What a
-host does") for FastAPI (:mod:`mizan_kernel.fastapi`, async) and Django
+"""The framework-independent host: an interpreter of the kernel's exchange (docs/SERVER.md "The
+exchange") for FastAPI (:mod:`mizan_kernel.fastapi`, async) and Django
 (:mod:`mizan_kernel.django`, sync).
 
-Per request: ``plan`` → (predicates → ``plan`` again) → ``respond`` | ``call`` (run the function,
-``finish_call``, run the purge) | ``fetch`` (read the cache, else run every member,
-``finish_fetch``, store the put). The host adds nothing to what the engine says: status,
-headers and body are sent as they are. The only decisions here are the host's by design:
-running the user's functions, evaluating predicates, the session-revocation hook, and the I/O.
+Per request the kernel's exchange (:mod:`mizan_kernel._exchange`) says what to do, one effect at a
+time, and this module only does it: resolve the session identity, check a revoked session,
+evaluate predicates, run the user's functions, read and write the origin cache, purge, keep a
+failed purge and hand it back, log, and send the response exactly as given. Every decision is the
+kernel's: when the session is needed at all, unknown predicates denied, a missing implementation
+as a 500, the purge fence, a cache read failure as a miss, purge → put → respond, the log lines.
 """
 
 from __future__ import annotations
@@ -21,23 +22,24 @@ import threading
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from ._jsonio import _NOT_JSON, _dump
+from ._jsonio import _NOT_JSON, _dump, _loads
 from .decorators import _CURRENT, Functions, FunctionSpec, RequestContext, default_functions
+from ._exchange import Effect, Event, Exchange, ExchangeServer, plan_in, plan_out
 from .origin import OriginCache, make_store
 from .server import (
-    CachePlan,
-    Call,
-    CheckPredicates,
+    CacheBound,
+    CachePut,
     Engine,
-    FetchOutcome,
     Identity,
     Outcome,
     ProtocolError,
     PurgePlan,
     Request,
-    Respond,
     Response,
-    purge_covers,
+    _identity_in,
+    _identity_out,
+    _response,
+    now_ms,
     redis_plan_json,
 )
 
@@ -65,7 +67,7 @@ def _jsonable(v: Any) -> Any:
 
 def result_outcome(name: str, value: Any) -> Outcome:
     """A function's return value as the ``ok`` outcome (JSON text), or an exception outcome
-    when it cannot be sent as JSON (NaN, an unknown object; logged at error level)."""
+    when it cannot be sent as JSON (NaN, an unknown object; the exchange logs it)."""
     try:
         return Outcome("ok", _dump(value))
     except _NOT_JSON:
@@ -74,7 +76,6 @@ def result_outcome(name: str, value: Any) -> Outcome:
         text = json.dumps(value, default=_jsonable, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return Outcome("ok", text)
     except _NOT_JSON as e:
-        log.error("mizan: `%s` returned a value that is not JSON: %s", name, e)
         return Outcome("exception", f"`{name}` returned a value that is not JSON: {e}")
 
 
@@ -87,13 +88,55 @@ def raw_query(raw: bytes) -> str:
     return "".join(chr(b) if 0x21 <= b <= 0x7E else f"%{b:02X}" for b in raw)
 
 
-def raised_outcome(name: str, e: BaseException) -> Outcome:
-    """What a function's exception answers. An error raised on purpose (``ProtocolError``,
-    ``NotImplementedError``) is the function's answer; anything else is a failure someone must
-    look at: logged at error level with its traceback, then a 500 that never leaks it."""
-    if not isinstance(e, (ProtocolError, NotImplementedError)):
-        log.error("mizan: `%s` raised", name, exc_info=e)
-    return Outcome.from_exception(e)
+def _cache_put(rec: Mapping[str, Any]) -> CachePut:
+    """A ``put`` effect's entry as the stores take it."""
+    bound = rec["bound"]
+    return CachePut(
+        rec["key"], rec["body"], rec["index-keys"], rec["ttl-seconds"],
+        None if bound is None else CacheBound(bound["set"], bound["max-entries"]),
+    )
+
+
+class _Flow:
+    """One request on the host's side of its exchange: what the host needs to perform the
+    effects, and the failures it reported, whose tracebacks go with the line the exchange logs
+    about each (the line quotes the text the host reported)."""
+
+    __slots__ = ("http_request", "identity", "resolve", "exchange", "response", "failures")
+
+    def __init__(self, http_request: Any, identity: Optional[Identity], resolve: Optional[Callable[[], Any]]) -> None:
+        self.http_request = http_request
+        self.identity = identity
+        self.resolve = resolve
+        self.exchange: Optional[Exchange] = None
+        self.response: Optional[Response] = None
+        self.failures: List[Tuple[str, BaseException]] = []
+
+    def failed(self, case: str, e: BaseException) -> Event:
+        """The event reporting a failure (``lookup-failed``, ``raised``…), its text the
+        exception's; the traceback is kept for the log line."""
+        text = f"{type(e).__name__}: {e}"
+        self.failures.append((text, e))
+        return (case, text)
+
+    def raised(self, e: BaseException) -> Outcome:
+        """A function's exception as its outcome: an error raised on purpose (``ProtocolError``,
+        ``NotImplementedError``) is its answer; anything else a 500 that never leaks it, and a
+        line the exchange logs at error level (with this traceback)."""
+        outcome = Outcome.from_exception(e)
+        if outcome.case == "exception":
+            self.failures.append((outcome.payload, e))
+        return outcome
+
+    def traceback_for(self, line: str) -> Optional[BaseException]:
+        for i, (text, e) in enumerate(self.failures):
+            if text in line:
+                del self.failures[i]
+                return e
+        return None
+
+    def result(self, name: str, value: Any) -> Outcome:
+        return result_outcome(name, value)
 
 
 class MizanApp:
@@ -148,6 +191,7 @@ class MizanApp:
         if jwt_secret is not None:
             config["jwt_secret"] = jwt_secret
         self.engine = Engine(registry, config)
+        self._config = config
         for w in self.engine.warnings():
             log.warning("mizan: %s", w)
         self.revoked = revoked
@@ -159,106 +203,171 @@ class MizanApp:
         self._pending: Optional[PurgePlan] = None
         self._pending_version = 0
         self._pending_lock = threading.Lock()
-
-    # --- helpers -------------------------------------------------------------------------------
+        # One exchange server per identity hook: a request with no session source is never
+        # asked for it (one kernel call less).
+        self._servers: Dict[bool, ExchangeServer] = {}
 
     def to_kdl(self) -> str:
         return self.engine.registry.to_kdl()
 
-    def _revoked(self, plan: Any) -> Optional[Response]:
-        ident = plan.identity
-        if self.revoked is not None and ident is not None and ident.session_id is not None and self.revoked(ident.session_id):
-            return self.engine.error_response("UNAUTHORIZED", "Session revoked")
-        return None
+    def _server(self, identity: bool) -> ExchangeServer:
+        server = self._servers.get(identity)
+        if server is None:
+            server = self._servers[identity] = ExchangeServer(
+                self.engine._registry_text, self._config, identity=identity, revocation=self.revoked is not None
+            )
+        return server
 
-    def _diagnostics(self, diagnostics: List[str]) -> None:
-        for d in diagnostics:
-            log.warning("mizan: %s", d)
+    # --- the exchange: effects that need no I/O ------------------------------------------------
 
-    def _missing(self, name: str) -> Outcome:
-        log.error("mizan: no implementation registered for `%s`", name)
-        return Outcome("exception", f"no implementation registered for `{name}`")
+    def _begin(self, request: Request, flow: "_Flow") -> List[Effect]:
+        pending = self._pending
+        # A session identity the caller already holds goes in with the arrival (no round trip);
+        # a lazy one (`resolve`) is asked for by the exchange only when the request needs it.
+        given = flow.identity if flow.resolve is None else None
+        arrival = (request._wit(), None if pending is None else plan_in(pending), now_ms(), None if given is None else _identity_in(given))
+        flow.exchange, effects = self._server(flow.resolve is not None).begin(arrival)
+        return effects
 
-    # --- purges that fail (docs/SERVER.md "When a purge fails") --------------------------------
+    def _questions(self, flow: "_Flow", effects: List[Effect]) -> List[Effect]:
+        """Perform the effects that ask nothing (log, keep-pending, respond); the others, to
+        answer. Sets ``flow.response`` on ``respond``."""
+        asks = []
+        for effect in effects:
+            case = effect[0]
+            if case == "log":
+                line = effect[1]
+                text = line["text"]
+                exc = flow.traceback_for(text) if flow.failures else None
+                (log.error if line["level"] == "error" else log.warning)("mizan: %s", text, exc_info=exc)
+            elif case == "respond":
+                flow.response = _response(effect[1])
+            elif case == "keep-pending":
+                self._keep_pending(plan_out(effect[1]))
+            else:
+                asks.append(effect)
+        return asks
 
-    def _keep_failed(self, plan: PurgePlan) -> None:
-        """Log a failed purge with its plan (the caller is in an ``except``: the traceback goes
-        along) and keep it to retry; until then what it covers is served without the cache."""
-        log.error(
-            "mizan: purge failed; the entries it covers are served without the cache until a retry succeeds; plan %s",
-            redis_plan_json(plan),
-            exc_info=True,
-        )
+    def _keep_pending(self, plan: PurgePlan) -> None:
+        """docs/SERVER.md "When a purge fails": keep it, merged, until a retry succeeds."""
         with self._pending_lock:
-            self._pending = plan if self._pending is None else self.engine.merge_purge_plans(self._pending, plan)
+            pending = self._pending
+            self._pending = plan if pending is None else self.engine.merge_purge_plans(pending, plan)
             self._pending_version += 1
 
-    def _snapshot(self) -> "Tuple[Optional[PurgePlan], int]":
-        with self._pending_lock:
-            return self._pending, self._pending_version
+    def _pending_now(self) -> Any:
+        pending = self._pending
+        return None if pending is None else plan_in(pending)
 
-    def _settled(self, version: int) -> Optional[PurgePlan]:
-        """A retry of the pending plan of ``version`` succeeded: drop it unless another purge
-        failed meanwhile. What is still pending."""
+    def _retried(self, version: int, ok: bool) -> Event:
+        """The retry of the pending purge of ``version`` is over: what is still pending."""
         with self._pending_lock:
-            if self._pending_version == version:
+            if ok and self._pending_version == version:
                 self._pending = None
-                log.warning("mizan: a purge that had failed succeeded on retry; the cache is used again")
-            return self._pending
+            return ("retried", self._pending_now())
 
-    def _fenced(self, pending: Optional[PurgePlan], cache: CachePlan) -> bool:
-        return pending is not None and purge_covers(pending, cache.index_keys)
-
-    def _settle_sync(self) -> Optional[PurgePlan]:
-        plan, version = self._snapshot()
-        if plan is None or self.store is None:
-            return plan
+    def _revoked_event(self, sid: str) -> Event:
         try:
-            self.store.purge(plan)
-        except Exception:
-            return plan
-        return self._settled(version)
+            return ("revoked", bool(self.revoked(sid)))  # type: ignore[misc]
+        except Exception as e:  # the hook cannot say: refused (500), fail closed
+            log.error("mizan: the revocation hook raised", exc_info=e)
+            return ("refused", ProtocolError("INTERNAL_ERROR")._wit())
 
-    async def _settle_async(self) -> Optional[PurgePlan]:
-        plan, version = self._snapshot()
-        if plan is None or self.store is None:
-            return plan
-        try:
-            await self.store.apurge(plan)
-        except Exception:
-            return plan
-        return self._settled(version)
+    def _missing_predicate(self, name: str) -> Optional[Event]:
+        return None if name in self.predicates else ("missing", None)
 
     # --- sync (Django, WSGI) -------------------------------------------------------------------
 
-    def _answers_sync(self, check: CheckPredicates, request: Any) -> List[Tuple[str, bool]]:
-        out = []
-        for name in check.predicates:
-            fn = self.predicates.get(name)
-            if fn is None:
-                log.warning("mizan: no predicate named %r: denied", name)
-                out.append((name, False))
-                continue
+    def handle(
+        self,
+        request: Request,
+        http_request: Any = None,
+        identity: Optional[Identity] = None,
+        *,
+        resolve: Optional[Callable[[], Optional[Identity]]] = None,
+    ) -> Response:
+        """Serve one request (sync): the response to send, exactly. The session identity is
+        ``identity``, or what ``resolve()`` returns when the exchange asks for it (never for a
+        request that carries a token)."""
+        flow = _Flow(http_request, identity, resolve)
+        effects = self._begin(request, flow)
+        while True:
+            asks = self._questions(flow, effects)
+            if flow.response is not None:
+                return flow.response
+            effects = flow.exchange.update([self._perform_sync(flow, e) for e in asks])  # type: ignore[union-attr]
+
+    def _perform_sync(self, flow: "_Flow", effect: Effect) -> Event:
+        case, v = effect
+        store = self.store
+        if case == "run":
+            return ("ran", (self._run_sync(flow, v), self._pending_now()))
+        if case == "lookup":
             try:
-                verdict = fn(check.identity, request)
-                if hasattr(verdict, "__await__"):
-                    from asgiref.sync import async_to_sync
-
-                    async def _wait(v: Any = verdict) -> Any:
-                        return await v
-
-                    verdict = async_to_sync(_wait)()
-                out.append((name, bool(verdict)))
+                return ("found", tuple(store.lookup(v)))  # type: ignore[union-attr]
+            except Exception as e:
+                return flow.failed("lookup-failed", e)
+        if case == "resolve-identity":
+            try:
+                return ("identity", _identity_in(flow.resolve() if flow.resolve is not None else flow.identity))
+            except Exception as e:
+                return flow.failed("identity-failed", e)
+        if case == "put":
+            try:
+                store.put(_cache_put(v["entry"]), v["ticket"])  # type: ignore[union-attr]
+                return ("stored", None)
+            except Exception as e:
+                return flow.failed("put-failed", e)
+        if case == "purge":
+            try:
+                store.purge(plan_out(v))  # type: ignore[union-attr]
+                return ("purged", None)
+            except Exception as e:
+                return flow.failed("purge-failed", e)
+        if case == "retry-purge":
+            version = self._pending_version
+            try:
+                store.purge(plan_out(v))  # type: ignore[union-attr]
+                return self._retried(version, True)
             except Exception:
-                log.exception("mizan: predicate %r raised: denied", name)
-                out.append((name, False))
-        return out
+                return self._retried(version, False)
+        if case == "check-predicates":
+            who = _identity_out(v["identity"])
+            return ("predicates", [(name, self._verdict_sync(flow, name, who)) for name in v["predicates"]])
+        if case == "check-revoked":
+            return self._revoked_event(v)
+        raise AssertionError(f"mizan: an exchange effect this host does not know: {case}")
 
-    def _run_sync(self, name: str, args: Dict[str, Any]) -> Outcome:
+    def _verdict_sync(self, flow: "_Flow", name: str, who: Optional[Identity]) -> Tuple[str, Any]:
+        missing = self._missing_predicate(name)
+        if missing is not None:
+            return missing
+        try:
+            verdict = self.predicates[name](who, flow.http_request)
+            if hasattr(verdict, "__await__"):
+                from asgiref.sync import async_to_sync
+
+                async def _wait(v: Any = verdict) -> Any:
+                    return await v
+
+                verdict = async_to_sync(_wait)()
+            return ("allow" if verdict else "deny", None)
+        except Exception as e:
+            return flow.failed("raised", e)
+
+    def _run_sync(self, flow: "_Flow", run: Dict[str, Any]) -> List[Tuple[str, Any]]:
+        token = _CURRENT.set(RequestContext(_identity_out(run["identity"]), flow.http_request, self))
+        try:
+            return [self._call_sync(flow, c["function"], c["args-json"]) for c in run["calls"]]
+        finally:
+            _CURRENT.reset(token)
+
+    def _call_sync(self, flow: "_Flow", name: str, args_json: str) -> Tuple[str, Any]:
         spec = self.functions.get(name)
         if spec is None:
-            return self._missing(name)
+            return ("missing", None)
         try:
+            args = {} if args_json == "{}" else _loads(args_json)  # most calls take no args
             if spec.is_async:
                 from asgiref.sync import async_to_sync
 
@@ -266,162 +375,119 @@ class MizanApp:
             else:
                 value = spec.fn(**args)
         except Exception as e:
-            return raised_outcome(name, e)
-        return result_outcome(name, value)
-
-    def handle(self, request: Request, http_request: Any = None, identity: Optional[Identity] = None) -> Response:
-        """Serve one request (sync): the response to send, exactly."""
-        engine = self.engine
-        plan = engine.plan(request, identity)
-        if type(plan) is Respond:
-            return plan.response
-        denied = self._revoked(plan)
-        if denied is not None:
-            return denied
-        if type(plan) is CheckPredicates:
-            plan = engine.plan(request, identity, None, self._answers_sync(plan, http_request))
-            if type(plan) is Respond:
-                return plan.response
-        token = _CURRENT.set(RequestContext(plan.identity, http_request, self))
-        try:
-            if type(plan) is Call:
-                outcome = self._run_sync(plan.function, plan.args)
-                fin = engine.finish_call(plan, outcome)
-                if fin.purge is not None and self.store is not None:
-                    try:
-                        self.store.purge(fin.purge)
-                    except Exception:
-                        self._keep_failed(fin.purge)
-            else:
-                store = self.store
-                cache = plan.cache if store is not None else None
-                if cache is not None and self._pending is not None and self._fenced(self._settle_sync(), cache):
-                    cache = None  # a failed purge covers it: no read, no put
-                ticket = None
-                if cache is not None:
-                    try:
-                        body, ticket = store.lookup(cache.key)  # type: ignore[union-attr]
-                    except Exception:
-                        log.exception("mizan: cache read failed (served as a miss)")
-                        body = None
-                    if body is not None:
-                        return engine.finish_fetch(plan.context, cache, FetchOutcome("hit", body)).response
-                results = [(m.function, self._run_sync(m.function, m.args)) for m in plan.members]
-                fin = engine.finish_fetch(plan.context, cache, FetchOutcome("results", results))
-                if fin.cache_put is not None and cache is not None and not self._fenced(self._pending, cache):
-                    try:
-                        store.put(fin.cache_put, ticket)  # type: ignore[union-attr]
-                    except Exception:
-                        log.exception("mizan: cache write failed")
-        finally:
-            _CURRENT.reset(token)
-        if fin.diagnostics:
-            self._diagnostics(fin.diagnostics)
-        return fin.response
+            return ("done", flow.raised(e))
+        return ("done", flow.result(name, value))
 
     # --- async (FastAPI, ASGI) -----------------------------------------------------------------
 
-    async def _answers_async(self, check: CheckPredicates, request: Any) -> List[Tuple[str, bool]]:
-        out = []
-        for name in check.predicates:
-            fn = self.predicates.get(name)
-            if fn is None:
-                log.warning("mizan: no predicate named %r: denied", name)
-                out.append((name, False))
-                continue
+    async def ahandle(
+        self,
+        request: Request,
+        http_request: Any = None,
+        identity: Optional[Identity] = None,
+        *,
+        resolve: Optional[Callable[[], Any]] = None,
+    ) -> Response:
+        """Serve one request (async): the response to send, exactly. ``resolve()`` may return
+        an awaitable."""
+        flow = _Flow(http_request, identity, resolve)
+        effects = self._begin(request, flow)
+        while True:
+            asks = self._questions(flow, effects)
+            if flow.response is not None:
+                return flow.response
+            effects = flow.exchange.update([await self._perform_async(flow, e) for e in asks])  # type: ignore[union-attr]
+
+    async def _perform_async(self, flow: "_Flow", effect: Effect) -> Event:
+        case, v = effect
+        store = self.store
+        if case == "run":
+            return ("ran", (await self._run_async(flow, v), self._pending_now()))
+        if case == "lookup":
             try:
-                verdict = fn(check.identity, request)
-                if hasattr(verdict, "__await__"):
-                    verdict = await verdict
-                out.append((name, bool(verdict)))
+                return ("found", tuple(await store.alookup(v)))  # type: ignore[union-attr]
+            except Exception as e:
+                return flow.failed("lookup-failed", e)
+        if case == "resolve-identity":
+            try:
+                who = flow.resolve() if flow.resolve is not None else flow.identity
+                if hasattr(who, "__await__"):
+                    who = await who  # type: ignore[misc]
+                return ("identity", _identity_in(who))
+            except Exception as e:
+                return flow.failed("identity-failed", e)
+        if case == "put":
+            try:
+                await store.aput(_cache_put(v["entry"]), v["ticket"])  # type: ignore[union-attr]
+                return ("stored", None)
+            except Exception as e:
+                return flow.failed("put-failed", e)
+        if case == "purge":
+            try:
+                await store.apurge(plan_out(v))  # type: ignore[union-attr]
+                return ("purged", None)
+            except Exception as e:
+                return flow.failed("purge-failed", e)
+        if case == "retry-purge":
+            version = self._pending_version
+            try:
+                await store.apurge(plan_out(v))  # type: ignore[union-attr]
+                return self._retried(version, True)
             except Exception:
-                log.exception("mizan: predicate %r raised: denied", name)
-                out.append((name, False))
-        return out
+                return self._retried(version, False)
+        if case == "check-predicates":
+            who = _identity_out(v["identity"])
+            return ("predicates", [(name, await self._verdict_async(flow, name, who)) for name in v["predicates"]])
+        if case == "check-revoked":
+            return self._revoked_event(v)
+        raise AssertionError(f"mizan: an exchange effect this host does not know: {case}")
 
-    def _run_in_thread(self, ctx: RequestContext, calls: List[Tuple[str, Dict[str, Any]]]) -> List[Outcome]:
-        token = _CURRENT.set(ctx)
+    async def _verdict_async(self, flow: "_Flow", name: str, who: Optional[Identity]) -> Tuple[str, Any]:
+        missing = self._missing_predicate(name)
+        if missing is not None:
+            return missing
         try:
-            return [self._run_sync(name, args) for name, args in calls]
-        finally:
-            _CURRENT.reset(token)
+            verdict = self.predicates[name](who, flow.http_request)
+            if hasattr(verdict, "__await__"):
+                verdict = await verdict
+            return ("allow" if verdict else "deny", None)
+        except Exception as e:
+            return flow.failed("raised", e)
 
-    async def _run_async(self, ctx: RequestContext, calls: List[Tuple[str, Dict[str, Any]]]) -> List[Outcome]:
-        specs = [self.functions.get(name) for name, _ in calls]
-        if self.threadpool and not any(s is not None and s.is_async for s in specs):
+    async def _run_async(self, flow: "_Flow", run: Dict[str, Any]) -> List[Tuple[str, Any]]:
+        calls = run["calls"]
+        specs = [self.functions.get(c["function"]) for c in calls]
+        if not any(s is not None and s.is_async for s in specs):
+            if not self.threadpool:
+                return self._run_sync(flow, run)
             from anyio import to_thread
 
-            return await to_thread.run_sync(self._run_in_thread, ctx, calls)
-        out: List[Outcome] = []
-        for spec, (name, args) in zip(specs, calls):
-            if spec is None:
-                out.append(self._missing(name))
-            elif spec.is_async:
-                try:
-                    out.append(result_outcome(name, await spec.fn(**args)))
-                except Exception as e:
-                    out.append(raised_outcome(name, e))
-            elif self.threadpool:
-                from anyio import to_thread
-
-                out.extend(await to_thread.run_sync(self._run_in_thread, ctx, [(name, args)]))
-            else:
-                out.append(self._run_sync(name, args))
-        return out
-
-    async def ahandle(self, request: Request, http_request: Any = None, identity: Optional[Identity] = None) -> Response:
-        """Serve one request (async): the response to send, exactly."""
-        engine = self.engine
-        plan = engine.plan(request, identity)
-        if type(plan) is Respond:
-            return plan.response
-        denied = self._revoked(plan)
-        if denied is not None:
-            return denied
-        if type(plan) is CheckPredicates:
-            plan = engine.plan(request, identity, None, await self._answers_async(plan, http_request))
-            if type(plan) is Respond:
-                return plan.response
-        ctx = RequestContext(plan.identity, http_request, self)
-        token = _CURRENT.set(ctx)
+            return await to_thread.run_sync(self._run_sync, flow, run)
+        token = _CURRENT.set(RequestContext(_identity_out(run["identity"]), flow.http_request, self))
         try:
-            if type(plan) is Call:
-                (outcome,) = await self._run_async(ctx, [(plan.function, plan.args)])
-                fin = engine.finish_call(plan, outcome)
-                if fin.purge is not None and self.store is not None:
+            out: List[Tuple[str, Any]] = []
+            for spec, c in zip(specs, calls):
+                name = c["function"]
+                if spec is None:
+                    out.append(("missing", None))
+                elif spec.is_async:
                     try:
-                        await self.store.apurge(fin.purge)
-                    except Exception:
-                        self._keep_failed(fin.purge)
-            else:
-                store = self.store
-                cache = plan.cache if store is not None else None
-                if cache is not None and self._pending is not None and self._fenced(await self._settle_async(), cache):
-                    cache = None  # a failed purge covers it: no read, no put
-                ticket = None
-                if cache is not None:
-                    try:
-                        body, ticket = await store.alookup(cache.key)  # type: ignore[union-attr]
-                    except Exception:
-                        log.exception("mizan: cache read failed (served as a miss)")
-                        body = None
-                    if body is not None:
-                        return engine.finish_fetch(plan.context, cache, FetchOutcome("hit", body)).response
-                members = plan.members
-                outcomes = await self._run_async(ctx, [(m.function, m.args) for m in members])
-                fin = engine.finish_fetch(
-                    plan.context, cache, FetchOutcome("results", [(m.function, o) for m, o in zip(members, outcomes)])
-                )
-                if fin.cache_put is not None and cache is not None and not self._fenced(self._pending, cache):
-                    try:
-                        await store.aput(fin.cache_put, ticket)  # type: ignore[union-attr]
-                    except Exception:
-                        log.exception("mizan: cache write failed")
+                        args_json = c["args-json"]
+                        value = await spec.fn(**({} if args_json == "{}" else _loads(args_json)))
+                    except Exception as e:
+                        out.append(("done", flow.raised(e)))
+                        continue
+                    out.append(("done", flow.result(name, value)))
+                elif self.threadpool:
+                    from anyio import to_thread
+
+                    one = {"calls": [c], "identity": run["identity"]}
+                    out.extend(await to_thread.run_sync(self._run_sync, flow, one))
+                else:
+                    out.append(self._call_sync(flow, name, c["args-json"]))
+            return out
         finally:
             _CURRENT.reset(token)
-        if fin.diagnostics:
-            self._diagnostics(fin.diagnostics)
-        return fin.response
 
     # --- purges outside a call (webhooks, GDPR erasure) ----------------------------------------
 
@@ -446,14 +512,20 @@ class MizanApp:
         try:
             return self.store.purge(plan)  # type: ignore[union-attr]
         except Exception:
-            self._keep_failed(plan)
+            self._purge_failed(plan)
             raise
+
+    def _purge_failed(self, plan: PurgePlan) -> None:
+        """A purge outside an exchange failed (the caller is in an ``except``): logged with its
+        plan and traceback, and kept as an exchange's failed purge is."""
+        log.error("mizan: purge failed; kept to retry before the cache is used; plan %s", redis_plan_json(plan), exc_info=True)
+        self._keep_pending(plan)
 
     async def _apurge_or_keep(self, plan: PurgePlan) -> List[str]:
         try:
             return await self.store.apurge(plan)  # type: ignore[union-attr]
         except Exception:
-            self._keep_failed(plan)
+            self._purge_failed(plan)
             raise
 
     async def apurge(self, entries: Iterable[Any]) -> List[str]:
@@ -511,4 +583,4 @@ def _specs(impls: Mapping[str, Callable[..., Any]]) -> Dict[str, FunctionSpec]:
     return {name: FunctionSpec(name, fn, {}, None) for name, fn in impls.items()}
 
 
-__all__ = ["MizanApp", "result_outcome", "raised_outcome", "raw_query"]
+__all__ = ["MizanApp", "result_outcome", "raw_query"]

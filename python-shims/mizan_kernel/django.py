@@ -24,8 +24,9 @@ urlpatterns = [*mizan_urls(functions, cache="memory"), ...]     # at the root: t
   when the server says it terminates it (``wsgi.input_terminated``: gunicorn, uWSGI, mod_wsgi),
   since Django reads a chunked body as empty.
 - The identity is ``request.user`` (subject ``str(pk)``, ``is_staff``, ``is_superuser``) unless
-  ``identity=fn(request)`` is given; a valid ``X-Mizan-Token`` / bearer JWT replaces it. An
-  exception in it is the engine's 500 envelope, logged with its traceback.
+  ``identity=fn(request)`` is given, read only when the kernel's exchange asks for the session (a
+  valid ``X-Mizan-Token`` / bearer JWT replaces it). An exception in it is the engine's 500
+  envelope, logged with its traceback.
 - CSRF: the views are ``csrf_exempt`` and run Django's own CSRF check themselves for unsafe
   requests that carry the session cookie (the ambient credential CSRF is about) and that the
   engine does not authenticate by token (``engine.reads_token``: an empty ``X-Mizan-Token`` or
@@ -50,7 +51,7 @@ from django.urls import re_path
 from django.utils.encoding import escape_uri_path
 from django.views.decorators.csrf import csrf_exempt
 
-from .app import MizanApp, log, raw_query
+from .app import MizanApp, raw_query
 from .server import Identity, Request
 
 IdentityFn = Callable[[HttpRequest], Optional[Identity]]
@@ -144,14 +145,9 @@ def mizan_urls(
             and _csrf_rejects(checker, request)
         ):
             return to_django(mizan.engine.error_response("FORBIDDEN", "CSRF verification failed"), head)
-        try:
-            caller = who(request)
-        except Exception:
-            log.error("mizan: the identity callback raised", exc_info=True)
-            return to_django(mizan.engine.error_response("INTERNAL_ERROR"), head)
         query = raw_query(meta.get("QUERY_STRING", "").encode("latin-1", "replace"))
         req = Request(method, path, query, headers, _body(request, method, limit), csrf_token)
-        return to_django(mizan.handle(req, request, caller), head)
+        return to_django(mizan.handle(req, request, resolve=lambda: who(request)), head)
 
     @csrf_exempt
     def session_view(request: HttpRequest, rest: str = "") -> HttpResponse:

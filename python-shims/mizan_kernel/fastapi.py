@@ -16,8 +16,9 @@ envelope, so nothing here is protocol logic and Starlette never answers with its
 ``{"detail": …}``. The endpoint reads at most ``body_limit + 1`` body bytes, passes the method as
 it arrived, the raw path, the raw query string (non-ASCII bytes percent-encoded) and every line
 of the two token headers, and sends the engine's status, headers and body bytes as they are (for
-``HEAD``: the headers, with the body's ``Content-Length``, and no body). An exception in the
-``identity`` callback is the engine's 500 envelope, logged with its traceback.
+``HEAD``: the headers, with the body's ``Content-Length``, and no body). The ``identity``
+callback runs only when the kernel's exchange asks for the session (not for a request that
+carries a token); an exception in it is the engine's 500 envelope, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from starlette.routing import Route
 
 from fastapi import APIRouter
 
-from .app import MizanApp, log, raw_query
+from .app import MizanApp, raw_query
 from .server import Identity, Request
 
 IdentityFn = Callable[[StarletteRequest], Union[Optional[Identity], Awaitable[Optional[Identity]]]]
@@ -94,16 +95,8 @@ def mizan_router(
             except ClientDisconnect:  # the body never arrived whole: the engine's 400, as on Axum
                 return to_starlette(mizan.engine.error_response("BAD_REQUEST", "Invalid request body"), method == "HEAD")
             body = b"".join(chunks)[: limit + 1]
-        who = None
-        if identity is not None:
-            try:
-                who = identity(request)
-                if hasattr(who, "__await__"):
-                    who = await who  # type: ignore[misc]
-            except Exception:
-                log.error("mizan: the identity callback raised", exc_info=True)
-                return to_starlette(mizan.engine.error_response("INTERNAL_ERROR"), method == "HEAD")
-        resp = await handle(Request(method, path, query, headers, body), request, who)
+        resolve = None if identity is None else (lambda: identity(request))
+        resp = await handle(Request(method, path, query, headers, body), request, resolve=resolve)
         return to_starlette(resp, method == "HEAD")
 
     router = APIRouter()

@@ -420,6 +420,54 @@ def test_app_flow_sync_and_async() -> None:
     assert app.purge_user("4") == [] or True
 
 
+def test_the_session_is_read_only_when_the_exchange_asks_and_failures_are_logged_with_their_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    app = small_app(mwt_secret=SECRETS["mwt_secret"])
+    token = app.engine.mint_mwt(srv.Identity("8"))
+    reads: List[str] = []
+
+    def session() -> Optional[srv.Identity]:
+        reads.append("read")
+        return srv.Identity("6")
+
+    def broken() -> Optional[srv.Identity]:
+        raise ConnectionError("session store down")
+
+    async def asession() -> Optional[srv.Identity]:
+        return session()
+
+    mine = srv.Request("GET", "/api/mizan/ctx/mine/")
+    with_token = srv.Request("GET", "/api/mizan/ctx/mine/", headers=[("X-Mizan-Token", token)])
+    for handle, resolve in ((app.handle, session), (lambda *a, **k: asyncio.run(app.ahandle(*a, **k)), asession)):
+        reads.clear()
+        assert json.loads(handle(with_token, None, resolve=resolve).body)["me"]["user"] == "8"
+        assert reads == [], "a token replaces the session: the exchange never asks for it"
+        assert json.loads(handle(mine, None, resolve=resolve).body)["me"]["user"] == "6"
+        assert reads == ["read"]
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="mizan_kernel.server"):
+            r = handle(mine, None, resolve=broken)
+        assert (r.status, r.body) == (500, '{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}')
+        (line,) = [rec for rec in caplog.records if rec.levelno == logging.ERROR]
+        assert "ConnectionError: session store down" in line.getMessage()
+        assert line.exc_info is not None and isinstance(line.exc_info[1], ConnectionError)
+
+
+def test_a_revocation_hook_that_raises_fails_closed_in_the_envelope() -> None:
+    def revoked(sid: str) -> bool:
+        raise TimeoutError("revocation list unreachable")
+
+    app = small_app(jwt_secret=SECRETS["jwt_secret"], revoked=revoked)
+    who = srv.Identity("4", session_id="s1")
+    for handle in (app.handle, lambda *a: asyncio.run(app.ahandle(*a))):
+        r = handle(srv.Request("GET", "/api/mizan/ctx/mine/"), None, who)
+        assert (r.status, r.body) == (500, '{"error":{"code":"INTERNAL_ERROR","message":"Internal server error"}}')
+        assert handle(srv.Request("GET", "/api/mizan/ctx/mine/"), None, srv.Identity("4")).status == 200  # no sid: not asked
+
+
 KDL_TWO = """mizan-ir version=1
 context items {
     member item_count

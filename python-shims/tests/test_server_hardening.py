@@ -193,7 +193,7 @@ def test_exceptions_are_logged_at_error_level_with_their_traceback(caplog: pytes
     errors = [rec for rec in caplog.records if rec.levelno == logging.ERROR]
     assert len(errors) == 2, [rec.getMessage() for rec in errors]  # an error on purpose is an answer, not logged
     for rec in errors:
-        assert rec.getMessage() == "mizan: `explode` raised"
+        assert rec.getMessage() == "mizan: `explode` failed: KeyError: 'password'"  # the exchange's line
         assert rec.exc_info is not None and isinstance(rec.exc_info[1], KeyError)
 
 

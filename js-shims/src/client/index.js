@@ -171,15 +171,16 @@ export function createClient(options = {}) {
   let generation = runtime.generation();
 
   const registrations = new Set(); // every live subscribe() call: what a restart replays
-  const byKey = new Map(); // key → Set<registration>
-  const snapshots = new Map(); // key → public snapshot (the views, applied)
+  // key → {snap, seed, regs}: the public snapshot (the views, applied), the {context, params,
+  // data} this client hydrated the instance with (until its first view), the registrations
+  // bound to it. One map, so applying and delivering a view looks its key up once.
+  const entries = new Map();
   const memo = new Map(); // memoKey → key
   const memoByKey = new Map(); // key → Set<memoKey>
-  const hydrated = new Map(); // key → {context, params, data} this client hydrated it with, until its first view
   const waiters = new Map(); // waiter id → {kind, resolve, reject}
   const queue = []; // events for the next update (subscriptions and answers are batched)
   const owners = []; // per queued event: its registration (subscribe) or null
-  const outbox = []; // [key, snapshot, …] to deliver, in order
+  const outbox = []; // [entry, snapshot, …] to deliver, in order
   let nextWaiter = 1;
   let lastSession = { text: undefined, body: undefined }; // the last session body, parsed once
   let started = false;
@@ -211,19 +212,34 @@ export function createClient(options = {}) {
     memoByKey.delete(key);
   }
 
+  function entry(key) {
+    let e = entries.get(key);
+    if (e === undefined) entries.set(key, (e = { snap: undefined, seed: undefined, regs: undefined }));
+    return e;
+  }
+
+  /** Drop an entry that holds nothing any more. */
+  function prune(key, e) {
+    if (e.snap === undefined && e.seed === undefined && e.regs === undefined) entries.delete(key);
+  }
+
+  const snapshotOfKey = (key) => entries.get(key)?.snap;
+
   function bind(reg, key) {
     reg.key = key;
     remember(reg.memo, key);
-    let set = byKey.get(key);
-    if (!set) byKey.set(key, (set = new Set()));
-    set.add(reg);
+    const e = entry(key);
+    (e.regs ??= new Set()).add(reg);
   }
 
   function unbind(reg) {
-    const set = reg.key === null ? undefined : byKey.get(reg.key);
-    if (!set) return;
-    set.delete(reg);
-    if (set.size === 0) byKey.delete(reg.key);
+    const e = reg.key === null ? undefined : entries.get(reg.key);
+    if (e?.regs === undefined) return;
+    e.regs.delete(reg);
+    if (e.regs.size === 0) {
+      e.regs = undefined;
+      prune(reg.key, e);
+    }
   }
 
   // ---- one update --------------------------------------------------------------------------
@@ -282,14 +298,19 @@ export function createClient(options = {}) {
 
   function applyView(v) {
     const key = v.key;
-    const prev = snapshots.get(key);
     if (v.gone) {
-      snapshots.delete(key);
-      hydrated.delete(key);
+      const e = entries.get(key);
+      if (e !== undefined) {
+        e.snap = undefined;
+        e.seed = undefined;
+        prune(key, e);
+      }
       forget(key);
       return;
     }
-    const seed = prev === undefined ? hydrated.get(key) : undefined;
+    const e = entry(key);
+    const prev = e.snap;
+    const seed = prev === undefined ? e.seed : undefined;
     let context = prev?.context ?? seed?.context ?? null;
     let params = prev?.params ?? seed?.params ?? null;
     if (v.instance !== undefined) {
@@ -298,9 +319,9 @@ export function createClient(options = {}) {
       remember(memoKey(context, params), key);
     }
     const next = snapshotOf(v, prev, prev?.data ?? seed?.data, context, params);
-    if (seed !== undefined) hydrated.delete(key);
-    snapshots.set(key, next);
-    outbox.push(key, next);
+    e.seed = undefined;
+    e.snap = next;
+    outbox.push(e, next);
   }
 
   /** The rest of an output: requests, settlements, the timer, then the listeners. */
@@ -317,8 +338,8 @@ export function createClient(options = {}) {
     delivering = true;
     try {
       for (let i = 0; i < outbox.length; i += 2) {
-        const regs = byKey.get(outbox[i]);
-        if (!regs) continue;
+        const regs = outbox[i].regs;
+        if (regs === undefined) continue;
         const snap = outbox[i + 1];
         for (const reg of regs) {
           try {
@@ -356,7 +377,7 @@ export function createClient(options = {}) {
       case 'fetch': {
         const f = op.val;
         // The params of an instance this client holds are parsed already (its snapshot's).
-        const params = snapshots.get(f.key)?.params ?? JSON.parse(f.paramsJson);
+        const params = snapshotOfKey(f.key)?.params ?? JSON.parse(f.paramsJson);
         return transport.fetch({ key: f.key, context: f.context, params, query: f.query });
       }
       case 'call': {
@@ -403,7 +424,7 @@ export function createClient(options = {}) {
     waiters.delete(Number(waiter));
     if (outcome.tag === 'err') return w.reject(fromRecord(outcome.val));
     const text = outcome.val;
-    if (w.kind === 'fetch') return w.resolve(snapshots.get(text)?.data);
+    if (w.kind === 'fetch') return w.resolve(snapshotOfKey(text)?.data);
     if (w.kind === 'start') {
       // One object per session body: `start()` twice gives the same object.
       if (lastSession.text !== text) lastSession = { text, body: JSON.parse(text) };
@@ -457,11 +478,9 @@ export function createClient(options = {}) {
     const g = runtime.generation();
     if (g === generation) return;
     generation = g;
-    snapshots.clear();
-    hydrated.clear();
+    entries.clear();
     memo.clear();
     memoByKey.clear();
-    byKey.clear();
     outbox.length = 0;
     if (timer !== null) timers.clearTimeout(timer);
     timer = null;
@@ -548,13 +567,13 @@ export function createClient(options = {}) {
       const mk = memoKey(context, p);
       const known = memo.get(mk);
       if (known !== undefined) {
-        const s = snapshots.get(known);
+        const s = snapshotOfKey(known);
         if (s !== undefined) return s;
       }
       const [r] = send([{ tag: 'view', val: instanceRef(context, checkParams(p)) }], true);
       if (r.tag === 'err') throw kernelError(r.val);
       remember(mk, r.val);
-      return snapshots.get(r.val) ?? IDLE_SNAPSHOT;
+      return snapshotOfKey(r.val) ?? IDLE_SNAPSHOT;
     },
 
     /** The bundle: cached data when it is fresh, else the next settled fetch (TanStack's fetchQuery). */
@@ -624,7 +643,7 @@ export function createClient(options = {}) {
       for (let i = 0; i < seeded.length; i++) {
         if (seeded[i] === null) continue;
         const { context, params, data } = items[i];
-        hydrated.set(seeded[i], { context, params: params ?? {}, data });
+        entry(seeded[i]).seed = { context, params: params ?? {}, data };
       }
     },
 
@@ -656,7 +675,7 @@ export function createClient(options = {}) {
       waiters.clear();
       for (const w of pending) w.reject(new MizanRequestError({ code: 'CLOSED', message: 'The client was closed' }));
       registrations.clear();
-      byKey.clear();
+      entries.clear();
       session.free();
     },
   };

@@ -147,6 +147,12 @@ impl Instance {
     }
 
     pub fn snapshot(&self, now: u64, stale_time: u64) -> Value {
+        // Inserted one by one, not collected: `collect` into a BTreeMap sorts first, with a stable
+        // sort of its own in the browser component (a few KB of code for a handful of slots).
+        let mut slot_versions = Map::new();
+        for (k, v) in &self.slot_versions {
+            slot_versions.insert(k.clone(), Value::from(*v));
+        }
         json!({
             "key": self.key,
             "context": self.context,
@@ -157,7 +163,7 @@ impl Instance {
             "data": self.data,
             "error": self.error.as_ref().map(RequestError::to_json),
             "updated_at": self.updated_at,
-            "slot_versions": self.slot_versions.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<Map<String, Value>>(),
+            "slot_versions": slot_versions,
             "subscribers": self.subscribers,
         })
     }

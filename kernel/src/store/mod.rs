@@ -25,7 +25,7 @@ use crate::invalidation::{InvalidateEntry, entries_from_json};
 use crate::merge::{MergeEntry, apply_merge};
 use serde_json::{Map, Value, json};
 use rustc_hash::FxBuildHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Instance keys are looked up on every step; a hash map does it in one comparison where a
 /// `BTreeMap` compares long shared prefixes (`todos?list_id=…`) a dozen times. A fixed hasher
@@ -131,7 +131,7 @@ pub struct Store {
     next_instance: u64,
     /// Per context (an app has a handful: a sorted list).
     by_context: Named<ContextIndex>,
-    requests: BTreeMap<u64, Request>,
+    requests: HashMap<u64, Request, FxBuildHasher>,
     /// Mutations by id, oldest first (a few at a time).
     mutations: Vec<(u64, Mutation)>,
     next_id: u64,
@@ -161,15 +161,54 @@ pub struct Store {
 /// Instances are named by their number here (small integer sets, not copies of their keys).
 #[derive(Default)]
 struct ContextIndex {
-    ids: BTreeSet<u64>,
+    ids: IdSet,
     /// Per param name (a handful): the instances that have it, and by stringified value.
     params: Named<ParamIndex>,
 }
 
 #[derive(Default)]
 struct ParamIndex {
-    having: BTreeSet<u64>,
-    by_value: BTreeMap<String, BTreeSet<u64>>,
+    having: IdSet,
+    by_value: KeyMap<IdSet>,
+}
+
+/// A set of instance numbers. A hash set, not a BTreeSet: the component has the hash map code
+/// anyway, each BTree instantiation is several KB more of it; and unlike a sorted vector, dropping
+/// 10 000 instances one by one (gc, eviction) stays linear. Unordered: `Store::matching` sorts
+/// what it returns.
+#[derive(Default)]
+struct IdSet(HashSet<u64, FxBuildHasher>);
+
+impl IdSet {
+    fn one(id: u64) -> Self {
+        let mut set = IdSet::default();
+        set.0.insert(id);
+        set
+    }
+
+    fn insert(&mut self, id: u64) {
+        self.0.insert(id);
+    }
+
+    fn remove(&mut self, id: u64) {
+        self.0.remove(&id);
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        self.0.contains(&id)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn to_vec(&self) -> Vec<u64> {
+        self.0.iter().copied().collect()
+    }
 }
 
 impl ContextIndex {
@@ -186,24 +225,22 @@ impl ContextIndex {
             let p = &mut self.params[i].1;
             p.having.insert(inst.id);
             match p.by_value.get_mut(v) {
-                Some(set) => {
-                    set.insert(inst.id);
-                }
+                Some(set) => set.insert(inst.id),
                 None => {
-                    p.by_value.insert(v.clone(), BTreeSet::from([inst.id]));
+                    p.by_value.insert(v.clone(), IdSet::one(inst.id));
                 }
             }
         }
     }
 
     fn remove(&mut self, inst: &Instance) {
-        self.ids.remove(&inst.id);
+        self.ids.remove(inst.id);
         for (k, v) in &inst.canonical {
             let Ok(i) = self.params.binary_search_by(|(p, _)| p.cmp(k)) else { continue };
             let p = &mut self.params[i].1;
-            p.having.remove(&inst.id);
+            p.having.remove(inst.id);
             if let Some(set) = p.by_value.get_mut(v) {
-                set.remove(&inst.id);
+                set.remove(inst.id);
                 if set.is_empty() {
                     p.by_value.remove(v);
                 }
@@ -215,14 +252,15 @@ impl ContextIndex {
     }
 
     /// Instances an entry with these (stringified, sorted) params may cover: those with the first
-    /// param's value, plus those without that param. The caller checks the remaining params.
+    /// param's value, plus those without that param, in no order. The caller checks the remaining
+    /// params and sorts.
     fn candidates(&self, wanted: &[(String, String)]) -> Vec<u64> {
-        let Some((name, value)) = wanted.first() else { return self.ids.iter().copied().collect() };
+        let Some((name, value)) = wanted.first() else { return self.ids.to_vec() };
         let param = named(&self.params, name);
-        let mut out: Vec<u64> = param.and_then(|p| p.by_value.get(value)).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let mut out: Vec<u64> = param.and_then(|p| p.by_value.get(value)).map(IdSet::to_vec).unwrap_or_default();
         let having = param.map(|p| &p.having);
-        if having.map_or(0, BTreeSet::len) < self.ids.len() {
-            out.extend(self.ids.iter().filter(|id| !having.is_some_and(|h| h.contains(*id))));
+        if having.map_or(0, IdSet::len) < self.ids.len() {
+            out.extend(self.ids.0.iter().filter(|id| !having.is_some_and(|h| h.contains(**id))));
         }
         out
     }
@@ -249,7 +287,7 @@ impl Store {
             keys_by_id: HashMap::default(),
             next_instance: 0,
             by_context: Vec::new(),
-            requests: BTreeMap::new(),
+            requests: HashMap::default(),
             mutations: Vec::new(),
             next_id: 0,
             next_version: 0,
@@ -413,7 +451,9 @@ impl Store {
             .filter(|i| i.subscribers == 0 && i.key != keep)
             .map(|i| (i.last_used, i.key.clone()))
             .collect();
-        candidates.sort();
+        // Keys are unique, so no two elements are equal: the unstable sort gives the same order,
+        // and shares its code with the store's other sorts (no stable sort in the component).
+        candidates.sort_unstable();
         for (_, key) in candidates.into_iter().take(over) {
             self.drop_instance(&key);
         }
@@ -609,11 +649,14 @@ impl Store {
     fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<String> {
         let Some(index) = named(&self.by_context, context) else { return Vec::new() };
         let wanted = canon::stringified_params(params);
+        // The candidates match the first param already (by the index); only the others are
+        // checked, so the common one-param entry looks no instance up by its key.
+        let rest = wanted.get(1..).unwrap_or_default();
         let mut keys: Vec<String> = index
             .candidates(&wanted)
             .into_iter()
             .filter_map(|id| self.keys_by_id.get(&id))
-            .filter(|k| self.instances.get(*k).is_some_and(|i| i.matches(&wanted)))
+            .filter(|k| rest.is_empty() || self.instances.get(*k).is_some_and(|i| i.matches(rest)))
             .cloned()
             .collect();
         keys.sort_unstable();
@@ -646,7 +689,8 @@ impl Store {
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
             } else if observed && inst.retry_at.is_none() {
-                self.start_fetch(&key);
+                self.start_fetch(&key); // marks it: no second lookup by key here
+                continue;
             }
             self.mark(&key);
         }
