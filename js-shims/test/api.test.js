@@ -189,6 +189,20 @@ test('server: fetch plan -> finishFetch -> OriginStore put; call plan -> finishC
   assert.equal(api.redisPlanJson({ scopes: [] }), '{"scopes":[]}');
 });
 
+test('the glue reads the memory right after it grew (its view of the memory is renewed)', () => {
+  const engine = api.Engine.create(Registry.fromKdl(KDL), { cacheSecret: 'a-cache-secret-of-32-bytes-long!' });
+  const request = { method: 'GET', path: '/api/mizan/ctx/user/', query: 'user_id=5' };
+  const before = engine.plan(request, 1000);
+  const origin = new api.OriginStore();
+  for (const size of [1, 4, 16].map((m) => m * 1024 * 1024)) {
+    // A body this large makes the kernel grow its memory, detaching the buffer the glue viewed.
+    const big = `"${'x'.repeat(size)}"`;
+    assert.equal(origin.put(`k${size}`, big, [], 60, 1000), true);
+    assert.equal(origin.get(`k${size}`, 1000).length, big.length);
+    assert.deepEqual(engine.plan(request, 1000), before, 'small calls after the growth read the same');
+  }
+});
+
 test('server: tokens round-trip; refusals carry {reason}', () => {
   const engine = api.Engine.create({ functions: {} }, { mwtSecret: 'an-mwt-secret-that-is-32-bytes!!', jwtSecret: 'a-jwt-secret-that-is-32-bytes!!!' });
   const now = 1_700_000_000_000;

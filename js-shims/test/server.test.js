@@ -194,6 +194,28 @@ test('the handler: validation, bad bodies, the body limit, exceptions that never
   assert.equal(method.headers.get('allow'), 'POST');
 });
 
+test('the handler interprets the exchange: the session rides in the arrival, a token replaces it; the kernel writes the log lines', async () => {
+  const { f } = shop();
+  const asked = [];
+  const logs = [];
+  const h = handlerFor(f, {
+    identity: (request) => {
+      asked.push(new URL(request.url).pathname);
+      return users[requestHeader(request, 'x-user')] ?? null;
+    },
+    logger: { warn: (m) => logs.push(['warn', m]), error: (m) => logs.push(['error', m]) },
+  });
+  const token = h.app.engine.mintMwt({ subject: '7' }, Date.now());
+  assert.deepEqual(await (await h(at('/api/mizan/ctx/me/', { headers: { 'x-user': '1', 'x-mizan-token': token } }))).json(), { whoami: '7' });
+  assert.deepEqual(await (await h(at('/api/mizan/ctx/me/', { headers: { 'x-user': '1' } }))).json(), { whoami: '1' });
+  assert.deepEqual(asked, ['/api/mizan/ctx/me/', '/api/mizan/ctx/me/'], 'read once per request, up front');
+  assert.equal((await h(call('boom', {}))).status, 500);
+  const line = logs.find(([level, m]) => level === 'error' && m.includes('`boom` failed'));
+  assert.ok(line, `the kernel's log line for the exception: ${JSON.stringify(logs)}`);
+  assert.match(line[1], /^mizan: .*Error: secret detail\n\s+at /, 'with the stack, in the log only');
+  assert.equal(h.app.pending, null);
+});
+
 test('the handler: integers past 2^53 reach the function and come back exactly', async () => {
   const { f } = shop();
   const h = handlerFor(f);

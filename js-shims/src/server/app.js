@@ -1,7 +1,9 @@
-// A Mizan app, runtime-neutral: the engine over the registry, the functions and predicates, the
-// origin store, the purges that failed. The per-request flow is flow.js; the front doors (the
-// Fetch API, node:http) only turn their request into the engine's and send back its response.
-import { Engine, purgeCovers, redisPlanJson } from '../server.js';
+// A Mizan app, runtime-neutral: the kernel's exchange server and engine over the registry, the
+// functions and predicates, the origin store, the purge that failed (pending). The per-request
+// flow is flow.js (an interpreter of the exchange); the front doors (the Fetch API, node:http)
+// only turn their request into the kernel's and send back its response.
+import { ExchangeServer } from '../exchange.js';
+import { Engine, redisPlanJson } from '../server.js';
 import { Functions } from './functions.js';
 import { MemoryOriginStore } from './stores.js';
 
@@ -65,12 +67,17 @@ export class MizanApp {
     for (const k of ENGINE_KEYS) if (options[k] !== undefined) config[k] = options[k];
     if (this.store !== null) config.cacheSecret = cacheSecret;
     this.registry = functions.registry();
+    // The exchange serves requests; the engine answers what lives outside one (purge plans for
+    // `purge`/`purgeUser`, the envelope of an error the front door finds before the exchange).
+    // No `identity` hook: flow.js reads the session up front and hands it in the arrival.
+    this.server = new ExchangeServer(this.registry, config, { identity: false, revocation: this.revoked !== null });
     this.engine = Engine.create(this.registry, config);
-    for (const w of this.engine.warnings()) this.logger.warn(`mizan: ${w}`);
+    for (const w of this.server.warnings()) this.logger.warn(`mizan: ${w}`);
     this.basePath = (options.basePath ?? '/api/mizan').replace(/\/+$/, '');
     this.bodyLimit = options.bodyLimit ?? 1024 * 1024;
     checkImplementations(this.registry.toJson().functions, this.functions);
-    // Purges that failed, merged, and a version (docs/SERVER.md "When a purge fails").
+    // The purges that failed, merged, and a version (docs/SERVER.md "When a purge fails"): one
+    // per process, passed to every exchange, which decides what it fences.
     this.pending = null;
     this.pendingVersion = 0;
   }
@@ -105,29 +112,34 @@ export class MizanApp {
       `mizan: purge failed; the entries it covers are served without the cache until a retry succeeds; plan ${redisPlanJson(plan)}`,
       error,
     );
-    this.pending = this.pending === null ? plan : this.engine.mergePurgePlans(this.pending, plan);
+    this.keepPending(plan);
+  }
+
+  /** Merge a failed purge into the pending one (the exchange's `keepPending`). */
+  keepPending(plan) {
+    this.pending = this.pending === null ? plan : this.mergedWithPending(plan);
     this.pendingVersion += 1;
   }
 
-  /** Retry the pending purges; what they still cover (null: nothing pending). */
+  mergedWithPending(plan) {
+    try {
+      return this.server.mergePurgePlans(this.pending, plan);
+    } catch {
+      return { scopes: [...this.pending.scopes, ...plan.scopes] }; // the kernel failed (a trap): keep both whole, never less
+    }
+  }
+
+  /** Retry the pending purge as it is now (the exchange's `retryPurge`); what is still pending (null: nothing). */
   async settlePending() {
     const plan = this.pending;
     const version = this.pendingVersion;
-    if (plan === null) return null;
+    if (plan === null || this.store === null) return plan;
     try {
       await this.store.purge(plan);
     } catch {
-      return plan;
+      return this.pending;
     }
-    if (this.pendingVersion === version) {
-      this.pending = null;
-      this.logger.warn('mizan: a purge that had failed succeeded on retry; the cache is used again');
-    }
+    if (this.pendingVersion === version) this.pending = null; // nothing failed meanwhile
     return this.pending;
-  }
-
-  /** Whether a pending (failed) purge covers this cache plan: then it is served without the cache. */
-  fenced(pending, cache) {
-    return pending !== null && purgeCovers(pending, cache.indexKeys);
   }
 }

@@ -75,12 +75,15 @@ export class ValidationFailed extends ProtocolError {
   }
 }
 
+/** A thrown value as the text the kernel logs: the stack when there is one (it reaches only the log). */
+export function thrownText(error) {
+  return error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `thrown: ${String(error)}`;
+}
+
 /**
  * What a function's throw answers: a `ProtocolError` is its answer; anything else is a failure
- * someone must look at (the caller logs it with its stack), answered 500 without leaking it.
+ * someone must look at (the kernel logs the text), answered 500 without leaking it.
  */
 export function thrownOutcome(error) {
-  if (error instanceof ProtocolError) return { error: error.toOutcomeError() };
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : `thrown: ${String(error)}`;
-  return { exception: text };
+  return error instanceof ProtocolError ? { error: error.toOutcomeError() } : { exception: thrownText(error) };
 }

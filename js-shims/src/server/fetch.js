@@ -2,7 +2,7 @@
 // Promise<Response>`, for every runtime that speaks it (Node 18+, Deno, Bun, Cloudflare Workers)
 // and every framework that takes a fetch handler (Hono, Next.js route handlers…).
 import { MizanApp } from './app.js';
-import { handle, identify } from './flow.js';
+import { handle } from './flow.js';
 
 const utf8 = new TextEncoder();
 
@@ -84,9 +84,7 @@ export function mizanHandler(functions, options = {}) {
       app.logger.warn('mizan: the request body failed to arrive', e);
       return toResponse(app.errorResponse('BAD_REQUEST', 'Invalid request body'), request.method);
     }
-    const who = await identify(app, request);
-    const r = who.response ?? (await handle(app, req, request, who.identity));
-    return toResponse(r, request.method);
+    return toResponse(await handle(app, req, request), request.method);
   };
   handler.app = app;
   return handler;

@@ -1,14 +1,23 @@
-// The per-request flow (docs/SERVER.md "What a host does"), the same as the Python and Rust
-// hosts': plan → (predicates → plan again) → respond | call (run the function, finishCall, run
-// the purge) | fetch (read the cache, else run every member, finishFetch, store the put).
-// Status, headers and body are the engine's, sent as they are. The host's own decisions: running
-// the functions and predicates, the identity and revocation callbacks, the I/O.
-// (Kept in this one module: the flow is moving into the kernel, and this is what will call it.)
-import { thrownOutcome } from './errors.js';
+// The per-request flow: an interpreter of the kernel's exchange (wit/session.wit
+// `server-exchange`; docs/SERVER.md "The exchange"), as the Rust host's `Mizan::handle` is. The
+// kernel decides everything (whether a token replaces the session, the revocation check,
+// validation, the plan, the purge fence, the order purge → put → respond, the error envelopes,
+// the log lines); this file reads the session up front and performs the effects the exchange
+// asks for — the revocation callback, predicates, running the functions, the origin store's
+// lookup, put and purge, keeping a failed purge pending — and hands back its response.
+import { thrownOutcome, thrownText } from './errors.js';
 import { parseJson, resultJson } from './values.js';
 
-/** The session identity of a host request; an exception in the app's lookup is the engine's 500. */
-export async function identify(app, hostRequest) {
+function context(app, identity, hostRequest) {
+  return { identity, user: identity?.subject ?? null, request: hostRequest, app };
+}
+
+/**
+ * The session identity, read up front and carried by the arrival (the exchange server has no
+ * `identity` hook: one kernel crossing less per request than the exchange asking for it, as in
+ * the Rust host). `{identity}`, or `{response}`: the engine's 500 when the app's lookup threw.
+ */
+async function identify(app, hostRequest) {
   if (app.identityOf === null) return { identity: null };
   try {
     return { identity: (await app.identityOf(hostRequest)) ?? null };
@@ -18,121 +27,108 @@ export async function identify(app, hostRequest) {
   }
 }
 
-function context(app, identity, hostRequest) {
-  return { identity, user: identity?.subject ?? null, request: hostRequest, app };
-}
-
-async function answers(app, check, hostRequest) {
+async function verdicts(app, check, hostRequest) {
   const out = [];
   for (const name of check.predicates) {
     const predicate = app.predicates.get(name);
-    let allowed = false;
-    if (predicate === undefined) {
-      app.logger.warn(`mizan: no predicate named ${JSON.stringify(name)}: denied`);
-    } else {
+    let verdict = 'missing';
+    if (predicate !== undefined) {
       try {
-        allowed = Boolean(await predicate(check.identity, hostRequest));
+        verdict = (await predicate(check.identity, hostRequest)) ? 'allow' : 'deny';
       } catch (e) {
-        app.logger.error(`mizan: predicate ${JSON.stringify(name)} threw: denied`, e);
+        verdict = { raised: thrownText(e) };
       }
     }
-    out.push({ name, allowed });
+    out.push({ name, verdict });
   }
   return out;
 }
 
-/** Run one function: its outcome (`{okJson}`, `{error}`, `{exception}`). */
-async function run(app, name, argsJson, ctx) {
-  const fn = app.functions.get(name);
-  if (fn === undefined) {
-    app.logger.error(`mizan: no implementation registered for \`${name}\``);
-    return { exception: `no implementation registered for \`${name}\`` };
-  }
+/** Run one function: its outcome (`{okJson}`, `{error}`, `{exception}`, or `'missing'`). */
+async function run(fn, argsJson, ctx) {
+  if (fn === undefined) return 'missing';
   let value;
   try {
     value = await fn(ctx, parseJson(argsJson));
   } catch (e) {
-    const outcome = thrownOutcome(e);
-    if (outcome.exception !== undefined) app.logger.error(`mizan: \`${name}\` threw`, e);
-    return outcome;
+    return thrownOutcome(e);
   }
   const json = resultJson(value);
-  if (json.problem !== undefined) {
-    app.logger.error(`mizan: \`${name}\` returned a value that is not JSON: ${json.problem}`);
-    return { exception: `\`${name}\` returned a value that is not JSON: ${json.problem}` };
+  return json.problem === undefined ? { okJson: json.text } : { exception: `returned a value that is not JSON: ${json.problem}` };
+}
+
+async function runAll(app, effect, hostRequest) {
+  const ctx = context(app, effect.identity, hostRequest);
+  const outcomes = [];
+  for (const c of effect.calls) outcomes.push(await run(app.functions.get(c.function), c.argsJson, ctx));
+  // The pending purge as it is now: one may have failed while the functions ran (then no put).
+  return { ran: { outcomes, pending: app.pending } };
+}
+
+async function storeEvent(action, ok, failed) {
+  try {
+    await action();
+    return ok;
+  } catch (e) {
+    return { [failed]: thrownText(e) };
   }
-  return { okJson: json.text };
 }
 
-function logDiagnostics(app, diagnostics) {
-  for (const d of diagnostics) app.logger.warn(`mizan: ${d}`);
-}
-
-async function call(app, plan, hostRequest) {
-  const outcome = await run(app, plan.function, plan.argsJson, context(app, plan.identity, hostRequest));
-  const fin = app.engine.finishCall(plan, outcome);
-  if (fin.purge !== null && app.store !== null) {
-    // Before the response, so a refetch cannot read a purged entry.
-    await app.purgeOrKeep(fin.purge).catch(() => {});
+async function lookup(store, key) {
+  if (store === null) return { found: { body: null, ticket: null } };
+  try {
+    const found = await store.lookup(key);
+    return { found: { body: found.body ?? null, ticket: found.ticket ?? null } };
+  } catch (e) {
+    return { lookupFailed: thrownText(e) };
   }
-  logDiagnostics(app, fin.diagnostics);
-  return fin.response;
 }
 
-async function fetch(app, plan, hostRequest) {
+/** Perform one effect: the event that answers it (null for those that ask nothing). */
+async function perform(app, effect, hostRequest, identity) {
   const store = app.store;
-  let cache = store === null ? null : plan.cache;
-  if (cache !== null && app.pending !== null && app.fenced(await app.settlePending(), cache)) {
-    cache = null; // a failed purge covers it: no read, no put
-  }
-  let ticket = null;
-  if (cache !== null) {
-    try {
-      const found = await store.lookup(cache.key);
-      if (found.body !== null) return app.engine.finishFetch(plan.context, cache, { hit: found.body }).response;
-      ticket = found.ticket;
-    } catch (e) {
-      app.logger.error('mizan: cache read failed (served as a miss)', e);
-    }
-  }
-  const ctx = context(app, plan.identity, hostRequest);
-  const results = [];
-  for (const m of plan.members) results.push({ function: m.function, outcome: await run(app, m.function, m.argsJson, ctx) });
-  const fin = app.engine.finishFetch(plan.context, cache, { results });
-  if (fin.cachePut !== null && cache !== null && !app.fenced(app.pending, cache)) {
-    try {
-      await store.put(fin.cachePut, ticket); // a pending purge (one that failed while members ran) fences it
-    } catch (e) {
-      app.logger.error('mizan: cache write failed', e);
-    }
-  }
-  logDiagnostics(app, fin.diagnostics);
-  return fin.response;
+  if (effect === 'resolveIdentity') return { identity }; // not asked without the hook; the arrival's answer if it were
+  if (effect.run) return runAll(app, effect.run, hostRequest);
+  if (effect.lookup !== undefined) return lookup(store, effect.lookup);
+  if (effect.put) return store === null ? 'stored' : storeEvent(() => store.put(effect.put.entry, effect.put.ticket), 'stored', 'putFailed');
+  if (effect.purge) return store === null ? 'purged' : storeEvent(() => store.purge(effect.purge), 'purged', 'purgeFailed');
+  if (effect.checkRevoked !== undefined) return { revoked: Boolean(await app.revoked(effect.checkRevoked)) };
+  if (effect.checkPredicates) return { predicates: await verdicts(app, effect.checkPredicates, hostRequest) };
+  if (effect.retryPurge) return { retried: await app.settlePending() };
+  if (effect.keepPending) app.keepPending(effect.keepPending);
+  else if (effect.log) (effect.log.level === 'error' ? app.logger.error : app.logger.warn).call(app.logger, `mizan: ${effect.log.text}`);
+  else throw new Error(`the exchange asked for an unknown effect ${JSON.stringify(effect)}`);
+  return null;
 }
 
 /**
- * Serve one request: the engine's response (`{status, headers, body}`) to send exactly.
- * `request` is the engine's (method, path, query, token headers, body); `hostRequest` what
- * functions and predicates see as `ctx.request`; `identity` the session's (a valid token in the
- * request replaces it, in the engine).
+ * Serve one request: the kernel's response (`{status, headers, body}`) to send exactly.
+ * `request` is the kernel's (method, path, query, token headers, body); `hostRequest` what the
+ * identity callback, functions and predicates see (`ctx.request`).
  */
-export async function handle(app, request, hostRequest, identity) {
-  const engine = app.engine;
-  const now = Date.now();
+export async function handle(app, request, hostRequest) {
+  const who = await identify(app, hostRequest);
+  if (who.response) return who.response;
+  let exchange = null;
   try {
-    let plan = engine.plan(request, now, { identity });
-    if (plan.respond) return plan.respond;
-    const sid = (plan.checkPredicates ?? plan.call ?? plan.fetch).identity?.sessionId;
-    if (app.revoked !== null && sid && (await app.revoked(sid))) return app.errorResponse('UNAUTHORIZED', 'Session revoked');
-    if (plan.checkPredicates) {
-      plan = engine.plan(request, now, { identity, answers: await answers(app, plan.checkPredicates, hostRequest) });
-      if (plan.respond) return plan.respond;
-      if (plan.checkPredicates) throw new Error('the engine asked for predicates again after answers');
+    const begun = app.server.begin({ request, pending: app.pending, now: Date.now(), identity: who.identity });
+    exchange = begun.exchange;
+    let effects = begun.effects;
+    for (;;) {
+      const events = [];
+      for (const effect of effects) {
+        if (effect.respond) return effect.respond;
+        const event = await perform(app, effect, hostRequest, who.identity);
+        if (event !== null) events.push(event);
+      }
+      if (events.length === 0) throw new Error('the exchange asked for nothing and did not respond');
+      effects = exchange.update(events);
     }
-    return plan.call ? await call(app, plan.call, hostRequest) : await fetch(app, plan.fetch, hostRequest);
   } catch (e) {
-    // A kernel failure (a trap) or a store that threw where it must not: the engine's 500.
+    // A kernel failure (a trap, a misplaced event) or a hook that threw: the engine's 500.
     app.logger.error('mizan: request failed', e);
     return app.errorResponse('INTERNAL_ERROR', 'Internal server error');
+  } finally {
+    exchange?.free();
   }
 }

@@ -3,7 +3,7 @@
 // joins repeated header lines, and the engine must see the method and credential lines exactly as
 // they arrived (docs/SERVER.md "What a host does", step 2). It also skips a copy per request.
 import http from 'node:http';
-import { handle, identify } from './flow.js';
+import { handle } from './flow.js';
 
 const CREDENTIALS = new Set(['x-mizan-token', 'authorization']);
 
@@ -68,8 +68,7 @@ function serve(app, req, res) {
       }
     }
     const request = { method: req.method, path, query, headers: credentialLines(req.rawHeaders), body };
-    const who = await identify(app, req);
-    return who.response ?? handle(app, request, req, who.identity);
+    return handle(app, request, req);
   };
   return run().then((r) => send(res, r), (e) => {
     app.logger.error('mizan: request failed', e);
@@ -131,9 +130,7 @@ export function createNodeServer(handler, { fallback, ...serverOptions } = {}) {
     const headers = Object.fromEntries(head.rawHeaders.flatMap((v, i, a) => (i % 2 ? [] : [[v.toLowerCase(), a[i + 1]]])));
     const hostRequest = { method: head.method, url: head.url, headers, rawHeaders: head.rawHeaders };
     const request = { method: head.method, path, query, headers: credentialLines(head.rawHeaders), body: '' };
-    identify(app, hostRequest)
-      .then((who) => who.response ?? handle(app, request, hostRequest, who.identity))
-      .then((r) => {
+    handle(app, request, hostRequest).then((r) => {
         const lines = r.headers.map(([n, v]) => `${n}: ${v}\r\n`).join('');
         socket.end(`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ''}\r\n${lines}Content-Length: ${Buffer.byteLength(r.body)}\r\nConnection: close\r\n\r\n${r.body}`);
       }, () => socket.destroy());
