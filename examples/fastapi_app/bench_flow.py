@@ -18,6 +18,7 @@ share the installed component.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib.util
 import statistics
 import subprocess
@@ -217,7 +218,7 @@ def main() -> None:
     import platform
 
     info = mk.runtime_info()
-    print(f"mizan host flow bench: python {platform.python_version()}, wasmtime {info['wasmtime']}, call path {info['call_path']}")
+    print(f"mizan host flow bench: python {platform.python_version()}, wasmtime {info['wasmtime']}, call path {info['call_path']}, load average {os.getloadavg()[0]:.2f}")
     print(f"before: app.py of {a.before}; after: the working tree. µs of thread CPU per request (median of {a.rounds} × {a.n})")
     print(f"{'request':<46} {'mode':<6} {'before':>8} {'after':>8} {'change':>8}")
     print("-" * 80)
