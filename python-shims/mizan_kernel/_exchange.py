@@ -99,10 +99,8 @@ class Exchange:
         return self._call(_E["done"])  # type: ignore[no-any-return]
 
     def __del__(self) -> None:
-        handle = getattr(self, "_handle", 0)
-        rt = getattr(self, "_rt", None)
-        if handle and rt is not None:
-            rt.pending_drops.append((handle, self._gen))  # dropped under the lock at the next call
+        if getattr(self, "_rt", None) is not None:  # not when __init__ never ran
+            self._free()
 
 
 class ExchangeServer(_wit.Resource):

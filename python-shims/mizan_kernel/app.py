@@ -225,7 +225,7 @@ class MizanApp:
         # A session identity the caller already holds goes in with the arrival (no round trip);
         # a lazy one (`resolve`) is asked for by the exchange only when the request needs it.
         given = flow.identity if flow.resolve is None else None
-        arrival = (request._wit(), None if pending is None else plan_in(pending), now_ms(), None if given is None else _identity_in(given))
+        arrival = (request._wit(), None if pending is None else plan_in(pending), now_ms(), _identity_in(given))
         flow.exchange, effects = self._server(flow.resolve is not None).begin(arrival)
         return effects
 
