@@ -6,7 +6,8 @@
 // is the kernel's; this file only translates between these JS shapes and jco's.
 //
 // begin({request, pending?, now, identity?}) takes the arrival and returns {exchange, effects}.
-// Events: {refused: {code, message, details?}} |
+// Events: {arrived: arrival} (the next request, once the exchange has responded) |
+//   {refused: {code, message, details?}} |
 //   {identity: identity | null} | {identityFailed: text} | {revoked: bool} |
 //   {predicates: [{name, verdict: 'allow' | 'deny' | 'missing' | {raised: text}}]} |
 //   {ran: {outcomes: [{ok} | {okJson} | {error} | {exception} | 'missing'], pending?}} |
@@ -59,6 +60,8 @@ export function eventIn(e) {
   if (entries.length !== 1) throw new TypeError(`an event is 'purged', 'stored' or a one-key object, got ${JSON.stringify(e)}`);
   const [[name, d]] = entries;
   switch (name) {
+    case 'arrived': // the next request, on an exchange that has responded
+      return { tag: 'arrived', val: arrivalIn(d) };
     case 'refused':
       return { tag: 'refused', val: protocolErrorIn(d) };
     case 'identity':

@@ -102,6 +102,8 @@ function exchangeEventIn(e) {
   if (typeof e === 'string') return e;
   const [[name, d]] = Object.entries(e);
   switch (name) {
+    case 'arrived':
+      return { arrived: arrivalIn(d) };
     case 'identity':
       return { identity: identityIn(d) };
     case 'ran':
@@ -134,6 +136,8 @@ function exchangeEffectJson(e) {
   }
 }
 
+const arrivalIn = (d) => ({ request: requestIn(d.request), pending: optCamelPlan(d.pending), now: d.now, identity: identityIn(d.identity) });
+
 // The script's first event is the arrival, which `begin` takes; the rest go to `update`.
 function exchangeScript(a, regs) {
   const server = new ExchangeServer(registry(regs, a.registry), configIn(a.config), a.hooks ?? {});
@@ -143,8 +147,7 @@ function exchangeScript(a, regs) {
       let events = step;
       let effects = [];
       if (exchange === null) {
-        const d = step[0].arrived;
-        ({ exchange, effects } = server.begin({ request: requestIn(d.request), pending: optCamelPlan(d.pending), now: d.now, identity: identityIn(d.identity) }));
+        ({ exchange, effects } = server.begin(arrivalIn(step[0].arrived)));
         events = step.slice(1);
       }
       if (events.length > 0) effects = effects.concat(exchange.update(events.map(exchangeEventIn)));

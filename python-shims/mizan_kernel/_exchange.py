@@ -49,19 +49,23 @@ def plan_out(rec: Mapping[str, Any]) -> PurgePlan:
     return PurgePlan._from_wit(rec)  # type: ignore[arg-type]
 
 
-def _responded(effects: List[Effect]) -> bool:
-    return bool(effects) and effects[-1][0] == "respond"
+#: Responded kernel exchanges a server keeps for its next requests (each serves the next
+#: arrival as a new one would, wit/session.wit `event.arrived`): about as many as the requests in
+#: flight at once; beyond this many, a responded exchange is freed.
+IDLE_MAX = 64
 
 
 class Exchange:
     """One request. It lives in the instance it began in: after a trap its calls raise
-    ``MizanKernelError("trap")`` (answer 500). Once it has responded its handle is freed under
-    the lock of the next kernel call (or when it is collected)."""
+    ``MizanKernelError("trap")`` (answer 500). Once it has responded this object is spent (a late
+    call raises ``invalid-argument``) and its kernel exchange goes back to its server for a next
+    request (or is freed under the lock of the next kernel call, as when it is collected before
+    responding)."""
 
-    __slots__ = ("_rt", "_handle", "_gen", "__weakref__")
+    __slots__ = ("_rt", "_handle", "_gen", "_idle", "__weakref__")
 
-    def __init__(self, rt: R.Runtime, handle: int, generation: int) -> None:
-        self._rt, self._handle, self._gen = rt, handle, generation
+    def __init__(self, rt: R.Runtime, handle: int, generation: int, idle: Optional[List[Tuple[int, int]]] = None) -> None:
+        self._rt, self._handle, self._gen, self._idle = rt, handle, generation, idle
 
     def _call(self, ex: _wit.Export, *args: Any) -> Any:
         rt = self._rt
@@ -80,12 +84,21 @@ class Exchange:
             self._rt.pending_drops.append((self._handle, self._gen))
             self._handle = 0
 
+    def _responded(self) -> None:
+        """It has responded: its kernel exchange goes back to the server's idle ones."""
+        idle = self._idle
+        if idle is not None and len(idle) < IDLE_MAX and self._handle:
+            idle.append((self._handle, self._gen))
+            self._handle = 0
+        else:
+            self._free()
+
     def update(self, events: List[Event]) -> List[Effect]:
         """Events as ``(case, payload)``; the effects as ``(case, payload)``, in order. A misplaced
         event raises ``MizanKernelError("invalid-argument")``."""
         effects: List[Effect] = self._call(_E["update"], events)
-        if _responded(effects):
-            self._free()
+        if effects and effects[-1][0] == "respond":
+            self._responded()
         return effects
 
     def update_json(self, events_json: str) -> str:
@@ -108,12 +121,15 @@ class ExchangeServer(_wit.Resource):
     them) and the host's hooks (``identity``: it resolves a session; ``revocation``: it can tell a
     revoked session id). After a trap it is re-created from how it was made."""
 
-    __slots__ = ("_args",)
+    __slots__ = ("_args", "_idle")
 
     def __init__(self, registry: Any, config: Optional[Mapping[str, Any]] = None, *, identity: bool = False, revocation: bool = False) -> None:
         from .server import _config_in, _registry_json
 
         self._args = (_registry_json(registry), _config_in(config), (bool(identity), bool(revocation)))
+        # Responded exchanges, (handle, generation), reused by `begin` (no kernel object made
+        # and dropped per request).
+        self._idle: List[Tuple[int, int]] = []
         self._init_resource()
 
     def _create(self, rt: R.Runtime) -> int:
@@ -127,14 +143,35 @@ class ExchangeServer(_wit.Resource):
         return self._m(_E["merge_purge_plans"], pending, failed)  # type: ignore[no-any-return]
 
     def begin(self, arrival: Tuple[Any, ...]) -> Tuple[Exchange, List[Effect]]:
-        """A new exchange for one request, and the effects its arrival asks for (one kernel call).
+        """An exchange for one request, and the effects its arrival asks for (one kernel call):
+        a responded one of this server's given the arrival as its next request, else a new one.
         ``arrival``: ``(request, pending, now, identity)`` (``identity``: the session, for a host
         without the ``identity`` hook; else the exchange asks for it)."""
-        begun = self._m(_E["begin"], arrival)
-        exchange = Exchange(self._rt, begun["exchange"], self._rt.generation)
-        effects: List[Effect] = begun["effects"]
-        if _responded(effects):
-            exchange._free()
+        rt, idle = self._rt, self._idle
+        with rt.lock:
+            if rt.poisoned or rt.pending_drops:
+                rt._prepare()
+            generation = rt.generation
+            handle = 0
+            while idle:
+                handle, gen = idle.pop()
+                if gen == generation:
+                    break
+                rt.pending_drops.append((handle, gen))  # of an instance that trapped
+                handle = 0
+            if handle:
+                try:
+                    effects: List[Effect] = _wit.invoke(rt, _E["update"], (handle, [("arrived", arrival)]))
+                except BaseException:
+                    rt.pending_drops.append((handle, generation))
+                    raise
+            else:
+                server = self._handle if self._gen == generation else self._ensure(rt)
+                begun = _wit.invoke(rt, _E["begin"], (server, arrival))
+                handle, effects = begun["exchange"], begun["effects"]
+        exchange = Exchange(rt, handle, generation, idle)
+        if effects and effects[-1][0] == "respond":
+            exchange._responded()
         return exchange, effects
 
 

@@ -35,13 +35,7 @@ impl w::GuestServer for Server {
     }
 
     fn begin(&self, arrival: w::Arrival) -> w::Begun {
-        let arrival = kx::Arrival {
-            request: request_in(arrival.request),
-            pending: arrival.pending.map(to_kernel_plan),
-            now_ms: arrival.now,
-            identity: arrival.identity.map(identity_in),
-        };
-        let (exchange, effects) = self.0.begin(arrival);
+        let (exchange, effects) = self.0.begin(arrival_in(arrival));
         w::Begun {
             exchange: w::Exchange::new(Exchange(RefCell::new(exchange))),
             effects: effects.into_iter().map(effect).collect(),
@@ -69,8 +63,18 @@ impl w::GuestExchange for Exchange {
     }
 }
 
+fn arrival_in(arrival: w::Arrival) -> kx::Arrival {
+    kx::Arrival {
+        request: request_in(arrival.request),
+        pending: arrival.pending.map(to_kernel_plan),
+        now_ms: arrival.now,
+        identity: arrival.identity.map(identity_in),
+    }
+}
+
 fn event(e: w::Event) -> Event {
     match e {
+        w::Event::Arrived(a) => Event::Arrived(arrival_in(a)),
         w::Event::Refused(e) => Event::Refused(protocol_error_in(e)),
         w::Event::Identity(i) => Event::Identity(i.map(identity_in)),
         w::Event::IdentityFailed(text) => Event::IdentityFailed(text),

@@ -113,6 +113,7 @@ fn event(e: &Value) -> Result<w::Event, Bad> {
     }
     let (name, d) = e.as_object().and_then(|m| m.iter().next()).ok_or_else(|| Bad(format!("bad event {e}")))?;
     Ok(match name.as_str() {
+        "arrived" => w::Event::Arrived(arrival(d)?),
         "refused" => w::Event::Refused(protocol_error(d)?),
         "identity" => w::Event::Identity(identity(d)?),
         "identity_failed" => w::Event::IdentityFailed(text(d, "identity_failed")?),

@@ -32,8 +32,10 @@ enum Stage {
     Retrying(FetchPlan, CachePlan),
     LookingUp(FetchPlan, CachePlan),
     Running(Job),
-    Purging(Finished),
-    Putting(Finished),
+    /// Responded with a call's purge before the response: a failure is still to hear of.
+    Purged(PurgePlan),
+    /// Responded with a put before the response: a failure is still to hear of.
+    Put,
     Done,
 }
 
@@ -48,9 +50,9 @@ impl Stage {
             Stage::Retrying(..) => "retried",
             Stage::LookingUp(..) => "found or lookup-failed",
             Stage::Running(_) => "ran",
-            Stage::Purging(_) => "purged or purge-failed",
-            Stage::Putting(_) => "stored or put-failed",
-            Stage::Done => "nothing (the exchange has responded)",
+            Stage::Purged(_) => "purge-failed, purged or arrived (the exchange has responded)",
+            Stage::Put => "put-failed, stored or arrived (the exchange has responded)",
+            Stage::Done => "arrived (the exchange has responded: only a next request)",
         }
     }
 }
@@ -87,9 +89,10 @@ impl Exchange {
         Exchange { engine, hooks, stage: Stage::New }
     }
 
-    /// Whether the exchange has responded.
+    /// Whether the exchange has responded (a purge or put that came with the response may still
+    /// report its failure).
     pub fn done(&self) -> bool {
-        matches!(self.stage, Stage::Done)
+        matches!(self.stage, Stage::Done | Stage::Purged(_) | Stage::Put)
     }
 
     /// Apply the events in order; the effects to perform, in order. An event the exchange is
@@ -113,7 +116,10 @@ impl Exchange {
         }
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         match (stage, event) {
-            (Stage::New, Event::Arrived(arrived)) => self.arrived(arrived, out),
+            // A responded exchange takes the next request as a new one would: a host may keep
+            // exchanges for reuse instead of creating one per request (a crossing less where a
+            // new kernel object costs one).
+            (Stage::New | Stage::Done | Stage::Purged(_) | Stage::Put, Event::Arrived(arrived)) => self.arrived(arrived, out),
             (Stage::Identity(mut arrival), Event::Identity(identity)) => {
                 arrival.session = identity;
                 self.plan(arrival, out);
@@ -150,22 +156,18 @@ impl Exchange {
                 self.run_fetch(plan, Some(cache), None, out);
             }
             (Stage::Running(job), Event::Ran { outcomes, pending }) => self.ran(job, outcomes, pending, out)?,
-            (Stage::Purging(fin), Event::Purged) => self.respond(fin.response, out),
-            (Stage::Purging(fin), Event::PurgeFailed(text)) => {
-                if let Some(plan) = &fin.purge {
-                    out.push(Effect::error(format!(
-                        "purge failed: {text}; the entries it covers are served without the cache until a retry succeeds; plan {}",
-                        plan_json(plan)
-                    )));
-                    out.push(Effect::KeepPending(plan.clone()));
-                }
-                self.respond(fin.response, out);
+            // A purge or put that came with the response: a success needs no answer (a host may
+            // still give it), a failure is logged, and a failed purge kept, before the host sends
+            // the response.
+            (Stage::Purged(_) | Stage::Put, Event::Purged | Event::Stored) => {}
+            (Stage::Purged(plan), Event::PurgeFailed(text)) => {
+                out.push(Effect::error(format!(
+                    "purge failed: {text}; the entries it covers are served without the cache until a retry succeeds; plan {}",
+                    plan_json(&plan)
+                )));
+                out.push(Effect::KeepPending(plan));
             }
-            (Stage::Putting(fin), Event::Stored) => self.respond(fin.response, out),
-            (Stage::Putting(fin), Event::PutFailed(text)) => {
-                out.push(Effect::warning(format!("cache write failed: {text}")));
-                self.respond(fin.response, out);
-            }
+            (Stage::Put, Event::PutFailed(text)) => out.push(Effect::warning(format!("cache write failed: {text}"))),
             (stage, event) => {
                 let message = format!("exchange: got {}, expected {}", event_name(&event), stage.waits_for());
                 self.stage = stage;
@@ -323,8 +325,10 @@ impl Exchange {
                     for d in fin.diagnostics.drain(..) {
                         out.push(Effect::warning(d));
                     }
+                    // Before the response, as a purge; only a failure is answered.
                     out.push(Effect::Put { entry: put, ticket });
-                    self.stage = Stage::Putting(fin);
+                    self.respond(fin.response, out);
+                    self.stage = Stage::Put;
                 } else {
                     self.finish(fin, out);
                 }
@@ -345,18 +349,19 @@ impl Exchange {
         outcome
     }
 
-    /// Log the diagnostics; purge first (a call's), else respond.
+    /// Log the diagnostics; purge (a call's) and respond. The purge comes before the response,
+    /// so a client's refetch cannot read a purged entry; it is answered only if it failed.
     fn finish(&mut self, mut fin: Finished, out: &mut Vec<Effect>) {
         for d in fin.diagnostics.drain(..) {
             out.push(Effect::warning(d));
         }
-        match fin.purge.clone() {
-            // Before the response, so a client's refetch cannot read a purged entry.
-            Some(plan) => {
-                out.push(Effect::Purge(plan));
-                self.stage = Stage::Purging(fin);
-            }
-            None => self.respond(fin.response, out),
+        let purge = fin.purge.take();
+        if let Some(plan) = &purge {
+            out.push(Effect::Purge(plan.clone()));
+        }
+        self.respond(fin.response, out);
+        if let Some(plan) = purge {
+            self.stage = Stage::Purged(plan);
         }
     }
 }

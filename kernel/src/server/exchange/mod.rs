@@ -110,7 +110,8 @@ pub struct Arrival {
 /// What happened, as the host tells it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The first event (or use [`Server::begin`]).
+    /// The first event (or use [`Server::begin`]); on an exchange that has responded, the next
+    /// request (the exchange starts over: hosts may reuse exchanges).
     Arrived(Arrival),
     /// The host refused the request itself (a framework's body limit, an unreadable body, a
     /// failed CSRF check): answered in the engine's envelope.

@@ -43,7 +43,7 @@ fn ok(v: &str) -> RunOutcome {
 }
 
 #[test]
-fn a_miss_runs_the_members_then_puts_then_responds() {
+fn a_miss_runs_the_members_then_puts_and_responds() {
     let mut x = server(BOTH).exchange();
     let e = x.update(vec![arrived(Request::get("/api/mizan/ctx/items/").with_query("page=2"))]).unwrap();
     assert_eq!(e, vec![Effect::ResolveIdentity]);
@@ -55,12 +55,25 @@ fn a_miss_runs_the_members_then_puts_then_responds() {
     assert_eq!(calls[0].function, "items_list");
     assert_eq!(calls[0].args["page"], 2);
     let e = x.update(vec![Event::Ran { outcomes: vec![ok("[1]")], pending: None }]).unwrap();
-    let [Effect::Put { entry, ticket: Some(7) }] = e.as_slice() else { panic!("{e:?}") };
+    let [Effect::Put { entry, ticket: Some(7) }, Effect::Respond(r)] = e.as_slice() else { panic!("{e:?}") };
     assert_eq!(entry.body, r#"{"items_list":[1]}"#);
-    let e = x.update(vec![Event::Stored]).unwrap();
-    assert_eq!(response(&e).header("X-Mizan-Cache"), Some("MISS"));
-    assert!(x.done());
-    assert!(x.update(vec![Event::Stored]).is_err(), "nothing after the response");
+    assert_eq!(r.header("X-Mizan-Cache"), Some("MISS"));
+    assert!(x.done(), "responded: the put is answered only if it fails");
+    assert_eq!(x.update(vec![Event::Stored]).unwrap(), vec![], "a success may still be told");
+    assert!(x.update(vec![Event::Stored]).is_err(), "nothing after the response but the put's answer");
+}
+
+#[test]
+fn a_failed_put_is_logged_after_the_response() {
+    let mut x = server(Hooks::default()).exchange();
+    x.update(vec![arrived(Request::get("/api/mizan/ctx/items/"))]).unwrap();
+    x.update(vec![Event::Found { body: None, ticket: Some(1) }]).unwrap();
+    let e = x.update(vec![Event::Ran { outcomes: vec![ok("[]")], pending: None }]).unwrap();
+    assert!(matches!(e.as_slice(), [Effect::Put { .. }, Effect::Respond(_)]), "{e:?}");
+    let e = x.update(vec![Event::PutFailed("full".into())]).unwrap();
+    assert!(matches!(e.as_slice(), [Effect::Log { level: LogLevel::Warning, text }] if text == "cache write failed: full"), "{e:?}");
+    assert!(x.update(vec![Event::PutFailed("again".into())]).is_err(), "one answer");
+    assert!(x.update(vec![Event::Refused(ProtocolError::internal())]).is_err(), "responded");
 }
 
 #[test]
@@ -79,12 +92,12 @@ fn a_failed_purge_is_logged_kept_and_the_call_still_answers() {
     let body = r#"{"fn":"rename_item","args":{"id":1,"name":"x"}}"#;
     x.update(vec![arrived(Request::post("/api/mizan/call/", body)), Event::Identity(None)]).unwrap();
     let e = x.update(vec![Event::Ran { outcomes: vec![ok("{}")], pending: None }]).unwrap();
-    let [Effect::Purge(plan)] = e.as_slice() else { panic!("{e:?}") };
+    let [Effect::Purge(plan), Effect::Respond(r)] = e.as_slice() else { panic!("{e:?}") };
+    assert_eq!(r.status, 200, "the purge comes with the response, before it");
     let plan = plan.clone();
     let e = x.update(vec![Event::PurgeFailed("redis down".into())]).unwrap();
     assert!(matches!(&e[0], Effect::Log { level: LogLevel::Error, text } if text.contains("redis down")));
-    assert_eq!(e[1], Effect::KeepPending(plan.clone()));
-    assert_eq!(response(&e).status, 200);
+    assert_eq!(e[1..], [Effect::KeepPending(plan.clone())]);
 
     // The next fetch of what the plan covers retries it, and is served without the cache while it fails.
     let mut x = server(BOTH).exchange();
@@ -109,7 +122,7 @@ fn a_cache_read_failure_is_a_miss() {
     assert!(matches!(&e[0], Effect::Log { level: LogLevel::Warning, text } if text.contains("served as a miss")));
     let e2 = x.update(vec![Event::Ran { outcomes: vec![ok("[]")], pending: None }]).unwrap();
     assert!(matches!(&e[1], Effect::Run { .. }));
-    assert!(matches!(e2.as_slice(), [Effect::Put { ticket: None, .. }]), "{e2:?}");
+    assert!(matches!(e2.as_slice(), [Effect::Put { ticket: None, .. }, Effect::Respond(_)]), "{e2:?}");
 }
 
 #[test]
@@ -223,4 +236,33 @@ fn begin_takes_the_arrival_and_a_host_without_the_hook_gives_the_session_up_fron
     // With the hook, an identity in the arrival is not the session: the exchange asks.
     let (_, e) = server(BOTH).begin(Arrival { identity: Some(Identity::user("5")), ..arrival(request) });
     assert_eq!(e, vec![Effect::ResolveIdentity]);
+}
+
+#[test]
+fn a_responded_exchange_takes_the_next_request_as_a_new_one() {
+    let s = server(Hooks::default());
+    let mut x = s.exchange();
+    let miss = |x: &mut Exchange| {
+        let e = x.update(vec![arrived(Request::get("/api/mizan/ctx/items/"))]).unwrap();
+        assert!(matches!(e.as_slice(), [Effect::Lookup(_)]), "{e:?}");
+        x.update(vec![Event::Found { body: Some("{\"items_list\":[]}".into()), ticket: Some(1) }]).unwrap()
+    };
+    let first = miss(&mut x);
+    assert!(x.done());
+    assert!(x.update(vec![Event::Found { body: None, ticket: None }]).is_err(), "a late answer is still refused");
+    assert_eq!(miss(&mut x), first, "the second request is served as the first");
+    let mut fresh = s.exchange();
+    assert_eq!(miss(&mut fresh), first);
+    let (mut again, e) = s.begin(arrival(Request::get("/api/mizan/session/")));
+    assert!(matches!(e.as_slice(), [Effect::Respond(_)]));
+    assert_eq!(miss(&mut again), first, "a begun exchange is reused the same way");
+}
+
+#[test]
+fn an_arrival_mid_exchange_is_refused() {
+    let mut x = server(Hooks::default()).exchange();
+    x.update(vec![arrived(Request::get("/api/mizan/ctx/items/"))]).unwrap();
+    let e = x.update(vec![arrived(Request::get("/api/mizan/ctx/items/"))]).unwrap_err();
+    assert!(e.to_string().contains("expected found or lookup-failed"), "{e}");
+    assert!(!x.done(), "the exchange still waits for its lookup");
 }
