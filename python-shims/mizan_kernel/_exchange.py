@@ -49,23 +49,23 @@ def plan_out(rec: Mapping[str, Any]) -> PurgePlan:
     return PurgePlan._from_wit(rec)  # type: ignore[arg-type]
 
 
-#: Responded kernel exchanges a server keeps for its next requests (each serves the next
-#: arrival as a new one would, wit/session.wit `event.arrived`): about as many as the requests in
-#: flight at once; beyond this many, a responded exchange is freed.
+#: Responded kernel exchanges a server keeps for its next requests (each takes the next arrival
+#: as a new one would, wit/session.wit `event.arrived`): about as many as the requests in flight
+#: at once; beyond this many, a closed exchange is freed.
 IDLE_MAX = 64
 
 
 class Exchange:
     """One request. It lives in the instance it began in: after a trap its calls raise
-    ``MizanKernelError("trap")`` (answer 500). Once it has responded this object is spent (a late
-    call raises ``invalid-argument``) and its kernel exchange goes back to its server for a next
-    request (or is freed under the lock of the next kernel call, as when it is collected before
-    responding)."""
+    ``MizanKernelError("trap")`` (answer 500). :meth:`close` it once served: a responded kernel
+    exchange goes back to its server for a next request, any other is freed (under the lock of
+    the next kernel call, as when it is collected unclosed)."""
 
-    __slots__ = ("_rt", "_handle", "_gen", "_idle", "__weakref__")
+    __slots__ = ("_rt", "_handle", "_gen", "_idle", "_responded", "__weakref__")
 
     def __init__(self, rt: R.Runtime, handle: int, generation: int, idle: Optional[List[Tuple[int, int]]] = None) -> None:
         self._rt, self._handle, self._gen, self._idle = rt, handle, generation, idle
+        self._responded = False
 
     def _call(self, ex: _wit.Export, *args: Any) -> Any:
         rt = self._rt
@@ -74,8 +74,8 @@ class Exchange:
                 rt._prepare()
             if self._gen != rt.generation:
                 raise MizanKernelError("trap", "this exchange was lost when the kernel trapped")
-            if not self._handle:  # freed when it responded: as the kernel answers a late event
-                raise MizanKernelError("invalid-argument", "this exchange has already responded")
+            if not self._handle:
+                raise MizanKernelError("invalid-argument", "this exchange is closed")
             return _wit.invoke(rt, ex, (self._handle, *args))
 
     def _free(self) -> None:
@@ -84,10 +84,10 @@ class Exchange:
             self._rt.pending_drops.append((self._handle, self._gen))
             self._handle = 0
 
-    def _responded(self) -> None:
-        """It has responded: its kernel exchange goes back to the server's idle ones."""
+    def close(self) -> None:
+        """Done with it: a responded kernel exchange goes back to its server's idle ones."""
         idle = self._idle
-        if idle is not None and len(idle) < IDLE_MAX and self._handle:
+        if self._responded and idle is not None and len(idle) < IDLE_MAX and self._handle:
             idle.append((self._handle, self._gen))
             self._handle = 0
         else:
@@ -98,7 +98,7 @@ class Exchange:
         event raises ``MizanKernelError("invalid-argument")``."""
         effects: List[Effect] = self._call(_E["update"], events)
         if effects and effects[-1][0] == "respond":
-            self._responded()
+            self._responded = True
         return effects
 
     def update_json(self, events_json: str) -> str:
@@ -144,7 +144,8 @@ class ExchangeServer(_wit.Resource):
 
     def begin(self, arrival: Tuple[Any, ...]) -> Tuple[Exchange, List[Effect]]:
         """An exchange for one request, and the effects its arrival asks for (one kernel call):
-        a responded one of this server's given the arrival as its next request, else a new one.
+        one this server's hosts closed after it responded, given the arrival as its next request,
+        else a new one.
         ``arrival``: ``(request, pending, now, identity)`` (``identity``: the session, for a host
         without the ``identity`` hook; else the exchange asks for it)."""
         rt, idle = self._rt, self._idle
@@ -171,7 +172,7 @@ class ExchangeServer(_wit.Resource):
                 handle, effects = begun["exchange"], begun["effects"]
         exchange = Exchange(rt, handle, generation, idle)
         if effects and effects[-1][0] == "respond":
-            exchange._responded()
+            exchange._responded = True
         return exchange, effects
 
 

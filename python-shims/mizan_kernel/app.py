@@ -97,18 +97,23 @@ def _cache_put(rec: Mapping[str, Any]) -> CachePut:
     )
 
 
+#: The answers still given after ``respond``: a purge or put that came with the response is
+#: answered only when it failed (its log line, a failed purge kept pending, before the response
+#: is sent).
+_FAILED = ("purge-failed", "put-failed")
+
+
 class _Flow:
     """One request on the host's side of its exchange: what the host needs to perform the
     effects, and the failures it reported, whose tracebacks go with the line the exchange logs
     about each (the line quotes the text the host reported)."""
 
-    __slots__ = ("http_request", "identity", "resolve", "exchange", "response", "failures")
+    __slots__ = ("http_request", "identity", "resolve", "response", "failures")
 
     def __init__(self, http_request: Any, identity: Optional[Identity], resolve: Optional[Callable[[], Any]]) -> None:
         self.http_request = http_request
         self.identity = identity
         self.resolve = resolve
-        self.exchange: Optional[Exchange] = None
         self.response: Optional[Response] = None
         self.failures: List[Tuple[str, BaseException]] = []
 
@@ -220,28 +225,28 @@ class MizanApp:
 
     # --- the exchange: effects that need no I/O ------------------------------------------------
 
-    def _begin(self, request: Request, flow: "_Flow") -> List[Effect]:
+    def _begin(self, request: Request, identity: Optional[Identity], resolve: Optional[Callable[..., Any]]) -> Tuple[Exchange, List[Effect]]:
         pending = self._pending
         # A session identity the caller already holds goes in with the arrival (no round trip);
         # a lazy one (`resolve`) is asked for by the exchange only when the request needs it.
-        given = flow.identity if flow.resolve is None else None
-        arrival = (request._wit(), None if pending is None else plan_in(pending), now_ms(), _identity_in(given))
-        flow.exchange, effects = self._server(flow.resolve is not None).begin(arrival)
-        return effects
+        lazy = resolve is not None
+        arrival = (request._wit(), None if pending is None else plan_in(pending), now_ms(), None if lazy else _identity_in(identity))
+        server = self._servers.get(lazy)
+        return (server or self._server(lazy)).begin(arrival)
 
     def _questions(self, flow: "_Flow", effects: List[Effect]) -> List[Effect]:
         """Perform the effects that ask nothing (log, keep-pending, respond); the others, to
-        answer. Sets ``flow.response`` on ``respond``."""
+        answer. Sets ``flow.response`` on ``respond`` (the last effect)."""
         asks = []
         for effect in effects:
             case = effect[0]
-            if case == "log":
+            if case == "respond":
+                flow.response = _response(effect[1])
+            elif case == "log":
                 line = effect[1]
                 text = line["text"]
                 exc = flow.traceback_for(text) if flow.failures else None
                 (log.error if line["level"] == "error" else log.warning)("mizan: %s", text, exc_info=exc)
-            elif case == "respond":
-                flow.response = _response(effect[1])
             elif case == "keep-pending":
                 self._keep_pending(plan_out(effect[1]))
             else:
@@ -289,13 +294,22 @@ class MizanApp:
         """Serve one request (sync): the response to send, exactly. The session identity is
         ``identity``, or what ``resolve()`` returns when the exchange asks for it (never for a
         request that carries a token)."""
-        flow = _Flow(http_request, identity, resolve)
-        effects = self._begin(request, flow)
-        while True:
-            asks = self._questions(flow, effects)
-            if flow.response is not None:
-                return flow.response
-            effects = flow.exchange.update([self._perform_sync(flow, e) for e in asks])  # type: ignore[union-attr]
+        exchange, effects = self._begin(request, identity, resolve)
+        try:
+            if len(effects) == 1 and effects[0][0] == "respond":  # answered at once (errors, /session/)
+                return _response(effects[0][1])
+            flow = _Flow(http_request, identity, resolve)
+            while True:
+                asks = self._questions(flow, effects)
+                answers = [self._perform_sync(flow, e) for e in asks]
+                if flow.response is not None:
+                    failures = [a for a in answers if a[0] in _FAILED]
+                    if failures:
+                        self._questions(flow, exchange.update(failures))
+                    return flow.response
+                effects = exchange.update(answers)
+        finally:
+            exchange.close()
 
     def _perform_sync(self, flow: "_Flow", effect: Effect) -> Event:
         case, v = effect
@@ -390,13 +404,22 @@ class MizanApp:
     ) -> Response:
         """Serve one request (async): the response to send, exactly. ``resolve()`` may return
         an awaitable."""
-        flow = _Flow(http_request, identity, resolve)
-        effects = self._begin(request, flow)
-        while True:
-            asks = self._questions(flow, effects)
-            if flow.response is not None:
-                return flow.response
-            effects = flow.exchange.update([await self._perform_async(flow, e) for e in asks])  # type: ignore[union-attr]
+        exchange, effects = self._begin(request, identity, resolve)
+        try:
+            if len(effects) == 1 and effects[0][0] == "respond":  # answered at once (errors, /session/)
+                return _response(effects[0][1])
+            flow = _Flow(http_request, identity, resolve)
+            while True:
+                asks = self._questions(flow, effects)
+                answers = [await self._perform_async(flow, e) for e in asks]
+                if flow.response is not None:
+                    failures = [a for a in answers if a[0] in _FAILED]
+                    if failures:
+                        self._questions(flow, exchange.update(failures))
+                    return flow.response
+                effects = exchange.update(answers)
+        finally:
+            exchange.close()
 
     async def _perform_async(self, flow: "_Flow", effect: Effect) -> Event:
         case, v = effect

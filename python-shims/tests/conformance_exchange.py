@@ -115,14 +115,13 @@ def _server(a: Dict[str, Any], registries: Dict[str, Any]) -> ExchangeServer:
 
 def _replay(a: Dict[str, Any], registries: Dict[str, Any], update: Callable[[Any, List[Any]], List[Any]]) -> List[Any]:
     """The script's first event is the arrival, which ``begin`` takes (its effects open the first
-    step, as JSON), as it takes a next arrival once the exchange has responded (reusing the
-    responded kernel exchange); every other event goes to ``update(exchange, events)``."""
+    step, as JSON); every other event (a next arrival too) goes to ``update(exchange, events)``."""
     server = _server(a, registries)
     exchange = None
     out = []
     for step in a["steps"]:
         effects: List[Any] = []
-        if exchange is None or (isinstance(step[0], dict) and "arrived" in step[0] and exchange.done()):
+        if exchange is None:
             exchange, first = server.begin(_arrival(step[0]["arrived"]))
             effects = [_effect(e) for e in first]
             step = step[1:]

@@ -43,3 +43,36 @@ def test_update_json_refuses_what_is_not_a_list_of_events() -> None:
         with pytest.raises(mk.MizanKernelError) as e:
             x.update_json(bad)
         assert e.value.code in ("invalid-json", "invalid-argument"), bad
+
+
+def _session_arrival(csrf: str) -> Any:
+    return (("GET", "/api/mizan/session/", "", [], ("text", ""), csrf), None, 0, None)
+
+
+def test_a_closed_responded_exchange_serves_the_next_request() -> None:
+    from mizan_kernel._exchange import ExchangeServer
+
+    server = ExchangeServer({"functions": {}})
+    x, effects = server.begin(_session_arrival("one"))
+    assert effects[-1][0] == "respond" and "one" in effects[-1][1]["body"]
+    handle = x._handle
+    x.close()
+    assert server._idle == [(handle, x._gen)], "kept for the next request"
+    with pytest.raises(mk.MizanKernelError) as e:
+        x.update([("purged", None)])
+    assert e.value.code == "invalid-argument", "a closed exchange is spent"
+    y, effects = server.begin(_session_arrival("two"))
+    assert y._handle == handle and "two" in effects[-1][1]["body"], "the same kernel exchange, the next request"
+    assert server._idle == []
+
+
+def test_an_exchange_closed_before_responding_is_freed_not_reused() -> None:
+    from mizan_kernel._exchange import ExchangeServer
+
+    server = ExchangeServer({"functions": {"f": {"context": "c", "output": "any"}}})
+    x, effects = server.begin((("GET", "/api/mizan/ctx/c/", "", [], ("text", ""), None), None, 0, None))
+    assert effects[-1][0] == "run", effects
+    x.close()
+    assert server._idle == [], "mid-exchange: freed"
+    y, effects = server.begin(_session_arrival("t"))
+    assert effects[-1][0] == "respond"

@@ -109,6 +109,26 @@ def test_a_failed_purge_never_leaves_a_stale_entry_served(caplog: pytest.LogCapt
         caplog.clear()
 
 
+class ReadOnlyStore(FlakyStore):
+    """Reads work, every put fails."""
+
+    def put(self, put: srv.CachePut, ticket: Optional[int] = None) -> bool:
+        raise ConnectionError("read-only replica")
+
+
+def test_a_failed_put_is_logged_with_its_traceback_and_the_answer_still_sent(caplog: pytest.LogCaptureFixture) -> None:
+    for run in ("sync", "async"):
+        app = counter_app(ReadOnlyStore())
+        handle = handler(app, run)
+        with caplog.at_level(logging.WARNING, logger="mizan_kernel.server"):
+            r = handle(GET)
+        assert (r.status, r.header("X-Mizan-Cache"), r.body) == (200, "MISS", '{"read_count":0}')
+        failed = [rec for rec in caplog.records if rec.getMessage() == "mizan: cache write failed: ConnectionError: read-only replica"]
+        assert len(failed) == 1 and failed[0].levelno == logging.WARNING and failed[0].exc_info is not None
+        assert handle(GET).header("X-Mizan-Cache") == "MISS", "nothing was stored"
+        caplog.clear()
+
+
 def test_a_read_that_started_before_a_purge_never_stores_its_answer() -> None:
     for run in ("sync", "async"):
         gate, reached = threading.Event(), threading.Event()

@@ -102,6 +102,16 @@ async function perform(app, effect, hostRequest, identity) {
 }
 
 /**
+ * A purge or put that came with the response is answered only when it failed: its log line (and
+ * a failed purge kept pending) before the response is sent.
+ */
+async function afterResponse(app, exchange, events, response, hostRequest, identity) {
+  const failed = events.filter((e) => e.purgeFailed !== undefined || e.putFailed !== undefined);
+  if (failed.length > 0) for (const effect of exchange.update(failed)) await perform(app, effect, hostRequest, identity);
+  return response;
+}
+
+/**
  * Serve one request: the kernel's response (`{status, headers, body}`) to send exactly.
  * `request` is the kernel's (method, path, query, token headers, body); `hostRequest` what the
  * identity callback, functions and predicates see (`ctx.request`).
@@ -117,7 +127,7 @@ export async function handle(app, request, hostRequest) {
     for (;;) {
       const events = [];
       for (const effect of effects) {
-        if (effect.respond) return effect.respond;
+        if (effect.respond) return await afterResponse(app, exchange, events, effect.respond, hostRequest, who.identity);
         const event = await perform(app, effect, hostRequest, who.identity);
         if (event !== null) events.push(event);
       }

@@ -6,7 +6,7 @@
 use super::{Ctx, HostRequest, Mizan};
 use crate::bindings::exports::mizan::kernel::server as wit_server;
 use crate::error::Error;
-use crate::exchange::{Arrival, Effect, Event, Found, LogLevel, PredicateVerdict, Ran, Run, RunOutcome, Verdict};
+use crate::exchange::{Arrival, Effect, Event, Exchange, Found, LogLevel, PredicateVerdict, Ran, Run, RunOutcome, Verdict};
 use crate::keyer::PurgePlan;
 use crate::server::{CachePut, Identity, Request, Response, bound_out, now_ms, outcome_wit};
 
@@ -44,7 +44,7 @@ impl Mizan {
         loop {
             for effect in effects {
                 if let Some(response) = self.perform(effect, &host_request, &mut events).await {
-                    return response;
+                    return self.after_response(&mut exchange, events, &host_request, response).await;
                 }
             }
             if events.is_empty() {
@@ -55,6 +55,25 @@ impl Mizan {
                 Err(e) => return self.internal(e),
             };
             events.clear();
+        }
+    }
+
+    /// A purge or put that came with the response is answered only when it failed: its log line
+    /// (and a failed purge kept pending) before the response is sent.
+    async fn after_response(&self, exchange: &mut Exchange, mut events: Vec<Event>, host: &HostRequest, response: Response) -> Response {
+        events.retain(|e| matches!(e, Event::PurgeFailed(_) | Event::PutFailed(_)));
+        if events.is_empty() {
+            return response;
+        }
+        match exchange.update(&events) {
+            Ok(effects) => {
+                let mut none = Vec::new();
+                for effect in effects {
+                    self.perform(effect, host, &mut none).await;
+                }
+                response
+            }
+            Err(e) => self.internal(e),
         }
     }
 
