@@ -410,9 +410,150 @@ class _Gen:
         return self.scope["lower"]  # type: ignore[no-any-return]
 
 
+def _static_size(ty: Any) -> int:
+    """Bytes a value of `ty` needs below its own 32-byte slot when its shape is fixed: a record's
+    entries, an option's payload, every payload-bearing case of a variant (each its own region,
+    so each keeps its constant bytes), a list's element when it has one, and theirs. A list of
+    another length is allocated per call."""
+    if isinstance(ty, RecordType):
+        return 48 * len(ty.fields) + sum(_static_size(t) for _, t in ty.fields)
+    if isinstance(ty, OptionType):
+        return 32 + _static_size(ty.payload)
+    if isinstance(ty, VariantType):
+        return sum(32 + _static_size(t) for _, t in ty.cases if t is not None)
+    if isinstance(ty, ListType) and not isinstance(ty.element, U8):
+        return 32 + _static_size(ty.element)  # a list of one (most are): its element
+    return 0
+
+
+class _Static(_Gen):
+    """One function lowering a signature whose fixed-shape parts (records, options, variant
+    payloads: everything but list elements) sit at constant offsets of one block at the start of
+    the arena. The block's constant bytes (kinds, field and case names, record counts, pointers
+    inside the block) are a template copied in with one slice assignment; each call packs only
+    what varies (scalars, strings, variant cases, option presence, lists). A record's nesting
+    then costs no allocation and no name packing: the exchange's events (a list of variants of
+    records of variants) lower at about the cost of a flat signature."""
+
+    def __init__(self, base: int) -> None:
+        super().__init__()
+        self.base = base  # the arena's first allocation: the block's address
+
+    def fill(self, ty: Any, tpl: bytearray, slot: int, region: int) -> None:
+        """Write `ty`'s constant bytes into the template: its slot at `slot`, its region at `region`."""
+        if isinstance(ty, RecordType):
+            n = len(ty.fields)
+            _P_STR(tpl, slot, RECORD, n, self.base + region)
+            child = region + 48 * n
+            for i, (fname, fty) in enumerate(ty.fields):
+                nb = _name(fname)
+                _P_NAME(tpl, region + 48 * i, len(nb), _addr(nb))
+                self.fill(fty, tpl, region + 48 * i + 16, child)
+                child += _static_size(fty)
+        elif isinstance(ty, OptionType):
+            self.fill(ty.payload, tpl, region, region + 32)
+        elif isinstance(ty, VariantType):
+            at = region
+            for _, t in ty.cases:
+                if t is not None:
+                    self.fill(t, tpl, at, at + 32)
+                    at += 32 + _static_size(t)
+        elif isinstance(ty, ListType) and not isinstance(ty.element, U8):
+            self.fill(ty.element, tpl, region, region + 32)
+
+    def place(self, ty: Any, v: str, slot: int, region: int, ind: int) -> None:
+        """Emit the code writing what varies of value `v` of `ty` (slot and region as in `fill`)."""
+        e = self.emit
+        if isinstance(ty, RecordType):
+            names = [self.var("f") for _ in ty.fields]
+            e(ind, f"{', '.join(names)}{',' if len(names) == 1 else ''} = {v}")
+            child = region + 48 * len(ty.fields)
+            for i, ((_, fty), fv) in enumerate(zip(ty.fields, names)):
+                self.place(fty, fv, region + 48 * i + 16, child, ind)
+                child += _static_size(fty)
+        elif isinstance(ty, OptionType):
+            x = self.var("x")
+            e(ind, f"{x} = {v}")
+            e(ind, f"if {x} is None:")
+            e(ind + 1, f"_P_PTR(abuf, {slot}, {OPTION}, 0)")
+            e(ind, "else:")
+            self.place(ty.payload, x, region, region + 32, ind + 1)
+            e(ind + 1, f"_P_PTR(abuf, {slot}, {OPTION}, {self.base + region})")
+        elif isinstance(ty, VariantType):
+            c, pl = self.var("c"), self.var("pl")
+            e(ind, f"{c}, {pl} = {v}")
+            at = region
+            for i, (case, payload) in enumerate(ty.cases):
+                nb = _name(case)
+                e(ind, f"{'if' if i == 0 else 'elif'} {c} == {case!r}:")
+                if payload is None:
+                    e(ind + 1, f"_P_VARIANT(abuf, {slot}, {VARIANT}, {len(nb)}, {_addr(nb)}, 0)")
+                else:
+                    self.place(payload, pl, at, at + 32, ind + 1)
+                    e(ind + 1, f"_P_VARIANT(abuf, {slot}, {VARIANT}, {len(nb)}, {_addr(nb)}, {self.base + at})")
+                    at += 32 + _static_size(payload)
+            expected = ", ".join(c for c, _ in ty.cases)
+            e(ind, "else:")
+            e(ind + 1, f"raise TypeError('unknown case %r: expected one of {expected}' % ({c},))")
+        elif isinstance(ty, ListType) and not isinstance(ty.element, U8):
+            x, it = self.var("x"), self.var("it")
+            e(ind, f"{x} = {v}")
+            e(ind, f"if len({x}) == 1 and not isinstance({x}, (str, bytes)):")
+            e(ind + 1, f"{it}, = {x}")
+            self.place(ty.element, it, region, region + 32, ind + 1)
+            e(ind + 1, f"_P_STR(abuf, {slot}, {LIST}, 1, {self.base + region})")
+            e(ind, "else:")
+            self.write(ty, x, "abuf", str(slot), ind + 1)
+        else:  # a scalar, a string, an enum, a resource, bytes
+            self.write(ty, v, "abuf", str(slot), ind)
+
+    def function(self, params: List[Any], label: str) -> Callable[..., int]:
+        n = len(params)
+        size = 32 * n + sum(_static_size(t) for t in params)
+        tpl = bytearray(size)
+        region = 32 * n
+        regions = []
+        for i, ty in enumerate(params):
+            self.fill(ty, tpl, 32 * i, region)
+            regions.append(region)
+            region += _static_size(ty)
+        self.scope["_TPL"] = bytes(tpl)
+        args = [f"a{i}" for i in range(n)]
+        self.emit(1, "A_alloc = A.alloc")
+        self.emit(1, "K = A.keep.append")
+        self.emit(1, f"abuf, aoff, aaddr = A_alloc({size or 32})")
+        self.emit(1, f"if aaddr != {self.base}: return _generic(args, A)  # not the arena's first allocation")
+        if size:
+            self.emit(1, f"_VIEW[0:{size}] = _TPL")
+        if n:
+            self.emit(1, f"{', '.join(args)}{',' if n == 1 else ''} = args")
+        for i, (ty, a) in enumerate(zip(params, args)):
+            self.place(ty, a, 32 * i, regions[i], 1)
+        self.emit(1, "return aaddr")
+        src = "def lower(args, A):\n" + "\n".join(self.lines) + "\n"
+        exec(compile(src, f"<mizan_kernel lower {label}>", "exec"), self.scope)
+        return self.scope["lower"]  # type: ignore[no-any-return]
+
+
+#: The arena's first chunk as bytes, for the template copy (None where ctypes arrays do not
+#: expose their buffer: every value is then allocated per call).
+try:
+    _VIEW: Optional[memoryview] = memoryview(_ARENA.main).cast("B")
+except (TypeError, ValueError):  # pragma: no cover - CPython exposes it
+    _VIEW = None
+
+
 def lowerer(params: List[Any], label: str) -> Callable[..., int]:
-    """`lower(args, A) -> address of the argument array` for a signature."""
-    return _Gen().function(params, label)
+    """`lower(args, A) -> address of the argument array` for a signature: the fixed-shape parts
+    from a template (`_Static`) when they fit the arena's first chunk, else allocated per value."""
+    generic = _Gen().function(params, label)
+    size = 32 * len(params) + sum(_static_size(t) for t in params)
+    if size > _Arena.CHUNK // 2 or _VIEW is None:
+        return generic
+    gen = _Static(_ARENA.main_base)
+    gen.scope["_generic"] = generic
+    gen.scope["_VIEW"] = _VIEW
+    return gen.function(params, label)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -549,6 +690,95 @@ def lifter(ty: Any) -> Lifter:
     return lift
 
 
+class _LiftGen:
+    """Generates one function lifting a whole result type: the shapes of `lifter` (records as
+    dicts keyed by WIT names, variants ``(case, payload)``), inlined (no call per value), so a
+    deeply nested result (the exchange's effects) costs about what its leaves cost."""
+
+    def __init__(self) -> None:
+        self.lines: List[str] = []
+        self.n = 0
+        self.scope: Dict[str, Any] = {
+            "M": _MEM, "_Q": _Q.unpack_from, "_QQ": _QQ.unpack_from, "_QQQ": _QQQ.unpack_from,
+            "_H": _H.unpack_from, "_I": _I.unpack_from, "_clear": R._clear_kind,
+        }
+
+    def var(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def emit(self, ind: int, line: str) -> None:
+        self.lines.append("    " * ind + line)
+
+    def value(self, ty: Any, addr: str, ind: int) -> str:
+        """Emit statements reading the value at `addr`; the name holding it."""
+        e, v = self.emit, self.var("v")
+        if isinstance(ty, (String, EnumType)):
+            size, data = self.var("n"), self.var("d")
+            e(ind, f"{size}, {data} = _QQ(M, {addr} + 8)")
+            e(ind, f"{v} = str(M[{data}:{data} + {size}], 'utf-8') if {size} else ''")
+        elif isinstance(ty, Bool):
+            e(ind, f"{v} = M[{addr} + 8] != 0")
+        elif isinstance(ty, U8):
+            e(ind, f"{v} = M[{addr} + 8]")
+        elif isinstance(ty, (U16, U32, U64)):
+            fn = {U16: "_H", U32: "_I", U64: "_Q"}[type(ty)]
+            e(ind, f"{v} = {fn}(M, {addr} + 8)[0]")
+        elif isinstance(ty, OptionType):
+            p = self.var("p")
+            e(ind, f"{p} = _Q(M, {addr} + 8)[0]")
+            e(ind, f"if {p}:")
+            inner = self.value(ty.payload, p, ind + 1)
+            e(ind + 1, f"{v} = {inner}")
+            e(ind, "else:")
+            e(ind + 1, f"{v} = None")
+        elif isinstance(ty, ListType):
+            n, data, it = self.var("n"), self.var("d"), self.var("a")
+            e(ind, f"{n}, {data} = _QQ(M, {addr} + 8)")
+            e(ind, f"{v} = []")
+            e(ind, f"for {it} in range({data}, {data} + 32 * {n}, 32):")
+            inner = self.value(ty.element, it, ind + 1)
+            e(ind + 1, f"{v}.append({inner})")
+        elif isinstance(ty, RecordType):
+            data = self.var("r")
+            e(ind, f"{data} = _Q(M, {addr} + 16)[0]")
+            fields = [(name, self.value(t, f"{data} + {48 * i + 16}", ind)) for i, (name, t) in enumerate(ty.fields)]
+            e(ind, f"{v} = {{{', '.join(f'{name!r}: {fv}' for name, fv in fields)}}}")
+        elif isinstance(ty, VariantType):
+            size, data, p, case = self.var("n"), self.var("d"), self.var("p"), self.var("c")
+            e(ind, f"{size}, {data}, {p} = _QQQ(M, {addr} + 8)")
+            e(ind, f"{case} = str(M[{data}:{data} + {size}], 'utf-8')")
+            e(ind, f"{v} = ({case}, None)")
+            first = True
+            for name, t in ty.cases:
+                if t is None:
+                    continue
+                e(ind, f"{'if' if first else 'elif'} {case} == {name!r} and {p}:")
+                first = False
+                inner = self.value(t, p, ind + 1)
+                e(ind + 1, f"{v} = ({case}, {inner})")
+        elif isinstance(ty, (OwnType, BorrowType)):
+            e(ind, f"{v} = _Q(M, {addr} + 8)[0]")
+            e(ind, f"_clear({addr})  # ours now: wasmtime_component_val_delete must leave it alone")
+        else:
+            f = self.var("L")
+            self.scope[f] = lift
+            e(ind, f"{v} = {f}({addr})")
+        return v
+
+    def function(self, ty: Any, label: str) -> Lifter:
+        out = self.value(ty, "addr", 1)
+        src = "def lift_result(addr):\n" + "\n".join(self.lines) + f"\n    return {out}\n"
+        exec(compile(src, f"<mizan_kernel lift {label}>", "exec"), self.scope)
+        return self.scope["lift_result"]  # type: ignore[no-any-return]
+
+
+def result_lifter(ty: Any, label: str) -> Lifter:
+    """`lift(addr)` for a result type: generated (`_LiftGen`) where the address space can be read
+    directly (CPython), else `lifter`'s."""
+    return lifter(ty) if _MEM is None else _LiftGen().function(ty, label)
+
+
 # --- exports -----------------------------------------------------------------------------------
 
 
@@ -601,9 +831,9 @@ class Export:
             result = ft.result
             if isinstance(result, ResultType):
                 self.is_result = True
-                self.ok = lifter(result.ok) if result.ok is not None else (lambda addr: None)
+                self.ok = result_lifter(result.ok, self.export) if result.ok is not None else (lambda addr: None)
             elif result is not None:
-                self.ok = lifter(result)
+                self.ok = result_lifter(result, self.export)
         self.func = func
         self.fptr = ctypes.addressof(func._func)
         self.ctx = rt.ctx
