@@ -177,10 +177,16 @@ def pieces(n: int, rounds: int) -> None:
     def plan(i: int) -> None:
         plans[i] = engine.plan(req, None, 1_700_000_000_000)
 
-    rows = {name: [] for name in ("begin(arrival)", "update(ran)", "drop", "plan", "finish_call")}  # type: Dict[str, List[float]]
+    arrived = [("arrived", arrival)]
+    names = ("begin(arrival)", "update(ran)", "update(arrived), a kept exchange", "drop", "plan", "finish_call")
+    rows = {name: [] for name in names}  # type: Dict[str, List[float]]
     for _ in range(rounds):
         rows["begin(arrival)"].append(per_call(begin, n, 1))
         rows["update(ran)"].append(per_call(lambda i: _wit.invoke(rt, _E["update"], (handles[i], ran)), n, 1))
+        rows["update(arrived), a kept exchange"].append(per_call(lambda i: _wit.invoke(rt, _E["update"], (handles[i], arrived)), n, 1))
+        # each exchange now waits for its `ran` again: answered, so all are dropped as they were
+        for h in handles:
+            _wit.invoke(rt, _E["update"], (h, ran))
         rows["drop"].append(per_call(lambda i: drop_all() if i == 0 else None, 1, 1) / n)
         rows["plan"].append(per_call(plan, n, 1))
         rows["finish_call"].append(per_call(lambda i: engine.finish_call(plans[i], ("ok", "3")), n, 1))
@@ -193,6 +199,9 @@ def pieces(n: int, rounds: int) -> None:
 
         def update(self, events: Any) -> Any:
             return [("respond", {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}], "body": "{}"})]
+
+        def close(self) -> None:
+            pass
 
     app._servers[False] = Stub()  # type: ignore[assignment]
     rows["Python interpreter, kernel stubbed (handle)"] = [per_call(lambda i: app.handle(req), n, rounds)]
