@@ -14,8 +14,7 @@
 //   {retried: plan | null} | {found: {body: text | null, ticket: number | null}} |
 //   {lookupFailed: text} | 'purged' | {purgeFailed: text} | 'stored' | {putFailed: text}
 // Effects: 'resolveIdentity' | {checkRevoked: sid} | {checkPredicates: {predicates, identity}} |
-//   {run: {calls: [{function, argsJson}], identity}} | {retryPurge: plan} |
-//   {lookup: {key, onMiss: run}} (on a miss or a failed read, run `onMiss` and answer `ran` too) |
+//   {run: {calls: [{function, argsJson}], identity}} | {retryPurge: plan} | {lookup: key} |
 //   {purge: plan} | {put: {entry: {key, body, indexKeys, ttlSeconds, bound}, ticket}} |
 //   {keepPending: plan} | {log: {level: 'warning' | 'error', text}} | {respond: {status, headers, body}}
 import { runtime } from './kernel/full.js';
@@ -93,8 +92,6 @@ export function eventIn(e) {
   }
 }
 
-const runOut = (r) => ({ calls: r.calls.map((c) => ({ function: c.function, argsJson: c.argsJson })), identity: identityOut(r.identity) });
-
 /** A jco effect as this module's shape. */
 export function effectOut(e) {
   switch (e.tag) {
@@ -105,11 +102,13 @@ export function effectOut(e) {
     case 'check-predicates':
       return { checkPredicates: { predicates: e.val.predicates, identity: identityOut(e.val.identity) } };
     case 'run':
-      return { run: runOut(e.val) };
+      return {
+        run: { calls: e.val.calls.map((c) => ({ function: c.function, argsJson: c.argsJson })), identity: identityOut(e.val.identity) },
+      };
     case 'retry-purge':
       return { retryPurge: plan(e.val) };
     case 'lookup':
-      return { lookup: { key: e.val.key, onMiss: runOut(e.val.onMiss) } };
+      return { lookup: e.val };
     case 'purge':
       return { purge: plan(e.val) };
     case 'put': {

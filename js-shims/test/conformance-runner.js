@@ -117,8 +117,6 @@ function exchangeEventIn(e) {
 
 const snake = (k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-const runJson = (r) => ({ calls: r.calls.map((c) => ({ function: c.function, args: JSON.parse(c.argsJson) })), identity: identityJson(r.identity) });
-
 function exchangeEffectJson(e) {
   if (typeof e === 'string') return snake(e);
   const [[name, d]] = Object.entries(e);
@@ -126,9 +124,7 @@ function exchangeEffectJson(e) {
     case 'checkPredicates':
       return { check_predicates: { predicates: d.predicates, identity: identityJson(d.identity) } };
     case 'run':
-      return { run: runJson(d) };
-    case 'lookup':
-      return { lookup: { key: d.key, on_miss: runJson(d.onMiss) } };
+      return { run: { calls: d.calls.map((c) => ({ function: c.function, args: JSON.parse(c.argsJson) })), identity: identityJson(d.identity) } };
     case 'retryPurge':
     case 'purge':
     case 'keepPending':

@@ -301,13 +301,7 @@ class MizanApp:
             flow = _Flow(http_request, identity, resolve)
             while True:
                 asks = self._questions(flow, effects)
-                answers: List[Event] = []
-                for e in asks:
-                    a = self._perform_sync(flow, e)
-                    if type(a) is list:
-                        answers.extend(a)
-                    else:
-                        answers.append(a)
+                answers = [self._perform_sync(flow, e) for e in asks]
                 if flow.response is not None:
                     failures = [a for a in answers if a[0] in _FAILED]
                     if failures:
@@ -317,20 +311,16 @@ class MizanApp:
         finally:
             exchange.close()
 
-    def _perform_sync(self, flow: "_Flow", effect: Effect) -> Any:
-        """The event answering ``effect`` (a lookup that misses: its ``found`` and ``ran``)."""
+    def _perform_sync(self, flow: "_Flow", effect: Effect) -> Event:
         case, v = effect
         store = self.store
         if case == "run":
             return ("ran", (self._run_sync(flow, v), self._pending_now()))
         if case == "lookup":
             try:
-                found: Event = ("found", tuple(store.lookup(v["key"])))  # type: ignore[union-attr]
+                return ("found", tuple(store.lookup(v)))  # type: ignore[union-attr]
             except Exception as e:
-                found = flow.failed("lookup-failed", e)
-            if found[0] == "found" and found[1][0] is not None:
-                return found
-            return [found, ("ran", (self._run_sync(flow, v["on-miss"]), self._pending_now()))]  # a miss runs on-miss
+                return flow.failed("lookup-failed", e)
         if case == "resolve-identity":
             try:
                 return ("identity", _identity_in(flow.resolve() if flow.resolve is not None else flow.identity))
@@ -421,13 +411,7 @@ class MizanApp:
             flow = _Flow(http_request, identity, resolve)
             while True:
                 asks = self._questions(flow, effects)
-                answers: List[Event] = []
-                for e in asks:
-                    a = await self._perform_async(flow, e)
-                    if type(a) is list:
-                        answers.extend(a)
-                    else:
-                        answers.append(a)
+                answers = [await self._perform_async(flow, e) for e in asks]
                 if flow.response is not None:
                     failures = [a for a in answers if a[0] in _FAILED]
                     if failures:
@@ -437,20 +421,16 @@ class MizanApp:
         finally:
             exchange.close()
 
-    async def _perform_async(self, flow: "_Flow", effect: Effect) -> Any:
-        """The event answering ``effect`` (a lookup that misses: its ``found`` and ``ran``)."""
+    async def _perform_async(self, flow: "_Flow", effect: Effect) -> Event:
         case, v = effect
         store = self.store
         if case == "run":
             return ("ran", (await self._run_async(flow, v), self._pending_now()))
         if case == "lookup":
             try:
-                found: Event = ("found", tuple(await store.alookup(v["key"])))  # type: ignore[union-attr]
+                return ("found", tuple(await store.alookup(v)))  # type: ignore[union-attr]
             except Exception as e:
-                found = flow.failed("lookup-failed", e)
-            if found[0] == "found" and found[1][0] is not None:
-                return found
-            return [found, ("ran", (await self._run_async(flow, v["on-miss"]), self._pending_now()))]  # a miss runs on-miss
+                return flow.failed("lookup-failed", e)
         if case == "resolve-identity":
             try:
                 who = flow.resolve() if flow.resolve is not None else flow.identity

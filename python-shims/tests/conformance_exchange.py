@@ -87,11 +87,6 @@ def _bound_json(b: Any) -> Any:
     return None if b is None else {"set": b["set"], "max_entries": b["max-entries"]}
 
 
-def _run_json(v: Dict[str, Any]) -> Dict[str, Any]:
-    calls = [{"function": c["function"], "args": json.loads(c["args-json"])} for c in v["calls"]]
-    return {"calls": calls, "identity": _identity_json(v["identity"])}
-
-
 def _effect(effect: Tuple[str, Any]) -> Any:
     case, v = effect
     name = case.replace("-", "_")
@@ -100,9 +95,8 @@ def _effect(effect: Tuple[str, Any]) -> Any:
     if case == "check-predicates":
         return {name: {"predicates": v["predicates"], "identity": _identity_json(v["identity"])}}
     if case == "run":
-        return {name: _run_json(v)}
-    if case == "lookup":
-        return {name: {"key": v["key"], "on_miss": _run_json(v["on-miss"])}}
+        calls = [{"function": c["function"], "args": json.loads(c["args-json"])} for c in v["calls"]]
+        return {name: {"calls": calls, "identity": _identity_json(v["identity"])}}
     if case in ("retry-purge", "purge", "keep-pending"):
         return {name: _plan_json(v)}
     if case == "put":
@@ -111,7 +105,7 @@ def _effect(effect: Tuple[str, Any]) -> Any:
         return {name: {"entry": entry, "ticket": v["ticket"]}}
     if case == "respond":
         return {name: {"status": v["status"], "headers": [[h["name"], h["value"]] for h in v["headers"]], "body": v["body"]}}
-    return {name: v}  # check-revoked, log
+    return {name: v}  # check-revoked, lookup, log
 
 
 def _server(a: Dict[str, Any], registries: Dict[str, Any]) -> ExchangeServer:

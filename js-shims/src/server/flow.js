@@ -84,17 +84,12 @@ async function lookup(store, key) {
   }
 }
 
-/** Perform one effect: the event that answers it (null for those that ask nothing; a lookup that misses: its two). */
+/** Perform one effect: the event that answers it (null for those that ask nothing). */
 async function perform(app, effect, hostRequest, identity) {
   const store = app.store;
   if (effect === 'resolveIdentity') return { identity }; // not asked without the hook; the arrival's answer if it were
   if (effect.run) return runAll(app, effect.run, hostRequest);
-  if (effect.lookup) {
-    // A miss or a failed read runs the lookup's `onMiss` now, answered with it.
-    const found = await lookup(store, effect.lookup.key);
-    if (found.found?.body != null) return found;
-    return [found, await runAll(app, effect.lookup.onMiss, hostRequest)];
-  }
+  if (effect.lookup !== undefined) return lookup(store, effect.lookup);
   if (effect.put) return store === null ? 'stored' : storeEvent(() => store.put(effect.put.entry, effect.put.ticket), 'stored', 'putFailed');
   if (effect.purge) return store === null ? 'purged' : storeEvent(() => store.purge(effect.purge), 'purged', 'purgeFailed');
   if (effect.checkRevoked !== undefined) return { revoked: Boolean(await app.revoked(effect.checkRevoked)) };
@@ -134,8 +129,7 @@ export async function handle(app, request, hostRequest) {
       for (const effect of effects) {
         if (effect.respond) return await afterResponse(app, exchange, events, effect.respond, hostRequest, who.identity);
         const event = await perform(app, effect, hostRequest, who.identity);
-        if (Array.isArray(event)) events.push(...event);
-        else if (event !== null) events.push(event);
+        if (event !== null) events.push(event);
       }
       if (events.length === 0) throw new Error('the exchange asked for nothing and did not respond');
       effects = exchange.update(events);

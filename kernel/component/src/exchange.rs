@@ -113,13 +113,6 @@ fn event(e: w::Event) -> Event {
     }
 }
 
-fn run(calls: Vec<ks::MemberCall>, identity: Option<ks::Identity>) -> w::Run {
-    w::Run {
-        calls: calls.into_iter().map(|m| wserver::MemberCall { args_json: json(&m.args), function: m.function }).collect(),
-        identity: identity.map(identity_out),
-    }
-}
-
 fn effect(e: Effect) -> w::Effect {
     match e {
         Effect::ResolveIdentity => w::Effect::ResolveIdentity,
@@ -128,9 +121,12 @@ fn effect(e: Effect) -> w::Effect {
             predicates: c.predicates,
             identity: c.identity.map(identity_out),
         }),
-        Effect::Run { calls, identity } => w::Effect::Run(run(calls, identity)),
+        Effect::Run { calls, identity } => w::Effect::Run(w::Run {
+            calls: calls.into_iter().map(|m| wserver::MemberCall { args_json: json(&m.args), function: m.function }).collect(),
+            identity: identity.map(identity_out),
+        }),
         Effect::RetryPurge(plan) => w::Effect::RetryPurge(crate::full::plan(plan)),
-        Effect::Lookup { key, on_miss, identity } => w::Effect::Lookup(w::Lookup { key, on_miss: run(on_miss, identity) }),
+        Effect::Lookup(key) => w::Effect::Lookup(key),
         Effect::Purge(plan) => w::Effect::Purge(crate::full::plan(plan)),
         Effect::Put { entry, ticket } => w::Effect::Put(w::Put {
             entry: wserver::CachePut {

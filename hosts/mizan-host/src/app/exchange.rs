@@ -85,23 +85,18 @@ impl Mizan {
             Effect::ResolveIdentity => events.push(Event::Identity(None)),
             Effect::CheckRevoked(sid) => events.push(Event::Revoked(self.inner.revoked.as_ref().is_some_and(|f| f(&sid)))),
             Effect::CheckPredicates(check) => events.push(Event::Predicates(self.verdicts(check, host).await)),
-            Effect::Run(run) => events.push(self.ran(run, host).await),
-            Effect::RetryPurge(_) => events.push(Event::Retried(self.retry_pending().await)),
-            Effect::Lookup(lookup) => {
-                let found = match cache {
-                    None => Event::Found(Found { body: None, ticket: None }),
-                    Some(store) => match store.get(&lookup.key).await {
-                        Ok(l) => Event::Found(Found { body: l.body, ticket: Some(l.ticket) }),
-                        Err(e) => Event::LookupFailed(e.to_string()),
-                    },
-                };
-                // A miss or a failed read runs the lookup's `on-miss` now, answered with it.
-                let hit = matches!(&found, Event::Found(Found { body: Some(_), .. }));
-                events.push(found);
-                if !hit {
-                    events.push(self.ran(lookup.on_miss, host).await);
-                }
+            Effect::Run(run) => {
+                let outcomes = self.run_all(run, host).await;
+                events.push(Event::Ran(Ran { outcomes, pending: self.pending_plan() }));
             }
+            Effect::RetryPurge(_) => events.push(Event::Retried(self.retry_pending().await)),
+            Effect::Lookup(key) => events.push(match cache {
+                None => Event::Found(Found { body: None, ticket: None }),
+                Some(store) => match store.get(&key).await {
+                    Ok(l) => Event::Found(Found { body: l.body, ticket: Some(l.ticket) }),
+                    Err(e) => Event::LookupFailed(e.to_string()),
+                },
+            }),
             Effect::Purge(plan) => events.push(match cache {
                 None => Event::Purged,
                 Some(store) => match store.purge(&plan).await {
@@ -157,12 +152,6 @@ impl Mizan {
             out.push(PredicateVerdict { name, verdict });
         }
         out
-    }
-
-    /// Run the functions; the `ran` event, with the pending purge as it is after them.
-    async fn ran(&self, run: Run, host: &HostRequest) -> Event {
-        let outcomes = self.run_all(run, host).await;
-        Event::Ran(Ran { outcomes, pending: self.pending_plan() })
     }
 
     async fn run_all(&self, run: Run, host: &HostRequest) -> Vec<RunOutcome> {

@@ -142,22 +142,17 @@ fn parsed(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("the kernel returned invalid JSON ({e}): {text}"))
 }
 
-fn run_json(r: &w::Run) -> Value {
-    json!({
-        "calls": r.calls.iter().map(|m| json!({"function": m.function, "args": parsed(&m.args_json)})).collect::<Vec<_>>(),
-        "identity": identity_json(&r.identity),
-    })
-}
-
 fn effect(e: w::Effect) -> Value {
     use w::Effect as E;
     match e {
         E::ResolveIdentity => json!("resolve_identity"),
         E::CheckRevoked(sid) => json!({"check_revoked": sid}),
         E::CheckPredicates(c) => json!({"check_predicates": {"predicates": c.predicates, "identity": identity_json(&c.identity)}}),
-        E::Run(r) => json!({"run": run_json(&r)}),
+        E::Run(r) => json!({"run": {
+            "calls": r.calls.iter().map(|m| json!({"function": m.function, "args": parsed(&m.args_json)})).collect::<Vec<_>>(),
+            "identity": identity_json(&r.identity)}}),
         E::RetryPurge(p) => json!({"retry_purge": plan_json(&p)}),
-        E::Lookup(l) => json!({"lookup": {"key": l.key, "on_miss": run_json(&l.on_miss)}}),
+        E::Lookup(key) => json!({"lookup": key}),
         E::Purge(p) => json!({"purge": plan_json(&p)}),
         E::Put(p) => {
             let c = p.entry;

@@ -143,17 +143,17 @@ impl Exchange {
                     Some(p) if p.covers(&cache.index_keys) => return Ok(self.run_fetch(plan, None, None, out)),
                     Some(_) => {}
                 }
-                self.look_up(plan, cache, out);
+                out.push(Effect::Lookup(cache.key.clone()));
+                self.stage = Stage::LookingUp(plan, cache);
             }
             (Stage::LookingUp(plan, cache), Event::Found { body: Some(body), .. }) => {
                 let fin = self.engine.finish_fetch(&plan.context, Some(&cache), FetchOutcome::Hit(body));
                 self.finish(fin, out);
             }
-            // A miss runs what the lookup named (`on-miss`): the host has, or will, without being asked again.
-            (Stage::LookingUp(plan, cache), Event::Found { body: None, ticket }) => self.running(plan, Some(cache), ticket),
+            (Stage::LookingUp(plan, cache), Event::Found { body: None, ticket }) => self.run_fetch(plan, Some(cache), ticket, out),
             (Stage::LookingUp(plan, cache), Event::LookupFailed(text)) => {
                 out.push(Effect::warning(format!("cache read failed (served as a miss): {text}")));
-                self.running(plan, Some(cache), None);
+                self.run_fetch(plan, Some(cache), None, out);
             }
             (Stage::Running(job), Event::Ran { outcomes, pending }) => self.ran(job, outcomes, pending, out)?,
             // A purge or put that came with the response: a success needs no answer (a host may
@@ -275,26 +275,20 @@ impl Exchange {
                         out.push(Effect::RetryPurge(pending));
                         self.stage = Stage::Retrying(fetch, cache);
                     }
-                    None => self.look_up(fetch, cache, out),
+                    None => {
+                        out.push(Effect::Lookup(cache.key.clone()));
+                        self.stage = Stage::LookingUp(fetch, cache);
+                    }
                 },
             },
         }
     }
 
-    fn run_fetch(&mut self, plan: FetchPlan, cache: Option<CachePlan>, ticket: Option<u64>, out: &mut Vec<Effect>) {
-        out.push(Effect::Run { calls: plan.members.clone(), identity: plan.identity.clone() });
-        self.running(plan, cache, ticket);
-    }
-
-    fn running(&mut self, plan: FetchPlan, cache: Option<CachePlan>, ticket: Option<u64>) {
+    fn run_fetch(&mut self, mut plan: FetchPlan, cache: Option<CachePlan>, ticket: Option<u64>, out: &mut Vec<Effect>) {
+        let calls = std::mem::take(&mut plan.members);
+        out.push(Effect::Run { calls: calls.clone(), identity: plan.identity.clone() });
+        plan.members = calls;
         self.stage = Stage::Running(Job::Fetch { plan, cache, ticket });
-    }
-
-    /// Read the cache; a miss (or a failed read) runs the members, which the lookup names so the
-    /// host runs them at once and answers `found` and `ran` together (one crossing less).
-    fn look_up(&mut self, plan: FetchPlan, cache: CachePlan, out: &mut Vec<Effect>) {
-        out.push(Effect::Lookup { key: cache.key.clone(), on_miss: plan.members.clone(), identity: plan.identity.clone() });
-        self.stage = Stage::LookingUp(plan, cache);
     }
 
     fn ran(&mut self, job: Job, outcomes: Vec<RunOutcome>, pending: Option<PurgePlan>, out: &mut Vec<Effect>) -> Result<()> {

@@ -94,11 +94,6 @@ pub fn event_from(v: &Value) -> Result<Event> {
     })
 }
 
-fn run(calls: &[crate::server::MemberCall], identity: &Option<crate::server::Identity>) -> Value {
-    let calls: Vec<Value> = calls.iter().map(|m| json!({"function": m.function, "args": m.args})).collect();
-    json!({"calls": calls, "identity": json_form::identity(identity)})
-}
-
 /// An effect's JSON form.
 pub fn effect(e: &Effect) -> Value {
     match e {
@@ -107,9 +102,12 @@ pub fn effect(e: &Effect) -> Value {
         Effect::CheckPredicates(c) => {
             json!({"check_predicates": {"predicates": c.predicates, "identity": json_form::identity(&c.identity)}})
         }
-        Effect::Run { calls, identity } => json!({"run": run(calls, identity)}),
+        Effect::Run { calls, identity } => {
+            let calls: Vec<Value> = calls.iter().map(|m| json!({"function": m.function, "args": m.args})).collect();
+            json!({"run": {"calls": calls, "identity": json_form::identity(identity)}})
+        }
         Effect::RetryPurge(plan) => json!({"retry_purge": plan_value(plan)}),
-        Effect::Lookup { key, on_miss, identity } => json!({"lookup": {"key": key, "on_miss": run(on_miss, identity)}}),
+        Effect::Lookup(key) => json!({"lookup": key}),
         Effect::Purge(plan) => json!({"purge": plan_value(plan)}),
         Effect::Put { entry, ticket } => json!({"put": {
             "entry": {"key": entry.key, "body": entry.body, "index_keys": entry.index_keys,

@@ -171,10 +171,8 @@ pub enum Effect {
     Run { calls: Vec<MemberCall>, identity: Option<Identity> },
     /// Retry the pending purge before the cache is used; answer with `retried`.
     RetryPurge(PurgePlan),
-    /// Read the cache at `key`; answer with `found` or `lookup-failed`. On a miss (no body) or a
-    /// failed read, run `on_miss` as `identity` at once and answer `ran` after it, in the same
-    /// `update` (or the next one: the exchange waits for `ran`).
-    Lookup { key: String, on_miss: Vec<MemberCall>, identity: Option<Identity> },
+    /// Read the cache; answer with `found` or `lookup-failed`.
+    Lookup(String),
     /// Purge (a call's invalidations); answer with `purged` or `purge-failed`.
     Purge(PurgePlan),
     /// Store the entry unless a purge started after `ticket`; answer with `stored` or `put-failed`.
