@@ -5,9 +5,9 @@
 // the one pending purge of its process and sends the `respond` effect's response. Every decision
 // is the kernel's; this file only translates between these JS shapes and jco's.
 //
-// begin({request, pending?, now, identity?}) takes the arrival and returns {exchange, effects}.
-// Events: {arrived: arrival} (the next request, once the exchange has responded) |
-//   {refused: {code, message, details?}} |
+// begin({request, pending?, now, identity?}) takes the arrival and returns {exchange, effects};
+// exchange.arrive(arrival) gives a responded exchange its next request (its first effects).
+// Events: {refused: {code, message, details?}} |
 //   {identity: identity | null} | {identityFailed: text} | {revoked: bool} |
 //   {predicates: [{name, verdict: 'allow' | 'deny' | 'missing' | {raised: text}}]} |
 //   {ran: {outcomes: [{ok} | {okJson} | {error} | {exception} | 'missing'], pending?}} |
@@ -60,8 +60,6 @@ export function eventIn(e) {
   if (entries.length !== 1) throw new TypeError(`an event is 'purged', 'stored' or a one-key object, got ${JSON.stringify(e)}`);
   const [[name, d]] = entries;
   switch (name) {
-    case 'arrived': // the next request, on an exchange that has responded
-      return { tag: 'arrived', val: arrivalIn(d) };
     case 'refused':
       return { tag: 'refused', val: protocolErrorIn(d) };
     case 'identity':
@@ -141,11 +139,21 @@ export class Exchange {
   /** Apply the events in order; the effects to perform, in order. Throws for a misplaced event (a host bug: answer 500). */
   update(events) {
     const list = events.map(eventIn);
+    return this.#call((h) => h.update(list));
+  }
+
+  /** The next request, once this exchange has responded: its first effects, as `server.begin()` gives a new one's. */
+  arrive(arrival) {
+    const a = arrivalIn(arrival);
+    return this.#call((h) => h.arrive(a));
+  }
+
+  #call(f) {
     return runtime.call((_k, gen) => {
       if (gen !== this.#generation || this.#handle === null) {
         throw new MizanKernelError('trap', "this exchange's instance trapped earlier; its state is lost");
       }
-      return this.#handle.update(list);
+      return f(this.#handle);
     }).map(effectOut);
   }
 

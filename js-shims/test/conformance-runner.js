@@ -102,8 +102,6 @@ function exchangeEventIn(e) {
   if (typeof e === 'string') return e;
   const [[name, d]] = Object.entries(e);
   switch (name) {
-    case 'arrived':
-      return { arrived: arrivalIn(d) };
     case 'identity':
       return { identity: identityIn(d) };
     case 'ran':
@@ -138,7 +136,8 @@ function exchangeEffectJson(e) {
 
 const arrivalIn = (d) => ({ request: requestIn(d.request), pending: optCamelPlan(d.pending), now: d.now, identity: identityIn(d.identity) });
 
-// The script's first event is the arrival, which `begin` takes; the rest go to `update`.
+// The script's first event is the arrival, which `begin` takes, and a later arrival `arrive`
+// (the exchange serving its next request); the rest go to `update`.
 function exchangeScript(a, regs) {
   const server = new ExchangeServer(registry(regs, a.registry), configIn(a.config), a.hooks ?? {});
   let exchange = null;
@@ -146,8 +145,10 @@ function exchangeScript(a, regs) {
     return a.steps.map((step) => {
       let events = step;
       let effects = [];
-      if (exchange === null) {
-        ({ exchange, effects } = server.begin(arrivalIn(step[0].arrived)));
+      if (step[0]?.arrived) {
+        const arrival = arrivalIn(step[0].arrived);
+        if (exchange === null) ({ exchange, effects } = server.begin(arrival));
+        else effects = exchange.arrive(arrival);
         events = step.slice(1);
       }
       if (events.length > 0) effects = effects.concat(exchange.update(events.map(exchangeEventIn)));

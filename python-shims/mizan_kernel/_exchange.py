@@ -27,6 +27,7 @@ _E = {
         "warnings": "[method]server.warnings",
         "merge_purge_plans": "[method]server.merge-purge-plans",
         "begin": "[method]server.begin",
+        "arrive": "[method]exchange.arrive",
         "update": "[method]exchange.update",
         "update_json": "[method]exchange.update-json",
         "done": "[method]exchange.done",
@@ -50,7 +51,7 @@ def plan_out(rec: Mapping[str, Any]) -> PurgePlan:
 
 
 #: Responded kernel exchanges a server keeps for its next requests (each takes the next arrival
-#: as a new one would, wit/session.wit `event.arrived`): about as many as the requests in flight
+#: as a new one would, wit/session.wit `exchange.arrive`): about as many as the requests in flight
 #: at once; beyond this many, a closed exchange is freed.
 IDLE_MAX = 64
 
@@ -92,6 +93,13 @@ class Exchange:
             self._handle = 0
         else:
             self._free()
+
+    def arrive(self, arrival: Tuple[Any, ...]) -> List[Effect]:
+        """The next request, once it has responded (``ExchangeServer.begin`` does this for the
+        exchanges its hosts closed); before the response ``MizanKernelError("invalid-argument")``."""
+        effects: List[Effect] = self._call(_E["arrive"], arrival)
+        self._responded = bool(effects) and effects[-1][0] == "respond"
+        return effects
 
     def update(self, events: List[Event]) -> List[Effect]:
         """Events as ``(case, payload)``; the effects as ``(case, payload)``, in order. A misplaced
@@ -144,8 +152,8 @@ class ExchangeServer(_wit.Resource):
 
     def begin(self, arrival: Tuple[Any, ...]) -> Tuple[Exchange, List[Effect]]:
         """An exchange for one request, and the effects its arrival asks for (one kernel call):
-        one this server's hosts closed after it responded, given the arrival as its next request,
-        else a new one.
+        one this server's hosts closed after it responded, given the arrival (``arrive``), else a
+        new one.
         ``arrival``: ``(request, pending, now, identity)`` (``identity``: the session, for a host
         without the ``identity`` hook; else the exchange asks for it)."""
         rt, idle = self._rt, self._idle
@@ -162,7 +170,7 @@ class ExchangeServer(_wit.Resource):
                 handle = 0
             if handle:
                 try:
-                    effects: List[Effect] = _wit.invoke(rt, _E["update"], (handle, [("arrived", arrival)]))
+                    effects: List[Effect] = _wit.invoke(rt, _E["arrive"], (handle, arrival))
                 except BaseException:
                     rt.pending_drops.append((handle, generation))
                     raise

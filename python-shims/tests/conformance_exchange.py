@@ -66,8 +66,6 @@ def _event(e: Any) -> Tuple[str, Any]:
         return (e, None)
     ((name, d),) = e.items()
     case = name.replace("_", "-")
-    if name == "arrived":  # the next request, on an exchange that has responded
-        return (case, _arrival(d))
     if name == "refused":
         return (case, _error(d))
     if name == "identity":
@@ -115,14 +113,20 @@ def _server(a: Dict[str, Any], registries: Dict[str, Any]) -> ExchangeServer:
 
 def _replay(a: Dict[str, Any], registries: Dict[str, Any], update: Callable[[Any, List[Any]], List[Any]]) -> List[Any]:
     """The script's first event is the arrival, which ``begin`` takes (its effects open the first
-    step, as JSON); every other event (a next arrival too) goes to ``update(exchange, events)``."""
+    step, as JSON), and a later arrival ``exchange.arrive`` (the exchange serving its next
+    request); every other event goes to ``update(exchange, events)``."""
     server = _server(a, registries)
     exchange = None
     out = []
     for step in a["steps"]:
         effects: List[Any] = []
-        if exchange is None:
-            exchange, first = server.begin(_arrival(step[0]["arrived"]))
+        first_event = step[0] if step else None
+        if isinstance(first_event, dict) and "arrived" in first_event:
+            arrival = _arrival(first_event["arrived"])
+            if exchange is None:
+                exchange, first = server.begin(arrival)
+            else:
+                first = exchange.arrive(arrival)
             effects = [_effect(e) for e in first]
             step = step[1:]
         if step:

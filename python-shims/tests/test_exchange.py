@@ -59,7 +59,7 @@ def test_a_closed_responded_exchange_serves_the_next_request() -> None:
     x.close()
     assert server._idle == [(handle, x._gen)], "kept for the next request"
     with pytest.raises(mk.MizanKernelError) as e:
-        x.update([("purged", None)])
+        x.arrive(_session_arrival("late"))
     assert e.value.code == "invalid-argument", "a closed exchange is spent"
     y, effects = server.begin(_session_arrival("two"))
     assert y._handle == handle and "two" in effects[-1][1]["body"], "the same kernel exchange, the next request"
@@ -76,3 +76,16 @@ def test_an_exchange_closed_before_responding_is_freed_not_reused() -> None:
     assert server._idle == [], "mid-exchange: freed"
     y, effects = server.begin(_session_arrival("t"))
     assert effects[-1][0] == "respond"
+
+
+def test_arrive_serves_the_next_request_and_refuses_one_before_the_response() -> None:
+    from mizan_kernel._exchange import ExchangeServer
+
+    server = ExchangeServer({"functions": {"f": {"context": "c", "output": "any"}}})
+    x, effects = server.begin(_session_arrival("one"))
+    assert "two" in x.arrive(_session_arrival("two"))[-1][1]["body"], "the next request's answer"
+    effects = x.arrive((("GET", "/api/mizan/ctx/c/", "", [], ("text", ""), None), None, 0, None))
+    assert effects[-1][0] == "run"
+    with pytest.raises(mk.MizanKernelError) as e:
+        x.arrive(_session_arrival("three"))
+    assert e.value.code == "invalid-argument" and "expected ran" in e.value.message

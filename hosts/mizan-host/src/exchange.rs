@@ -12,13 +12,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::exports::mizan::kernel::server as wit_server;
 use crate::bindings::exports::mizan::kernel::server_exchange as wit;
 use crate::error::{Error, Result};
-use crate::kernel::{Instance, Kernel};
+use crate::kernel::{Instance, Kernel, State};
 use crate::server::EngineConfig;
+
+type KernelResult = std::result::Result<Vec<Effect>, crate::bindings::exports::mizan::kernel::types::Error>;
 
 pub use wit::{Arrival, Begun, Effect, Event, Found, Hooks, LogLevel, LogLine, PredicateVerdict, Put, Ran, Run, RunOutcome, Verdict};
 
@@ -188,6 +191,17 @@ impl Exchange {
     /// Apply `events` in order; the effects to perform, in order. `Err`: a misplaced event (a
     /// host bug) or a trap of the home; answer 500.
     pub fn update(&mut self, events: &[Event]) -> Result<Vec<Effect>> {
+        self.call(|guest, store, handle| guest.call_update(store, handle, events))
+    }
+
+    /// The next request, once this exchange has responded: its first effects, as
+    /// [`ExchangeServer::begin`] gives a new exchange's. `Err` before the response (a host bug).
+    pub fn arrive(&mut self, arrival: &Arrival) -> Result<Vec<Effect>> {
+        self.call(|guest, store, handle| guest.call_arrive(store, handle, arrival))
+    }
+
+    /// One call on the exchange in its home; a trap rebuilds the home and loses the exchange.
+    fn call(&mut self, f: impl FnOnce(&wit::GuestExchange<'_>, &mut Store<State>, ResourceAny) -> wasmtime::Result<KernelResult>) -> Result<Vec<Effect>> {
         let inner = &self.server.inner;
         let mut state = inner.homes[self.home].lock();
         let handle = self.handle.filter(|_| state.generation == self.generation);
@@ -196,7 +210,7 @@ impl Exchange {
             return Err(Error::Trap("this exchange's instance trapped earlier; its state is lost".into()));
         };
         let guest = resident.instance.bindings.mizan_kernel_server_exchange().exchange();
-        match guest.call_update(&mut resident.instance.store, handle, events) {
+        match f(&guest, &mut resident.instance.store, handle) {
             Ok(result) => result.map_err(Error::from),
             Err(e) => {
                 state.resident = None;

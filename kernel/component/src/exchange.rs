@@ -44,6 +44,11 @@ impl w::GuestServer for Server {
 }
 
 impl w::GuestExchange for Exchange {
+    fn arrive(&self, arrival: w::Arrival) -> R<Vec<w::Effect>> {
+        let effects = self.0.borrow_mut().update(vec![Event::Arrived(arrival_in(arrival))]).map_err(err)?;
+        Ok(effects.into_iter().map(effect).collect())
+    }
+
     fn update(&self, events: Vec<w::Event>) -> R<Vec<w::Effect>> {
         let events = events.into_iter().map(event).collect();
         let effects = self.0.borrow_mut().update(events).map_err(err)?;
@@ -74,7 +79,6 @@ fn arrival_in(arrival: w::Arrival) -> kx::Arrival {
 
 fn event(e: w::Event) -> Event {
     match e {
-        w::Event::Arrived(a) => Event::Arrived(arrival_in(a)),
         w::Event::Refused(e) => Event::Refused(protocol_error_in(e)),
         w::Event::Identity(i) => Event::Identity(i.map(identity_in)),
         w::Event::IdentityFailed(text) => Event::IdentityFailed(text),

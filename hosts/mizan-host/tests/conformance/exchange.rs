@@ -113,7 +113,6 @@ fn event(e: &Value) -> Result<w::Event, Bad> {
     }
     let (name, d) = e.as_object().and_then(|m| m.iter().next()).ok_or_else(|| Bad(format!("bad event {e}")))?;
     Ok(match name.as_str() {
-        "arrived" => w::Event::Arrived(arrival(d)?),
         "refused" => w::Event::Refused(protocol_error(d)?),
         "identity" => w::Event::Identity(identity(d)?),
         "identity_failed" => w::Event::IdentityFailed(text(d, "identity_failed")?),
@@ -185,24 +184,34 @@ pub fn script(kernel: &Kernel, a: &Value, sources: &Value) -> Result<Result<Valu
         Err(e) => return Ok(Err(e)),
     };
     // The first event of a script is the arrival: `begin` takes it (its effects open the
-    // first step); every other event goes to `update`.
-    let mut exchange = None;
+    // first step), and a later arrival `arrive` (the exchange serving its next request); every
+    // other event goes to `update`.
+    let mut exchange: Option<mizan_host::exchange::Exchange> = None;
     let mut out = Vec::new();
     for step in a["steps"].as_array().ok_or_else(|| Bad("steps must be a list".into()))? {
         let mut events = step.as_array().into_iter().flatten().peekable();
         let mut effects = Vec::new();
-        let x = match exchange.as_mut() {
-            Some(x) => x,
-            None => {
-                let first = events.next().and_then(|e| e.get("arrived")).ok_or_else(|| Bad("a script opens with arrived".into()))?;
-                match server.begin(&arrival(first)?) {
-                    Ok((x, first_effects)) => {
-                        effects = first_effects;
-                        exchange.insert(x)
-                    }
-                    Err(e) => return Ok(Err(e)),
+        let arrived = events.peek().and_then(|e| e.get("arrived")).map(arrival).transpose()?;
+        if arrived.is_some() {
+            events.next();
+        }
+        let x = match (exchange.as_mut(), arrived) {
+            (Some(x), None) => x,
+            (Some(x), Some(next)) => match x.arrive(&next) {
+                Ok(first_effects) => {
+                    effects = first_effects;
+                    x
                 }
-            }
+                Err(e) => return Ok(Err(e)),
+            },
+            (None, None) => return Err(Bad("a script opens with arrived".into())),
+            (None, Some(first)) => match server.begin(&first) {
+                Ok((x, first_effects)) => {
+                    effects = first_effects;
+                    exchange.insert(x)
+                }
+                Err(e) => return Ok(Err(e)),
+            },
         };
         let events = events.map(event).collect::<Result<Vec<_>, Bad>>()?;
         if !events.is_empty() {
