@@ -193,13 +193,13 @@ def pieces(n: int, rounds: int) -> None:
     rows["empty round trip (exchange.done)"] = [per_call(lambda i: x.done(), n, rounds)]
 
     class Stub:  # canned effects: the interpreter's own cost
-        def begin(self, arrival: Any) -> Any:
-            return self, [("run", {"calls": [{"function": "item_count", "args-json": "{}"}], "identity": None})]
+        def _start(self, arrival: Any) -> Any:
+            return 1, 0, [("run", {"calls": [{"function": "item_count", "args-json": "{}"}], "identity": None})]
 
-        def update(self, events: Any) -> Any:
+        def _step(self, handle: int, generation: int, events: Any) -> Any:
             return [("respond", {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}], "body": "{}"})]
 
-        def close(self) -> None:
+        def _end(self, handle: int, generation: int, responded: bool) -> None:
             pass
 
     app._servers[False] = Stub()  # type: ignore[assignment]

@@ -156,32 +156,50 @@ class ExchangeServer(_wit.Resource):
         new one.
         ``arrival``: ``(request, pending, now, identity)`` (``identity``: the session, for a host
         without the ``identity`` hook; else the exchange asks for it)."""
+        handle, generation, effects = self._start(arrival)
+        exchange = Exchange(self._rt, handle, generation, self._idle)
+        exchange._responded = bool(effects) and effects[-1][0] == "respond"
+        return exchange, effects
+
+    # The same without an Exchange object per request, for the app's own interpreter
+    # (mizan_kernel.app): (handle, generation) from `_start`, `_step` per update, `_end` once.
+
+    def _start(self, arrival: Tuple[Any, ...]) -> Tuple[int, int, List[Effect]]:
         rt, idle = self._rt, self._idle
         with rt.lock:
             if rt.poisoned or rt.pending_drops:
                 rt._prepare()
             generation = rt.generation
-            handle = 0
             while idle:
                 handle, gen = idle.pop()
-                if gen == generation:
-                    break
-                rt.pending_drops.append((handle, gen))  # of an instance that trapped
-                handle = 0
-            if handle:
+                if gen != generation:
+                    rt.pending_drops.append((handle, gen))  # of an instance that trapped
+                    continue
                 try:
-                    effects: List[Effect] = _wit.invoke(rt, _E["arrive"], (handle, arrival))
+                    return handle, generation, _wit.invoke(rt, _E["arrive"], (handle, arrival))
                 except BaseException:
                     rt.pending_drops.append((handle, generation))
                     raise
-            else:
-                server = self._handle if self._gen == generation else self._ensure(rt)
-                begun = _wit.invoke(rt, _E["begin"], (server, arrival))
-                handle, effects = begun["exchange"], begun["effects"]
-        exchange = Exchange(rt, handle, generation, idle)
-        if effects and effects[-1][0] == "respond":
-            exchange._responded = True
-        return exchange, effects
+            server = self._handle if self._gen == generation else self._ensure(rt)
+            begun = _wit.invoke(rt, _E["begin"], (server, arrival))
+            return begun["exchange"], generation, begun["effects"]
+
+    def _step(self, handle: int, generation: int, events: List[Event]) -> List[Effect]:
+        rt = self._rt
+        with rt.lock:
+            if rt.poisoned or rt.pending_drops:
+                rt._prepare()
+            if generation != rt.generation:
+                raise MizanKernelError("trap", "this exchange was lost when the kernel trapped")
+            return _wit.invoke(rt, _E["update"], (handle, events))  # type: ignore[no-any-return]
+
+    def _end(self, handle: int, generation: int, responded: bool) -> None:
+        """Served: a responded exchange is kept for the next request, any other freed."""
+        idle = self._idle
+        if responded and len(idle) < IDLE_MAX:
+            idle.append((handle, generation))
+        else:
+            self._rt.pending_drops.append((handle, generation))
 
 
 __all__ = ["ExchangeServer", "Exchange", "Event", "Effect", "plan_in", "plan_out"]

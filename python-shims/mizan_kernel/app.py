@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Opti
 
 from ._jsonio import _NOT_JSON, _dump, _loads
 from .decorators import _CURRENT, Functions, FunctionSpec, RequestContext, default_functions
-from ._exchange import Effect, Event, Exchange, ExchangeServer, plan_in, plan_out
+from ._exchange import Effect, Event, ExchangeServer, plan_in, plan_out
 from .origin import OriginCache, make_store
 from .server import (
     CacheBound,
@@ -225,14 +225,15 @@ class MizanApp:
 
     # --- the exchange: effects that need no I/O ------------------------------------------------
 
-    def _begin(self, request: Request, identity: Optional[Identity], resolve: Optional[Callable[..., Any]]) -> Tuple[Exchange, List[Effect]]:
+    def _start(self, request: Request, identity: Optional[Identity], resolve: Optional[Callable[..., Any]]) -> Tuple[ExchangeServer, int, int, List[Effect]]:
+        """The request's exchange (one the server kept, or a new one) and its first effects."""
         pending = self._pending
         # A session identity the caller already holds goes in with the arrival (no round trip);
         # a lazy one (`resolve`) is asked for by the exchange only when the request needs it.
         lazy = resolve is not None
         arrival = (request._wit(), None if pending is None else plan_in(pending), now_ms(), None if lazy else _identity_in(identity))
-        server = self._servers.get(lazy)
-        return (server or self._server(lazy)).begin(arrival)
+        server = self._servers.get(lazy) or self._server(lazy)
+        return (server, *server._start(arrival))
 
     def _questions(self, flow: "_Flow", effects: List[Effect]) -> List[Effect]:
         """Perform the effects that ask nothing (log, keep-pending, respond); the others, to
@@ -294,22 +295,25 @@ class MizanApp:
         """Serve one request (sync): the response to send, exactly. The session identity is
         ``identity``, or what ``resolve()`` returns when the exchange asks for it (never for a
         request that carries a token)."""
-        exchange, effects = self._begin(request, identity, resolve)
+        server, handle, generation, effects = self._start(request, identity, resolve)
+        response: Optional[Response] = None
         try:
             if len(effects) == 1 and effects[0][0] == "respond":  # answered at once (errors, /session/)
-                return _response(effects[0][1])
+                response = _response(effects[0][1])
+                return response
             flow = _Flow(http_request, identity, resolve)
             while True:
                 asks = self._questions(flow, effects)
                 answers = [self._perform_sync(flow, e) for e in asks]
-                if flow.response is not None:
+                response = flow.response
+                if response is not None:
                     failures = [a for a in answers if a[0] in _FAILED]
                     if failures:
-                        self._questions(flow, exchange.update(failures))
-                    return flow.response
-                effects = exchange.update(answers)
+                        self._questions(flow, server._step(handle, generation, failures))
+                    return response
+                effects = server._step(handle, generation, answers)
         finally:
-            exchange.close()
+            server._end(handle, generation, response is not None)
 
     def _perform_sync(self, flow: "_Flow", effect: Effect) -> Event:
         case, v = effect
@@ -404,22 +408,25 @@ class MizanApp:
     ) -> Response:
         """Serve one request (async): the response to send, exactly. ``resolve()`` may return
         an awaitable."""
-        exchange, effects = self._begin(request, identity, resolve)
+        server, handle, generation, effects = self._start(request, identity, resolve)
+        response: Optional[Response] = None
         try:
             if len(effects) == 1 and effects[0][0] == "respond":  # answered at once (errors, /session/)
-                return _response(effects[0][1])
+                response = _response(effects[0][1])
+                return response
             flow = _Flow(http_request, identity, resolve)
             while True:
                 asks = self._questions(flow, effects)
                 answers = [await self._perform_async(flow, e) for e in asks]
-                if flow.response is not None:
+                response = flow.response
+                if response is not None:
                     failures = [a for a in answers if a[0] in _FAILED]
                     if failures:
-                        self._questions(flow, exchange.update(failures))
-                    return flow.response
-                effects = exchange.update(answers)
+                        self._questions(flow, server._step(handle, generation, failures))
+                    return response
+                effects = server._step(handle, generation, answers)
         finally:
-            exchange.close()
+            server._end(handle, generation, response is not None)
 
     async def _perform_async(self, flow: "_Flow", effect: Effect) -> Event:
         case, v = effect
