@@ -56,6 +56,15 @@ def plan_out(rec: Mapping[str, Any]) -> PurgePlan:
 IDLE_MAX = 64
 
 
+def _release(rt: R.Runtime, idle: Optional[List[Tuple[int, int]]], handle: int, generation: int, responded: bool) -> None:
+    """A served exchange: kept for its server's next request if it responded (and there is room),
+    else its drop queued for the next kernel call."""
+    if responded and idle is not None and len(idle) < IDLE_MAX:
+        idle.append((handle, generation))
+    else:
+        rt.pending_drops.append((handle, generation))
+
+
 class Exchange:
     """One request. It lives in the instance it began in: after a trap its calls raise
     ``MizanKernelError("trap")`` (answer 500). :meth:`close` it once served: a responded kernel
@@ -87,12 +96,9 @@ class Exchange:
 
     def close(self) -> None:
         """Done with it: a responded kernel exchange goes back to its server's idle ones."""
-        idle = self._idle
-        if self._responded and idle is not None and len(idle) < IDLE_MAX and self._handle:
-            idle.append((self._handle, self._gen))
+        if self._handle:
+            _release(self._rt, self._idle, self._handle, self._gen, self._responded)
             self._handle = 0
-        else:
-            self._free()
 
     def arrive(self, arrival: Tuple[Any, ...]) -> List[Effect]:
         """The next request, once it has responded (``ExchangeServer.begin`` does this for the
@@ -194,12 +200,7 @@ class ExchangeServer(_wit.Resource):
             return _wit.invoke(rt, _E["update"], (handle, events))  # type: ignore[no-any-return]
 
     def _end(self, handle: int, generation: int, responded: bool) -> None:
-        """Served: a responded exchange is kept for the next request, any other freed."""
-        idle = self._idle
-        if responded and len(idle) < IDLE_MAX:
-            idle.append((handle, generation))
-        else:
-            self._rt.pending_drops.append((handle, generation))
+        _release(self._rt, self._idle, handle, generation, responded)
 
 
 __all__ = ["ExchangeServer", "Exchange", "Event", "Effect", "plan_in", "plan_out"]
