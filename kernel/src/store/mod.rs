@@ -140,8 +140,11 @@ pub struct Store {
     rng: u64,
     effects: Vec<Effect>,
     changed: Vec<String>,
-    /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked`).
+    /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked_in`).
     changed_gone: KeySet,
+    /// The number of the current drain period (from 1): an instance whose `marked_in` equals it
+    /// is in `changed` already.
+    epoch: u64,
     changed_mutations: Vec<u64>,
     started: bool,
     csrf_token: Option<String>,
@@ -296,6 +299,7 @@ impl Store {
             effects: Vec::new(),
             changed: Vec::new(),
             changed_gone: KeySet::default(),
+            epoch: 1,
             changed_mutations: Vec::new(),
             started: false,
             csrf_token: None,
@@ -328,9 +332,9 @@ impl Store {
 
     fn mark(&mut self, key: &str) {
         match self.instances.get_mut(key) {
-            Some(inst) if inst.marked => {}
+            Some(inst) if inst.marked_in == self.epoch => {}
             Some(inst) => {
-                inst.marked = true;
+                inst.marked_in = self.epoch;
                 self.changed.push(key.to_string());
             }
             None => {
@@ -399,7 +403,9 @@ impl Store {
         if !self.instances.contains_key(&key) {
             let mut inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
             // Dropped and made again since the last drain: its key is in `changed` already.
-            inst.marked = self.changed_gone.contains(&key);
+            if self.changed_gone.contains(&key) {
+                inst.marked_in = self.epoch;
+            }
             self.next_instance += 1;
             inst.id = self.next_instance;
             self.keys_by_id.insert(inst.id, key.clone());
@@ -484,9 +490,14 @@ impl Store {
                 query: inst.query.clone(),
             }
         };
+        // `mark`, on the instance at hand: one lookup by key per fetch (an invalidation starts
+        // a hundred of them in one update).
+        if inst.marked_in != self.epoch {
+            inst.marked_in = self.epoch;
+            self.changed.push(key.to_string());
+        }
         self.requests.insert(request_id, Request::Fetch(key.to_string()));
         self.effects.push(effect);
-        self.mark(key);
     }
 
     fn needs_fetch(&self, key: &str, now: u64) -> bool {
@@ -685,14 +696,17 @@ impl Store {
         for key in keys {
             let Some(inst) = self.instances.get_mut(&key) else { continue };
             inst.invalidated = true;
-            let observed = inst.subscribers > 0;
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
-            } else if observed && inst.retry_at.is_none() {
-                self.start_fetch(&key); // marks it: no second lookup by key here
+            } else if inst.subscribers > 0 && inst.retry_at.is_none() {
+                self.start_fetch(&key); // marks it
                 continue;
             }
-            self.mark(&key);
+            // `mark`, without looking the key up again.
+            if inst.marked_in != self.epoch {
+                inst.marked_in = self.epoch;
+                self.changed.push(key);
+            }
         }
     }
 
@@ -726,7 +740,7 @@ impl Store {
                 fresh.last_used = inst.last_used;
                 // The same instance to the index and to the list of changed keys.
                 fresh.id = inst.id;
-                fresh.marked = inst.marked;
+                fresh.marked_in = inst.marked_in;
                 fresh
             };
             if let Some(id) = inst.in_flight {
@@ -1080,11 +1094,8 @@ impl Store {
                 }
             self.scheduled_at = next;
         }
-        for key in &self.changed {
-            if let Some(inst) = self.instances.get_mut(key) {
-                inst.marked = false;
-            }
-        }
+        // Every key listed so far is unlisted at once: a new epoch.
+        self.epoch += 1;
         self.changed_gone.clear();
         Drained {
             effects: std::mem::take(&mut self.effects),
