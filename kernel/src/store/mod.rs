@@ -118,7 +118,8 @@ struct Mutation {
 
 #[derive(Debug, Clone)]
 enum Request {
-    Fetch(String),
+    /// A fetch of the instance with this number (`Instance::id`): a number, not a copy of its key.
+    Fetch(u64),
     Call(u64),
     Session,
 }
@@ -466,8 +467,14 @@ impl Store {
     }
 
     fn start_fetch(&mut self, key: &str) {
+        self.begin_fetch(Err(key));
+    }
+
+    /// `start_fetch` of a key the caller owns (`Ok`: moved into the list of changed keys
+    /// rather than copied) or borrows (`Err`).
+    fn begin_fetch(&mut self, key: std::result::Result<String, &str>) {
         let request_id = self.id();
-        let Some(inst) = self.instances.get_mut(key) else { return };
+        let Some(inst) = self.instances.get_mut(key.as_deref().unwrap_or_else(|k| k)) else { return };
         if inst.in_flight.is_some() {
             return;
         }
@@ -480,11 +487,11 @@ impl Store {
             inst.status = Status::Loading;
         }
         let effect = if self.lean_effects {
-            Effect::Fetch { request_id, key: key.to_string(), context: String::new(), params: Map::new(), query: String::new() }
+            Effect::Fetch { request_id, key: inst.key.clone(), context: String::new(), params: Map::new(), query: String::new() }
         } else {
             Effect::Fetch {
                 request_id,
-                key: key.to_string(),
+                key: inst.key.clone(),
                 context: inst.context.clone(),
                 params: inst.params.clone(),
                 query: inst.query.clone(),
@@ -494,9 +501,9 @@ impl Store {
         // a hundred of them in one update).
         if inst.marked_in != self.epoch {
             inst.marked_in = self.epoch;
-            self.changed.push(key.to_string());
+            self.changed.push(key.map_or_else(|k| k.to_string(), |k| k));
         }
-        self.requests.insert(request_id, Request::Fetch(key.to_string()));
+        self.requests.insert(request_id, Request::Fetch(inst.id));
         self.effects.push(effect);
     }
 
@@ -573,12 +580,12 @@ impl Store {
     }
 
     fn take_fetch(&mut self, request_id: u64) -> Option<String> {
-        match self.requests.remove(&request_id) {
-            Some(Request::Fetch(key)) if self.instances.get(&key).is_some_and(|i| i.in_flight == Some(request_id)) => {
-                if let Some(inst) = self.instances.get_mut(&key) {
-                    inst.in_flight = None;
-                }
-                Some(key)
+        let Some(Request::Fetch(id)) = self.requests.remove(&request_id) else { return None };
+        let key = self.keys_by_id.get(&id)?;
+        match self.instances.get_mut(key) {
+            Some(inst) if inst.in_flight == Some(request_id) => {
+                inst.in_flight = None;
+                Some(key.clone())
             }
             // Superseded (removed, reset, evicted): the answer is for data nobody holds any more.
             _ => None,
@@ -699,7 +706,7 @@ impl Store {
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
             } else if inst.subscribers > 0 && inst.retry_at.is_none() {
-                self.start_fetch(&key); // marks it
+                self.begin_fetch(Ok(key)); // marks it
                 continue;
             }
             // `mark`, without looking the key up again.
