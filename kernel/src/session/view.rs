@@ -77,12 +77,12 @@ impl Views {
 
     /// The view to send for `key` after it changed (or was `forced`: the host needs it now),
     /// `None` when the host already has it.
-    pub(super) fn render(&mut self, key: &str, inst: Option<&Instance>, now: u64, stale_time: u64, forced: bool) -> Option<View> {
-        let w = self.watches.get_mut(key)?;
+    pub(super) fn render(&mut self, key: String, inst: Option<&Instance>, now: u64, stale_time: u64, forced: bool) -> Option<View> {
+        let w = self.watches.get_mut(&key)?;
         let Some(inst) = inst else {
-            self.watches.remove(key);
+            self.watches.remove(&key);
             return Some(View {
-                key: key.to_string(),
+                key,
                 instance: None,
                 gone: true,
                 status: Status::Idle,
@@ -111,7 +111,7 @@ impl Views {
         let instance =
             (!w.introduced).then(|| InstanceRef { context: inst.context.clone(), params_json: inst.params_json.clone() });
         let view = View {
-            key: key.to_string(),
+            key,
             instance,
             gone: false,
             status: visible.status,
