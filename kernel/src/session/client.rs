@@ -525,7 +525,7 @@ impl ClientSession {
                     // Lean effects: the instance has the rest (it is still there unless it was
                     // dropped in this very update, and then nobody waits for its answer).
                     let Some(inst) = self.store.instance(&key).filter(|i| i.in_flight == Some(request_id)) else { continue };
-                    out.requests.push(http::fetch(request_id, form, key, &inst.context, &inst.params_json, &inst.query, timeout));
+                    out.requests.push(http::fetch(request_id, form, key, inst.context.len(), &inst.params_json, timeout));
                     self.inflight.insert(request_id, RequestKind::Fetch);
                 }
                 Effect::Call { request_id, function, args, .. } => {

@@ -47,14 +47,24 @@ fn fetch_http(context: &str, query: &str) -> HttpRequest {
     HttpRequest { method: Method::Get, path, headers: Vec::new(), body: None }
 }
 
-/// A fetch of the instance `key`: the HTTP form is built from the instance's fields as they
-/// are, the operation form copies them.
-pub(super) fn fetch(id: u64, form: RequestForm, key: String, context: &str, params_json: &str, query: &str, timeout_ms: u64) -> Request {
+/// The context and the query of an instance key (`{context}?{query}`, or the context alone:
+/// `store::instance_key`), given the context's length in bytes.
+pub(super) fn split_key(key: &str, context_len: usize) -> (&str, &str) {
+    (key.get(..context_len).unwrap_or(key), key.get(context_len + 1..).unwrap_or(""))
+}
+
+/// A fetch of the instance `key`, whose context is `context_len` bytes long. Context and query
+/// are read from the key, the bytes at hand, rather than from the instance's own copies (an
+/// invalidation refetches a hundred instances whose memory is cold); the HTTP form copies
+/// nothing more, the operation form copies them.
+pub(super) fn fetch(id: u64, form: RequestForm, key: String, context_len: usize, params_json: &str, timeout_ms: u64) -> Request {
     let kind = super::RequestKind::Fetch;
+    let (context, query) = split_key(&key, context_len);
     match form {
         RequestForm::Http => Request { id, kind, http: Some(fetch_http(context, query)), op: None, timeout_ms },
         RequestForm::Operation => {
-            let op = Operation::Fetch { key, context: context.to_string(), params_json: params_json.to_string(), query: query.to_string() };
+            let (context, query) = (context.to_string(), query.to_string());
+            let op = Operation::Fetch { key, context, params_json: params_json.to_string(), query };
             Request { id, kind, http: None, op: Some(op), timeout_ms }
         }
     }

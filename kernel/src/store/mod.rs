@@ -501,7 +501,7 @@ impl Store {
         // a hundred of them in one update).
         if inst.marked_in != self.epoch {
             inst.marked_in = self.epoch;
-            self.changed.push(key.map_or_else(|k| k.to_string(), |k| k));
+            self.changed.push(key.unwrap_or_else(str::to_string));
         }
         self.requests.insert(request_id, Request::Fetch(inst.id));
         self.effects.push(effect);
