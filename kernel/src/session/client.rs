@@ -232,7 +232,7 @@ impl ClientSession {
                 let stale_time = self.config.store.stale_time_ms;
                 for key in seeded.iter().flatten() {
                     if let Some(inst) = self.store.instance(key) {
-                        self.views.hold(key, Visible::of(inst, now, stale_time));
+                        self.views.hold(inst, Visible::of(inst, now, stale_time));
                     }
                 }
                 Ok(Some(Value::from(seeded).to_string()))
@@ -278,7 +278,7 @@ impl ClientSession {
         let (key, query) = instance_key(context, params);
         if !self.views.watched(&key) {
             let stale_time = self.config.store.stale_time_ms;
-            let current = self.store.instance(&key).map(|i| Visible::of(i, now, stale_time));
+            let current = self.store.instance(&key).map(|i| (i, Visible::of(i, now, stale_time)));
             self.views.watch(&key, current);
         }
         (key, query)
