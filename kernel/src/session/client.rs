@@ -232,7 +232,7 @@ impl ClientSession {
                 let stale_time = self.config.store.stale_time_ms;
                 for key in seeded.iter().flatten() {
                     if let Some(inst) = self.store.instance(key) {
-                        self.views.hold(key, Visible::of(inst, now, stale_time));
+                        self.views.hold(inst, Visible::of(inst, now, stale_time));
                     }
                 }
                 Ok(Some(Value::from(seeded).to_string()))
@@ -278,7 +278,7 @@ impl ClientSession {
         let (key, query) = instance_key(context, params);
         if !self.views.watched(&key) {
             let stale_time = self.config.store.stale_time_ms;
-            let current = self.store.instance(&key).map(|i| Visible::of(i, now, stale_time));
+            let current = self.store.instance(&key).map(|i| (i, Visible::of(i, now, stale_time)));
             self.views.watch(&key, current);
         }
         (key, query)
@@ -525,9 +525,8 @@ impl ClientSession {
                     // Lean effects: the instance has the rest (it is still there unless it was
                     // dropped in this very update, and then nobody waits for its answer).
                     let Some(inst) = self.store.instance(&key).filter(|i| i.in_flight == Some(request_id)) else { continue };
-                    let (context, params_json, query) = (inst.context.clone(), inst.params_json.clone(), inst.query.clone());
+                    out.requests.push(http::fetch(request_id, form, key, inst.context.len(), &inst.params_json, timeout));
                     self.inflight.insert(request_id, RequestKind::Fetch);
-                    out.requests.push(http::fetch(request_id, form, key, context, params_json, query, timeout));
                 }
                 Effect::Call { request_id, function, args, .. } => {
                     if matches!(self.phase, Phase::Pending { .. } | Phase::Retrying { .. }) {
@@ -542,10 +541,13 @@ impl ClientSession {
             }
         }
         // A key listed twice renders once: the second time the host already has what it saw.
+        // The changed lists are the store's own copies of the keys: they move into the views.
         let stale_time = self.config.store.stale_time_ms;
         let forced = std::mem::take(&mut self.forced);
-        for key in first.changed.iter().chain(second.changed.iter()).chain(forced.iter()) {
-            if let Some(view) = self.views.render(key, self.store.instance(key), now, stale_time, forced.contains(key)) {
+        for key in first.changed.into_iter().chain(second.changed).chain(forced.iter().cloned()) {
+            let inst = self.store.instance(&key);
+            let is_forced = !forced.is_empty() && forced.contains(&key);
+            if let Some(view) = self.views.render(key, inst, now, stale_time, is_forced) {
                 out.views.push(view);
             }
         }

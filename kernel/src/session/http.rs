@@ -19,14 +19,7 @@ fn request(id: u64, form: RequestForm, op: Operation, timeout_ms: u64) -> Reques
 /// token), `GET session/`.
 fn http_form(op: &Operation) -> HttpRequest {
     match op {
-        Operation::Fetch { context, query, .. } => {
-            let mut path = format!("ctx/{}/", encode_uri_component(context));
-            if !query.is_empty() {
-                path.push('?');
-                path.push_str(query);
-            }
-            HttpRequest { method: Method::Get, path, headers: Vec::new(), body: None }
-        }
+        Operation::Fetch { context, query, .. } => fetch_http(context, query),
         Operation::Call { function, args_json, csrf_token } => {
             let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
             if let Some(token) = csrf_token.as_deref().filter(|t| !t.is_empty()) {
@@ -44,8 +37,37 @@ fn http_form(op: &Operation) -> HttpRequest {
     }
 }
 
-pub(super) fn fetch(id: u64, form: RequestForm, key: String, context: String, params_json: String, query: String, timeout_ms: u64) -> Request {
-    request(id, form, Operation::Fetch { key, context, params_json, query }, timeout_ms)
+/// `GET ctx/{context}/?{query}`.
+fn fetch_http(context: &str, query: &str) -> HttpRequest {
+    let mut path = format!("ctx/{}/", encode_uri_component(context));
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(query);
+    }
+    HttpRequest { method: Method::Get, path, headers: Vec::new(), body: None }
+}
+
+/// The context and the query of an instance key (`{context}?{query}`, or the context alone:
+/// `store::instance_key`), given the context's length in bytes.
+pub(super) fn split_key(key: &str, context_len: usize) -> (&str, &str) {
+    (key.get(..context_len).unwrap_or(key), key.get(context_len + 1..).unwrap_or(""))
+}
+
+/// A fetch of the instance `key`, whose context is `context_len` bytes long. Context and query
+/// are read from the key, the bytes at hand, rather than from the instance's own copies (an
+/// invalidation refetches a hundred instances whose memory is cold); the HTTP form copies
+/// nothing more, the operation form copies them.
+pub(super) fn fetch(id: u64, form: RequestForm, key: String, context_len: usize, params_json: &str, timeout_ms: u64) -> Request {
+    let kind = super::RequestKind::Fetch;
+    let (context, query) = split_key(&key, context_len);
+    match form {
+        RequestForm::Http => Request { id, kind, http: Some(fetch_http(context, query)), op: None, timeout_ms },
+        RequestForm::Operation => {
+            let (context, query) = (context.to_string(), query.to_string());
+            let op = Operation::Fetch { key, context, params_json: params_json.to_string(), query };
+            Request { id, kind, http: None, op: Some(op), timeout_ms }
+        }
+    }
 }
 
 pub(super) fn call(id: u64, form: RequestForm, function: String, args: &Value, csrf_token: Option<&str>, timeout_ms: u64) -> Request {

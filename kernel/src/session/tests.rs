@@ -304,3 +304,20 @@ fn events_the_session_refuses_fail_alone() {
     assert!(SessionConfig::from_json(r#"{"stalTime": 1}"#).is_err(), "a typo is refused");
     assert!(SessionConfig::from_json(r#"{"transport": "ipc"}"#).is_err());
 }
+
+/// A fetch reads its context and query out of the instance key: for every shape of key
+/// (no params, several, characters that need encoding, a context that is not ASCII) the split
+/// gives back what `instance_key` put in.
+#[test]
+fn a_key_splits_into_its_context_and_query() {
+    for (context, params) in [
+        ("stats", json!({})),
+        ("todos", json!({"list_id": 7, "page": 2})),
+        ("user", json!({"name": "a b&c=d?é"})),
+        ("café", json!({"q": "ünï"})),
+    ] {
+        let Value::Object(params) = params else { unreachable!() };
+        let (key, query) = crate::store::instance_key(context, &params);
+        assert_eq!(super::http::split_key(&key, context.len()), (context, query.as_str()), "{key}");
+    }
+}

@@ -5,6 +5,8 @@
 
 use super::{ErrorRecord, InstanceRef, View};
 use crate::store::{Instance, KeyMap, RequestError, Status};
+use rustc_hash::FxBuildHasher;
+use std::collections::HashMap;
 
 /// The part of an instance a host shows. Equal states send no view.
 ///
@@ -47,42 +49,77 @@ struct Watch {
     viewed: bool,
 }
 
+/// The host's watches. Rendering runs after every change of a watched instance (a hundred per
+/// invalidation), so a watch is filed under the store's number of its instance (`Instance::id`,
+/// never reused): found by a number, without hashing the key or reading it again. The key leads
+/// to the number only when a watch is made, and when its instance is gone or made anew.
 #[derive(Default)]
 pub(super) struct Views {
-    watches: KeyMap<Watch>,
+    by_instance: HashMap<u64, Watch, FxBuildHasher>,
+    /// Key → the number its watch is filed under.
+    numbers: KeyMap<u64>,
+    /// Watches of keys that had no instance when the host named them.
+    unborn: KeyMap<Watch>,
 }
 
 impl Views {
-    /// The host named `key`; `current` is the instance's state before this event touched it.
-    pub(super) fn watch(&mut self, key: &str, current: Option<Visible>) {
-        if !self.watches.contains_key(key) {
-            self.watches.insert(key.to_string(), Watch { seen: current, held: 0, introduced: false, viewed: false });
+    /// The host named `key`; `current` is its instance before this event touched it.
+    pub(super) fn watch(&mut self, key: &str, current: Option<(&Instance, Visible)>) {
+        if self.watched(key) {
+            return;
         }
-    }
-
-    /// The host keeps the values of `key` as they are now (it hydrated them itself).
-    pub(super) fn hold(&mut self, key: &str, now: Visible) {
-        let newest = now.data.map_or(0, |(newest, _)| newest);
-        match self.watches.get_mut(key) {
-            Some(w) => w.held = newest,
+        match current {
+            Some((inst, seen)) => self.file(key.to_string(), inst.id, Watch { seen: Some(seen), held: 0, introduced: false, viewed: false }),
             None => {
-                self.watches.insert(key.to_string(), Watch { seen: Some(now), held: newest, introduced: true, viewed: false });
+                self.unborn.insert(key.to_string(), Watch { seen: None, held: 0, introduced: false, viewed: false });
             }
         }
     }
 
+    /// The host keeps the values of `inst` as they are now (it hydrated them itself).
+    pub(super) fn hold(&mut self, inst: &Instance, now: Visible) {
+        let newest = now.data.map_or(0, |(newest, _)| newest);
+        match self.find(&inst.key, inst.id) {
+            Some(w) => w.held = newest,
+            None => self.file(inst.key.clone(), inst.id, Watch { seen: Some(now), held: newest, introduced: true, viewed: false }),
+        }
+    }
+
     pub(super) fn watched(&self, key: &str) -> bool {
-        self.watches.contains_key(key)
+        self.numbers.contains_key(key) || self.unborn.contains_key(key)
+    }
+
+    fn file(&mut self, key: String, id: u64, watch: Watch) {
+        self.numbers.insert(key, id);
+        self.by_instance.insert(id, watch);
+    }
+
+    /// The watch of `key`, whose instance is number `id`: filed under it, or moved there from
+    /// where it was (no instance yet, or an earlier instance of the key).
+    fn find(&mut self, key: &str, id: u64) -> Option<&mut Watch> {
+        if !self.by_instance.contains_key(&id) {
+            let watch = self.take(key)?;
+            self.file(key.to_string(), id, watch);
+        }
+        self.by_instance.get_mut(&id)
+    }
+
+    /// Forget the watch of `key`, wherever it is filed.
+    fn take(&mut self, key: &str) -> Option<Watch> {
+        if let Some(watch) = self.unborn.remove(key) {
+            return Some(watch);
+        }
+        let id = self.numbers.remove(key)?;
+        self.by_instance.remove(&id)
     }
 
     /// The view to send for `key` after it changed (or was `forced`: the host needs it now),
     /// `None` when the host already has it.
-    pub(super) fn render(&mut self, key: &str, inst: Option<&Instance>, now: u64, stale_time: u64, forced: bool) -> Option<View> {
-        let w = self.watches.get_mut(key)?;
+    pub(super) fn render(&mut self, key: String, inst: Option<&Instance>, now: u64, stale_time: u64, forced: bool) -> Option<View> {
         let Some(inst) = inst else {
-            self.watches.remove(key);
+            self.take(&key)?;
             return Some(View {
-                key: key.to_string(),
+                key,
                 instance: None,
                 gone: true,
                 status: Status::Idle,
@@ -94,6 +131,7 @@ impl Views {
                 values: Vec::new(),
             });
         };
+        let w = self.find(&key, inst.id)?;
         let visible = Visible::of(inst, now, stale_time);
         if w.seen.as_ref() == Some(&visible) && (w.viewed || !forced) {
             return None;
@@ -111,7 +149,7 @@ impl Views {
         let instance =
             (!w.introduced).then(|| InstanceRef { context: inst.context.clone(), params_json: inst.params_json.clone() });
         let view = View {
-            key: key.to_string(),
+            key,
             instance,
             gone: false,
             status: visible.status,

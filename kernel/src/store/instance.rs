@@ -71,8 +71,10 @@ pub struct Instance {
     pub gc_at: Option<u64>,
     /// Logical clock of the last use, for the LRU bound.
     pub last_used: u64,
-    /// Already in the store's list of changed keys since the last drain.
-    pub(crate) marked: bool,
+    /// The store's drain epoch in which the key went into its list of changed keys (0: never):
+    /// equal to the current epoch means listed already. A drain moves to the next epoch instead
+    /// of looking every listed key up again to clear a flag.
+    pub(crate) marked_in: u64,
     /// The store's number for this instance (its context index holds numbers, not keys).
     pub(crate) id: u64,
 }
@@ -102,7 +104,7 @@ impl Instance {
             retry_at: None,
             gc_at: None,
             last_used: 0,
-            marked: false,
+            marked_in: 0,
             id: 0,
         }
     }

@@ -118,7 +118,8 @@ struct Mutation {
 
 #[derive(Debug, Clone)]
 enum Request {
-    Fetch(String),
+    /// A fetch of the instance with this number (`Instance::id`): a number, not a copy of its key.
+    Fetch(u64),
     Call(u64),
     Session,
 }
@@ -140,8 +141,11 @@ pub struct Store {
     rng: u64,
     effects: Vec<Effect>,
     changed: Vec<String>,
-    /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked`).
+    /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked_in`).
     changed_gone: KeySet,
+    /// The number of the current drain period (from 1): an instance whose `marked_in` equals it
+    /// is in `changed` already.
+    epoch: u64,
     changed_mutations: Vec<u64>,
     started: bool,
     csrf_token: Option<String>,
@@ -296,6 +300,7 @@ impl Store {
             effects: Vec::new(),
             changed: Vec::new(),
             changed_gone: KeySet::default(),
+            epoch: 1,
             changed_mutations: Vec::new(),
             started: false,
             csrf_token: None,
@@ -328,9 +333,9 @@ impl Store {
 
     fn mark(&mut self, key: &str) {
         match self.instances.get_mut(key) {
-            Some(inst) if inst.marked => {}
+            Some(inst) if inst.marked_in == self.epoch => {}
             Some(inst) => {
-                inst.marked = true;
+                inst.marked_in = self.epoch;
                 self.changed.push(key.to_string());
             }
             None => {
@@ -399,7 +404,9 @@ impl Store {
         if !self.instances.contains_key(&key) {
             let mut inst = Instance::new(key.clone(), context.to_string(), params.clone(), query);
             // Dropped and made again since the last drain: its key is in `changed` already.
-            inst.marked = self.changed_gone.contains(&key);
+            if self.changed_gone.contains(&key) {
+                inst.marked_in = self.epoch;
+            }
             self.next_instance += 1;
             inst.id = self.next_instance;
             self.keys_by_id.insert(inst.id, key.clone());
@@ -460,8 +467,14 @@ impl Store {
     }
 
     fn start_fetch(&mut self, key: &str) {
+        self.begin_fetch(Err(key));
+    }
+
+    /// `start_fetch` of a key the caller owns (`Ok`: moved into the list of changed keys
+    /// rather than copied) or borrows (`Err`).
+    fn begin_fetch(&mut self, key: std::result::Result<String, &str>) {
         let request_id = self.id();
-        let Some(inst) = self.instances.get_mut(key) else { return };
+        let Some(inst) = self.instances.get_mut(key.as_deref().unwrap_or_else(|k| k)) else { return };
         if inst.in_flight.is_some() {
             return;
         }
@@ -474,19 +487,24 @@ impl Store {
             inst.status = Status::Loading;
         }
         let effect = if self.lean_effects {
-            Effect::Fetch { request_id, key: key.to_string(), context: String::new(), params: Map::new(), query: String::new() }
+            Effect::Fetch { request_id, key: inst.key.clone(), context: String::new(), params: Map::new(), query: String::new() }
         } else {
             Effect::Fetch {
                 request_id,
-                key: key.to_string(),
+                key: inst.key.clone(),
                 context: inst.context.clone(),
                 params: inst.params.clone(),
                 query: inst.query.clone(),
             }
         };
-        self.requests.insert(request_id, Request::Fetch(key.to_string()));
+        // `mark`, on the instance at hand: one lookup by key per fetch (an invalidation starts
+        // a hundred of them in one update).
+        if inst.marked_in != self.epoch {
+            inst.marked_in = self.epoch;
+            self.changed.push(key.unwrap_or_else(str::to_string));
+        }
+        self.requests.insert(request_id, Request::Fetch(inst.id));
         self.effects.push(effect);
-        self.mark(key);
     }
 
     fn needs_fetch(&self, key: &str, now: u64) -> bool {
@@ -562,12 +580,12 @@ impl Store {
     }
 
     fn take_fetch(&mut self, request_id: u64) -> Option<String> {
-        match self.requests.remove(&request_id) {
-            Some(Request::Fetch(key)) if self.instances.get(&key).is_some_and(|i| i.in_flight == Some(request_id)) => {
-                if let Some(inst) = self.instances.get_mut(&key) {
-                    inst.in_flight = None;
-                }
-                Some(key)
+        let Some(Request::Fetch(id)) = self.requests.remove(&request_id) else { return None };
+        let key = self.keys_by_id.get(&id)?;
+        match self.instances.get_mut(key) {
+            Some(inst) if inst.in_flight == Some(request_id) => {
+                inst.in_flight = None;
+                Some(key.clone())
             }
             // Superseded (removed, reset, evicted): the answer is for data nobody holds any more.
             _ => None,
@@ -685,14 +703,17 @@ impl Store {
         for key in keys {
             let Some(inst) = self.instances.get_mut(&key) else { continue };
             inst.invalidated = true;
-            let observed = inst.subscribers > 0;
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
-            } else if observed && inst.retry_at.is_none() {
-                self.start_fetch(&key); // marks it: no second lookup by key here
+            } else if inst.subscribers > 0 && inst.retry_at.is_none() {
+                self.begin_fetch(Ok(key)); // marks it
                 continue;
             }
-            self.mark(&key);
+            // `mark`, without looking the key up again.
+            if inst.marked_in != self.epoch {
+                inst.marked_in = self.epoch;
+                self.changed.push(key);
+            }
         }
     }
 
@@ -726,7 +747,7 @@ impl Store {
                 fresh.last_used = inst.last_used;
                 // The same instance to the index and to the list of changed keys.
                 fresh.id = inst.id;
-                fresh.marked = inst.marked;
+                fresh.marked_in = inst.marked_in;
                 fresh
             };
             if let Some(id) = inst.in_flight {
@@ -1080,11 +1101,8 @@ impl Store {
                 }
             self.scheduled_at = next;
         }
-        for key in &self.changed {
-            if let Some(inst) = self.instances.get_mut(key) {
-                inst.marked = false;
-            }
-        }
+        // Every key listed so far is unlisted at once: a new epoch.
+        self.epoch += 1;
         self.changed_gone.clear();
         Drained {
             effects: std::mem::take(&mut self.effects),
