@@ -82,7 +82,7 @@ pub fn stringify(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Number(n) => {
             let mut out = String::new();
-            write_number(&mut out, n, NumberForm::EcmaScript);
+            write_number_ecmascript(&mut out, n);
             out
         }
         Value::Bool(b) => if *b { "true" } else { "false" }.to_string(),
@@ -107,6 +107,24 @@ pub enum NumberForm {
 /// Returns false for a number beyond a double's range (written `null`), which `parse_json`
 /// refuses and `parse_json_unchecked` lets through for the writer to report.
 pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) -> bool {
+    match form {
+        NumberForm::EcmaScript => write_number_ecmascript(out, n),
+        NumberForm::Serde => write_number_serde(out, n),
+    }
+}
+
+// One function per form, which the kernel's writers call directly rather than `write_number`
+// with a form chosen at run time: the browser component writes only ECMAScript numbers (keys,
+// the header), and so links only ryu-js (zmij's code stays out of it).
+fn write_number_ecmascript(out: &mut String, n: &serde_json::Number) -> bool {
+    write_number_with(out, n, |out, f| out.push_str(ryu_js::Buffer::new().format(f)))
+}
+
+fn write_number_serde(out: &mut String, n: &serde_json::Number) -> bool {
+    write_number_with(out, n, |out, f| out.push_str(zmij::Buffer::new().format_finite(f)))
+}
+
+fn write_number_with(out: &mut String, n: &serde_json::Number, format: impl FnOnce(&mut String, f64)) -> bool {
     let text = n.as_str();
     if is_integer(n) {
         out.push_str(if text == "-0" { "0" } else { text });
@@ -116,10 +134,7 @@ pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) 
         out.push_str("null");
         return false;
     };
-    match form {
-        NumberForm::EcmaScript => out.push_str(ryu_js::Buffer::new().format(f)),
-        NumberForm::Serde => out.push_str(zmij::Buffer::new().format_finite(f)),
-    }
+    format(out, f);
     true
 }
 
@@ -127,7 +142,7 @@ pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) 
 /// integers their digits), so equal inputs are equal values whatever a host's JSON library wrote.
 pub fn normalize_number(n: &serde_json::Number) -> serde_json::Number {
     let mut text = String::new();
-    if !write_number(&mut text, n, NumberForm::Serde) {
+    if !write_number_serde(&mut text, n) {
         return n.clone();
     }
     serde_json::from_str(&text).unwrap_or_else(|_| n.clone())
@@ -171,7 +186,7 @@ fn write_canonical(out: &mut String, value: &Value) {
             out.push(']');
         }
         Value::Number(n) => {
-            write_number(out, n, NumberForm::EcmaScript);
+            write_number_ecmascript(out, n);
         }
         scalar => write_scalar(out, scalar),
     }
@@ -207,7 +222,7 @@ pub fn write_json(out: &mut String, value: &Value) -> bool {
             out.push(']');
             finite
         }
-        Value::Number(n) => write_number(out, n, NumberForm::Serde),
+        Value::Number(n) => write_number_serde(out, n),
         scalar => {
             write_scalar(out, scalar);
             true
