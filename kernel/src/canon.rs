@@ -208,8 +208,41 @@ fn write_scalar(out: &mut String, value: &Value) {
 ///
 /// Returns false when a number was beyond a double's range (see [`write_number`]).
 pub fn write_json(out: &mut String, value: &Value) -> bool {
+    write_json_with(out, value, write_number_serde)
+}
+
+/// [`write_json`] of an object.
+pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) -> bool {
+    write_json_map_with(out, map, write_number_serde)
+}
+
+/// Compact JSON text with every number as it was written (serde_json's `Value::to_string` with
+/// `arbitrary_precision`, byte for byte): what the client session hands its host (views,
+/// results, snapshots). Its own writer rather than serde_json's serializer, so the browser
+/// component links one JSON writer, not two (and not the serializer's float formatter).
+pub fn json_text(value: &Value) -> String {
+    let mut out = String::new();
+    write_json_with(&mut out, value, write_number_as_written);
+    out
+}
+
+/// [`json_text`] of an object.
+pub fn map_json_text(map: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::new();
+    write_json_map_with(&mut out, map, write_number_as_written);
+    out
+}
+
+fn write_number_as_written(out: &mut String, n: &serde_json::Number) -> bool {
+    out.push_str(n.as_str());
+    true
+}
+
+/// The one JSON writer, with the number writer given: numbers are all that differ between
+/// [`write_json`] (normalized) and [`json_text`] (as written).
+fn write_json_with(out: &mut String, value: &Value, number: fn(&mut String, &serde_json::Number) -> bool) -> bool {
     match value {
-        Value::Object(map) => write_json_map(out, map),
+        Value::Object(map) => write_json_map_with(out, map, number),
         Value::Array(items) => {
             out.push('[');
             let mut finite = true;
@@ -217,12 +250,12 @@ pub fn write_json(out: &mut String, value: &Value) -> bool {
                 if i > 0 {
                     out.push(',');
                 }
-                finite &= write_json(out, v);
+                finite &= write_json_with(out, v, number);
             }
             out.push(']');
             finite
         }
-        Value::Number(n) => write_number_serde(out, n),
+        Value::Number(n) => number(out, n),
         scalar => {
             write_scalar(out, scalar);
             true
@@ -230,8 +263,11 @@ pub fn write_json(out: &mut String, value: &Value) -> bool {
     }
 }
 
-/// [`write_json`] of an object.
-pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) -> bool {
+fn write_json_map_with(
+    out: &mut String,
+    map: &serde_json::Map<String, Value>,
+    number: fn(&mut String, &serde_json::Number) -> bool,
+) -> bool {
     out.push('{');
     let mut finite = true;
     for (i, (k, v)) in map.iter().enumerate() {
@@ -240,7 +276,7 @@ pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) ->
         }
         write_json_string(out, k);
         out.push(':');
-        finite &= write_json(out, v);
+        finite &= write_json_with(out, v, number);
     }
     out.push('}');
     finite
@@ -391,6 +427,15 @@ mod tests {
         // Hosts spell numbers differently (1E21, 1.50, -0): one form out.
         let v = parse_json(r#"{"b":[1E21,7.0,1.50,-0,0.1,-0.0],"a":"é\n"}"#, "v").unwrap();
         assert_eq!(to_json(&v), r#"{"a":"é\n","b":[1e+21,7.0,1.5,0,0.1,-0.0]}"#);
+    }
+
+    #[test]
+    fn json_text_is_serde_json_to_string_byte_for_byte() {
+        let text = r#"{"b":[1E21,7.0,1.50,-0,0.1,-0.0,123456789012345678901234567890],"a":"é\n\u0001\"\\","c":{"z":null,"y":true}}"#;
+        let v = parse_json(text, "v").unwrap();
+        assert_eq!(json_text(&v), v.to_string());
+        // serde_json's parser keeps a number's digits but spells its exponent `e+`.
+        assert_eq!(json_text(&v), r#"{"a":"é\n\u0001\"\\","b":[1e+21,7.0,1.50,-0,0.1,-0.0,123456789012345678901234567890],"c":{"y":true,"z":null}}"#);
     }
 
     #[test]

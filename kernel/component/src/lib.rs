@@ -48,7 +48,7 @@ pub(crate) fn err(e: mizan_kernel::Error) -> Error {
             K::NotFound => ErrorCode::NotFound,
         },
         message: e.message,
-        details: e.details.map(|d| d.to_string()),
+        details: e.details.as_ref().map(canon::json_text),
     }
 }
 
@@ -62,7 +62,7 @@ impl wheader::Guest for Kernel {
 
     fn parse_invalidate_header(text: String) -> R<String> {
         let entries = kheader::parse_header(&text).map_err(err)?;
-        Ok(invalidation::entries_to_json(&entries).to_string())
+        Ok(canon::json_text(&invalidation::entries_to_json(&entries)))
     }
 }
 
@@ -71,7 +71,7 @@ impl wmerge::Guest for Kernel {
         let mut bundle = canon::parse_object(&bundle_json, "bundle").map_err(err)?;
         let entry = kmerge::MergeEntry::from_json(&canon::parse_json(&entry_json, "entry").map_err(err)?).map_err(err)?;
         let changed = kmerge::apply_merge(&mut bundle, &entry).map_err(err)?;
-        Ok(changed.then(|| serde_json::Value::Object(bundle).to_string()))
+        Ok(changed.then(|| canon::json_text(&serde_json::Value::Object(bundle))))
     }
 }
 

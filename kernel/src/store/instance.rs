@@ -81,7 +81,7 @@ impl Instance {
     pub fn new(key: String, context: String, params: Map<String, Value>, query: String) -> Self {
         // Params come as a map sorted by name: the list is sorted too.
         let canonical = params.iter().map(|(k, v)| (k.clone(), crate::canon::stringify(v))).collect();
-        let params_json = serde_json::to_string(&params).unwrap_or_default();
+        let params_json = crate::canon::map_json_text(&params);
         Instance {
             key,
             context,
