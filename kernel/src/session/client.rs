@@ -501,7 +501,7 @@ impl ClientSession {
         self.touched.clear();
         for &mutation in mutations {
             let Some(outcome) = self.store.mutation_outcome(mutation) else { continue };
-            let outcome = outcome.map(Value::to_string).map_err(Clone::clone);
+            let outcome = outcome.map(canon::json_text).map_err(Clone::clone);
             let waiter = self.waiters.iter().find(|(_, w)| *w == Waiter::Call(mutation)).map(|(id, _)| *id);
             if let Some(waiter) = waiter {
                 self.settle(waiter, outcome, out);
