@@ -31,6 +31,17 @@ pub fn out_of_range(what: &str) -> Error {
     Error::invalid_json(format!("{what} is not valid JSON: a number is out of range"))
 }
 
+/// A JSON object of these members, moved in. What the client's snapshots and payloads are built
+/// with instead of `json!`, which serializes each interpolated value into a new one: serde_json's
+/// value serializer was in the browser component for that alone.
+pub fn object(members: Vec<(&str, Value)>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in members {
+        map.insert(k.to_owned(), v);
+    }
+    Value::Object(map)
+}
+
 /// Parse JSON bytes from outside (a request body, a function's result), refusing numbers out of
 /// a double's range like [`parse_json`]. `None` for anything that is not such JSON.
 pub fn parse_json_bytes(bytes: &[u8]) -> Option<Value> {
