@@ -345,7 +345,7 @@ impl Store {
     /// The keys of the instances `keep` selects, in key order (what effects and outputs follow).
     fn sorted_keys(&self, keep: impl Fn(&Instance) -> bool) -> Vec<String> {
         let mut keys: Vec<String> = self.instances.values().filter(|i| keep(i)).map(|i| i.key.clone()).collect();
-        keys.sort_unstable();
+        canon::sort_with(&mut keys, String::cmp);
         keys
     }
 
@@ -452,8 +452,8 @@ impl Store {
             .map(|i| (i.last_used, i.key.clone()))
             .collect();
         // Keys are unique, so no two elements are equal: the unstable sort gives the same order,
-        // and shares its code with the store's other sorts (no stable sort in the component).
-        candidates.sort_unstable();
+        // and shares its code with the kernel's other sorts (canon::sort_with).
+        canon::sort_with(&mut candidates, <(u64, String)>::cmp);
         for (_, key) in candidates.into_iter().take(over) {
             self.drop_instance(&key);
         }
@@ -659,7 +659,7 @@ impl Store {
             .filter(|k| rest.is_empty() || self.instances.get(*k).is_some_and(|i| i.matches(rest)))
             .cloned()
             .collect();
-        keys.sort_unstable();
+        canon::sort_with(&mut keys, String::cmp);
         keys
     }
 
