@@ -3,7 +3,7 @@
 #   target/mizan-kernel.wasm         the kernel (world `kernel`, wit/kernel.wit …): every interface,
 #                                    for servers, Node, Python and Rust
 #   target/mizan-kernel-client.wasm  the kernel's browser build (world `client`, wit/session.wit):
-#                                    the client session, the header and merges, no server code;
+#                                    the client session alone, no server code;
 #                                    for @mizan/kernel-wasm/client and the framework adapters
 #                                    (scripts/client-core.sh: a pinned nightly, std built for size)
 #   target/mizan-codegen.wasm        the code generator (world `codegen`, wit/codegen.wit), for

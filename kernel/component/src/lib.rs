@@ -4,9 +4,11 @@
 //!
 //! Two components from one crate: feature `full` (default) builds `world kernel`, every
 //! interface; without it, `world client` (wit/session.wit), the browser's component: the client
-//! session, the header and merges, built from the kernel without its `server` feature.
+//! session alone, built from the kernel without its `server` feature.
 
+#[cfg(feature = "full")]
 use mizan_kernel::canon;
+#[cfg(feature = "full")]
 use mizan_kernel::{header as kheader, invalidation, merge as kmerge};
 
 #[cfg(feature = "full")]
@@ -22,6 +24,7 @@ wit_bindgen::generate!({
 });
 
 use exports::mizan::kernel::types::{Error, ErrorCode};
+#[cfg(feature = "full")]
 use exports::mizan::kernel::{header as wheader, merge as wmerge};
 
 #[cfg(feature = "full")]
@@ -48,12 +51,14 @@ pub(crate) fn err(e: mizan_kernel::Error) -> Error {
             K::NotFound => ErrorCode::NotFound,
         },
         message: e.message,
-        details: e.details.as_ref().map(canon::json_text),
+        details: e.details.as_ref().map(mizan_kernel::canon::json_text),
     }
 }
 
 pub(crate) type R<T> = Result<T, Error>;
 
+// `header` and `merge` are the full world's only: the client world leaves them out (wit/session.wit).
+#[cfg(feature = "full")]
 impl wheader::Guest for Kernel {
     fn format_invalidate_header(entries_json: String) -> R<String> {
         let value = canon::parse_json(&entries_json, "entries").map_err(err)?;
@@ -66,6 +71,7 @@ impl wheader::Guest for Kernel {
     }
 }
 
+#[cfg(feature = "full")]
 impl wmerge::Guest for Kernel {
     fn apply_merge(bundle_json: String, entry_json: String) -> R<Option<String>> {
         let mut bundle = canon::parse_object(&bundle_json, "bundle").map_err(err)?;
