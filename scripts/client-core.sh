@@ -2,9 +2,10 @@
 # Build the browser component's core module (kernel/component without `full`: world `client`)
 # for a cargo profile (`wasm`, or `wasm-names` for scripts/wasm-bytes.sh) and print its path.
 #
-# With a pinned nightly it rebuilds `std` with panics as immediate aborts (no panic messages,
-# locations or formatting linked): 9 % fewer gzip bytes than stable (docs/PERFORMANCE.md). Not
-# `optimize_for_size`: 4 % smaller still, but its small sorts and the like slowed the session. The toolchain is
+# With a pinned nightly it rebuilds `std` for size (`-Zbuild-std-features=optimize_for_size`:
+# the small variants of its sorts and the like) with panics as immediate aborts (no panic
+# messages, locations or formatting linked): about a tenth fewer gzip bytes than stable
+# (docs/PERFORMANCE.md, where the speed of both builds is compared too). The toolchain is
 # installed here (rustup, minimal profile, with rust-src); if that fails, or with
 # MIZAN_CLIENT_STABLE=1, the build is the stable one (same code, a larger module).
 # Only this component: the full kernel and the hosts stay on stable.
@@ -28,7 +29,7 @@ if [ "${MIZAN_CLIENT_STABLE:-}" != 1 ] && {
   # builds in target/.
   dir=target/client-nightly
   if RUSTFLAGS='-Zunstable-options -Cpanic=immediate-abort' cargo +"$nightly" build --quiet "${args[@]}" \
-    --target-dir "$dir" -Zbuild-std=std,panic_abort >&2; then
+    --target-dir "$dir" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2; then
     echo "$dir/wasm32-unknown-unknown/$profile/mizan_kernel_component.wasm"
     exit 0
   fi
