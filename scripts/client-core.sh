@@ -28,8 +28,15 @@ if [ "${MIZAN_CLIENT_STABLE:-}" != 1 ] && {
   # A target dir of its own: the rebuilt std and these RUSTFLAGS must not invalidate the stable
   # builds in target/.
   dir=target/client-nightly
+  # std's own code (the allocator, memcpy, formatting, float parsing) at opt-level 3 as in the
+  # prebuilt std, not the profile's `z`: `z` there made the session measurably slower (its
+  # generic code, instantiated in our crates, follows the profile either way).
+  std_o3=()
+  for crate in std core alloc dlmalloc compiler_builtins; do
+    std_o3+=(--config "profile.$profile.package.$crate.opt-level=3")
+  done
   if RUSTFLAGS='-Zunstable-options -Cpanic=immediate-abort' cargo +"$nightly" build --quiet "${args[@]}" \
-    --target-dir "$dir" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2; then
+    --target-dir "$dir" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "${std_o3[@]}" >&2; then
     echo "$dir/wasm32-unknown-unknown/$profile/mizan_kernel_component.wasm"
     exit 0
   fi
