@@ -105,7 +105,15 @@ def idents(mangled: str) -> list[str]:
     """The length-prefixed identifiers of a Rust symbol (legacy `_ZN` or v0 `_R`), in order: enough
     to name its crate and module (a full demangler is `rustfilt`; none is needed here)."""
     out, i = [], 0
+    v0 = mangled.startswith("_R")
     while i < len(mangled):
+        # v0 (a std rebuilt with -Zbuild-std is mangled so): skip disambiguators (`s<base62>_`,
+        # the crate hash in `Cs68zsYPbpKAk_10serde_json`) and back-references (`B<base62>_`),
+        # whose digits are not lengths.
+        skip = v0 and re.compile(r"[sB][0-9A-Za-z]*_").match(mangled, i)
+        if skip:
+            i = skip.end()
+            continue
         m = re.compile(r"\d+").match(mangled, i)
         if not m:
             i += 1

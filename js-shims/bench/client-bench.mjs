@@ -16,7 +16,8 @@
 //    @mizan/kernel-wasm/react before and after, React + @tanstack/react-query.
 //
 // Every case runs interleaved with the others, medians. `--write` puts the tables into the
-// generated `client-bench` block of docs/PERFORMANCE.md.
+// generated `client-bench` block of docs/PERFORMANCE.md. `--sizes-only` prints the bundle table
+// alone (no timing: seconds instead of minutes, for size work).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -192,7 +193,35 @@ const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const fmt = (x) => (x >= 100 ? `${x.toFixed(0)} ms` : `${x.toFixed(2)} ms`);
 const pad = (s, n) => String(s).padStart(n);
 
+/** The bundle table of the four builds. */
+function bundleLines(sz) {
+  const lines = ['Bundle (Vite 8 production build of the same small React app; gzip -9)', ''];
+  lines.push('app                                        JS gzip   wasm gzip  total gzip   over React   (raw JS / wasm)');
+  lines.push('-----------------------------------------  --------  ---------  ----------  -----------  -----------------');
+  const base = sz.react.js + sz.react.wasm;
+  for (const [k, label] of [['react', 'React 19 alone'], ['before', 'React + @mizan/kernel-wasm/react, before'], ['after', 'React + @mizan/kernel-wasm/react, after'], ['tanstack', 'React + @tanstack/react-query']]) {
+    const s = sz[k];
+    const total = s.js + s.wasm;
+    lines.push(`${label.padEnd(41)}  ${pad(kb(s.js), 8)}  ${pad(s.wasm ? kb(s.wasm) : '—', 9)}  ${pad(kb(total), 10)}  ${pad(k === 'react' ? '—' : `+${kb(total - base)}`, 11)}  ${kb(s.jsRaw)} / ${s.wasmRaw ? kb(s.wasmRaw) : '—'}`);
+  }
+  lines.push('', `after over React: +${kb(sz.after.js + sz.after.wasm - base)} (target ≤ 60 KiB)`);
+  return lines;
+}
+
+async function allSizes(baseDir) {
+  return {
+    react: await sizes('react-baseline'),
+    before: await sizes('react-mizan', baseDir),
+    after: await sizes('react-mizan'),
+    tanstack: await sizes('react-tanstack'),
+  };
+}
+
 async function main() {
+  if (process.argv.includes('--sizes-only')) {
+    console.log(bundleLines(await allSizes(await prepareBaseline())).join('\n'));
+    return;
+  }
   // Each repetition invalidates a fresh list on each Mizan path of each version.
   assert.ok(LISTS >= 2 * (WARMUP + REPS), `LISTS must be at least ${2 * (WARMUP + REPS)} for ${REPS} repetitions`);
   const baseDir = await prepareBaseline();
@@ -231,13 +260,7 @@ async function main() {
   mb.client.close();
   ma.client.close();
 
-  const sz = {};
-  if (process.env.SIZES !== '0') {
-    sz.react = await sizes('react-baseline');
-    sz.before = await sizes('react-mizan', baseDir);
-    sz.after = await sizes('react-mizan');
-    sz.tanstack = await sizes('react-tanstack');
-  }
+  const sz = process.env.SIZES !== '0' ? await allSizes(baseDir) : {};
 
   const m = (k) => median(rows[k]);
   const sm = (k) => median(setup[k]);
@@ -262,21 +285,7 @@ async function main() {
   const vs = (a, b) => (a / b).toFixed(2);
   say(`after ÷ TanStack: response ${vs(m('afterResponse'), m('tanstack'))}×, invalidate ${vs(m('afterInvalidate'), m('tanstack'))}× (target ≤ 0.50×); setup ${vs(sm('after'), sm('tanstack'))}× (target ≤ 1.00×)`);
   say(`per repetition: ${AFFECTED} listeners called and ${AFFECTED} fetches started on every side (TanStack listener calls in the last repetition: ${tqCalls})`);
-  if (sz.react) {
-    say('');
-    say('Bundle (Vite 8 production build of the same small React app; gzip -9)');
-    say('');
-    say('app                                        JS gzip   wasm gzip  total gzip   over React   (raw JS / wasm)');
-    say('-----------------------------------------  --------  ---------  ----------  -----------  -----------------');
-    const base = sz.react.js + sz.react.wasm;
-    for (const [k, label] of [['react', 'React 19 alone'], ['before', 'React + @mizan/kernel-wasm/react, before'], ['after', 'React + @mizan/kernel-wasm/react, after'], ['tanstack', 'React + @tanstack/react-query']]) {
-      const s = sz[k];
-      const total = s.js + s.wasm;
-      say(`${label.padEnd(41)}  ${pad(kb(s.js), 8)}  ${pad(s.wasm ? kb(s.wasm) : '—', 9)}  ${pad(kb(total), 10)}  ${pad(k === 'react' ? '—' : `+${kb(total - base)}`, 11)}  ${kb(s.jsRaw)} / ${s.wasmRaw ? kb(s.wasmRaw) : '—'}`);
-    }
-    say('');
-    say(`after over React: +${kb(sz.after.js + sz.after.wasm - base)} (target ≤ 60 KiB)`);
-  }
+  if (sz.react) for (const l of ['', ...bundleLines(sz)]) say(l);
   console.log(lines.join('\n'));
 
   if (process.argv.includes('--write')) {

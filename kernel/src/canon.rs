@@ -31,6 +31,17 @@ pub fn out_of_range(what: &str) -> Error {
     Error::invalid_json(format!("{what} is not valid JSON: a number is out of range"))
 }
 
+/// A JSON object of these members, moved in. What the client's snapshots and payloads are built
+/// with instead of `json!`, which serializes each interpolated value into a new one: serde_json's
+/// value serializer was in the browser component for that alone.
+pub fn object(members: Vec<(&str, Value)>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in members {
+        map.insert(k.to_owned(), v);
+    }
+    Value::Object(map)
+}
+
 /// Parse JSON bytes from outside (a request body, a function's result), refusing numbers out of
 /// a double's range like [`parse_json`]. `None` for anything that is not such JSON.
 pub fn parse_json_bytes(bytes: &[u8]) -> Option<Value> {
@@ -82,7 +93,7 @@ pub fn stringify(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Number(n) => {
             let mut out = String::new();
-            write_number(&mut out, n, NumberForm::EcmaScript);
+            write_number_ecmascript(&mut out, n);
             out
         }
         Value::Bool(b) => if *b { "true" } else { "false" }.to_string(),
@@ -107,6 +118,24 @@ pub enum NumberForm {
 /// Returns false for a number beyond a double's range (written `null`), which `parse_json`
 /// refuses and `parse_json_unchecked` lets through for the writer to report.
 pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) -> bool {
+    match form {
+        NumberForm::EcmaScript => write_number_ecmascript(out, n),
+        NumberForm::Serde => write_number_serde(out, n),
+    }
+}
+
+// One function per form, which the kernel's writers call directly rather than `write_number`
+// with a form chosen at run time: the browser component writes only ECMAScript numbers (keys,
+// the header), and so links only ryu-js (zmij's code stays out of it).
+fn write_number_ecmascript(out: &mut String, n: &serde_json::Number) -> bool {
+    write_number_with(out, n, |out, f| out.push_str(ryu_js::Buffer::new().format(f)))
+}
+
+fn write_number_serde(out: &mut String, n: &serde_json::Number) -> bool {
+    write_number_with(out, n, |out, f| out.push_str(zmij::Buffer::new().format_finite(f)))
+}
+
+fn write_number_with(out: &mut String, n: &serde_json::Number, format: impl FnOnce(&mut String, f64)) -> bool {
     let text = n.as_str();
     if is_integer(n) {
         out.push_str(if text == "-0" { "0" } else { text });
@@ -116,10 +145,7 @@ pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) 
         out.push_str("null");
         return false;
     };
-    match form {
-        NumberForm::EcmaScript => out.push_str(ryu_js::Buffer::new().format(f)),
-        NumberForm::Serde => out.push_str(zmij::Buffer::new().format_finite(f)),
-    }
+    format(out, f);
     true
 }
 
@@ -127,7 +153,7 @@ pub fn write_number(out: &mut String, n: &serde_json::Number, form: NumberForm) 
 /// integers their digits), so equal inputs are equal values whatever a host's JSON library wrote.
 pub fn normalize_number(n: &serde_json::Number) -> serde_json::Number {
     let mut text = String::new();
-    if !write_number(&mut text, n, NumberForm::Serde) {
+    if !write_number_serde(&mut text, n) {
         return n.clone();
     }
     serde_json::from_str(&text).unwrap_or_else(|_| n.clone())
@@ -171,7 +197,7 @@ fn write_canonical(out: &mut String, value: &Value) {
             out.push(']');
         }
         Value::Number(n) => {
-            write_number(out, n, NumberForm::EcmaScript);
+            write_number_ecmascript(out, n);
         }
         scalar => write_scalar(out, scalar),
     }
@@ -193,8 +219,41 @@ fn write_scalar(out: &mut String, value: &Value) {
 ///
 /// Returns false when a number was beyond a double's range (see [`write_number`]).
 pub fn write_json(out: &mut String, value: &Value) -> bool {
+    write_json_with(out, value, write_number_serde)
+}
+
+/// [`write_json`] of an object.
+pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) -> bool {
+    write_json_map_with(out, map, write_number_serde)
+}
+
+/// Compact JSON text with every number as it was written (serde_json's `Value::to_string` with
+/// `arbitrary_precision`, byte for byte): what the client session hands its host (views,
+/// results, snapshots). Its own writer rather than serde_json's serializer, so the browser
+/// component links one JSON writer, not two (and not the serializer's float formatter).
+pub fn json_text(value: &Value) -> String {
+    let mut out = String::new();
+    write_json_with(&mut out, value, write_number_as_written);
+    out
+}
+
+/// [`json_text`] of an object.
+pub fn map_json_text(map: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::new();
+    write_json_map_with(&mut out, map, write_number_as_written);
+    out
+}
+
+fn write_number_as_written(out: &mut String, n: &serde_json::Number) -> bool {
+    out.push_str(n.as_str());
+    true
+}
+
+/// The one JSON writer, with the number writer given: numbers are all that differ between
+/// [`write_json`] (normalized) and [`json_text`] (as written).
+fn write_json_with(out: &mut String, value: &Value, number: fn(&mut String, &serde_json::Number) -> bool) -> bool {
     match value {
-        Value::Object(map) => write_json_map(out, map),
+        Value::Object(map) => write_json_map_with(out, map, number),
         Value::Array(items) => {
             out.push('[');
             let mut finite = true;
@@ -202,12 +261,12 @@ pub fn write_json(out: &mut String, value: &Value) -> bool {
                 if i > 0 {
                     out.push(',');
                 }
-                finite &= write_json(out, v);
+                finite &= write_json_with(out, v, number);
             }
             out.push(']');
             finite
         }
-        Value::Number(n) => write_number(out, n, NumberForm::Serde),
+        Value::Number(n) => number(out, n),
         scalar => {
             write_scalar(out, scalar);
             true
@@ -215,8 +274,11 @@ pub fn write_json(out: &mut String, value: &Value) -> bool {
     }
 }
 
-/// [`write_json`] of an object.
-pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) -> bool {
+fn write_json_map_with(
+    out: &mut String,
+    map: &serde_json::Map<String, Value>,
+    number: fn(&mut String, &serde_json::Number) -> bool,
+) -> bool {
     out.push('{');
     let mut finite = true;
     for (i, (k, v)) in map.iter().enumerate() {
@@ -225,7 +287,7 @@ pub fn write_json_map(out: &mut String, map: &serde_json::Map<String, Value>) ->
         }
         write_json_string(out, k);
         out.push(':');
-        finite &= write_json(out, v);
+        finite &= write_json_with(out, v, number);
     }
     out.push('}');
     finite
@@ -244,22 +306,44 @@ pub fn utf16_cmp(a: &str, b: &str) -> Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
-/// The permutation that puts `keys` in UTF-16 order (stable). Every UTF-16 sort in the kernel
-/// goes through this one concrete sort: each `sort_by` with its own closure is a separate copy
-/// of the sort in the component, and they added up to a tenth of its size.
+/// The permutation that puts `keys` in UTF-16 order (stable).
 pub fn utf16_order(keys: &[&str]) -> Vec<usize> {
-    let mut tagged: Vec<(Vec<u16>, usize)> =
-        keys.iter().enumerate().map(|(i, k)| (k.encode_utf16().collect(), i)).collect();
-    // Indices are unique, so the unstable sort is stable with respect to equal keys.
-    tagged.sort_unstable();
-    tagged.into_iter().map(|(_, i)| i).collect()
+    // Equal keys keep their order: the index breaks the tie.
+    sorted_order(keys.len(), &|a, b| match (keys.get(a), keys.get(b)) {
+        (Some(x), Some(y)) => utf16_cmp(x, y).then(a.cmp(&b)),
+        _ => a.cmp(&b),
+    })
+}
+
+/// The permutation that sorts `len` items, compared by index. Every sort in the kernel goes
+/// through this one sort of indices, with the comparison behind a `dyn`: each element type or
+/// closure sorted directly is a copy of the standard library's sort in the component (3–4 KB
+/// each; they added up to a tenth of it).
+fn sorted_order(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.sort_unstable_by(|&a, &b| cmp(a, b));
+    order
+}
+
+/// Reorder `items` by a permutation of their indices.
+fn permute<T>(items: &mut Vec<T>, order: Vec<usize>) {
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)));
+}
+
+/// Sort items by `cmp` (not stable: for items no two of which are equal, such as unique keys).
+pub fn sort_with<T>(items: &mut Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) {
+    let order = sorted_order(items.len(), &|a, b| match (items.get(a), items.get(b)) {
+        (Some(x), Some(y)) => cmp(x, y),
+        _ => a.cmp(&b),
+    });
+    permute(items, order);
 }
 
 /// Sort items by a string key in UTF-16 order, stably.
 pub fn sort_by_utf16<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &str) {
     let order = utf16_order(&items.iter().map(&key).collect::<Vec<_>>());
-    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    items.extend(order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)));
+    permute(items, order);
 }
 
 /// Sort names in UTF-16 order, in place.
@@ -354,6 +438,15 @@ mod tests {
     }
 
     #[test]
+    fn the_one_sort_orders_stably_by_utf16_and_by_any_comparison() {
+        // Equal keys keep their order; U+1F600 (a surrogate pair) sorts before U+FB01.
+        assert_eq!(utf16_order(&["b", "ﬁ", "a", "😀", "a"]), vec![2, 4, 0, 3, 1]);
+        let mut v = vec![(3u64, "x".to_string()), (1, "z".into()), (1, "y".into())];
+        sort_with(&mut v, <(u64, String)>::cmp);
+        assert_eq!(v, vec![(1, "y".to_string()), (1, "z".into()), (3, "x".into())]);
+    }
+
+    #[test]
     fn string_escaping_matches_json_stringify() {
         let mut out = String::new();
         write_json_string(&mut out, "a\"b\\c\n\u{1}é\u{7f}");
@@ -376,6 +469,15 @@ mod tests {
         // Hosts spell numbers differently (1E21, 1.50, -0): one form out.
         let v = parse_json(r#"{"b":[1E21,7.0,1.50,-0,0.1,-0.0],"a":"é\n"}"#, "v").unwrap();
         assert_eq!(to_json(&v), r#"{"a":"é\n","b":[1e+21,7.0,1.5,0,0.1,-0.0]}"#);
+    }
+
+    #[test]
+    fn json_text_is_serde_json_to_string_byte_for_byte() {
+        let text = r#"{"b":[1E21,7.0,1.50,-0,0.1,-0.0,123456789012345678901234567890],"a":"é\n\u0001\"\\","c":{"z":null,"y":true}}"#;
+        let v = parse_json(text, "v").unwrap();
+        assert_eq!(json_text(&v), v.to_string());
+        // serde_json's parser keeps a number's digits but spells its exponent `e+`.
+        assert_eq!(json_text(&v), r#"{"a":"é\n\u0001\"\\","b":[1e+21,7.0,1.50,-0,0.1,-0.0,123456789012345678901234567890],"c":{"y":true,"z":null}}"#);
     }
 
     #[test]

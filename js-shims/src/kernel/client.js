@@ -1,5 +1,5 @@
 // The browser component (target/mizan-kernel-client.wasm, world `client` in wit/session.wit): the
-// client session, the header and merges, nothing of the server. What `@mizan/kernel-wasm/client`
+// client session alone (the header and merge functions are the full API's). What `@mizan/kernel-wasm/client`
 // and the framework adapters run on, unless the full API is loaded in the same realm: then they
 // share its instance (shared.js) and this component is never compiled.
 import { instantiate } from '../../dist/client.js';

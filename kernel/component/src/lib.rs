@@ -4,9 +4,11 @@
 //!
 //! Two components from one crate: feature `full` (default) builds `world kernel`, every
 //! interface; without it, `world client` (wit/session.wit), the browser's component: the client
-//! session, the header and merges, built from the kernel without its `server` feature.
+//! session alone, built from the kernel without its `server` feature.
 
+#[cfg(feature = "full")]
 use mizan_kernel::canon;
+#[cfg(feature = "full")]
 use mizan_kernel::{header as kheader, invalidation, merge as kmerge};
 
 #[cfg(feature = "full")]
@@ -22,6 +24,7 @@ wit_bindgen::generate!({
 });
 
 use exports::mizan::kernel::types::{Error, ErrorCode};
+#[cfg(feature = "full")]
 use exports::mizan::kernel::{header as wheader, merge as wmerge};
 
 #[cfg(feature = "full")]
@@ -48,12 +51,14 @@ pub(crate) fn err(e: mizan_kernel::Error) -> Error {
             K::NotFound => ErrorCode::NotFound,
         },
         message: e.message,
-        details: e.details.map(|d| d.to_string()),
+        details: e.details.as_ref().map(mizan_kernel::canon::json_text),
     }
 }
 
 pub(crate) type R<T> = Result<T, Error>;
 
+// `header` and `merge` are the full world's only: the client world leaves them out (wit/session.wit).
+#[cfg(feature = "full")]
 impl wheader::Guest for Kernel {
     fn format_invalidate_header(entries_json: String) -> R<String> {
         let value = canon::parse_json(&entries_json, "entries").map_err(err)?;
@@ -62,16 +67,17 @@ impl wheader::Guest for Kernel {
 
     fn parse_invalidate_header(text: String) -> R<String> {
         let entries = kheader::parse_header(&text).map_err(err)?;
-        Ok(invalidation::entries_to_json(&entries).to_string())
+        Ok(canon::json_text(&invalidation::entries_to_json(&entries)))
     }
 }
 
+#[cfg(feature = "full")]
 impl wmerge::Guest for Kernel {
     fn apply_merge(bundle_json: String, entry_json: String) -> R<Option<String>> {
         let mut bundle = canon::parse_object(&bundle_json, "bundle").map_err(err)?;
         let entry = kmerge::MergeEntry::from_json(&canon::parse_json(&entry_json, "entry").map_err(err)?).map_err(err)?;
         let changed = kmerge::apply_merge(&mut bundle, &entry).map_err(err)?;
-        Ok(changed.then(|| serde_json::Value::Object(bundle).to_string()))
+        Ok(changed.then(|| canon::json_text(&serde_json::Value::Object(bundle))))
     }
 }
 

@@ -157,7 +157,7 @@ impl w::Guest for Kernel {
 
     fn read_response(status: u16, body: String) -> Result<String, w::RequestError> {
         ks::read_response(status, &body)
-            .map(|v| v.to_string())
+            .map(|v| mizan_kernel::canon::json_text(&v))
             .map_err(|e: RequestError| request_error(ks::ErrorRecord::of(&e)))
     }
 }
@@ -176,11 +176,11 @@ impl w::GuestSession for Session {
     }
 
     fn snapshot(&self, key: String, now: u64) -> Option<String> {
-        self.0.borrow().store().snapshot(&key, now).map(|v| v.to_string())
+        self.0.borrow().store().snapshot(&key, now).map(|v| mizan_kernel::canon::json_text(&v))
     }
 
     fn dehydrate(&self) -> String {
-        self.0.borrow().store().dehydrate().to_string()
+        mizan_kernel::canon::json_text(&self.0.borrow().store().dehydrate())
     }
 
     fn instance_count(&self) -> u32 {

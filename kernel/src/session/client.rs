@@ -49,7 +49,7 @@ impl SessionConfig {
                 _ => return Err(Error::invalid_argument("client config `transport` must be \"http\" or \"operation\"")),
             };
         }
-        config.store = StoreConfig::from_json(&Value::Object(m).to_string())?;
+        config.store = StoreConfig::from_json(&canon::json_text(&Value::Object(m)))?;
         Ok(config)
     }
 }
@@ -235,7 +235,7 @@ impl ClientSession {
                         self.views.hold(inst, Visible::of(inst, now, stale_time));
                     }
                 }
-                Ok(Some(Value::from(seeded).to_string()))
+                Ok(Some(canon::json_text(&Value::from(seeded))))
             }
             Event::Tick => {
                 self.scheduled_at = None;
@@ -436,7 +436,7 @@ impl ClientSession {
         let outcome = match read {
             Read::Body(body, _) => {
                 self.csrf_token = body.get("csrfToken").and_then(Value::as_str).map(str::to_string);
-                let text = body.to_string();
+                let text = canon::json_text(&body);
                 self.phase = Phase::Ready(text.clone());
                 Ok(text)
             }
@@ -501,7 +501,7 @@ impl ClientSession {
         self.touched.clear();
         for &mutation in mutations {
             let Some(outcome) = self.store.mutation_outcome(mutation) else { continue };
-            let outcome = outcome.map(Value::to_string).map_err(Clone::clone);
+            let outcome = outcome.map(canon::json_text).map_err(Clone::clone);
             let waiter = self.waiters.iter().find(|(_, w)| *w == Waiter::Call(mutation)).map(|(id, _)| *id);
             if let Some(waiter) = waiter {
                 self.settle(waiter, outcome, out);

@@ -29,7 +29,7 @@ fn http_form(op: &Operation) -> HttpRequest {
             let mut body = String::from("{\"args\":");
             body.push_str(args_json);
             body.push_str(",\"fn\":");
-            body.push_str(&Value::String(function.clone()).to_string());
+            crate::canon::write_json_string(&mut body, function);
             body.push('}');
             HttpRequest { method: Method::Post, path: "call/".into(), headers, body: Some(body) }
         }
@@ -71,7 +71,7 @@ pub(super) fn fetch(id: u64, form: RequestForm, key: String, context_len: usize,
 }
 
 pub(super) fn call(id: u64, form: RequestForm, function: String, args: &Value, csrf_token: Option<&str>, timeout_ms: u64) -> Request {
-    let op = Operation::Call { function, args_json: args.to_string(), csrf_token: csrf_token.map(str::to_string) };
+    let op = Operation::Call { function, args_json: crate::canon::json_text(args), csrf_token: csrf_token.map(str::to_string) };
     request(id, form, op, timeout_ms)
 }
 

@@ -234,7 +234,7 @@ pub struct ErrorRecord {
 
 impl ErrorRecord {
     pub fn of(e: &RequestError) -> Self {
-        let text = |v: &Option<serde_json::Value>| v.as_ref().filter(|v| !v.is_null()).map(|v| v.to_string());
+        let text = |v: &Option<serde_json::Value>| v.as_ref().filter(|v| !v.is_null()).map(crate::canon::json_text);
         ErrorRecord {
             code: e.code.clone(),
             message: e.message.clone(),

@@ -142,7 +142,7 @@ impl Views {
                 if *version > w.held
                     && let Some(value) = data.get(slot)
                 {
-                    values.push((slot.clone(), value.to_string()));
+                    values.push((slot.clone(), crate::canon::json_text(value)));
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Failed requests, as the host reports them, and which ones are worth retrying.
 
 use crate::error::{Error, Result};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The wire status of a protocol error code, for errors that arrive without an HTTP status
 /// (Tauri IPC's bare `{code, message}`): the engine's own table.
@@ -80,17 +80,18 @@ impl RequestError {
     }
 
     pub fn to_json(&self) -> Value {
-        let mut v = json!({"code": self.code, "message": self.message});
+        let mut members = vec![("code", Value::from(self.code.as_str())), ("message", Value::from(self.message.as_str()))];
         if let Some(d) = &self.details {
-            v["details"] = d.clone();
+            members.push(("details", d.clone()));
         }
-        v
+        crate::canon::object(members)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ipc_errors_take_the_engines_statuses() {

@@ -1,7 +1,7 @@
 //! One cached context instance: `(context, canonical params)` and everything known about it.
 
 use super::errors::RequestError;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A few named values kept sorted by name: an instance's stringified params, its slot versions.
 /// A sorted list, not a map: a handful of entries, and each distinct map type costs the browser
@@ -83,7 +83,7 @@ impl Instance {
     pub fn new(key: String, context: String, params: Map<String, Value>, query: String) -> Self {
         // Params come as a map sorted by name: the list is sorted too.
         let canonical = params.iter().map(|(k, v)| (k.clone(), crate::canon::stringify(v))).collect();
-        let params_json = serde_json::to_string(&params).unwrap_or_default();
+        let params_json = crate::canon::map_json_text(&params);
         Instance {
             key,
             context,
@@ -155,18 +155,18 @@ impl Instance {
         for (k, v) in &self.slot_versions {
             slot_versions.insert(k.clone(), Value::from(*v));
         }
-        json!({
-            "key": self.key,
-            "context": self.context,
-            "params": self.params,
-            "status": self.status.as_str(),
-            "is_fetching": self.in_flight.is_some(),
-            "is_stale": self.is_stale(now, stale_time),
-            "data": self.data,
-            "error": self.error.as_ref().map(RequestError::to_json),
-            "updated_at": self.updated_at,
-            "slot_versions": slot_versions,
-            "subscribers": self.subscribers,
-        })
+        crate::canon::object(vec![
+            ("key", Value::from(self.key.as_str())),
+            ("context", Value::from(self.context.as_str())),
+            ("params", Value::Object(self.params.clone())),
+            ("status", Value::from(self.status.as_str())),
+            ("is_fetching", Value::from(self.in_flight.is_some())),
+            ("is_stale", Value::from(self.is_stale(now, stale_time))),
+            ("data", Value::from(self.data.clone())),
+            ("error", Value::from(self.error.as_ref().map(RequestError::to_json))),
+            ("updated_at", Value::from(self.updated_at)),
+            ("slot_versions", Value::Object(slot_versions)),
+            ("subscribers", Value::from(self.subscribers)),
+        ])
     }
 }

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::header::{encode_uri_component, parse_header};
 use crate::invalidation::{InvalidateEntry, entries_from_json};
 use crate::merge::{MergeEntry, apply_merge};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use rustc_hash::FxBuildHasher;
 use std::collections::{HashMap, HashSet};
 
@@ -350,6 +350,8 @@ impl Store {
     /// The keys of the instances `keep` selects, in key order (what effects and outputs follow).
     fn sorted_keys(&self, keep: impl Fn(&Instance) -> bool) -> Vec<String> {
         let mut keys: Vec<String> = self.instances.values().filter(|i| keep(i)).map(|i| i.key.clone()).collect();
+        // Sorted directly, not through `canon::sort_with`: this sort of strings (one copy, shared
+        // with `matching`) is on the invalidation path, where the indirection showed.
         keys.sort_unstable();
         keys
     }
@@ -459,8 +461,8 @@ impl Store {
             .map(|i| (i.last_used, i.key.clone()))
             .collect();
         // Keys are unique, so no two elements are equal: the unstable sort gives the same order,
-        // and shares its code with the store's other sorts (no stable sort in the component).
-        candidates.sort_unstable();
+        // and shares its code with the kernel's other sorts (canon::sort_with).
+        canon::sort_with(&mut candidates, <(u64, String)>::cmp);
         for (_, key) in candidates.into_iter().take(over) {
             self.drop_instance(&key);
         }
@@ -992,9 +994,15 @@ impl Store {
             .sorted_keys(|i| i.status == Status::Success)
             .iter()
             .filter_map(|k| self.instances.get(k))
-            .map(|i| json!({"context": i.context, "params": i.params, "data": i.data}))
+            .map(|i| {
+                canon::object(vec![
+                    ("context", Value::from(i.context.as_str())),
+                    ("params", Value::Object(i.params.clone())),
+                    ("data", Value::from(i.data.clone())),
+                ])
+            })
             .collect();
-        json!({"version": 1, "instances": instances})
+        canon::object(vec![("version", Value::from(1)), ("instances", Value::Array(instances))])
     }
 
     /// Seed instances from a dehydrated payload. The client's own clock dates them (a server
@@ -1065,13 +1073,18 @@ impl Store {
 
     pub fn mutation_snapshot(&self, id: u64) -> Option<Value> {
         self.mutation_ref(id).map(|m| {
-            json!({
-                "id": id,
-                "fn": m.function,
-                "status": match m.status { MutationStatus::Pending => "pending", MutationStatus::Success => "success", MutationStatus::Error => "error" },
-                "result": m.result,
-                "error": m.error.as_ref().map(RequestError::to_json),
-            })
+            let status = match m.status {
+                MutationStatus::Pending => "pending",
+                MutationStatus::Success => "success",
+                MutationStatus::Error => "error",
+            };
+            canon::object(vec![
+                ("id", Value::from(id)),
+                ("fn", Value::from(m.function.as_str())),
+                ("status", Value::from(status)),
+                ("result", Value::from(m.result.clone())),
+                ("error", Value::from(m.error.as_ref().map(RequestError::to_json))),
+            ])
         })
     }
 

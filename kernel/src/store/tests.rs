@@ -1,6 +1,7 @@
 //! Every behaviour of §7 as a scenario with simulated time.
 
 use super::*;
+use serde_json::json;
 
 struct Sim {
     store: Store,
