@@ -128,7 +128,7 @@ test('the packed package installs with a working mizan-generate (bin entry, comp
   const app = join(root, 'app');
   await mkdir(app);
   await writeFile(join(app, 'package.json'), '{"name": "app", "private": true}');
-  const installed = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], { cwd: app, encoding: 'utf8' });
+  const installed = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], { cwd: app, encoding: 'utf8' });
   assert.equal(installed.status, 0, installed.stderr);
   await writeConfig(app, { targets: ['vue', 'python'], kdl: join(repo, FIXTURES.parity) });
   const r = spawnSync('npx', ['--no-install', 'mizan-generate'], { cwd: app, encoding: 'utf8' });

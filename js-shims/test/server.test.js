@@ -194,13 +194,14 @@ test('the handler: validation, bad bodies, the body limit, exceptions that never
   assert.equal(method.headers.get('allow'), 'POST');
 });
 
-test('the handler interprets the exchange: the session rides in the arrival, a token replaces it; the kernel writes the log lines', async () => {
+test('the handler interprets the exchange: the session is read when the exchange asks, a token replaces it; the kernel writes the log lines', async () => {
   const { f } = shop();
   const asked = [];
   const logs = [];
   const h = handlerFor(f, {
     identity: (request) => {
       asked.push(new URL(request.url).pathname);
+      if (requestHeader(request, 'x-user') === 'raise') throw new Error('session store down');
       return users[requestHeader(request, 'x-user')] ?? null;
     },
     logger: { warn: (m) => logs.push(['warn', m]), error: (m) => logs.push(['error', m]) },
@@ -208,7 +209,18 @@ test('the handler interprets the exchange: the session rides in the arrival, a t
   const token = h.app.engine.mintMwt({ subject: '7' }, Date.now());
   assert.deepEqual(await (await h(at('/api/mizan/ctx/me/', { headers: { 'x-user': '1', 'x-mizan-token': token } }))).json(), { whoami: '7' });
   assert.deepEqual(await (await h(at('/api/mizan/ctx/me/', { headers: { 'x-user': '1' } }))).json(), { whoami: '1' });
-  assert.deepEqual(asked, ['/api/mizan/ctx/me/', '/api/mizan/ctx/me/'], 'read once per request, up front');
+  assert.deepEqual(asked, ['/api/mizan/ctx/me/'], 'not read for the request whose token replaces it');
+  // Not read where no session is needed (as on every host): `/session/`, a route the engine refuses.
+  const session = await h(at('/api/mizan/session/', { headers: { 'x-user': 'raise' } }));
+  assert.deepEqual([session.status, await session.text()], [200, '{"csrfToken":null}']);
+  assert.equal((await h(at('/api/mizan/nowhere/', { headers: { 'x-user': 'raise' } }))).status, 404);
+  assert.equal(asked.length, 1);
+  // A lookup that throws: the kernel's 500 and its line (`identity-failed`), as in Python and Rust.
+  assert.equal((await h(at('/api/mizan/ctx/me/', { headers: { 'x-user': 'raise' } }))).status, 500);
+  assert.ok(
+    logs.some(([level, m]) => level === 'error' && m.startsWith('mizan: the identity callback failed: Error: session store down\n')),
+    JSON.stringify(logs),
+  );
   assert.equal((await h(call('boom', {}))).status, 500);
   const line = logs.find(([level, m]) => level === 'error' && m.includes('`boom` failed'));
   assert.ok(line, `the kernel's log line for the exception: ${JSON.stringify(logs)}`);

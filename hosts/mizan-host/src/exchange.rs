@@ -109,6 +109,22 @@ impl ExchangeServer {
         self.inner.hooks
     }
 
+    /// The same engine (registry and config) with other hooks: a server of its own, its homes
+    /// built at its first request (the registry and config were checked by this one).
+    pub fn with_hooks(&self, hooks: Hooks) -> ExchangeServer {
+        let inner = &self.inner;
+        ExchangeServer {
+            inner: Arc::new(Inner {
+                kernel: inner.kernel.clone(),
+                registry_json: inner.registry_json.clone(),
+                config: inner.config.clone(),
+                hooks,
+                homes: (0..max_homes()).map(|_| Home::default()).collect(),
+                next: AtomicUsize::new(0),
+            }),
+        }
+    }
+
     fn build(&self) -> Result<Resident> {
         let kernel = &self.inner.kernel;
         let mut instance = kernel.instantiate()?;

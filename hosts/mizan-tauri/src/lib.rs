@@ -33,7 +33,7 @@
 //! it allows `mizan_invoke` from the app's own webviews. Remote content needs a capability of its
 //! own (Tauri's rule for every plugin command).
 
-use mizan_host::{Identity, ProtocolCode};
+use mizan_host::Identity;
 use mizan_host::app::{HostRequest, Mizan};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
@@ -163,20 +163,16 @@ async fn mizan_invoke<R: Runtime>(
     envelope: Option<Value>,
 ) -> Reply {
     let envelope = envelope.unwrap_or(Value::Null);
-    let identity = match &served.identity {
-        // The app's callback is inside the protocol path: a panic in it is the engine's 500, and
-        // the webview's promise settles.
-        Some(identify) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| identify(&webview))) {
-            Ok(identity) => identity,
-            Err(_) => {
-                served.mizan.error("the identity callback panicked: answered 500");
-                return mizan_host::app::ipc::reply(served.mizan.error_response(ProtocolCode::InternalError, "Internal server error"));
-            }
-        },
-        None => session.identity(),
-    };
     let host: HostRequest = Arc::new(webview.clone());
-    let reply = served.mizan.handle_ipc(&envelope, host, identity).await;
+    let reply = match &served.identity {
+        // Read only when the exchange asks for the session, as on every host; a panic in it is
+        // the kernel's `identity-failed` (a 500, logged), and the webview's promise settles.
+        Some(identify) => {
+            let webview = &webview;
+            served.mizan.handle_ipc_asking(&envelope, host, move || Box::pin(async move { identify(webview) })).await
+        }
+        None => served.mizan.handle_ipc(&envelope, host, session.identity()).await,
+    };
     if let Some(observe) = &served.observer {
         observe(&webview, &envelope, &reply);
     }

@@ -69,8 +69,10 @@ export class MizanApp {
     this.registry = functions.registry();
     // The exchange serves requests; the engine answers what lives outside one (purge plans for
     // `purge`/`purgeUser`, the envelope of an error the front door finds before the exchange).
-    // No `identity` hook: flow.js reads the session up front and hands it in the arrival.
-    this.server = new ExchangeServer(this.registry, config, { identity: false, revocation: this.revoked !== null });
+    // With the `identity` hook when the app has a lookup: the exchange asks for the session only
+    // when a request needs it (no token, a route that reads it), as on every host.
+    const hooks = { identity: this.identityOf !== null, revocation: this.revoked !== null };
+    this.server = new ExchangeServer(this.registry, config, hooks);
     this.engine = Engine.create(this.registry, config);
     for (const w of this.server.warnings()) this.logger.warn(`mizan: ${w}`);
     this.basePath = (options.basePath ?? '/api/mizan').replace(/\/+$/, '');

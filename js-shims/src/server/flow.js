@@ -2,9 +2,9 @@
 // `server-exchange`; docs/SERVER.md "The exchange"), as the Rust host's `Mizan::handle` is. The
 // kernel decides everything (whether a token replaces the session, the revocation check,
 // validation, the plan, the purge fence, the order purge → put → respond, the error envelopes,
-// the log lines); this file reads the session up front and performs the effects the exchange
-// asks for — the revocation callback, predicates, running the functions, the origin store's
-// lookup, put and purge, keeping a failed purge pending — and hands back its response.
+// the log lines); this file performs the effects the exchange asks for — the session lookup, the
+// revocation callback, predicates, running the functions, the origin store's lookup, put and
+// purge, keeping a failed purge pending — and hands back its response.
 import { thrownOutcome, thrownText } from './errors.js';
 import { parseJson, resultJson } from './values.js';
 
@@ -13,17 +13,16 @@ function context(app, identity, hostRequest) {
 }
 
 /**
- * The session identity, read up front and carried by the arrival (the exchange server has no
- * `identity` hook: one kernel crossing less per request than the exchange asking for it, as in
- * the Rust host). `{identity}`, or `{response}`: the engine's 500 when the app's lookup threw.
+ * The session identity, asked for by the exchange only when the request needs it (a `/call/` or
+ * `/ctx/…` request without a token; the server has the `identity` hook when the app has a
+ * lookup): `identity`, or `identityFailed` when the app's lookup threw (the kernel's 500 and log
+ * line, the same on every host).
  */
 async function identify(app, hostRequest) {
-  if (app.identityOf === null) return { identity: null };
   try {
     return { identity: (await app.identityOf(hostRequest)) ?? null };
   } catch (e) {
-    app.logger.error('mizan: the identity callback failed', e);
-    return { response: app.errorResponse('INTERNAL_ERROR', 'Internal server error') };
+    return { identityFailed: thrownText(e) };
   }
 }
 
@@ -85,9 +84,9 @@ async function lookup(store, key) {
 }
 
 /** Perform one effect: the event that answers it (null for those that ask nothing). */
-async function perform(app, effect, hostRequest, identity) {
+async function perform(app, effect, hostRequest) {
   const store = app.store;
-  if (effect === 'resolveIdentity') return { identity }; // not asked without the hook; the arrival's answer if it were
+  if (effect === 'resolveIdentity') return identify(app, hostRequest);
   if (effect.run) return runAll(app, effect.run, hostRequest);
   if (effect.lookup !== undefined) return lookup(store, effect.lookup);
   if (effect.put) return store === null ? 'stored' : storeEvent(() => store.put(effect.put.entry, effect.put.ticket), 'stored', 'putFailed');
@@ -105,9 +104,9 @@ async function perform(app, effect, hostRequest, identity) {
  * A purge or put that came with the response is answered only when it failed: its log line (and
  * a failed purge kept pending) before the response is sent.
  */
-async function afterResponse(app, exchange, events, response, hostRequest, identity) {
+async function afterResponse(app, exchange, events, response, hostRequest) {
   const failed = events.filter((e) => e.purgeFailed !== undefined || e.putFailed !== undefined);
-  if (failed.length > 0) for (const effect of exchange.update(failed)) await perform(app, effect, hostRequest, identity);
+  if (failed.length > 0) for (const effect of exchange.update(failed)) await perform(app, effect, hostRequest);
   return response;
 }
 
@@ -117,18 +116,16 @@ async function afterResponse(app, exchange, events, response, hostRequest, ident
  * identity callback, functions and predicates see (`ctx.request`).
  */
 export async function handle(app, request, hostRequest) {
-  const who = await identify(app, hostRequest);
-  if (who.response) return who.response;
   let exchange = null;
   try {
-    const begun = app.server.begin({ request, pending: app.pending, now: Date.now(), identity: who.identity });
+    const begun = app.server.begin({ request, pending: app.pending, now: Date.now(), identity: null });
     exchange = begun.exchange;
     let effects = begun.effects;
     for (;;) {
       const events = [];
       for (const effect of effects) {
-        if (effect.respond) return await afterResponse(app, exchange, events, effect.respond, hostRequest, who.identity);
-        const event = await perform(app, effect, hostRequest, who.identity);
+        if (effect.respond) return await afterResponse(app, exchange, events, effect.respond, hostRequest);
+        const event = await perform(app, effect, hostRequest);
         if (event !== null) events.push(event);
       }
       if (events.length === 0) throw new Error('the exchange asked for nothing and did not respond');

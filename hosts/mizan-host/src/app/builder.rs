@@ -249,8 +249,9 @@ impl MizanBuilder {
         let registry = Registry::from_kdl(&kernel, &self.kdl)?;
         let engine = Engine::new(&kernel, &registry, &config)?;
         // Every request is an exchange; the engine serves the rest (purge plans, tokens, IPC).
-        // The session comes with the arrival (read up front, as the callers of `handle` do): a
-        // kernel crossing less per request than the exchange asking for it.
+        // For a session the caller holds (`handle`): it comes with the arrival, a kernel crossing
+        // less per request than the exchange asking for it. `handle_resolving` uses a sibling
+        // with the `identity` hook (`Inner::asking`).
         let hooks = Hooks { identity: false, revocation: self.revoked.is_some() };
         let exchange = ExchangeServer::new(&kernel, registry.to_json()?.to_string(), &config, hooks)?;
         let diagnostic: DiagnosticFn = self.diagnostic.unwrap_or_else(|| Arc::new(|d: &str| tracing::warn!("mizan: {d}")));
@@ -284,6 +285,7 @@ impl MizanBuilder {
                 registry,
                 engine,
                 exchange,
+                asking: std::sync::OnceLock::new(),
                 cache,
                 functions: self.functions,
                 predicates: self.predicates,

@@ -3,47 +3,79 @@
 //! revocation hook, predicates, functions, cache I/O, the process's pending purge — and sends
 //! the response it ends with. It decides nothing: every rule is the kernel's.
 
-use super::{Ctx, HostRequest, Mizan};
+use super::{Ctx, HostRequest, Mizan, catch_unwind};
 use crate::bindings::exports::mizan::kernel::server as wit_server;
 use crate::error::Error;
-use crate::exchange::{Arrival, Effect, Event, Exchange, Found, LogLevel, PredicateVerdict, Ran, Run, RunOutcome, Verdict};
+use crate::exchange::{Arrival, Effect, Event, Exchange, ExchangeServer, Found, Hooks, LogLevel, PredicateVerdict, Ran, Run, RunOutcome, Verdict};
 use crate::keyer::PurgePlan;
+use crate::origin::BoxFuture;
 use crate::server::{CachePut, Identity, Request, Response, bound_out, now_ms, outcome_wit};
+
+/// Where the session comes from: held by the caller (it goes in with the arrival), or read when
+/// the exchange asks for it (only a `/call/` or `/ctx/…` request without a token needs it), by a
+/// lookup that may panic (the kernel's `identity-failed`: its 500 and its log line).
+pub(crate) enum Session<'a> {
+    Held(Option<Identity>),
+    Ask(Lookup<'a>),
+}
+
+/// A session lookup, started when the exchange asks.
+pub(crate) type Lookup<'a> = Box<dyn FnOnce() -> BoxFuture<'a, Option<Identity>> + Send + 'a>;
 
 impl Mizan {
     /// Serve one request, whatever carried it: the response to send, exactly. `host_request` is
     /// the host's own request (what [`Ctx::request`] gives functions and predicates), `identity`
     /// the session's (a valid token in the request replaces it, in the kernel).
     pub async fn handle(&self, request: &Request, host_request: HostRequest, identity: Option<Identity>) -> Response {
-        self.converse(request, host_request, identity).await
+        self.converse(request, host_request, Session::Held(identity)).await
     }
 
     /// [`Mizan::handle`] with the session from the app's resolver (`MizanBuilder::identity`),
-    /// read up front: the arrival carries it, which costs one kernel crossing less per request
-    /// than the exchange asking for it. A resolver that panics is the engine's 500.
+    /// called only when the exchange asks for it, as on every host: a request with a token, the
+    /// `/session/` route or a request the engine refuses before auth never runs it. A resolver
+    /// that panics is the kernel's `identity-failed` (a 500 in the engine's envelope, logged).
     pub async fn handle_resolving(&self, request: &Request, host_request: HostRequest) -> Response {
-        match self.identify(host_request.clone()).await {
-            Ok(identity) => self.converse(request, host_request, identity).await,
-            Err(failed) => failed,
-        }
+        let Some(resolve) = self.inner.identity.clone() else {
+            return self.handle(request, host_request, None).await;
+        };
+        let host = host_request.clone();
+        self.converse(request, host_request, Session::Ask(Box::new(move || resolve(host)))).await
+    }
+
+    /// [`Mizan::handle`] with the session read by `resolve` when the exchange asks for it (as
+    /// [`Mizan::handle_resolving`] does with the app's resolver): for a host whose session lookup
+    /// is its own (the Tauri plugin's, per webview).
+    pub async fn handle_asking<'a>(
+        &self,
+        request: &Request,
+        host_request: HostRequest,
+        resolve: impl FnOnce() -> BoxFuture<'a, Option<Identity>> + Send + 'a,
+    ) -> Response {
+        self.converse(request, host_request, Session::Ask(Box::new(resolve))).await
     }
 
     fn pending_plan(&self) -> Option<PurgePlan> {
         self.pending().as_ref().map(|(p, _)| p.clone())
     }
 
-    async fn converse(&self, request: &Request, host_request: HostRequest, identity: Option<Identity>) -> Response {
-        // The session comes with the arrival (this server has no `identity` hook).
-        let identity = identity.as_ref().map(Into::into);
+    async fn converse(&self, request: &Request, host_request: HostRequest, session: Session<'_>) -> Response {
+        // A held session comes with the arrival (a server without the `identity` hook: a kernel
+        // crossing less); a lookup is run only if the exchange asks for it (a server with it).
+        let (server, identity, mut lookup) = match session {
+            Session::Held(identity) => (&self.inner.exchange, identity.as_ref().map(Into::into), None),
+            Session::Ask(lookup) => (self.asking(), None, Some(lookup)),
+        };
         let arrival = Arrival { request: request.wit().clone(), pending: self.pending_plan(), now: now_ms(), identity };
-        let (mut exchange, mut effects) = match self.inner.exchange.begin(&arrival) {
+        let (mut exchange, mut effects) = match server.begin(&arrival) {
             Ok(begun) => begun,
             Err(e) => return self.internal(e),
         };
         let mut events = Vec::new();
         loop {
             for effect in effects {
-                if let Some(response) = self.perform(effect, &host_request, &mut events).await {
+                if let Effect::ResolveIdentity = effect {
+                    events.push(self.session_event(lookup.take()).await);
+                } else if let Some(response) = self.perform(effect, &host_request, &mut events).await {
                     return self.after_response(&mut exchange, events, &host_request, response).await;
                 }
             }
@@ -55,6 +87,24 @@ impl Mizan {
                 Err(e) => return self.internal(e),
             };
             events.clear();
+        }
+    }
+
+    /// The exchange server with the `identity` hook, made at its first use.
+    fn asking(&self) -> &ExchangeServer {
+        let inner = &self.inner;
+        inner.asking.get_or_init(|| inner.exchange.with_hooks(Hooks { identity: true, ..inner.exchange.hooks() }))
+    }
+
+    /// The answer to `resolve-identity`: the lookup's, or its panic as `identity-failed`.
+    async fn session_event(&self, lookup: Option<Lookup<'_>>) -> Event {
+        let Some(lookup) = lookup else {
+            return Event::IdentityFailed("asked for the session twice".into());
+        };
+        // Called inside the future: a lookup that panics before its first await is caught too.
+        match catch_unwind(async move { lookup().await }).await {
+            Ok(identity) => Event::Identity(identity.as_ref().map(Into::into)),
+            Err(panic) => Event::IdentityFailed(panic.to_string()),
         }
     }
 
@@ -81,8 +131,8 @@ impl Mizan {
     async fn perform(&self, effect: Effect, host: &HostRequest, events: &mut Vec<Event>) -> Option<Response> {
         let cache = self.inner.cache.as_ref();
         match effect {
-            // Never asked: this server has no `identity` hook (the arrival carries the session).
-            Effect::ResolveIdentity => events.push(Event::Identity(None)),
+            // Answered by `converse`, which holds the lookup.
+            Effect::ResolveIdentity => events.push(Event::IdentityFailed("asked for the session after the response".into())),
             Effect::CheckRevoked(sid) => events.push(Event::Revoked(self.inner.revoked.as_ref().is_some_and(|f| f(&sid)))),
             Effect::CheckPredicates(check) => events.push(Event::Predicates(self.verdicts(check, host).await)),
             Effect::Run(run) => {

@@ -17,6 +17,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{HostRequest, Mizan};
+use crate::origin::BoxFuture;
 use crate::server::{Identity, ProtocolCode, Request, Response};
 
 /// What an IPC command answers: the response body, or the bare error.
@@ -28,6 +29,21 @@ impl Mizan {
     pub async fn handle_ipc(&self, envelope: &Value, host_request: HostRequest, identity: Option<Identity>) -> Reply {
         let response = match self.ipc_request(envelope) {
             Ok(request) => self.handle(&request, host_request, identity).await,
+            Err(refused) => refused,
+        };
+        reply(response)
+    }
+
+    /// [`Mizan::handle_ipc`] with the session read by `resolve` only when the exchange asks for
+    /// it ([`Mizan::handle_asking`]); a lookup that panics is the kernel's 500, logged.
+    pub async fn handle_ipc_asking<'a>(
+        &self,
+        envelope: &Value,
+        host_request: HostRequest,
+        resolve: impl FnOnce() -> BoxFuture<'a, Option<Identity>> + Send + 'a,
+    ) -> Reply {
+        let response = match self.ipc_request(envelope) {
+            Ok(request) => self.handle_asking(&request, host_request, resolve).await,
             Err(refused) => refused,
         };
         reply(response)

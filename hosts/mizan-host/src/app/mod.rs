@@ -46,6 +46,9 @@ pub(crate) struct Inner {
     pub(crate) engine: Engine,
     /// The request flow: one exchange per request (docs/SERVER.md "The exchange").
     pub(crate) exchange: ExchangeServer,
+    /// The same with the `identity` hook, for a session read only when the exchange asks
+    /// (`handle_resolving`, `handle_asking`): made at its first use.
+    pub(crate) asking: std::sync::OnceLock<ExchangeServer>,
     pub(crate) cache: Option<Arc<dyn OriginCache>>,
     pub(crate) functions: HashMap<String, Handler>,
     pub(crate) predicates: HashMap<String, PredicateFn>,
@@ -190,22 +193,5 @@ impl Mizan {
             }
         };
         *pending = Some(merged);
-    }
-
-    /// The session identity of a host's request, from the resolver the host set (Axum:
-    /// `MizanBuilder::identity`); `None` without one. The app's session lookup is inside the
-    /// protocol path: when it panics, the answer is the engine's 500 envelope (`Err`), like any
-    /// other failure, never the framework's.
-    pub async fn identify(&self, host_request: HostRequest) -> std::result::Result<Option<Identity>, Response> {
-        match &self.inner.identity {
-            Some(f) => match catch_unwind(f(host_request)).await {
-                Ok(identity) => Ok(identity),
-                Err(panic) => {
-                    self.error(&format!("the identity callback panicked: {panic}"));
-                    Err(self.error_response(ProtocolCode::InternalError, "Internal server error"))
-                }
-            },
-            None => Ok(None),
-        }
     }
 }
