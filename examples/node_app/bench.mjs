@@ -70,17 +70,19 @@ const kernel = {
 
 /** One exchange to its response, each effect answered as `answers` says (no user work, no I/O). */
 function converse(req, answers) {
-  const begun = server.begin({ request: req, pending: null, now: now(), identity: answers.identity ?? null }); // the session in the arrival, as the handler does
+  const begun = server.begin({ request: req, pending: null, now: now(), identity: null }); // asked for, as the handler's server (with the identity hook) does
   let effects = begun.effects;
   try {
     for (;;) {
       const events = [];
       for (const e of effects) {
         if (e.respond) return e.respond;
-        if (e.run) events.push({ ran: { outcomes: e.run.calls.map((c) => ({ okJson: answers.ok[c.function] })), pending: null } });
+        if (e === 'resolveIdentity') events.push({ identity: answers.identity ?? null });
+        else if (e.run) events.push({ ran: { outcomes: e.run.calls.map((c) => ({ okJson: answers.ok[c.function] })), pending: null } });
         else if (e.lookup !== undefined) events.push({ found: { body: answers.hit ?? null, ticket: 1 } });
         else if (e.put) events.push('stored');
         else if (e.purge) events.push('purged');
+        else throw new Error(`bench: an effect it does not answer: ${JSON.stringify(e)}`);
       }
       effects = begun.exchange.update(events);
     }
