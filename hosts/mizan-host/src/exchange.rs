@@ -88,16 +88,7 @@ pub struct ExchangeServer {
 impl ExchangeServer {
     /// Errors as [`crate::Engine::from_json`]'s (a bad registry or config).
     pub fn new(kernel: &Kernel, registry_json: String, config: &EngineConfig, hooks: Hooks) -> Result<ExchangeServer> {
-        let server = ExchangeServer {
-            inner: Arc::new(Inner {
-                kernel: kernel.clone(),
-                registry_json,
-                config: config.into(),
-                hooks,
-                homes: (0..max_homes()).map(|_| Home::default()).collect(),
-                next: AtomicUsize::new(0),
-            }),
-        };
+        let server = ExchangeServer::homeless(kernel.clone(), registry_json, config.into(), hooks);
         // Build the first home now: a bad registry or config fails here, not at the first request.
         let mut first = server.inner.homes[0].lock();
         first.resident = Some(server.build()?);
@@ -113,16 +104,13 @@ impl ExchangeServer {
     /// built at its first request (the registry and config were checked by this one).
     pub fn with_hooks(&self, hooks: Hooks) -> ExchangeServer {
         let inner = &self.inner;
-        ExchangeServer {
-            inner: Arc::new(Inner {
-                kernel: inner.kernel.clone(),
-                registry_json: inner.registry_json.clone(),
-                config: inner.config.clone(),
-                hooks,
-                homes: (0..max_homes()).map(|_| Home::default()).collect(),
-                next: AtomicUsize::new(0),
-            }),
-        }
+        ExchangeServer::homeless(inner.kernel.clone(), inner.registry_json.clone(), inner.config.clone(), hooks)
+    }
+
+    /// A server whose homes are all still to be built.
+    fn homeless(kernel: Kernel, registry_json: String, config: wit_server::EngineConfig, hooks: Hooks) -> ExchangeServer {
+        let homes = (0..max_homes()).map(|_| Home::default()).collect();
+        ExchangeServer { inner: Arc::new(Inner { kernel, registry_json, config, hooks, homes, next: AtomicUsize::new(0) }) }
     }
 
     fn build(&self) -> Result<Resident> {

@@ -58,7 +58,7 @@ impl Mizan {
         self.pending().as_ref().map(|(p, _)| p.clone())
     }
 
-    async fn converse(&self, request: &Request, host_request: HostRequest, session: Session<'_>) -> Response {
+    pub(super) async fn converse(&self, request: &Request, host_request: HostRequest, session: Session<'_>) -> Response {
         // A held session comes with the arrival (a server without the `identity` hook: a kernel
         // crossing less); a lookup is run only if the exchange asks for it (a server with it).
         let (server, identity, mut lookup) = match session {
@@ -73,9 +73,7 @@ impl Mizan {
         let mut events = Vec::new();
         loop {
             for effect in effects {
-                if let Effect::ResolveIdentity = effect {
-                    events.push(self.session_event(lookup.take()).await);
-                } else if let Some(response) = self.perform(effect, &host_request, &mut events).await {
+                if let Some(response) = self.perform(effect, &host_request, &mut lookup, &mut events).await {
                     return self.after_response(&mut exchange, events, &host_request, response).await;
                 }
             }
@@ -96,10 +94,11 @@ impl Mizan {
         inner.asking.get_or_init(|| inner.exchange.with_hooks(Hooks { identity: true, ..inner.exchange.hooks() }))
     }
 
-    /// The answer to `resolve-identity`: the lookup's, or its panic as `identity-failed`.
-    async fn session_event(&self, lookup: Option<Lookup<'_>>) -> Event {
+    /// The answer to `resolve-identity`: the lookup's, or its panic as `identity-failed`. The
+    /// exchange asks once, and only a server with the hook asks (the lookup's requests).
+    async fn session_event(lookup: Option<Lookup<'_>>) -> Event {
         let Some(lookup) = lookup else {
-            return Event::IdentityFailed("asked for the session twice".into());
+            return Event::IdentityFailed("the exchange asked for a session this request has no lookup for".into());
         };
         // Called inside the future: a lookup that panics before its first await is caught too.
         match catch_unwind(async move { lookup().await }).await {
@@ -119,7 +118,7 @@ impl Mizan {
             Ok(effects) => {
                 let mut none = Vec::new();
                 for effect in effects {
-                    self.perform(effect, host, &mut none).await;
+                    self.perform(effect, host, &mut None, &mut none).await;
                 }
                 response
             }
@@ -128,11 +127,11 @@ impl Mizan {
     }
 
     /// Perform one effect; the answer, if it asks one, goes to `events`. The response when it is one.
-    async fn perform(&self, effect: Effect, host: &HostRequest, events: &mut Vec<Event>) -> Option<Response> {
+    /// `lookup` is the request's session lookup, if the session is not held (taken when asked).
+    async fn perform(&self, effect: Effect, host: &HostRequest, lookup: &mut Option<Lookup<'_>>, events: &mut Vec<Event>) -> Option<Response> {
         let cache = self.inner.cache.as_ref();
         match effect {
-            // Answered by `converse`, which holds the lookup.
-            Effect::ResolveIdentity => events.push(Event::IdentityFailed("asked for the session after the response".into())),
+            Effect::ResolveIdentity => events.push(Self::session_event(lookup.take()).await),
             Effect::CheckRevoked(sid) => events.push(Event::Revoked(self.inner.revoked.as_ref().is_some_and(|f| f(&sid)))),
             Effect::CheckPredicates(check) => events.push(Event::Predicates(self.verdicts(check, host).await)),
             Effect::Run(run) => {

@@ -16,6 +16,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::exchange::Session;
 use super::{HostRequest, Mizan};
 use crate::origin::BoxFuture;
 use crate::server::{Identity, ProtocolCode, Request, Response};
@@ -27,11 +28,7 @@ impl Mizan {
     /// Serve one IPC envelope (see [`crate::app::ipc`]) as `identity`; `host_request` is what
     /// [`crate::app::Ctx::request`] gives the functions (the Tauri plugin passes the webview).
     pub async fn handle_ipc(&self, envelope: &Value, host_request: HostRequest, identity: Option<Identity>) -> Reply {
-        let response = match self.ipc_request(envelope) {
-            Ok(request) => self.handle(&request, host_request, identity).await,
-            Err(refused) => refused,
-        };
-        reply(response)
+        self.serve_ipc(envelope, host_request, Session::Held(identity)).await
     }
 
     /// [`Mizan::handle_ipc`] with the session read by `resolve` only when the exchange asks for
@@ -42,8 +39,12 @@ impl Mizan {
         host_request: HostRequest,
         resolve: impl FnOnce() -> BoxFuture<'a, Option<Identity>> + Send + 'a,
     ) -> Reply {
+        self.serve_ipc(envelope, host_request, Session::Ask(Box::new(resolve))).await
+    }
+
+    async fn serve_ipc(&self, envelope: &Value, host_request: HostRequest, session: Session<'_>) -> Reply {
         let response = match self.ipc_request(envelope) {
-            Ok(request) => self.handle_asking(&request, host_request, resolve).await,
+            Ok(request) => self.converse(&request, host_request, session).await,
             Err(refused) => refused,
         };
         reply(response)
