@@ -475,38 +475,26 @@ impl Store {
     /// `start_fetch` of a key the caller owns (`Ok`: moved into the list of changed keys
     /// rather than copied) or borrows (`Err`).
     fn begin_fetch(&mut self, key: std::result::Result<String, &str>) {
-        let request_id = self.id();
-        let Some(inst) = self.instances.get_mut(key.as_deref().unwrap_or_else(|k| k)) else { return };
-        if inst.in_flight.is_some() {
-            return;
+        let (instances, mut fetching) = self.split_for_fetches();
+        let Some(inst) = instances.get_mut(key.as_deref().unwrap_or_else(|k| k)) else { return };
+        if inst.in_flight.is_none() {
+            fetching.start(inst, key);
         }
-        inst.in_flight = Some(request_id);
-        if inst.retry_at.take().is_some() {
-            self.timers_dirty = true;
-        }
-        inst.refetch_after_settle = false;
-        if inst.data.is_none() {
-            inst.status = Status::Loading;
-        }
-        let effect = if self.lean_effects {
-            Effect::Fetch { request_id, key: inst.key.clone(), context: String::new(), params: Map::new(), query: String::new() }
-        } else {
-            Effect::Fetch {
-                request_id,
-                key: inst.key.clone(),
-                context: inst.context.clone(),
-                params: inst.params.clone(),
-                query: inst.query.clone(),
-            }
+    }
+
+    /// The instances, and beside them the parts of the store a fetch's start writes: a caller
+    /// holding an instance starts its fetch without looking it up again.
+    fn split_for_fetches(&mut self) -> (&mut KeyMap<Instance>, Fetching<'_>) {
+        let fetching = Fetching {
+            next_id: &mut self.next_id,
+            requests: &mut self.requests,
+            effects: &mut self.effects,
+            changed: &mut self.changed,
+            timers_dirty: &mut self.timers_dirty,
+            epoch: self.epoch,
+            lean_effects: self.lean_effects,
         };
-        // `mark`, on the instance at hand: one lookup by key per fetch (an invalidation starts
-        // a hundred of them in one update).
-        if inst.marked_in != self.epoch {
-            inst.marked_in = self.epoch;
-            self.changed.push(key.unwrap_or_else(str::to_string));
-        }
-        self.requests.insert(request_id, Request::Fetch(inst.id));
-        self.effects.push(effect);
+        (&mut self.instances, fetching)
     }
 
     fn needs_fetch(&self, key: &str, now: u64) -> bool {
@@ -702,20 +690,18 @@ impl Store {
                 keys
             }
         };
+        // One lookup per instance: its fetch starts on the instance at hand.
+        let (instances, mut fetching) = self.split_for_fetches();
         for key in keys {
-            let Some(inst) = self.instances.get_mut(&key) else { continue };
+            let Some(inst) = instances.get_mut(&key) else { continue };
             inst.invalidated = true;
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
             } else if inst.subscribers > 0 && inst.retry_at.is_none() {
-                self.begin_fetch(Ok(key)); // marks it
+                fetching.start(inst, Ok(key)); // marks it
                 continue;
             }
-            // `mark`, without looking the key up again.
-            if inst.marked_in != self.epoch {
-                inst.marked_in = self.epoch;
-                self.changed.push(key);
-            }
+            fetching.mark(inst, Ok(key));
         }
     }
 
@@ -1126,6 +1112,57 @@ impl Store {
 }
 
 /// Two entries that invalidate the same instances (a header repeats the body with string values).
+/// What starting a fetch writes besides its instance (`Store::split_for_fetches`).
+struct Fetching<'a> {
+    next_id: &'a mut u64,
+    requests: &'a mut HashMap<u64, Request, FxBuildHasher>,
+    effects: &'a mut Vec<Effect>,
+    changed: &'a mut Vec<String>,
+    timers_dirty: &'a mut bool,
+    epoch: u64,
+    lean_effects: bool,
+}
+
+impl Fetching<'_> {
+    /// Start fetching `inst` (none running): its request id, the request filed, the `fetch`
+    /// effect, the instance marked changed (`key`: its key, owned or borrowed, as `mark`'s).
+    fn start(&mut self, inst: &mut Instance, key: std::result::Result<String, &str>) {
+        *self.next_id += 1;
+        let request_id = *self.next_id;
+        inst.in_flight = Some(request_id);
+        if inst.retry_at.take().is_some() {
+            *self.timers_dirty = true;
+        }
+        inst.refetch_after_settle = false;
+        if inst.data.is_none() {
+            inst.status = Status::Loading;
+        }
+        let effect = if self.lean_effects {
+            Effect::Fetch { request_id, key: inst.key.clone(), context: String::new(), params: Map::new(), query: String::new() }
+        } else {
+            Effect::Fetch {
+                request_id,
+                key: inst.key.clone(),
+                context: inst.context.clone(),
+                params: inst.params.clone(),
+                query: inst.query.clone(),
+            }
+        };
+        self.requests.insert(request_id, Request::Fetch(inst.id));
+        self.effects.push(effect);
+        self.mark(inst, key);
+    }
+
+    /// `Store::mark` on the instance at hand. `key` is its key: owned (moved into the changed
+    /// list rather than copied) or borrowed (copied only if the instance was not marked yet).
+    fn mark(&mut self, inst: &mut Instance, key: std::result::Result<String, &str>) {
+        if inst.marked_in != self.epoch {
+            inst.marked_in = self.epoch;
+            self.changed.push(key.unwrap_or_else(str::to_string));
+        }
+    }
+}
+
 fn same_entry(a: &InvalidateEntry, b: &InvalidateEntry) -> bool {
     a.context() == b.context()
         && a.function() == b.function()
