@@ -444,6 +444,8 @@ export class OriginStore {
   [Symbol.dispose](): void;
 }
 
+/** The request headers the engine reads, lower-case (`x-mizan-token`, `authorization`): a server passes the engine these and no other. */
+export function requestHeaders(): string[];
 export function redisPutScript(): string;
 export function redisPurgeScript(): string;
 export function redisPlanJson(plan: PurgePlan): string;

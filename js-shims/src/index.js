@@ -9,7 +9,7 @@ export { stringify, canonicalJson, formatInvalidateHeader, parseInvalidateHeader
 export { checkSecret, Keyer, createKeyer, deriveCacheKey, deriveCacheKeys, deriveCacheKeyRotation } from './keys.js';
 export { Registry } from './registry.js';
 export { Store } from './store.js';
-export { Engine, OriginStore, redisPutScript, redisPurgeScript, redisPlanJson, purgeCovers } from './server.js';
+export { Engine, OriginStore, requestHeaders, redisPutScript, redisPurgeScript, redisPlanJson, purgeCovers } from './server.js';
 export { ExchangeServer, Exchange } from './exchange.js';
 export { ClientSession, readResponse } from './kernel/full.js';
 export { createClient, httpTransport, tauriTransport, channelTransport, serveChannel, MizanRequestError } from './client/index.js';

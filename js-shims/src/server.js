@@ -422,6 +422,14 @@ export class OriginStore extends KernelResource {
 
 }
 
+/**
+ * The request headers the engine reads, lower-case (`x-mizan-token`, `authorization`): a server
+ * passes the engine these of a request's headers and no other.
+ */
+export function requestHeaders() {
+  return call((k) => k.server.requestHeaders());
+}
+
 /** `EVAL put-script 0 prefix key body ttl-seconds index-key…` (docs/SERVER.md). */
 export function redisPutScript() {
   return call((k) => k.server.redisPutScript());

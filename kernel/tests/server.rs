@@ -1025,6 +1025,35 @@ fn secrets_must_differ_and_be_non_empty() {
     assert!(!format!("{:?}", e.config()).contains("short"));
 }
 
+/// `http::REQUEST_HEADERS` (WIT `request-headers`) is the whole of what the engine reads of a
+/// request's headers: a host that passes these alone gets every plan it would get passing all.
+#[test]
+fn the_request_headers_list_is_all_the_engine_reads() {
+    let e = cached();
+    let host = staff("host-user");
+    let mwt = e.mint_mwt(&Identity::user("token-user"), NOW).unwrap();
+    let pair = e.mint_jwt_pair(&staff("jwt-user"), "s1", NOW).unwrap();
+    let req = call(json!({"fn": "update_profile", "args": {"user_id": 1, "name": "n"}}));
+    let all = [
+        ("X-Mizan-Token", mwt.as_str()),
+        ("Authorization", &format!("Bearer {}", pair.access)),
+        ("Cookie", "sessionid=x"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("Content-Type", "application/json"),
+    ];
+    for set in 0..(1u32 << all.len()) {
+        let chosen: Vec<_> = all.iter().enumerate().filter(|(i, _)| set & (1 << i) != 0).map(|(_, h)| *h).collect();
+        let (mut every, mut listed) = (req.clone(), req.clone());
+        for &(name, value) in &chosen {
+            every = every.with_header(name, value);
+            if http::REQUEST_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                listed = listed.with_header(name, value);
+            }
+        }
+        assert_eq!(format!("{:?}", e.plan(&every, Some(&host), NOW)), format!("{:?}", e.plan(&listed, Some(&host), NOW)), "{chosen:?}");
+    }
+}
+
 #[test]
 fn token_headers_set_the_identity_or_refuse_with_no_fallback() {
     let e = cached();

@@ -52,7 +52,7 @@ from django.utils.encoding import escape_uri_path
 from django.views.decorators.csrf import csrf_exempt
 
 from .app import MizanApp, raw_query
-from .server import Identity, Request
+from .server import Identity, Request, request_headers
 
 IdentityFn = Callable[[HttpRequest], Optional[Identity]]
 
@@ -125,6 +125,8 @@ def mizan_urls(
     ``base_path``, ``body_limit``…). The :class:`MizanApp` is ``mizan_urls(...).mizan``."""
     mizan = app if app is not None else MizanApp(functions, **options)
     limit = mizan.body_limit
+    # The headers the engine reads (the kernel's list), as Django's META keys.
+    credentials = [("HTTP_" + name.upper().replace("-", "_"), name) for name in request_headers()]
     who = identity or user_identity
     checker = _CsrfCheck(lambda r: HttpResponse())
 
@@ -133,7 +135,7 @@ def mizan_urls(
         method = meta.get("REQUEST_METHOD") or request.method or "GET"
         head = method == "HEAD"
         headers = []
-        for key, name in (("HTTP_X_MIZAN_TOKEN", "X-Mizan-Token"), ("HTTP_AUTHORIZATION", "Authorization")):
+        for key, name in credentials:
             if key in meta:
                 headers.append((name, meta[key]))  # repeated lines arrive comma-joined: the engine reads both forms
         path = _raw_path(request)

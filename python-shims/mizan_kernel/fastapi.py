@@ -38,12 +38,9 @@ from starlette.routing import Route
 from fastapi import APIRouter
 
 from .app import MizanApp, raw_query
-from .server import Identity, Request
+from .server import Identity, Request, request_headers
 
 IdentityFn = Callable[[StarletteRequest], Union[Optional[Identity], Awaitable[Optional[Identity]]]]
-
-_TOKEN, _AUTH = b"x-mizan-token", b"authorization"
-
 
 def to_starlette(resp: Any, head: bool = False) -> StarletteResponse:
     """The engine's response as a Starlette response: same status, headers (in order) and bytes."""
@@ -70,6 +67,8 @@ def mizan_router(
     mizan = app if app is not None else MizanApp(functions, **options)
     limit = mizan.body_limit
     handle = mizan.ahandle
+    # The headers the engine reads (the kernel's list; ASGI names are lower-case bytes).
+    credentials = frozenset(name.encode("latin-1") for name in request_headers())
 
     async def endpoint(request: StarletteRequest) -> StarletteResponse:
         scope = request.scope
@@ -80,7 +79,7 @@ def mizan_router(
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
-            if name == _TOKEN or name == _AUTH
+            if name in credentials
         ]
         body = b""
         if method != "GET" and method != "HEAD":

@@ -52,6 +52,7 @@ _E = {
         "store_index_sets": "[method]origin-store.index-sets",
         "store_clear": "[method]origin-store.clear",
         "purge_covers": "purge-covers",
+        "request_headers": "request-headers",
         "redis_put_script": "redis-put-script",
         "redis_purge_script": "redis-purge-script",
         "redis_plan_json": "redis-plan-json",
@@ -772,6 +773,12 @@ def purge_covers(plan: Union[PurgePlan, Mapping[str, Any]], index_keys: Sequence
     return _wit.call(_E["purge_covers"], _plan_in(plan), list(index_keys))
 
 
+def request_headers() -> List[str]:
+    """The request headers the engine reads, lower-case (``x-mizan-token``, ``authorization``):
+    a server passes the engine these of a request's headers and no other."""
+    return _wit.call(_E["request_headers"])  # type: ignore[no-any-return]
+
+
 def redis_put_script() -> str:
     """``EVALSHA put 0 prefix key body ttl_seconds ticket bound_set bound_max index_key…``;
     1 when stored (docs/SERVER.md "Redis")."""
@@ -819,6 +826,7 @@ __all__ = [
     "Forbidden",
     "ValidationFailed",
     "PROTOCOL_CODES",
+    "request_headers",
     "redis_put_script",
     "redis_purge_script",
     "redis_plan_json",

@@ -121,7 +121,8 @@ impl Mizan {
         let is_head = parts.method == ::axum::http::Method::HEAD;
         let mut headers = Vec::new();
         for (name, value) in &parts.headers {
-            if name == "x-mizan-token" || name == ::axum::http::header::AUTHORIZATION {
+            // The headers the engine reads, by the kernel's list (http's names are lower-case).
+            if self.inner.request_headers.iter().any(|h| h == name.as_str()) {
                 headers.push((name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()));
             }
         }

@@ -950,6 +950,12 @@ impl std::fmt::Debug for OriginStore {
 // --- Redis scripts ------------------------------------------------------------------------------
 
 impl Kernel {
+    /// The request headers the engine reads, lower-case (`x-mizan-token`, `authorization`): a
+    /// server copies these into [`Request::headers`] and no other.
+    pub fn request_headers(&self) -> Result<Vec<String>> {
+        self.call_raw(|s, b| b.mizan_kernel_server().call_request_headers(s))
+    }
+
     /// `EVAL put-script 0 prefix key body ttl-seconds index-key…` (docs/SERVER.md "Redis").
     pub fn redis_put_script(&self) -> Result<String> {
         self.call_raw(|s, b| b.mizan_kernel_server().call_redis_put_script(s))

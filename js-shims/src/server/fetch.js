@@ -3,6 +3,10 @@
 // and every framework that takes a fetch handler (Hono, Next.js route handlers…).
 import { MizanApp } from './app.js';
 import { handle } from './flow.js';
+import { requestHeaders } from '../server.js';
+
+/** The headers the engine reads (the kernel's list, lower-case), asked for once. */
+let credentials;
 
 const utf8 = new TextEncoder();
 
@@ -58,7 +62,7 @@ export async function engineRequest(request, bodyLimit) {
   const [path, query] = splitTarget(request.url);
   const headers = [];
   // A Fetch Headers joins repeated lines with ", "; the engine refuses a comma-joined credential as ambiguous.
-  for (const name of ['x-mizan-token', 'authorization']) {
+  for (const name of (credentials ??= requestHeaders())) {
     const value = request.headers.get(name);
     if (value !== null) headers.push([name, value]);
   }

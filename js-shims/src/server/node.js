@@ -3,9 +3,12 @@
 // joins repeated header lines, and the engine must see the method and credential lines exactly as
 // they arrived (docs/SERVER.md "What a host does", step 2). It also skips a copy per request.
 import http from 'node:http';
+import { requestHeaders } from '../server.js';
 import { handle } from './flow.js';
 
-const CREDENTIALS = new Set(['x-mizan-token', 'authorization']);
+/** The headers the engine reads (the kernel's list, lower-case), asked for once. */
+let credentials;
+const isCredential = (name) => (credentials ??= new Set(requestHeaders())).has(name.toLowerCase());
 
 /** The request target's bytes as the engine takes them: every byte that is not printable ASCII percent-encoded. */
 function rawTarget(url) {
@@ -23,7 +26,7 @@ function target(url) {
 function credentialLines(rawHeaders) {
   const out = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (CREDENTIALS.has(rawHeaders[i].toLowerCase())) out.push([rawHeaders[i], rawHeaders[i + 1]]);
+    if (isCredential(rawHeaders[i])) out.push([rawHeaders[i], rawHeaders[i + 1]]);
   }
   return out;
 }

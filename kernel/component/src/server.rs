@@ -170,6 +170,10 @@ impl wserver::Guest for Kernel {
         redis::plan_json(&to_kernel_plan(plan))
     }
 
+    fn request_headers() -> Vec<String> {
+        ks::http::REQUEST_HEADERS.iter().map(|h| h.to_string()).collect()
+    }
+
     fn purge_covers(plan: wkeys::PurgePlan, index_keys: Vec<String>) -> bool {
         to_kernel_plan(plan).covers(&index_keys)
     }

@@ -471,7 +471,7 @@ impl ServerEngine {
         if let Some(secret) = &self.config.jwt_secret {
             // Credentials are the comma-separated parts that start with a scheme (`Bearer x`,
             // `Basic y`); a Digest credential's own `, realm=…` parameters do not.
-            let credentials: Vec<(&str, &str)> = lines("Authorization")
+            let credentials: Vec<(&str, &str)> = lines(http::AUTHORIZATION)
                 .flat_map(|v| v.split(','))
                 .filter_map(|part| part.trim().split_once(' ').filter(|(scheme, _)| is_token(scheme)))
                 .collect();

@@ -94,10 +94,16 @@ pub const CACHE_CONTROL: &str = "Cache-Control";
 pub const X_MIZAN_INVALIDATE: &str = "X-Mizan-Invalidate";
 pub const X_MIZAN_CACHE: &str = "X-Mizan-Cache";
 pub const X_MIZAN_TOKEN: &str = "X-Mizan-Token";
+pub const AUTHORIZATION: &str = "Authorization";
 pub const ALLOW: &str = "Allow";
 
+/// The request headers the engine reads, lower-case (names compare case-insensitively): a
+/// host copies these into [`Request::headers`] and no other. Hosts ask for this list
+/// (WIT `request-headers`) instead of writing the names again.
+pub const REQUEST_HEADERS: [&str; 2] = ["x-mizan-token", "authorization"];
+
 /// What the host passes in. `headers` need only hold the ones the kernel reads
-/// (`X-Mizan-Token`, `Authorization`); names compare case-insensitively. `path` may carry the
+/// ([`REQUEST_HEADERS`]: `X-Mizan-Token`, `Authorization`); names compare case-insensitively. `path` may carry the
 /// query string after `?` when `query` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Request {

@@ -281,6 +281,7 @@ impl MizanBuilder {
         let error: ErrorFn = self.error.unwrap_or_else(|| Arc::new(|e: &str| tracing::error!("mizan: {e}")));
         Ok(Mizan {
             inner: Arc::new(Inner {
+                request_headers: kernel.request_headers()?,
                 kernel,
                 registry,
                 engine,

@@ -44,6 +44,9 @@ pub(crate) struct Inner {
     pub(crate) kernel: Kernel,
     pub(crate) registry: Registry,
     pub(crate) engine: Engine,
+    /// The request headers the engine reads (the kernel's list, lower-case): all a server
+    /// passes it of a request's headers.
+    pub(crate) request_headers: Vec<String>,
     /// The request flow: one exchange per request (docs/SERVER.md "The exchange").
     pub(crate) exchange: ExchangeServer,
     /// The same with the `identity` hook, for a session read only when the exchange asks
