@@ -42,6 +42,7 @@ from .server import Identity, Request, request_headers
 
 IdentityFn = Callable[[StarletteRequest], Union[Optional[Identity], Awaitable[Optional[Identity]]]]
 
+
 def to_starlette(resp: Any, head: bool = False) -> StarletteResponse:
     """The engine's response as a Starlette response: same status, headers (in order) and bytes."""
     body = resp.body.encode()

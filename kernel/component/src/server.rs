@@ -171,7 +171,7 @@ impl wserver::Guest for Kernel {
     }
 
     fn request_headers() -> Vec<String> {
-        ks::http::REQUEST_HEADERS.iter().map(|h| h.to_string()).collect()
+        ks::http::REQUEST_HEADERS.iter().map(|h| h.to_ascii_lowercase()).collect()
     }
 
     fn purge_covers(plan: wkeys::PurgePlan, index_keys: Vec<String>) -> bool {

@@ -97,14 +97,14 @@ pub const X_MIZAN_TOKEN: &str = "X-Mizan-Token";
 pub const AUTHORIZATION: &str = "Authorization";
 pub const ALLOW: &str = "Allow";
 
-/// The request headers the engine reads, lower-case (names compare case-insensitively): a
-/// host copies these into [`Request::headers`] and no other. Hosts ask for this list
-/// (WIT `request-headers`) instead of writing the names again.
-pub const REQUEST_HEADERS: [&str; 2] = ["x-mizan-token", "authorization"];
+/// The request headers the engine reads (names compare case-insensitively): a host copies
+/// these into [`Request::headers`] and no other. Hosts ask for this list, lower-cased (WIT
+/// `request-headers`), instead of writing the names again.
+pub const REQUEST_HEADERS: [&str; 2] = [X_MIZAN_TOKEN, AUTHORIZATION];
 
 /// What the host passes in. `headers` need only hold the ones the kernel reads
-/// ([`REQUEST_HEADERS`]: `X-Mizan-Token`, `Authorization`); names compare case-insensitively. `path` may carry the
-/// query string after `?` when `query` is empty.
+/// ([`REQUEST_HEADERS`]); names compare case-insensitively. `path` may carry the query string
+/// after `?` when `query` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Request {
     pub method: String,

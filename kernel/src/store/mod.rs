@@ -332,12 +332,9 @@ impl Store {
     }
 
     fn mark(&mut self, key: &str) {
-        match self.instances.get_mut(key) {
-            Some(inst) if inst.marked_in == self.epoch => {}
-            Some(inst) => {
-                inst.marked_in = self.epoch;
-                self.changed.push(key.to_string());
-            }
+        let (instances, mut fetching) = self.split_for_fetches();
+        match instances.get_mut(key) {
+            Some(inst) => fetching.mark(inst, Err(key)),
             None => {
                 if !self.changed_gone.contains(key) {
                     self.changed_gone.insert(key.to_string());
@@ -1111,7 +1108,6 @@ impl Store {
     }
 }
 
-/// Two entries that invalidate the same instances (a header repeats the body with string values).
 /// What starting a fetch writes besides its instance (`Store::split_for_fetches`).
 struct Fetching<'a> {
     next_id: &'a mut u64,
@@ -1153,7 +1149,7 @@ impl Fetching<'_> {
         self.mark(inst, key);
     }
 
-    /// `Store::mark` on the instance at hand. `key` is its key: owned (moved into the changed
+    /// `Store::mark` of an instance at hand. `key` is its key: owned (moved into the changed
     /// list rather than copied) or borrowed (copied only if the instance was not marked yet).
     fn mark(&mut self, inst: &mut Instance, key: std::result::Result<String, &str>) {
         if inst.marked_in != self.epoch {
@@ -1163,6 +1159,7 @@ impl Fetching<'_> {
     }
 }
 
+/// Two entries that invalidate the same instances (a header repeats the body with string values).
 fn same_entry(a: &InvalidateEntry, b: &InvalidateEntry) -> bool {
     a.context() == b.context()
         && a.function() == b.function()
