@@ -73,6 +73,7 @@ const OPS = {
     };
   },
   'origin-store-script': (a) => originStoreScript(a),
+  'request-headers': () => api.requestHeaders(),
   'redis-scripts': () => ({ put: api.redisPutScript(), purge: api.redisPurgeScript() }),
   'redis-plan-json': (a) => api.redisPlanJson(camelPlan(a.plan)),
 };

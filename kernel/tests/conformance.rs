@@ -112,6 +112,7 @@ fn run(op: &str, a: &Value, registries: &BTreeMap<String, Registry>) -> Result<V
         "exchange-script" => exchange_script(a, registries)?,
         "server-plan" | "server-finish-call" | "server-finish-fetch" | "token-mint" | "token-verify" => server_op(op, a, registries)?,
         "origin-store-script" => origin_store_script(a)?,
+        "request-headers" => json!(mizan_kernel::server::http::REQUEST_HEADERS.map(str::to_ascii_lowercase)),
         "redis-scripts" => json!({"put": redis::REDIS_PUT_SCRIPT, "purge": redis::REDIS_PURGE_SCRIPT}),
         "redis-plan-json" => json!(redis::plan_json(&redis::plan_from_json(&a["plan"])?)),
         other => panic!("unknown op {other}"),

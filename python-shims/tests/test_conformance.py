@@ -343,6 +343,7 @@ OPS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "token-mint": token_mint,
     "token-verify": token_verify,
     "origin-store-script": origin_store_script,
+    "request-headers": lambda a: srv.request_headers(),
     "redis-scripts": lambda a: {"put": srv.redis_put_script(), "purge": srv.redis_purge_script()},
     "redis-plan-json": lambda a: srv.redis_plan_json(a["plan"]),
     "stringify": lambda a: mk.stringify(a["value"]),

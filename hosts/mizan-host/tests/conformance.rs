@@ -114,6 +114,7 @@ fn run(
             server_op(kernel, op, a, sources)?
         }
         "origin-store-script" => origin_store_script(kernel, a)?,
+        "request-headers" => kernel.request_headers().map(|h| json!(h)),
         "redis-scripts" => (|| -> Result<Value, Error> {
             Ok(json!({"put": kernel.redis_put_script()?, "purge": kernel.redis_purge_script()?}))
         })(),
