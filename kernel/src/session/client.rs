@@ -521,11 +521,11 @@ impl ClientSession {
         let (form, timeout) = (self.config.transport, self.config.request_timeout_ms);
         for effect in first.effects.into_iter().chain(second.effects) {
             match effect {
-                Effect::Fetch { request_id, key, .. } => {
+                Effect::Fetch { request_id, .. } => {
                     // Lean effects: the instance has the rest (it is still there unless it was
                     // dropped in this very update, and then nobody waits for its answer).
-                    let Some(inst) = self.store.instance(&key).filter(|i| i.in_flight == Some(request_id)) else { continue };
-                    out.requests.push(http::fetch(request_id, form, key, inst.context.len(), &inst.params_json, timeout));
+                    let Some(inst) = self.store.fetch_of(request_id) else { continue };
+                    out.requests.push(http::fetch(request_id, form, &inst.key, inst.context.len(), &inst.params_json, timeout));
                     self.inflight.insert(request_id, RequestKind::Fetch);
                 }
                 Effect::Call { request_id, function, args, .. } => {
@@ -544,8 +544,11 @@ impl ClientSession {
         // The changed lists are the store's own copies of the keys: they move into the views.
         let stale_time = self.config.store.stale_time_ms;
         let forced = std::mem::take(&mut self.forced);
-        for key in first.changed.into_iter().chain(second.changed).chain(forced.iter().cloned()) {
-            let inst = self.store.instance(&key);
+        let ids = first.changed_ids.into_iter().chain(second.changed_ids).chain(forced.iter().map(|_| 0));
+        for (key, id) in first.changed.into_iter().chain(second.changed).chain(forced.iter().cloned()).zip(ids) {
+            // By number when listed with one (no hashing of the key), else by key; an instance
+            // gone since may have been made anew under the same key.
+            let inst = self.store.instance_by_id(id).or_else(|| self.store.instance(&key));
             let is_forced = !forced.is_empty() && forced.contains(&key);
             if let Some(view) = self.views.render(key, inst, now, stale_time, is_forced) {
                 out.views.push(view);

@@ -57,14 +57,14 @@ pub(super) fn split_key(key: &str, context_len: usize) -> (&str, &str) {
 /// are read from the key, the bytes at hand, rather than from the instance's own copies (an
 /// invalidation refetches a hundred instances whose memory is cold); the HTTP form copies
 /// nothing more, the operation form copies them.
-pub(super) fn fetch(id: u64, form: RequestForm, key: String, context_len: usize, params_json: &str, timeout_ms: u64) -> Request {
+pub(super) fn fetch(id: u64, form: RequestForm, key: &str, context_len: usize, params_json: &str, timeout_ms: u64) -> Request {
     let kind = super::RequestKind::Fetch;
-    let (context, query) = split_key(&key, context_len);
+    let (context, query) = split_key(key, context_len);
     match form {
         RequestForm::Http => Request { id, kind, http: Some(fetch_http(context, query)), op: None, timeout_ms },
         RequestForm::Operation => {
             let (context, query) = (context.to_string(), query.to_string());
-            let op = Operation::Fetch { key, context, params_json: params_json.to_string(), query };
+            let op = Operation::Fetch { key: key.to_string(), context, params_json: params_json.to_string(), query };
             Request { id, kind, http: None, op: Some(op), timeout_ms }
         }
     }

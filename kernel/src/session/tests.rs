@@ -321,3 +321,23 @@ fn a_key_splits_into_its_context_and_query() {
         assert_eq!(super::http::split_key(&key, context.len()), (context, query.as_str()), "{key}");
     }
 }
+
+#[test]
+fn an_instance_dropped_and_made_anew_in_one_update_gets_the_view_of_the_new_one() {
+    let mut sim = Sim::new(json!({"stale_time_ms": 60_000}));
+    let out = sim.go(vec![Event::View(inst("board", json!({"id": 1})))]);
+    let first = out.requests[0].id;
+    sim.go(vec![http(first, 200, json!({"cards": [1]}))]);
+    // Marked (invalidated), dropped (unobserved: removed), then named again: the views follow
+    // the key to the instance made anew, not to the one that went.
+    let entries = json!(["board"]).to_string();
+    let out = sim.go(vec![
+        Event::Invalidate(entries.clone()),
+        Event::Remove(Some(entries)),
+        Event::View(inst("board", json!({"id": 1}))),
+    ]);
+    assert_eq!(out.views.len(), 1, "one view of the key: {:?}", out.views);
+    let v = &out.views[0];
+    assert_eq!((v.key.as_str(), v.gone, v.status, v.fetching), ("board?id=1", false, Status::Loading, true));
+    assert_eq!(out.requests.len(), 1, "the new instance fetches");
+}

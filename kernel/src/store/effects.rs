@@ -42,6 +42,9 @@ pub struct Drained {
     pub effects: Vec<Effect>,
     /// Instance keys whose snapshot changed, in the order they first changed.
     pub changed: Vec<String>,
+    /// The number of each changed key's instance (`Store::instance_by_id`) when it was listed,
+    /// 0 when it had none (gone). The instance may have gone since, and its key been made anew.
+    pub changed_ids: Vec<u64>,
     /// Mutation ids whose state changed.
     pub mutations: Vec<u64>,
 }

@@ -12,6 +12,7 @@
 mod effects;
 mod errors;
 mod instance;
+mod table;
 
 pub use effects::{Drained, Effect, MAX_TIMER_DELAY_MS};
 pub use errors::{RequestError, status_of_code};
@@ -26,6 +27,7 @@ use crate::merge::{MergeEntry, apply_merge};
 use serde_json::{Map, Value};
 use rustc_hash::FxBuildHasher;
 use std::collections::{HashMap, HashSet};
+use table::Instances;
 
 /// Instance keys are looked up on every step; a hash map does it in one comparison where a
 /// `BTreeMap` compares long shared prefixes (`todos?list_id=…`) a dozen times. A fixed hasher
@@ -126,9 +128,8 @@ enum Request {
 
 pub struct Store {
     config: StoreConfig,
-    instances: KeyMap<Instance>,
-    /// Instance number → key (the context index names instances by number).
-    keys_by_id: HashMap<u64, String, FxBuildHasher>,
+    /// By number (what the context index and the requests name them by) and by key.
+    instances: Instances,
     next_instance: u64,
     /// Per context (an app has a handful: a sorted list).
     by_context: Named<ContextIndex>,
@@ -141,6 +142,8 @@ pub struct Store {
     rng: u64,
     effects: Vec<Effect>,
     changed: Vec<String>,
+    /// The number of each key's instance in `changed` when it was listed (0: it had none).
+    changed_ids: Vec<u64>,
     /// Keys in `changed` whose instance is gone (an instance marks itself with `Instance::marked_in`).
     changed_gone: KeySet,
     /// The number of the current drain period (from 1): an instance whose `marked_in` equals it
@@ -155,8 +158,8 @@ pub struct Store {
     /// Some retry or gc time changed since the next wake-up was computed: `drain` rescans only
     /// then, so invalidating 1 % of 10 000 instances does not walk all of them for timers.
     timers_dirty: bool,
-    /// `fetch` effects carry only the request id and the key (the client session reads the
-    /// instance itself instead of copying its context, params and query into every effect).
+    /// `fetch` effects carry only the request id (the client session finds the instance by it,
+    /// `fetch_of`, instead of copying its key, context, params and query into every effect).
     lean_effects: bool,
 }
 
@@ -287,8 +290,7 @@ impl Store {
         let rng = config.seed;
         Store {
             config,
-            instances: KeyMap::default(),
-            keys_by_id: HashMap::default(),
+            instances: Instances::default(),
             next_instance: 0,
             by_context: Vec::new(),
             requests: HashMap::default(),
@@ -299,6 +301,7 @@ impl Store {
             rng,
             effects: Vec::new(),
             changed: Vec::new(),
+            changed_ids: Vec::new(),
             changed_gone: KeySet::default(),
             epoch: 1,
             changed_mutations: Vec::new(),
@@ -311,7 +314,7 @@ impl Store {
         }
     }
 
-    /// A store whose `fetch` effects carry only the request id and the key (see `lean_effects`).
+    /// A store whose `fetch` effects carry only the request id (see `lean_effects`).
     pub(crate) fn lean(config: StoreConfig) -> Self {
         Store { lean_effects: true, ..Store::new(config) }
     }
@@ -334,11 +337,12 @@ impl Store {
     fn mark(&mut self, key: &str) {
         let (instances, mut fetching) = self.split_for_fetches();
         match instances.get_mut(key) {
-            Some(inst) => fetching.mark(inst, Err(key)),
+            Some(inst) => fetching.mark(inst),
             None => {
                 if !self.changed_gone.contains(key) {
                     self.changed_gone.insert(key.to_string());
                     self.changed.push(key.to_string());
+                    self.changed_ids.push(0);
                 }
             }
         }
@@ -351,6 +355,10 @@ impl Store {
         // with `matching`) is on the invalidation path, where the indirection showed.
         keys.sort_unstable();
         keys
+    }
+
+    fn keys_of(&self, ids: Vec<u64>) -> Vec<String> {
+        ids.into_iter().filter_map(|id| self.instances.by_id(id)).map(|i| i.key.clone()).collect()
     }
 
     fn mark_mutation(&mut self, id: u64) {
@@ -408,7 +416,6 @@ impl Store {
             }
             self.next_instance += 1;
             inst.id = self.next_instance;
-            self.keys_by_id.insert(inst.id, key.clone());
             match self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(context)) {
                 Ok(i) => self.by_context[i].1.insert(&inst),
                 Err(i) => {
@@ -417,7 +424,7 @@ impl Store {
                     self.by_context.insert(i, (context.to_string(), index));
                 }
             }
-            self.instances.insert(key.clone(), inst);
+            self.instances.insert(inst);
             self.evict_over_bound(&key);
         }
         self.use_clock += 1;
@@ -430,7 +437,6 @@ impl Store {
 
     fn drop_instance(&mut self, key: &str) {
         if let Some(inst) = self.instances.remove(key) {
-            self.keys_by_id.remove(&inst.id);
             self.timers_dirty = true;
             if let Ok(i) = self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(&inst.context)) {
                 self.by_context[i].1.remove(&inst);
@@ -466,27 +472,22 @@ impl Store {
     }
 
     fn start_fetch(&mut self, key: &str) {
-        self.begin_fetch(Err(key));
-    }
-
-    /// `start_fetch` of a key the caller owns (`Ok`: moved into the list of changed keys
-    /// rather than copied) or borrows (`Err`).
-    fn begin_fetch(&mut self, key: std::result::Result<String, &str>) {
         let (instances, mut fetching) = self.split_for_fetches();
-        let Some(inst) = instances.get_mut(key.as_deref().unwrap_or_else(|k| k)) else { return };
+        let Some(inst) = instances.get_mut(key) else { return };
         if inst.in_flight.is_none() {
-            fetching.start(inst, key);
+            fetching.start(inst);
         }
     }
 
     /// The instances, and beside them the parts of the store a fetch's start writes: a caller
     /// holding an instance starts its fetch without looking it up again.
-    fn split_for_fetches(&mut self) -> (&mut KeyMap<Instance>, Fetching<'_>) {
+    fn split_for_fetches(&mut self) -> (&mut Instances, Fetching<'_>) {
         let fetching = Fetching {
             next_id: &mut self.next_id,
             requests: &mut self.requests,
             effects: &mut self.effects,
             changed: &mut self.changed,
+            changed_ids: &mut self.changed_ids,
             timers_dirty: &mut self.timers_dirty,
             epoch: self.epoch,
             lean_effects: self.lean_effects,
@@ -568,11 +569,10 @@ impl Store {
 
     fn take_fetch(&mut self, request_id: u64) -> Option<String> {
         let Some(Request::Fetch(id)) = self.requests.remove(&request_id) else { return None };
-        let key = self.keys_by_id.get(&id)?;
-        match self.instances.get_mut(key) {
+        match self.instances.by_id_mut(id) {
             Some(inst) if inst.in_flight == Some(request_id) => {
                 inst.in_flight = None;
-                Some(key.clone())
+                Some(inst.key.clone())
             }
             // Superseded (removed, reset, evicted): the answer is for data nobody holds any more.
             _ => None,
@@ -648,57 +648,63 @@ impl Store {
         }
     }
 
-    /// Keys of the instances of `context` an entry with these params covers. The entry's values
-    /// are stringified once here, not once per instance.
+    /// Numbers of the instances of `context` an entry with these params covers. The entry's
+    /// values are stringified once here, not once per instance.
     /// Results are in key order, as a scan of the context would give them.
-    fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<String> {
+    fn matching(&self, context: &str, params: &Map<String, Value>) -> Vec<u64> {
         let Some(index) = named(&self.by_context, context) else { return Vec::new() };
         let wanted = canon::stringified_params(params);
         // The candidates match the first param already (by the index); only the others are
-        // checked, so the common one-param entry looks no instance up by its key.
+        // checked.
         let rest = wanted.get(1..).unwrap_or_default();
-        let mut keys: Vec<String> = index
+        let mut found: Vec<(&str, u64)> = index
             .candidates(&wanted)
             .into_iter()
-            .filter_map(|id| self.keys_by_id.get(&id))
-            .filter(|k| rest.is_empty() || self.instances.get(*k).is_some_and(|i| i.matches(rest)))
-            .cloned()
+            .filter_map(|id| self.instances.by_id(id))
+            .filter(|i| rest.is_empty() || i.matches(rest))
+            .map(|i| (i.key.as_str(), i.id))
             .collect();
-        keys.sort_unstable();
-        keys
+        // Sorted by the instances' own keys, borrowed (keys are unique: no two elements equal).
+        // They share a prefix (the context, often the first param): compared after it.
+        let shared = found.first().map_or(0, |(first, _)| {
+            found.iter().fold(first.len(), |n, (k, _)| n.min(common_prefix(first.as_bytes(), k.as_bytes())))
+        });
+        found.sort_unstable_by(|a, b| a.0.as_bytes()[shared..].cmp(&b.0.as_bytes()[shared..]));
+        found.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// `matching` for every entry, each instance once (in the order first matched).
+    fn matching_all(&self, entries: &[InvalidateEntry]) -> Vec<u64> {
+        match entries {
+            // One entry (the common case) matches each instance once: nothing to de-duplicate.
+            [entry] => self.matching(entry.context(), entry.params()),
+            _ => {
+                let mut ids = Vec::new();
+                let mut seen: HashSet<u64, FxBuildHasher> = HashSet::default();
+                for entry in entries {
+                    ids.extend(self.matching(entry.context(), entry.params()).into_iter().filter(|id| seen.insert(*id)));
+                }
+                ids
+            }
+        }
     }
 
     /// Mark matching instances stale; observed ones refetch (after a running fetch settles),
     /// unobserved ones when next observed. Repeated invalidations coalesce into one refetch.
     pub fn invalidate(&mut self, entries: &[InvalidateEntry]) {
-        let keys: Vec<String> = match entries {
-            // One entry (the common case) matches each instance once: nothing to de-duplicate.
-            [entry] => self.matching(entry.context(), entry.params()),
-            _ => {
-                let mut keys: Vec<String> = Vec::new();
-                let mut seen = KeySet::default();
-                for entry in entries {
-                    for key in self.matching(entry.context(), entry.params()) {
-                        if seen.insert(key.clone()) {
-                            keys.push(key);
-                        }
-                    }
-                }
-                keys
-            }
-        };
-        // One lookup per instance: its fetch starts on the instance at hand.
+        let ids = self.matching_all(entries);
+        // One lookup per instance, by number: its fetch starts on the instance at hand.
         let (instances, mut fetching) = self.split_for_fetches();
-        for key in keys {
-            let Some(inst) = instances.get_mut(&key) else { continue };
+        for id in ids {
+            let Some(inst) = instances.by_id_mut(id) else { continue };
             inst.invalidated = true;
             if inst.in_flight.is_some() {
                 inst.refetch_after_settle = true;
             } else if inst.subscribers > 0 && inst.retry_at.is_none() {
-                fetching.start(inst, Ok(key)); // marks it
+                fetching.start(inst); // marks it
                 continue;
             }
-            fetching.mark(inst, Ok(key));
+            fetching.mark(inst);
         }
     }
 
@@ -707,18 +713,7 @@ impl Store {
     pub fn remove(&mut self, entries: Option<&[InvalidateEntry]>) {
         let keys: Vec<String> = match entries {
             None => self.sorted_keys(|_| true),
-            Some(entries) => {
-                let mut keys = Vec::new();
-                let mut seen = KeySet::default();
-                for e in entries {
-                    for k in self.matching(e.context(), e.params()) {
-                        if seen.insert(k.clone()) {
-                            keys.push(k);
-                        }
-                    }
-                }
-                keys
-            }
+            Some(entries) => self.keys_of(self.matching_all(entries)),
         };
         for key in keys {
             let Some(inst) = self.instances.get(&key) else { continue };
@@ -738,7 +733,7 @@ impl Store {
             if let Some(id) = inst.in_flight {
                 self.requests.remove(&id);
             }
-            self.instances.insert(key.clone(), fresh);
+            self.instances.insert(fresh);
             self.timers_dirty = true;
             self.mark(&key);
             self.start_fetch(&key);
@@ -765,7 +760,7 @@ impl Store {
     fn apply_merges(&mut self, merges: &[MergeEntry]) -> Result<Vec<Patch>> {
         let mut patches = Vec::new();
         for m in merges {
-            for key in self.matching(&m.context, &m.params) {
+            for key in self.keys_of(self.matching(&m.context, &m.params)) {
                 let mut version = self.next_version;
                 let Some(inst) = self.instances.get_mut(&key) else { continue };
                 let Some(data) = inst.data.as_mut() else { continue };
@@ -1046,6 +1041,20 @@ impl Store {
         self.instances.get(key)
     }
 
+    /// The instance numbered `id` (`Drained::changed_ids`), while it exists.
+    pub fn instance_by_id(&self, id: u64) -> Option<&Instance> {
+        self.instances.by_id(id)
+    }
+
+    /// The instance the running fetch `request_id` is for (none once it settled or the
+    /// instance went): what a lean `fetch` effect names.
+    pub fn fetch_of(&self, request_id: u64) -> Option<&Instance> {
+        match self.requests.get(&request_id)? {
+            Request::Fetch(id) => self.instances.by_id(*id).filter(|i| i.in_flight == Some(request_id)),
+            _ => None,
+        }
+    }
+
     pub fn instance_count(&self) -> usize {
         self.instances.len()
     }
@@ -1103,6 +1112,7 @@ impl Store {
         Drained {
             effects: std::mem::take(&mut self.effects),
             changed: std::mem::take(&mut self.changed),
+            changed_ids: std::mem::take(&mut self.changed_ids),
             mutations: std::mem::take(&mut self.changed_mutations),
         }
     }
@@ -1114,6 +1124,7 @@ struct Fetching<'a> {
     requests: &'a mut HashMap<u64, Request, FxBuildHasher>,
     effects: &'a mut Vec<Effect>,
     changed: &'a mut Vec<String>,
+    changed_ids: &'a mut Vec<u64>,
     timers_dirty: &'a mut bool,
     epoch: u64,
     lean_effects: bool,
@@ -1121,8 +1132,8 @@ struct Fetching<'a> {
 
 impl Fetching<'_> {
     /// Start fetching `inst` (none running): its request id, the request filed, the `fetch`
-    /// effect, the instance marked changed (`key`: its key, owned or borrowed, as `mark`'s).
-    fn start(&mut self, inst: &mut Instance, key: std::result::Result<String, &str>) {
+    /// effect, the instance marked changed.
+    fn start(&mut self, inst: &mut Instance) {
         *self.next_id += 1;
         let request_id = *self.next_id;
         inst.in_flight = Some(request_id);
@@ -1134,7 +1145,8 @@ impl Fetching<'_> {
             inst.status = Status::Loading;
         }
         let effect = if self.lean_effects {
-            Effect::Fetch { request_id, key: inst.key.clone(), context: String::new(), params: Map::new(), query: String::new() }
+            // The request id alone: the session finds the instance by it (`Store::fetch_of`).
+            Effect::Fetch { request_id, key: String::new(), context: String::new(), params: Map::new(), query: String::new() }
         } else {
             Effect::Fetch {
                 request_id,
@@ -1146,17 +1158,22 @@ impl Fetching<'_> {
         };
         self.requests.insert(request_id, Request::Fetch(inst.id));
         self.effects.push(effect);
-        self.mark(inst, key);
+        self.mark(inst);
     }
 
-    /// `Store::mark` of an instance at hand. `key` is its key: owned (moved into the changed
-    /// list rather than copied) or borrowed (copied only if the instance was not marked yet).
-    fn mark(&mut self, inst: &mut Instance, key: std::result::Result<String, &str>) {
+    /// `Store::mark` of an instance at hand.
+    fn mark(&mut self, inst: &mut Instance) {
         if inst.marked_in != self.epoch {
             inst.marked_in = self.epoch;
-            self.changed.push(key.unwrap_or_else(str::to_string));
+            self.changed.push(inst.key.clone());
+            self.changed_ids.push(inst.id);
         }
     }
+}
+
+/// The length of the longest common prefix of `a` and `b`, in bytes.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Two entries that invalidate the same instances (a header repeats the body with string values).
