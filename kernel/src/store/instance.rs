@@ -75,7 +75,8 @@ pub struct Instance {
     /// equal to the current epoch means listed already. A drain moves to the next epoch instead
     /// of looking every listed key up again to clear a flag.
     pub(crate) marked_in: u64,
-    /// The store's number for this instance (its context index holds numbers, not keys).
+    /// The store's number for this instance, never given twice (its context index, its requests
+    /// and the session's views hold numbers, not keys): `store::table`.
     pub(crate) id: u64,
 }
 

@@ -130,7 +130,6 @@ pub struct Store {
     config: StoreConfig,
     /// By number (what the context index and the requests name them by) and by key.
     instances: Instances,
-    next_instance: u64,
     /// Per context (an app has a handful: a sorted list).
     by_context: Named<ContextIndex>,
     requests: HashMap<u64, Request, FxBuildHasher>,
@@ -291,7 +290,6 @@ impl Store {
         Store {
             config,
             instances: Instances::default(),
-            next_instance: 0,
             by_context: Vec::new(),
             requests: HashMap::default(),
             mutations: Vec::new(),
@@ -414,17 +412,17 @@ impl Store {
             if self.changed_gone.contains(&key) {
                 inst.marked_in = self.epoch;
             }
-            self.next_instance += 1;
-            inst.id = self.next_instance;
-            match self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(context)) {
-                Ok(i) => self.by_context[i].1.insert(&inst),
-                Err(i) => {
-                    let mut index = ContextIndex::default();
-                    index.insert(&inst);
-                    self.by_context.insert(i, (context.to_string(), index));
+            let id = self.instances.add(inst);
+            if let Some(inst) = self.instances.by_id(id) {
+                match self.by_context.binary_search_by(|(c, _)| c.as_str().cmp(context)) {
+                    Ok(i) => self.by_context[i].1.insert(inst),
+                    Err(i) => {
+                        let mut index = ContextIndex::default();
+                        index.insert(inst);
+                        self.by_context.insert(i, (context.to_string(), index));
+                    }
                 }
             }
-            self.instances.insert(inst);
             self.evict_over_bound(&key);
         }
         self.use_clock += 1;
@@ -733,7 +731,7 @@ impl Store {
             if let Some(id) = inst.in_flight {
                 self.requests.remove(&id);
             }
-            self.instances.insert(fresh);
+            self.instances.replace(fresh);
             self.timers_dirty = true;
             self.mark(&key);
             self.start_fetch(&key);
