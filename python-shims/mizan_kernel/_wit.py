@@ -29,6 +29,7 @@ uses the public call path (``_layout`` found a mismatch), exports go through ``_
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import struct
 from ctypes import c_size_t, c_uint64, c_void_p
@@ -282,7 +283,7 @@ class _Gen:
 
     def __init__(self) -> None:
         self.lines: List[str] = []
-        self.n = 0
+        self.names = [0]  # shared with the generators of its case functions (`case_function`)
         self.scope: Dict[str, Any] = {
             "_enc": str.encode, "_P_STR": _P_STR, "_P_PTR": _P_PTR, "_P_U32": _P_U32, "_P_U16": _P_U16,
             "_P_U8": _P_U8, "_P_BOOL": _P_BOOL, "_P_VARIANT": _P_VARIANT, "_P_NAME": _P_NAME,
@@ -290,8 +291,20 @@ class _Gen:
         }
 
     def var(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}{self.n}"
+        self.names[0] += 1
+        return f"{prefix}{self.names[0]}"
+
+    def case_function(self, params: str, body: Callable[["_Gen"], None], result: str, label: str) -> str:
+        """A variant case's code as a function of its own in the shared scope; its name. A
+        variant's cases inlined into one function gave it hundreds of locals (the exchange's
+        events: 448), which CPython zeroes and clears on every call whichever case is taken."""
+        sub = copy.copy(self)
+        sub.lines = []
+        name = self.var("case_")
+        body(sub)
+        src = f"def {name}({params}):\n" + "\n".join(sub.lines) + f"\n    return {result}\n"
+        exec(compile(src, f"<mizan_kernel lower {label}>", "exec"), self.scope)
+        return name
 
     def const(self, value: Any) -> str:
         name = self.var("C")
@@ -378,10 +391,12 @@ class _Gen:
                 if payload is None:
                     e(ind + 1, f"_P_VARIANT({buf}, {off}, {VARIANT}, {len(nb)}, {_addr(nb)}, 0)")
                 else:
-                    pb, po, pa = self.var("pb"), self.var("po"), self.var("pa")
-                    e(ind + 1, f"{pb}, {po}, {pa} = A_alloc(32)")
-                    self.write(payload, pl, pb, po, ind + 1)
-                    e(ind + 1, f"_P_VARIANT({buf}, {off}, {VARIANT}, {len(nb)}, {_addr(nb)}, {pa})")
+                    def body(g: "_Gen", payload: Any = payload) -> None:
+                        g.emit(1, "pb, po, pa = A_alloc(32)")
+                        g.write(payload, "pl", "pb", "po", 1)
+
+                    f = self.case_function("pl, A, A_alloc, K", body, "pa", case)
+                    e(ind + 1, f"_P_VARIANT({buf}, {off}, {VARIANT}, {len(nb)}, {_addr(nb)}, {f}({pl}, A, A_alloc, K))")
             expected = ", ".join(c for c, _ in cases)
             e(ind, "else:")
             e(ind + 1, f"raise TypeError('unknown case %r: expected one of {expected}' % ({c},))")
@@ -489,7 +504,11 @@ class _Static(_Gen):
                 if payload is None:
                     e(ind + 1, f"_P_VARIANT(abuf, {slot}, {VARIANT}, {len(nb)}, {_addr(nb)}, 0)")
                 else:
-                    self.place(payload, pl, at, at + 32, ind + 1)
+                    def body(g: "_Gen", payload: Any = payload, at: int = at) -> None:
+                        g.place(payload, "pl", at, at + 32, 1)  # type: ignore[attr-defined]
+
+                    f = self.case_function("pl, abuf, A, A_alloc, K", body, "None", case)
+                    e(ind + 1, f"{f}({pl}, abuf, A, A_alloc, K)")
                     e(ind + 1, f"_P_VARIANT(abuf, {slot}, {VARIANT}, {len(nb)}, {_addr(nb)}, {self.base + at})")
                     at += 32 + _static_size(payload)
             expected = ", ".join(c for c, _ in ty.cases)
@@ -697,18 +716,29 @@ class _LiftGen:
 
     def __init__(self) -> None:
         self.lines: List[str] = []
-        self.n = 0
+        self.names = [0]  # shared with the generators of its case functions
         self.scope: Dict[str, Any] = {
             "M": _MEM, "_Q": _Q.unpack_from, "_QQ": _QQ.unpack_from, "_QQQ": _QQQ.unpack_from,
             "_H": _H.unpack_from, "_I": _I.unpack_from, "_clear": R._clear_kind,
         }
 
     def var(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}{self.n}"
+        self.names[0] += 1
+        return f"{prefix}{self.names[0]}"
 
     def emit(self, ind: int, line: str) -> None:
         self.lines.append("    " * ind + line)
+
+    def case_function(self, ty: Any, label: str) -> str:
+        """Lifting a variant case's payload as a function of its own (see `_Gen.case_function`:
+        one function per result had 200 locals, zeroed and cleared per call); its name."""
+        sub = copy.copy(self)
+        sub.lines = []
+        name = self.var("case_")
+        out = sub.value(ty, "p", 1)
+        src = f"def {name}(p):\n" + "\n".join(sub.lines) + f"\n    return {out}\n"
+        exec(compile(src, f"<mizan_kernel lift {label}>", "exec"), self.scope)
+        return name
 
     def value(self, ty: Any, addr: str, ind: int) -> str:
         """Emit statements reading the value at `addr`; the name holding it."""
@@ -755,8 +785,11 @@ class _LiftGen:
                     continue
                 e(ind, f"{'if' if first else 'elif'} {case} == {name!r} and {p}:")
                 first = False
-                inner = self.value(t, p, ind + 1)
-                e(ind + 1, f"{v} = ({case}, {inner})")
+                if isinstance(t, (RecordType, ListType, VariantType, OptionType)):
+                    e(ind + 1, f"{v} = ({case}, {self.case_function(t, name)}({p}))")
+                else:
+                    inner = self.value(t, p, ind + 1)
+                    e(ind + 1, f"{v} = ({case}, {inner})")
         elif isinstance(ty, (OwnType, BorrowType)):
             e(ind, f"{v} = _Q(M, {addr} + 8)[0]")
             e(ind, f"_clear({addr})  # ours now: wasmtime_component_val_delete must leave it alone")
