@@ -173,6 +173,28 @@ fn bench_server(c: &mut Criterion) {
             engine.finish_call(&plan, Outcome::Ok(r#"{"id":7,"name":"pear","price":1.5,"category":"fruit"}"#.into()))
         })
     });
+    // The same work through the exchange (what the hosts drive), for a call that invalidates
+    // nothing: the engine's two steps against the exchange's two.
+    use mizan_kernel::server::exchange::{Arrival, Event, Hooks, RunOutcome, Server};
+    let count = Request::post("/api/mizan/call/", r#"{"fn":"item_count","args":{}}"#);
+    // Both take an owned copy of the request, as a component call lifts one.
+    c.bench_function("engine.plan + finish_call (item_count)", |b| {
+        b.iter(|| {
+            let request = black_box(&count).clone();
+            let Plan::Call(plan) = engine.plan(&request, None, 0) else { panic!("not a call") };
+            engine.finish_call(&plan, Outcome::Ok("3".into()))
+        })
+    });
+    let server = Server::new(ServerEngine::from_json(&registry.to_string(), EngineConfig { cache_secret: Some(SECRET.into()), ..EngineConfig::default() }).unwrap(), Hooks::default());
+    let (mut exchange, _) = server.begin(Arrival { request: count.clone(), pending: None, now_ms: 0, identity: None });
+    exchange.update(vec![Event::Ran { outcomes: vec![RunOutcome::Done(Outcome::Ok("3".into()))], pending: None }]).unwrap();
+    c.bench_function("exchange arrive + update(ran) (item_count, a kept exchange)", |b| {
+        b.iter(|| {
+            let arrival = Arrival { request: black_box(&count).clone(), pending: None, now_ms: 0, identity: None };
+            exchange.update(vec![Event::Arrived(arrival)]).unwrap();
+            exchange.update(vec![Event::Ran { outcomes: vec![RunOutcome::Done(Outcome::Ok("3".into()))], pending: None }]).unwrap()
+        })
+    });
 }
 
 criterion_group!(benches, bench, bench_store, bench_session, bench_server);
