@@ -4,7 +4,7 @@
     python examples/fastapi_app/bench_flow.py                  # app.py of 1f2ddf0 (engine plan/finish) vs the working tree
     python examples/fastapi_app/bench_flow.py --before REV     # another revision's app.py
     python examples/fastapi_app/bench_flow.py --pieces         # where a call's time goes, step by step
-    python examples/fastapi_app/bench_flow.py --instructions   # a call counted, not timed (valgrind)
+    python examples/fastapi_app/bench_flow.py --instructions   # every row counted, not timed (valgrind)
 
 Each row serves one request through ``MizanApp.handle`` (sync, the Django path) and
 ``MizanApp.ahandle`` (async, the FastAPI path, driven without an event loop: nothing in it
@@ -211,18 +211,18 @@ def pieces(n: int, rounds: int) -> None:
         print(f"{name:<52} {statistics.median(values):>8.2f}")
 
 
-def serve(version: str, n: int, replay: bool, rev: str) -> None:
-    """Serve ``n`` ``POST /call/ item_count`` through ``version``'s ``MizanApp.handle`` (after
-    warming up); with ``replay`` every kernel export answers what it answered the first time
-    (no lowering, no wasm, no lifting: the Python flow alone). Run under callgrind by
-    ``instructions``."""
+def serve(version: str, n: int, replay: bool, rev: str, row: int) -> None:
+    """Serve ``n`` requests of row ``row`` of ``requests`` (sync) through ``version``'s
+    ``MizanApp.handle``, after warming up; with ``replay`` every kernel export answers what it
+    answered the first time (no lowering, no wasm, no lifting: the Python flow alone). Run under
+    callgrind by ``instructions``."""
     from mizan_kernel import _wit
 
     module = load_before(rev) if version == "before" else after
-    app = module.MizanApp(functions, body_limit=65536, threadpool=False)
-    req = Request("POST", "/api/mizan/call/", "", [], b'{"fn":"item_count","args":{}}')
+    _, req, who, held = requests(NullStore())[row]
+    fn = runner(build(module), req, who, held, "sync")
     for _ in range(5):
-        app.handle(req)
+        fn()
     if replay:
         real, answers = _wit.invoke, {}
 
@@ -231,28 +231,35 @@ def serve(version: str, n: int, replay: bool, rev: str) -> None:
             return answers[ex.export]
 
         _wit.invoke = record
-        app.handle(req)
+        fn()
         _wit.invoke = lambda rt, ex, args: answers[ex.export]
     for _ in range(300 + n):
-        app.handle(req)
+        fn()
 
 
 def instructions(rev: str, n: int) -> None:
-    """Instructions per ``POST /call/ item_count``, before and after, whole and with the kernel
-    replayed: ``valgrind --tool=callgrind`` counts instructions, the same on every run whatever
-    else the machine does (two runs each, ``n`` requests apart, so start-up cancels out)."""
+    """Instructions per request (sync), before and after, for every row; for the first (a call)
+    also with the kernel replayed. ``valgrind --tool=callgrind`` counts instructions, the same on
+    every run whatever else the machine does; each figure is two runs ``n`` requests apart, so
+    start-up cancels out."""
 
-    def count(version: str, k: int, replay: bool) -> int:
+    def count(version: str, k: int, row: int, replay: bool) -> int:
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-               "--serve", version, "-n", str(k), "--before", rev] + (["--replay"] if replay else [])
+               "--serve", version, "--row", str(row), "-n", str(k), "--before", rev] + (["--replay"] if replay else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
         return int(out.split("Collected :")[1].split()[0])
 
-    print(f"instructions per POST /call/ item_count through MizanApp.handle (callgrind, {n} requests); before: app.py of {rev}")
-    print(f"{'':<40} {'before':>10} {'after':>10} {'change':>8}")
-    for label, replay in (("whole request", False), ("Python flow alone (kernel replayed)", True)):
-        b, f = ((count(v, n, replay) - count(v, 0, replay)) / n for v in ("before", "after"))
-        print(f"{label:<40} {b:>10,.0f} {f:>10,.0f} {(f - b) / b * 100:>+7.0f}%")
+    def per_request(version: str, row: int, replay: bool = False) -> float:
+        return (count(version, n, row, replay) - count(version, 0, row, replay)) / n
+
+    print(f"instructions per request through MizanApp.handle (sync; callgrind, {n} requests); before: app.py of {rev}")
+    print(f"{'request':<46} {'before':>10} {'after':>10} {'change':>8}")
+    print("-" * 76)
+    rows = [(name, i, False) for i, (name, *_rest) in enumerate(requests(NullStore()))]
+    rows.insert(1, ("  the Python flow alone (kernel replayed)", 0, True))
+    for name, row, replay in rows:
+        b, f = per_request("before", row, replay), per_request("after", row, replay)
+        print(f"{name:<46} {b:>10,.0f} {f:>10,.0f} {(f - b) / b * 100:>+7.0f}%")
 
 
 def main() -> None:
@@ -261,12 +268,13 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--pieces", action="store_true", help="where a call's time goes, step by step")
-    ap.add_argument("--instructions", action="store_true", help="a call counted with valgrind, not timed")
+    ap.add_argument("--instructions", action="store_true", help="every row counted with valgrind, not timed")
     ap.add_argument("--serve", choices=("before", "after"), help=argparse.SUPPRESS)
     ap.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--row", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.serve:
-        serve(a.serve, a.n, a.replay, a.before)
+        serve(a.serve, a.n, a.replay, a.before, a.row)
         return
     if a.instructions:
         instructions(a.before, a.n)
