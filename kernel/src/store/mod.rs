@@ -355,6 +355,8 @@ impl Store {
         keys
     }
 
+    /// The keys of the instances numbered `ids`, in that order (for the paths that still work
+    /// by key: removal and merges, off the invalidation path).
     fn keys_of(&self, ids: Vec<u64>) -> Vec<String> {
         ids.into_iter().filter_map(|id| self.instances.by_id(id)).map(|i| i.key.clone()).collect()
     }
