@@ -18,6 +18,8 @@ struct Arrival {
 }
 
 /// What runs after `run` answers.
+// One per exchange, moved a few times: boxing the fetch would add an allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Call(CallPlan),
     /// The fetch, the cache plan it still uses (none when fenced) and the lookup's ticket.
@@ -112,7 +114,8 @@ impl Exchange {
             if self.done() {
                 return Err(Error::invalid_argument("exchange: refused after the response"));
             }
-            return Ok(self.respond(self.engine.error_response(&e), out));
+            self.respond(self.engine.error_response(&e), out);
+            return Ok(());
         }
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         match (stage, event) {
@@ -140,7 +143,10 @@ impl Exchange {
             (Stage::Retrying(plan, cache), Event::Retried(still)) => {
                 match &still {
                     None => out.push(Effect::warning("a purge that had failed succeeded on retry; the cache is used again")),
-                    Some(p) if p.covers(&cache.index_keys) => return Ok(self.run_fetch(plan, None, None, out)),
+                    Some(p) if p.covers(&cache.index_keys) => {
+                        self.run_fetch(plan, None, None, out);
+                        return Ok(());
+                    }
                     Some(_) => {}
                 }
                 out.push(Effect::Lookup(cache.key.clone()));
