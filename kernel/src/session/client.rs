@@ -544,8 +544,11 @@ impl ClientSession {
         // The changed lists are the store's own copies of the keys: they move into the views.
         let stale_time = self.config.store.stale_time_ms;
         let forced = std::mem::take(&mut self.forced);
-        let ids = first.changed_ids.into_iter().chain(second.changed_ids).chain(forced.iter().map(|_| 0));
-        for (key, id) in first.changed.into_iter().chain(second.changed).chain(forced.iter().cloned()).zip(ids) {
+        // Each changed key with its instance's number (the store lists them side by side); a
+        // forced key has none.
+        let listed = first.changed.into_iter().zip(first.changed_ids);
+        let listed = listed.chain(second.changed.into_iter().zip(second.changed_ids));
+        for (key, id) in listed.chain(forced.iter().map(|key| (key.clone(), 0))) {
             // By number when listed with one (no hashing of the key), else by key; an instance
             // gone since may have been made anew under the same key.
             let inst = self.store.instance_by_id(id).or_else(|| self.store.instance(&key));

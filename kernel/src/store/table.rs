@@ -30,6 +30,18 @@ fn number(place: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(place)
 }
 
+/// The place a number names (its low half).
+fn place_of(id: u64) -> usize {
+    id as u32 as usize
+}
+
+impl Place {
+    /// Whether the number names this place's current generation.
+    fn is(&self, id: u64) -> bool {
+        u64::from(self.generation) == id >> 32
+    }
+}
+
 impl Instances {
     /// File a new instance (its key not filed yet) and give it its number.
     pub(super) fn add(&mut self, mut inst: Instance) -> u64 {
@@ -57,17 +69,12 @@ impl Instances {
         }
     }
 
-    fn place(&self, id: u64) -> Option<&Place> {
-        self.places.get(id as u32 as usize).filter(|p| u64::from(p.generation) == id >> 32)
-    }
-
     pub(super) fn by_id(&self, id: u64) -> Option<&Instance> {
-        self.place(id)?.inst.as_ref()
+        self.places.get(place_of(id)).filter(|p| p.is(id))?.inst.as_ref()
     }
 
     pub(super) fn by_id_mut(&mut self, id: u64) -> Option<&mut Instance> {
-        let p = self.places.get_mut(id as u32 as usize).filter(|p| u64::from(p.generation) == id >> 32)?;
-        p.inst.as_mut()
+        self.places.get_mut(place_of(id)).filter(|p| p.is(id))?.inst.as_mut()
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&Instance> {
@@ -85,9 +92,9 @@ impl Instances {
 
     pub(super) fn remove(&mut self, key: &str) -> Option<Instance> {
         let id = self.ids.remove(key)?;
-        let place = id as u32;
-        let inst = self.places.get_mut(place as usize)?.inst.take();
-        self.free.push(place);
+        let place = place_of(id);
+        let inst = self.places.get_mut(place)?.inst.take();
+        self.free.push(place as u32);
         inst
     }
 
@@ -120,7 +127,7 @@ mod tests {
         assert_eq!(t.remove("a").map(|i| i.id), Some(a));
         assert!(t.by_id(a).is_none() && t.get("a").is_none());
         let c = t.add(inst("c"));
-        assert_eq!(c as u32, a as u32, "the empty place is reused");
+        assert_eq!(place_of(c), place_of(a), "the empty place is reused");
         assert_ne!(c, a, "under a number never given before");
         assert!(t.by_id(a).is_none(), "the old number does not find the new instance");
         assert_eq!(t.get("c").map(|i| i.id), Some(c));
