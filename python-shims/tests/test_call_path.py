@@ -9,6 +9,7 @@ import ctypes
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import textwrap
@@ -149,3 +150,41 @@ def test_generated_calls_keep_each_variant_case_in_a_function_of_its_own() -> No
         functions = [ex.lower, ex.ok] + [ex.lower.__globals__[k] for k in ex.lower.__globals__ if k.startswith("case_")]
         widest = max(f.__code__.co_nlocals for f in functions if isinstance(f, types.FunctionType))
         assert widest < 120, f"{name}: a generated function with {widest} locals"
+
+
+def _variant_of(cases: list) -> object:
+    """A wasmtime VariantType with the given cases (no C type behind it), for the generator."""
+    from wasmtime.component import VariantType
+
+    class Fake(VariantType):
+        @property
+        def cases(self) -> list:  # type: ignore[override]
+            return cases
+
+    return Fake.__new__(Fake)
+
+
+@pytest.mark.parametrize(
+    "names, way",
+    [
+        (["ok", "error", "exception"], "size"),  # lengths differ
+        (["run", "put", "log", "respond"], "first"),  # three of length 3, first bytes differ
+        (["ab", "ac", "bb"], "name"),  # neither tells them apart: the name is read
+    ],
+)
+def test_lifted_variants_tell_their_cases_apart_by_the_cheapest_key(names: list, way: str) -> None:
+    """Generated lifting tells a case by its name's length, or length and first byte, and reads
+    the name only when neither is unique: each way gives back every case by its own name."""
+    from mizan_kernel import _wit
+
+    if _wit._MEM is None:
+        pytest.skip("the generated lifting needs the address-space view")
+    assert _wit._case_way(names) == way
+    lift = _wit._LiftGen().function(_variant_of([(n, None) for n in names]), "test")
+    keep = []
+    for name in names:
+        text = ctypes.create_string_buffer(name.encode(), len(name))
+        val = ctypes.create_string_buffer(32)
+        struct.pack_into("<B7xQQQ", val, 0, _wit.VARIANT, len(name), ctypes.addressof(text), 0)
+        keep += [text, val]
+        assert lift(ctypes.addressof(val)) == (name, None)
