@@ -254,6 +254,14 @@ class MizanApp:
                 asks.append(effect)
         return asks
 
+    def _report_failures(self, flow: "_Flow", server: ExchangeServer, handle: int, generation: int, answers: List[Event]) -> None:
+        """After the response: a purge or put that came with it is answered only if it failed
+        (the exchange logs it, and keeps a failed purge)."""
+        for a in answers:
+            if a[0] in _FAILED:
+                self._questions(flow, server._step(handle, generation, [a for a in answers if a[0] in _FAILED]))
+                return
+
     def _keep_pending(self, plan: PurgePlan) -> None:
         """docs/SERVER.md "When a purge fails": keep it, merged, until a retry succeeds."""
         with self._pending_lock:
@@ -303,13 +311,14 @@ class MizanApp:
                 return response
             flow = _Flow(http_request, identity, resolve)
             while True:
-                asks = self._questions(flow, effects)
-                answers = [self._perform_sync(flow, e) for e in asks]
+                # Loops, not comprehensions: each comprehension is a function call in
+                # CPython 3.11, and these run on every request.
+                answers = []
+                for e in self._questions(flow, effects):
+                    answers.append(self._perform_sync(flow, e))
                 response = flow.response
                 if response is not None:
-                    failures = [a for a in answers if a[0] in _FAILED]
-                    if failures:
-                        self._questions(flow, server._step(handle, generation, failures))
+                    self._report_failures(flow, server, handle, generation, answers)
                     return response
                 effects = server._step(handle, generation, answers)
         finally:
@@ -376,7 +385,10 @@ class MizanApp:
     def _run_sync(self, flow: "_Flow", run: Dict[str, Any]) -> List[Tuple[str, Any]]:
         token = _CURRENT.set(RequestContext(_identity_out(run["identity"]), flow.http_request, self))
         try:
-            return [self._call_sync(flow, c["function"], c["args-json"]) for c in run["calls"]]
+            out = []
+            for c in run["calls"]:
+                out.append(self._call_sync(flow, c["function"], c["args-json"]))
+            return out
         finally:
             _CURRENT.reset(token)
 
@@ -417,12 +429,12 @@ class MizanApp:
             flow = _Flow(http_request, identity, resolve)
             while True:
                 asks = self._questions(flow, effects)
-                answers = [await self._perform_async(flow, e) for e in asks]
+                answers = []
+                for e in asks:
+                    answers.append(await self._perform_async(flow, e))
                 response = flow.response
                 if response is not None:
-                    failures = [a for a in answers if a[0] in _FAILED]
-                    if failures:
-                        self._questions(flow, server._step(handle, generation, failures))
+                    self._report_failures(flow, server, handle, generation, answers)
                     return response
                 effects = server._step(handle, generation, answers)
         finally:
@@ -486,8 +498,12 @@ class MizanApp:
 
     async def _run_async(self, flow: "_Flow", run: Dict[str, Any]) -> List[Tuple[str, Any]]:
         calls = run["calls"]
-        specs = [self.functions.get(c["function"]) for c in calls]
-        if not any(s is not None and s.is_async for s in specs):
+        specs, any_async = [], False
+        for c in calls:  # a loop, not comprehensions: see handle
+            spec = self.functions.get(c["function"])
+            specs.append(spec)
+            any_async = any_async or (spec is not None and spec.is_async)
+        if not any_async:
             if not self.threadpool:
                 return self._run_sync(flow, run)
             from anyio import to_thread

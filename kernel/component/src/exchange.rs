@@ -45,7 +45,7 @@ impl w::GuestServer for Server {
 
 impl w::GuestExchange for Exchange {
     fn arrive(&self, arrival: w::Arrival) -> R<Vec<w::Effect>> {
-        let effects = self.0.borrow_mut().update(vec![Event::Arrived(arrival_in(arrival))]).map_err(err)?;
+        let effects = self.0.borrow_mut().next(arrival_in(arrival)).map_err(err)?;
         Ok(effects.into_iter().map(effect).collect())
     }
 

@@ -101,7 +101,8 @@ impl Exchange {
     /// not waiting for is an `invalid-argument` error, and that event and the ones after it are
     /// not applied (the effects of those before it are lost with the error: a host bug).
     pub fn update(&mut self, events: Vec<Event>) -> Result<Vec<Effect>> {
-        let mut out = Vec::new();
+        // Most steps answer one or two effects: one allocation, no growth.
+        let mut out = Vec::with_capacity(2);
         for event in events {
             self.step(event, &mut out)?;
         }
@@ -186,9 +187,20 @@ impl Exchange {
     /// Take the request (the first event); the effects it asks for. Only [`Server::begin`] and
     /// `step` call it, on a new exchange.
     pub(super) fn arrive(&mut self, arrived: Arrived) -> Vec<Effect> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(2);
         self.arrived(arrived, &mut out);
         out
+    }
+
+    /// `update` with the one event [`Event::Arrived`]: the next request on an exchange that is
+    /// new or has responded (a kept exchange), without a list of one event to build and walk.
+    pub fn next(&mut self, arrived: Arrived) -> Result<Vec<Effect>> {
+        if !matches!(self.stage, Stage::New) && !self.done() {
+            let message = format!("exchange: got arrived, expected {}", self.stage.waits_for());
+            return Err(Error::invalid_argument(message));
+        }
+        self.stage = Stage::New;
+        Ok(self.arrive(arrived))
     }
 
     fn arrived(&mut self, arrived: Arrived, out: &mut Vec<Effect>) {

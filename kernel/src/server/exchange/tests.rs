@@ -266,3 +266,19 @@ fn an_arrival_mid_exchange_is_refused() {
     assert!(e.to_string().contains("expected found or lookup-failed"), "{e}");
     assert!(!x.done(), "the exchange still waits for its lookup");
 }
+
+#[test]
+fn next_is_update_with_one_arrival() {
+    let s = server(Hooks::default());
+    let (mut by_next, mut by_update) = (s.exchange(), s.exchange());
+    let items = || arrival(Request::get("/api/mizan/ctx/items/"));
+    assert_eq!(by_next.next(items()).unwrap(), by_update.update(vec![Event::Arrived(items())]).unwrap());
+    let mid = by_next.next(items()).unwrap_err();
+    assert_eq!(mid.to_string(), by_update.update(vec![Event::Arrived(items())]).unwrap_err().to_string());
+    assert!(mid.to_string().contains("expected found or lookup-failed"), "{mid}");
+    let found = || vec![Event::Found { body: Some("{\"items_list\":[]}".into()), ticket: Some(1) }];
+    assert_eq!(by_next.update(found()).unwrap(), by_update.update(found()).unwrap());
+    let session = || arrival(Request::get("/api/mizan/session/"));
+    assert_eq!(by_next.next(session()).unwrap(), by_update.update(vec![Event::Arrived(session())]).unwrap(), "a responded exchange");
+    assert!(by_next.done() && by_update.done());
+}
