@@ -191,7 +191,7 @@ fn bench_server(c: &mut Criterion) {
     c.bench_function("exchange arrive + update(ran) (item_count, a kept exchange)", |b| {
         b.iter(|| {
             let arrival = Arrival { request: black_box(&count).clone(), pending: None, now_ms: 0, identity: None };
-            exchange.update(vec![Event::Arrived(arrival)]).unwrap();
+            exchange.next(arrival).unwrap();
             exchange.update(vec![Event::Ran { outcomes: vec![RunOutcome::Done(Outcome::Ok("3".into()))], pending: None }]).unwrap()
         })
     });
