@@ -118,12 +118,11 @@ impl Exchange {
             self.respond(self.engine.error_response(&e), out);
             return Ok(());
         }
+        if let Event::Arrived(arrived) = event {
+            return self.arrive_into(arrived, out);
+        }
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         match (stage, event) {
-            // A responded exchange takes the next request as a new one would: a host may keep
-            // exchanges for reuse instead of creating one per request (a crossing less where a
-            // new kernel object costs one).
-            (Stage::New | Stage::Done | Stage::Purged(_) | Stage::Put, Event::Arrived(arrived)) => self.arrived(arrived, out),
             (Stage::Identity(mut arrival), Event::Identity(identity)) => {
                 arrival.session = identity;
                 self.plan(arrival, out);
@@ -195,12 +194,23 @@ impl Exchange {
     /// `update` with the one event [`Event::Arrived`]: the next request on an exchange that is
     /// new or has responded (a kept exchange), without a list of one event to build and walk.
     pub fn next(&mut self, arrived: Arrived) -> Result<Vec<Effect>> {
+        let mut out = Vec::with_capacity(2);
+        self.arrive_into(arrived, &mut out)?;
+        Ok(out)
+    }
+
+    /// The one rule for [`Event::Arrived`], whether it comes through `update` or `next`: a new
+    /// exchange, or one that has responded, takes the request as a new one would (a host may
+    /// keep exchanges for reuse instead of creating one per request: a crossing less where a new
+    /// kernel object costs one); mid-exchange it is a misplaced event.
+    fn arrive_into(&mut self, arrived: Arrived, out: &mut Vec<Effect>) -> Result<()> {
         if !matches!(self.stage, Stage::New) && !self.done() {
             let message = format!("exchange: got arrived, expected {}", self.stage.waits_for());
             return Err(Error::invalid_argument(message));
         }
         self.stage = Stage::New;
-        Ok(self.arrive(arrived))
+        self.arrived(arrived, out);
+        Ok(())
     }
 
     fn arrived(&mut self, arrived: Arrived, out: &mut Vec<Effect>) {
