@@ -168,7 +168,10 @@ class Response:
 
 
 def _response(rec: Dict[str, Any]) -> Response:
-    return Response(rec["status"], [(h["name"], h["value"]) for h in rec["headers"]], rec["body"])
+    headers = []
+    for h in rec["headers"]:  # a loop, not a comprehension (a function call in CPython 3.11): every request
+        headers.append((h["name"], h["value"]))
+    return Response(rec["status"], headers, rec["body"])
 
 
 @dataclass(frozen=True)
