@@ -200,12 +200,7 @@ class ExchangeServer(_wit.Resource):
             return _wit.invoke(rt, _E["update"], (handle, events))  # type: ignore[no-any-return]
 
     def _end(self, handle: int, generation: int, responded: bool) -> None:
-        # `_release`, inlined: this runs once per request.
-        idle = self._idle
-        if responded and len(idle) < IDLE_MAX:
-            idle.append((handle, generation))
-        else:
-            self._rt.pending_drops.append((handle, generation))
+        _release(self._rt, self._idle, handle, generation, responded)
 
 
 __all__ = ["ExchangeServer", "Exchange", "Event", "Effect", "plan_in", "plan_out"]

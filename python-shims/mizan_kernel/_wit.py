@@ -709,19 +709,16 @@ def lifter(ty: Any) -> Lifter:
     return lift
 
 
-def _case_way(names: List[str]) -> str:
-    """How `_LiftGen` tells the names of one variant or enum apart (see `_LiftGen.case_key`)."""
-    if len({len(_name(n)) for n in names}) == len(names):
-        return "size"
-    if len({(len(_name(n)), _name(n)[0]) for n in names}) == len(names):
-        return "first"
-    return "name"
-
-
-def _case_key(name: str, names: List[str]) -> Any:
-    """The key `_LiftGen.case_key` computes for `name` among `names`."""
-    way, b = _case_way(names), _name(name)
-    return len(b) if way == "size" else len(b) * 256 + b[0] if way == "first" else name
+def _case_keys(names: List[str]) -> Tuple[str, Dict[str, Any]]:
+    """How `_LiftGen` tells the names of one variant or enum apart, and each name's key: its
+    length where lengths are unique ("size"), else length * 256 + first byte where those are
+    ("first"), else the name itself ("name"). See `_LiftGen.key_expr`."""
+    encoded = {n: _name(n) for n in names}
+    for way, key in (("size", lambda b: len(b)), ("first", lambda b: len(b) * 256 + b[0])):
+        keys = {n: key(b) for n, b in encoded.items()}
+        if len(set(keys.values())) == len(names):
+            return way, keys
+    return "name", {n: n for n in names}
 
 
 class _LiftGen:
@@ -756,11 +753,10 @@ class _LiftGen:
         return name
 
     @staticmethod
-    def case_key(names: List[str], size: str, data: str) -> str:
-        """The expression telling a case (or enum value) of `names` from the bytes of its name:
-        its length where that is unique, else its length and first byte, else the name itself.
-        Reading one byte costs a fraction of decoding the name (a slice and a decode per value)."""
-        way = _case_way(names)
+    def key_expr(way: str, size: str, data: str) -> str:
+        """The expression computing the key (`_case_keys`) of a case or enum value from the bytes
+        of its name. Reading one byte costs a fraction of decoding the name (a slice and a decode
+        per value)."""
         if way == "size":
             return size
         if way == "first":
@@ -773,10 +769,10 @@ class _LiftGen:
         if isinstance(ty, EnumType):
             size, data = self.var("n"), self.var("d")
             e(ind, f"{size}, {data} = _QQ(M, {addr} + 8)")
-            names = list(ty.names)
+            way, keys = _case_keys(list(ty.names))
             table = self.var("T")
-            self.scope[table] = {_case_key(name, names): name for name in names}
-            e(ind, f"{v} = {table}[{self.case_key(names, size, data)}]")
+            self.scope[table] = {k: name for name, k in keys.items()}
+            e(ind, f"{v} = {table}[{self.key_expr(way, size, data)}]")
         elif isinstance(ty, String):
             size, data = self.var("n"), self.var("d")
             e(ind, f"{size}, {data} = _QQ(M, {addr} + 8)")
@@ -817,21 +813,21 @@ class _LiftGen:
         elif isinstance(ty, VariantType):
             size, data, p, key = self.var("n"), self.var("d"), self.var("p"), self.var("k")
             e(ind, f"{size}, {data}, {p} = _QQQ(M, {addr} + 8)")
-            names = [name for name, _ in ty.cases]
-            e(ind, f"{key} = {self.case_key(names, size, data)}")
+            way, keys = _case_keys([name for name, _ in ty.cases])
+            e(ind, f"{key} = {self.key_expr(way, size, data)}")
             payloads = [(name, t) for name, t in ty.cases if t is not None]
             if len(payloads) > 3:
                 # Many cases (the exchange's effects): one dict lookup instead of a chain of
                 # comparisons that reaches a late case (`respond`) only after all the others.
                 table = self.var("T")
                 funcs = {name: self.scope[self.case_function(t, name)] for name, t in payloads}
-                self.scope[table] = {_case_key(name, names): (name, funcs.get(name)) for name in names}
+                self.scope[table] = {k: (name, funcs.get(name)) for name, k in keys.items()}
                 c, f = self.var("c"), self.var("f")
                 e(ind, f"{c}, {f} = {table}[{key}]")
                 e(ind, f"{v} = ({c}, {f}({p}) if {f} is not None and {p} else None)")
                 return v
             for i, (name, t) in enumerate(ty.cases):
-                e(ind, f"{'if' if i == 0 else 'elif'} {key} == {_case_key(name, names)!r}:")
+                e(ind, f"{'if' if i == 0 else 'elif'} {key} == {keys[name]!r}:")
                 if t is None:
                     e(ind + 1, f"{v} = ({name!r}, None)")
                 elif isinstance(t, (RecordType, ListType, VariantType, OptionType)):
