@@ -247,7 +247,8 @@ def instructions(rev: str, n: int) -> None:
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
                "--serve", version, "--row", str(row), "-n", str(k), "--before", rev] + (["--replay"] if replay else [])
         # A fixed hash seed: string hashes (and so dict layouts and probe counts) are then the
-        # same in every run, and a figure repeats to the instruction.
+        # same in every run; what still moves (the clock's digits, addresses) moves a figure by
+        # a few tenths of a per cent.
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stderr
         return int(out.split("Collected :")[1].split()[0])
